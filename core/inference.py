@@ -1,0 +1,244 @@
+"""The inference engine used by the CLI and the GUI: padding, precision, large images, cancel."""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from .cancel import CancelToken
+from .checkpoint import CheckpointInfo, load_checkpoint
+from .errors import RelightError
+from .gainmap import carry_to_full_resolution
+from .io import DepthMap, check_pair, read_depth, read_image
+from .model import S3Net
+
+Progress = Callable[[float, str], None]
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+MULTIPLE = 32
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RelightError("CUDA was asked for but no CUDA GPU is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RelightError("MPS was asked for but is not available on this machine")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise RelightError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)") from None
+
+
+def default_max_pixels(device: torch.device) -> int:
+    """Full-resolution budget: above it the network runs at a working resolution (gain-map mode)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        # about 1 GiB per megapixel of peak activation memory in fp32 eager inference
+        return int(max(1.0, min(16.0, free / 2**30 * 0.5)) * 2**20)
+    return int(1.5 * 2**20)
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """(H, W, C) or (H, W) float array -> (1, C, H, W) float32 tensor."""
+    if img.ndim == 2:
+        img = img[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).unsqueeze(0).float()
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
+    return x, (h, w)
+
+
+@dataclass
+class RelightResult:
+    image: np.ndarray  # float32 (H, W, 3) in [0, 1]
+    mode: str  # "full" or "gain-map"
+    working_size: tuple[int, int]  # (width, height) the network ran at
+    seconds: float
+    device: str
+    precision: str
+    model: str
+
+    def describe(self) -> str:
+        w, h = self.working_size
+        where = "full resolution" if self.mode == "full" else f"working resolution {w}x{h} + gain map"
+        return f"{self.model} on {self.device} ({self.precision}), {where}, {self.seconds:.2f} s"
+
+
+@contextlib.contextmanager
+def _stage_hooks(model: S3Net, cancel: CancelToken | None, report: Callable[[int, int], None] | None):
+    """Check the cancel token and report progress before each major stage of the forward pass."""
+    enc = model.encoder
+    stages = [getattr(enc, n) for n in ("layer1", "layer2", "layer3") if hasattr(enc, n)]
+    stages += [model.mid_conv, model.attention1, model.attention2, model.enhancer, model.tail]
+    handles = []
+    for i, mod in enumerate(stages):
+        def hook(_m, _inp, i=i):
+            if cancel is not None:
+                cancel.check()
+            if report is not None:
+                report(i, len(stages))
+        handles.append(mod.register_forward_pre_hook(hook))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+class Relighter:
+    """Runs an S3Net on (source, guide, source depth, guide depth) arrays of any size."""
+
+    def __init__(
+        self,
+        model: S3Net,
+        info: CheckpointInfo | None = None,
+        device: str | torch.device = "auto",
+        precision: str = "fp32",
+        max_pixels: int | None = None,
+    ):
+        if precision not in PRECISIONS:
+            raise RelightError(f"unknown precision '{precision}' (use fp32, bf16 or fp16)")
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.precision = precision
+        self.info = info
+        self.model = model.eval().to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.max_pixels = max_pixels or default_max_pixels(self.device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", **kw) -> "Relighter":
+        model, info = load_checkpoint(path)
+        return cls(model, info, device=device, precision=precision, **kw)
+
+    @property
+    def model_name(self) -> str:
+        return self.info.name if self.info else "S3Net"
+
+    def _autocast(self):
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    @torch.inference_mode()
+    def run_network(self, source, guide, source_depth, guide_depth, cancel=None, report=None) -> np.ndarray:
+        """Network at the arrays' own size (padded to a multiple of 32 and cropped back)."""
+        x = torch.cat([to_tensor(source), to_tensor(guide), to_tensor(source_depth), to_tensor(guide_depth)], dim=1)
+        x, (h, w) = pad_to_multiple(x)
+        x = x.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast(), _stage_hooks(self.model, cancel, report):
+            y = self.model.forward_packed(x)
+        y = y[..., :h, :w].float().clamp_(0, 1)
+        return y[0].permute(1, 2, 0).cpu().numpy()
+
+    def relight(
+        self,
+        source: np.ndarray,
+        guide: np.ndarray,
+        source_depth: np.ndarray | DepthMap,
+        guide_depth: np.ndarray | DepthMap,
+        *,
+        mode: str = "auto",
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> RelightResult:
+        """mode: 'auto' (full when within max_pixels), 'full', or 'gain-map'."""
+        t0 = time.perf_counter()
+        sd = source_depth.data if isinstance(source_depth, DepthMap) else np.asarray(source_depth, np.float32)
+        gd = guide_depth.data if isinstance(guide_depth, DepthMap) else np.asarray(guide_depth, np.float32)
+        if sd.shape != source.shape[:2]:
+            raise RelightError(f"source depth is {sd.shape[1]}x{sd.shape[0]} but the source is {source.shape[1]}x{source.shape[0]}")
+        if gd.shape != guide.shape[:2]:
+            raise RelightError(f"guide depth is {gd.shape[1]}x{gd.shape[0]} but the guide is {guide.shape[1]}x{guide.shape[0]}")
+        h, w = source.shape[:2]
+        if guide.shape[:2] != (h, w):
+            # The guide only carries the lighting; bring it to the source's size.
+            guide = cv2.resize(guide, (w, h), interpolation=cv2.INTER_AREA)
+            gd = cv2.resize(gd, (w, h), interpolation=cv2.INTER_LINEAR)
+        notify = progress or (lambda f, m: None)
+        if mode not in ("auto", "full", "gain-map"):
+            raise RelightError(f"unknown mode '{mode}' (use auto, full or gain-map)")
+        budget = self.max_pixels
+        use_full = mode == "full" or (mode == "auto" and h * w <= budget)
+        while True:
+            try:
+                if use_full:
+                    out, size, ran = self._run_full(source, guide, sd, gd, cancel, notify)
+                else:
+                    out, size, ran = self._run_working(source, guide, sd, gd, budget, cancel, notify)
+                break
+            except torch.OutOfMemoryError:
+                if self.device.type != "cuda" or budget < 256 * 256 or mode == "full":
+                    raise RelightError("out of GPU memory; try --device cpu or a smaller image") from None
+                torch.cuda.empty_cache()
+                budget = min(budget, h * w) // 2
+                use_full = False
+                notify(0.0, f"out of GPU memory, retrying at {budget / 2**20:.1f} MP with a gain map")
+        notify(1.0, "done")
+        return RelightResult(out, ran, size, time.perf_counter() - t0, str(self.device), self.precision, self.model_name)
+
+    def _report(self, notify: Progress, lo: float, hi: float):
+        return lambda i, n: notify(lo + (hi - lo) * i / n, f"network stage {i + 1}/{n}")
+
+    def _run_full(self, source, guide, sd, gd, cancel, notify):
+        h, w = source.shape[:2]
+        notify(0.05, f"relighting at full resolution {w}x{h}")
+        out = self.run_network(source, guide, sd, gd, cancel, self._report(notify, 0.05, 0.95))
+        return out, (w, h), "full"
+
+    def _run_working(self, source, guide, sd, gd, budget, cancel, notify):
+        h, w = source.shape[:2]
+        scale = min(1.0, math.sqrt(budget / (h * w)))
+        ww, wh = max(MULTIPLE, round(w * scale)), max(MULTIPLE, round(h * scale))
+        notify(0.02, f"relighting at working resolution {ww}x{wh}")
+        src_w = cv2.resize(source, (ww, wh), interpolation=cv2.INTER_AREA)
+        gui_w = cv2.resize(guide, (ww, wh), interpolation=cv2.INTER_AREA)
+        sd_w = cv2.resize(sd, (ww, wh), interpolation=cv2.INTER_AREA)
+        gd_w = cv2.resize(gd, (ww, wh), interpolation=cv2.INTER_AREA)
+        relit_w = self.run_network(src_w, gui_w, sd_w, gd_w, cancel, self._report(notify, 0.05, 0.85))
+        if cancel is not None:
+            cancel.check()
+        notify(0.9, "carrying the relighting to full resolution")
+        out = carry_to_full_resolution(source, src_w, relit_w)
+        return out, (ww, wh), "gain-map"
+
+
+@dataclass
+class PairFiles:
+    source: Path
+    source_depth: Path
+    guide: Path
+    guide_depth: Path
+    name: str = ""
+
+
+def load_pair(pair: PairFiles) -> tuple[np.ndarray, np.ndarray, DepthMap, DepthMap]:
+    """Read and validate all four files before any compute."""
+    src = read_image(pair.source)
+    sd = read_depth(pair.source_depth)
+    check_pair(src, sd, pair.source)
+    gui = read_image(pair.guide)
+    gd = read_depth(pair.guide_depth)
+    check_pair(gui, gd, pair.guide)
+    return src, gui, sd, gd

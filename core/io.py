@@ -1,0 +1,252 @@
+"""Reading and writing images and depth maps; every problem a user can cause becomes a RelightError.
+
+Images load as float32 RGB in [0, 1], shape (H, W, 3): 8-bit codes / 255, 16-bit / 65535,
+gray replicated to three channels, alpha dropped (as the official release does).
+
+Depth maps load as float32 (H, W). Scaling to the network's range (VIDIT ``normalized_depth``):
+- VIDIT ``.npy`` (pickled dict): ``normalized_depth`` used as stored.
+- plain ``.npy`` / ``.npz`` arrays, float TIFF, EXR: used as stored when the values lie in
+  [0, 1]; otherwise (metric depth, disparity in pixels) min-max normalised to [0, 1].
+- 8-/16-bit grayscale PNG or TIFF: code / 255 or code / 65535.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # must be set before cv2 is imported
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import RelightError
+from .safe_load import load_npy
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+DEPTH_SUFFIXES = (".npy", ".npz", ".png", ".tif", ".tiff", ".exr")
+OUTPUT_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+MIN_SIDE = 32
+
+
+@dataclass
+class DepthMap:
+    data: np.ndarray  # float32 (H, W)
+    path: Path | None = None
+    scaling: str = "as stored"  # how the file's values were brought to the network's range
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.data.shape  # type: ignore[return-value]
+
+
+def _read_raw(path: Path) -> np.ndarray:
+    """cv2.imread that also works with non-ASCII paths and reports failures as RelightError."""
+    if not path.exists():
+        raise RelightError("file not found", path)
+    if path.is_dir():
+        raise RelightError("is a folder, not an image", path)
+    try:
+        buf = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise RelightError(f"cannot be read ({exc.strerror})", path) from None
+    if buf.size == 0:
+        raise RelightError("file is empty", path)
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise RelightError("not a readable image (corrupt or unsupported format)", path)
+    return img
+
+
+def _to_unit_float(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    if img.dtype in (np.float32, np.float64, np.float16):
+        return np.clip(np.nan_to_num(img.astype(np.float32)), 0.0, 1.0)
+    info = np.iinfo(img.dtype)
+    return img.astype(np.float32) / float(info.max)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Image file -> float32 RGB (H, W, 3) in [0, 1]."""
+    path = Path(path)
+    img = _read_raw(path)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    elif img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    else:
+        raise RelightError(f"unsupported number of channels ({img.shape[2]})", path)
+    out = _to_unit_float(img)
+    if min(out.shape[:2]) < MIN_SIDE:
+        raise RelightError(f"image is {out.shape[1]}x{out.shape[0]}; both sides must be at least {MIN_SIDE} pixels", path)
+    return np.ascontiguousarray(out)
+
+
+def _float_depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise RelightError(f"depth must be a 2-D array, found shape {arr.shape}", path)
+    if arr.dtype.kind not in "fiub":
+        raise RelightError(f"depth has non-numeric dtype {arr.dtype}", path)
+    if arr.dtype.kind in "iub" and arr.dtype != np.bool_:
+        code_max = 65535.0 if arr.dtype.itemsize >= 2 else 255.0
+        if arr.dtype.itemsize > 2:
+            code_max = float(max(arr.max(), 1))
+        return (arr.astype(np.float32) / code_max).astype(np.float32), f"integer codes / {code_max:g}"
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise RelightError(f"depth has {bad} non-finite values (NaN or inf)", path)
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return arr, "as stored"
+    span = hi - lo
+    if span <= 0:
+        return np.zeros_like(arr), f"constant {lo:g} mapped to 0"
+    return (arr - lo) / span, f"min-max normalised from [{lo:g}, {hi:g}]"
+
+
+def read_depth(path: str | Path) -> DepthMap:
+    """Depth file -> DepthMap (float32, network range). See the module docstring for scaling."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise RelightError("file not found", path)
+    if suffix == ".npy":
+        obj = load_npy(path)
+        if isinstance(obj, dict):
+            if "normalized_depth" not in obj:
+                raise RelightError(f"depth dict has no 'normalized_depth' entry (keys: {sorted(map(str, obj))})", path)
+            arr = np.asarray(obj["normalized_depth"], dtype=np.float32)
+            if arr.ndim != 2:
+                raise RelightError(f"normalized_depth must be 2-D, found shape {arr.shape}", path)
+            if not np.isfinite(arr).all():
+                raise RelightError("depth has non-finite values (NaN or inf)", path)
+            return DepthMap(arr, path, "VIDIT normalized_depth, as stored")
+        if not isinstance(obj, np.ndarray):
+            raise RelightError(f"expected an array or a VIDIT depth dict, found {type(obj).__name__}", path)
+        data, how = _float_depth(obj, path)
+        return DepthMap(data, path, how)
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                names = list(z.files)
+                key = next((k for k in ("normalized_depth", "depth") if k in names), names[0] if len(names) == 1 else None)
+                if key is None:
+                    raise RelightError(f"cannot tell which array is the depth (arrays: {names}); name it 'depth'", path)
+                arr = z[key]
+        except RelightError:
+            raise
+        except Exception as exc:
+            raise RelightError(f"not a readable .npz file ({exc})", path) from None
+        data, how = _float_depth(arr, path)
+        return DepthMap(data, path, how)
+    if suffix in (".png", ".tif", ".tiff", ".exr", ".jpg", ".jpeg", ".bmp", ".webp"):
+        raw = _read_raw(path)
+        if raw.ndim == 3 and raw.shape[2] >= 3:
+            if not (np.array_equal(raw[:, :, 0], raw[:, :, 1]) and np.array_equal(raw[:, :, 1], raw[:, :, 2])):
+                raise RelightError("depth image has colour; expected a single-channel (grayscale) depth map", path)
+        data, how = _float_depth(raw, path)
+        return DepthMap(data, path, how)
+    raise RelightError(f"unsupported depth format '{suffix}' (use {', '.join(DEPTH_SUFFIXES)})", path)
+
+
+def depth_warnings(depth: DepthMap) -> list[str]:
+    """Problems worth telling the user about before a run (the map is still usable)."""
+    d = depth.data
+    msgs = []
+    if not np.isfinite(d).all():
+        msgs.append("depth has non-finite values")
+    elif float(d.max()) == 0.0 and float(d.min()) == 0.0:
+        msgs.append("depth is all zeros")
+    elif float(d.max() - d.min()) < 1e-6:
+        msgs.append("depth is constant")
+    return msgs
+
+
+def check_pair(image: np.ndarray, depth: DepthMap, image_path: str | Path | None = None) -> None:
+    if image.shape[:2] != depth.shape:
+        where = depth.path if depth.path is not None else image_path
+        raise RelightError(
+            f"depth is {depth.shape[1]}x{depth.shape[0]} but its image is {image.shape[1]}x{image.shape[0]}",
+            where,
+        )
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: no half-written file on a crash."""
+    _atomic_write_bytes(Path(path), data)
+
+
+def encode_image(rgb: np.ndarray, suffix: str, bit_depth: int = 8) -> bytes:
+    suffix = suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise RelightError(f"cannot write '{suffix}' images; use {', '.join(OUTPUT_SUFFIXES)}")
+    if bit_depth not in (8, 16):
+        raise RelightError(f"bit depth must be 8 or 16, not {bit_depth}")
+    if bit_depth == 16 and suffix in (".jpg", ".jpeg"):
+        raise RelightError("JPEG cannot hold 16-bit images; use PNG or TIFF")
+    x = np.clip(np.nan_to_num(np.asarray(rgb, dtype=np.float32)), 0.0, 1.0)
+    if bit_depth == 16:
+        codes = np.round(x * 65535.0).astype(np.uint16)
+    else:
+        codes = np.round(x * 255.0).astype(np.uint8)
+    if codes.ndim == 3:
+        codes = cv2.cvtColor(codes, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(suffix, codes)
+    if not ok:
+        raise RelightError(f"could not encode the image as {suffix}")
+    return buf.tobytes()
+
+
+def write_image(path: str | Path, rgb: np.ndarray, bit_depth: int = 8) -> Path:
+    """Write float RGB in [0, 1] (clamped) as PNG/TIFF (8 or 16 bit) or JPEG, atomically."""
+    path = Path(path)
+    data = encode_image(rgb, path.suffix, bit_depth)
+    try:
+        _atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise RelightError(f"cannot write the file ({exc.strerror or exc})", path) from None
+    return path
+
+
+def write_depth_npy(path: str | Path, depth: np.ndarray, ref_center_dis: float = 0.0) -> Path:
+    """Write a VIDIT-style depth file (pickled dict with normalized_depth and ref_center_dis), atomically."""
+    import io as _io
+
+    path = Path(path)
+    buf = _io.BytesIO()
+    obj = {"normalized_depth": np.asarray(depth, dtype=np.float32), "ref_center_dis": np.float32(ref_center_dis)}
+    np.save(buf, np.array(obj, dtype=object), allow_pickle=True)
+    _atomic_write_bytes(path, buf.getvalue())
+    return path

@@ -1,0 +1,77 @@
+"""S3Net (Yang, Chen, Kuo, CVPRW 2021): single-stream depth-guided relighting network.
+
+Layout and names follow the official release (class ``Dehaze3``) so that its ``weight.pkl``
+loads with ``strict=True`` and gives the same output.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .blocks import AttentionBlock, Enhancer
+from .encoder import build_encoder
+
+
+@dataclass(frozen=True)
+class S3NetConfig:
+    layers: tuple[int, int, int] = (3, 4, 23)
+    channels: tuple[int, int, int] = (64, 128, 256)  # bottleneck planes; stage outputs are 4x
+
+    def as_dict(self) -> dict:
+        return {k: list(v) for k, v in asdict(self).items()}
+
+
+class S3Net(nn.Module):
+    """forward(source, guide, source_depth, guide_depth) -> relit image (tanh range; clamp to [0,1] to save)."""
+
+    multiple = 32  # H and W must be divisible by this
+
+    def __init__(self, config: S3NetConfig = S3NetConfig()):
+        super().__init__()
+        self.config = config
+        c1, c2, c3 = (4 * c for c in config.channels)
+        self.encoder = build_encoder(config.layers, config.channels, in_chans=8)
+        self.mid_conv = AttentionBlock(c3)
+        self.up_block1 = nn.PixelShuffle(2)
+        d1 = c3 // 4
+        self.attention1 = AttentionBlock(d1)
+        d2 = (d1 + c2) // 4
+        self.attention2 = AttentionBlock(d2)
+        d3 = (d2 + c1) // 16  # two more pixel shuffles to full resolution
+        self.out_channels = d3
+        self.enhancer = Enhancer(d3, 20)
+        self.tail = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(d3, 3, 7), nn.Tanh())
+
+    def forward_packed(self, x: torch.Tensor) -> torch.Tensor:
+        """x = cat([src_rgb, guide_rgb, src_depth, guide_depth], 1), 8 channels."""
+        l1, l2, l3 = self.encoder(x)
+        y = self.up_block1(self.mid_conv(l3))
+        y = self.attention1(y)
+        y = self.up_block1(torch.cat([y, l2], dim=1))
+        y = self.attention2(y)
+        y = self.up_block1(torch.cat([y, l1], dim=1))
+        y = self.up_block1(y)
+        y = self.enhancer(y)
+        return self.tail(y)
+
+    def forward(self, source, guide, source_depth, guide_depth):
+        return self.forward_packed(torch.cat([source, guide, source_depth, guide_depth], dim=1))
+
+
+# Explicit registry (no discovery by import side effects; survives a frozen build).
+PRESETS: dict[str, S3NetConfig] = {
+    "s3net": S3NetConfig(),
+    "s3net-lite": S3NetConfig(layers=(2, 2, 6), channels=(32, 64, 128)),
+}
+
+
+def create_model(preset: str = "s3net") -> S3Net:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return S3Net(PRESETS[preset])
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,94 @@
+"""File pairing rules: which depth file belongs to an image, and NTIRE/VIDIT folder layouts.
+
+Rules, in order, for an image ``X.<ext>``:
+1. ``X.npy`` / ``X.npz`` / ``X.exr`` / ``X.tif(f)`` beside it (not the image itself);
+2. ``X_depth.<any depth ext>`` beside it;
+3. VIDIT: ``ImageNNN_<temp>_<dir>.png`` -> ``ImageNNN.npy`` beside it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RelightError
+from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES
+
+VIDIT_NAME = re.compile(r"^(Image\d+)_(\d{4})_(N|NE|E|SE|S|SW|W|NW)$")
+DEPTH_TAGS = ("_depth", "-depth", ".depth", "_d")
+
+
+@dataclass
+class ImageDepth:
+    image: Path
+    depth: Path
+
+
+def depth_candidates(image: Path) -> list[Path]:
+    stem, folder = image.stem, image.parent
+    out = [folder / f"{stem}{s}" for s in (".npy", ".npz", ".exr", ".tif", ".tiff") if s != image.suffix.lower()]
+    out += [folder / f"{stem}{tag}{s}" for tag in DEPTH_TAGS for s in DEPTH_SUFFIXES]
+    m = VIDIT_NAME.match(stem)
+    if m:
+        out.append(folder / f"{m.group(1)}.npy")
+    return out
+
+
+def find_depth(image: str | Path) -> Path | None:
+    for cand in depth_candidates(Path(image)):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def is_depth_name(path: Path) -> bool:
+    stem = path.stem
+    return path.suffix.lower() in (".npy", ".npz", ".exr") or any(stem.endswith(t) for t in DEPTH_TAGS)
+
+
+def pair_dropped(paths: list[Path]) -> tuple[list[ImageDepth], list[str]]:
+    """Pair a set of dropped files/folders into image + depth. Returns (pairs, problems)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(q for q in p.iterdir() if q.is_file())
+        elif p.is_file():
+            files.append(p)
+    images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES and not is_depth_name(f)]
+    depths = [f for f in files if f not in images and f.suffix.lower() in DEPTH_SUFFIXES]
+    pairs, problems, used = [], [], set()
+    for img in images:
+        cands = depth_candidates(img)
+        match = next((d for d in cands if d in depths), None) or next((d for d in cands if d.is_file()), None)
+        if match is None and len(images) == 1 and len(depths) == 1:
+            match = depths[0]  # one image and one depth dropped together: they belong together
+        if match is None:
+            problems.append(f"{img.name}: no depth map found (expected e.g. {img.stem}.npy or {img.stem}_depth.png)")
+            continue
+        used.add(match)
+        pairs.append(ImageDepth(img, match))
+    for d in depths:
+        if d not in used and not images:
+            problems.append(f"{d.name}: a depth map without its image")
+    if not files:
+        problems.append("nothing to open")
+    elif not images and not problems:
+        problems.append("no image files among the dropped files")
+    return pairs, problems
+
+
+def ntire_pairs(root: str | Path) -> list[tuple[str, ImageDepth, ImageDepth]]:
+    """NTIRE layout: root/input/PairNNN.png + .npy and root/guide/PairNNN.png + .npy."""
+    root = Path(root)
+    inp, gui = root / "input", root / "guide"
+    if not inp.is_dir() or not gui.is_dir():
+        raise RelightError("expected 'input/' and 'guide/' folders (NTIRE pair layout)", root)
+    out = []
+    for img in sorted(inp.iterdir()):
+        if img.suffix.lower() not in IMAGE_SUFFIXES or is_depth_name(img):
+            continue
+        g = gui / img.name
+        out.append((img.stem, ImageDepth(img, find_depth(img) or inp / f"{img.stem}.npy"), ImageDepth(g, find_depth(g) if g.exists() else gui / f"{img.stem}.npy")))
+    if not out:
+        raise RelightError("no images in input/", inp)
+    return out
