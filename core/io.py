@@ -155,7 +155,12 @@ def read_depth(path: str | Path) -> DepthMap:
         data, how = _float_depth(arr, path)
         return DepthMap(data, path, how)
     if suffix in (".png", ".tif", ".tiff", ".exr", ".jpg", ".jpeg", ".bmp", ".webp"):
-        raw = _read_raw(path)
+        try:
+            raw = _read_raw(path)
+        except RelightError:
+            if suffix == ".exr" and "OpenEXR:                     NO" in cv2.getBuildInformation():
+                raise RelightError("this OpenCV build cannot read EXR; save the depth as .npy or float TIFF", path) from None
+            raise
         if raw.ndim == 3 and raw.shape[2] >= 3:
             if not (np.array_equal(raw[:, :, 0], raw[:, :, 1]) and np.array_equal(raw[:, :, 1], raw[:, :, 2])):
                 raise RelightError("depth image has colour; expected a single-channel (grayscale) depth map", path)

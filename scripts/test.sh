@@ -4,5 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh dev
 export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
-export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES-}"
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,62 @@
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every parameter and BatchNorm statistic non-trivial values (so BN is not an identity)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.75)
+            elif name.endswith("running_mean"):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+            elif t.ndim == 1:
+                t.copy_(torch.randn(t.shape, generator=g) * 0.1 + (1.0 if "bn" in name or "downsample.2" in name or "conv1.1" in name or "conv1.4" in name else 0.0))
+            else:
+                fan_in = t[0].numel()
+                t.copy_(torch.randn(t.shape, generator=g) * (1.0 / fan_in) ** 0.5)
+    return model
+
+
+@pytest.fixture(scope="session")
+def lite_checkpoint(tmp_path_factory):
+    from core.checkpoint import save_checkpoint
+    from core.model import create_model
+
+    torch.manual_seed(0)
+    model = randomize(create_model("s3net-lite"), 1)
+    path = tmp_path_factory.mktemp("ckpt") / "lite.safetensors"
+    save_checkpoint(path, model, "s3net-lite", extra={"trained": True})
+    return path
+
+
+@pytest.fixture
+def small_pair(tmp_path):
+    """Source 70x90 (16-bit PNG) + VIDIT depth, guide 64x64 (8-bit) + plain-array depth."""
+    from core.io import write_depth_npy, write_image
+
+    rng = np.random.default_rng(0)
+    files = {
+        "source": write_image(tmp_path / "src.png", rng.random((70, 90, 3)), 16),
+        "source_depth": write_depth_npy(tmp_path / "src.npy", rng.random((70, 90))),
+        "guide": write_image(tmp_path / "guide.png", rng.random((64, 64, 3)), 8),
+        "guide_depth": tmp_path / "guide_depth.npy",
+    }
+    np.save(files["guide_depth"], rng.random((64, 64)).astype(np.float32))
+    return files

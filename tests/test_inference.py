@@ -1,0 +1,145 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from core.cancel import CancelToken
+from core.checkpoint import load_checkpoint
+from core.errors import Cancelled, RelightError
+from core.gainmap import carry_to_full_resolution
+from core.inference import Relighter, pad_to_multiple, to_tensor
+
+
+@pytest.fixture(scope="module")
+def relighter(lite_checkpoint):
+    return Relighter.from_checkpoint(lite_checkpoint, device="cpu")
+
+
+def _inputs(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((h, w, 3), dtype=np.float32), rng.random((h, w, 3), dtype=np.float32),
+            rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32))
+
+
+def test_padding_equals_running_on_reflect_padded_input(relighter):
+    src, gui, sd, gd = _inputs(70, 90)
+    res = relighter.relight(src, gui, sd, gd)
+    assert res.mode == "full" and res.image.shape == (70, 90, 3)
+    # by hand: reflect-pad to 96x96, run the bare network, crop, clamp
+    x = torch.cat([to_tensor(src), to_tensor(gui), to_tensor(sd), to_tensor(gd)], 1)
+    xp = torch.nn.functional.pad(x, (0, 6, 0, 26), mode="reflect")
+    assert xp.shape[-2:] == (96, 96)
+    with torch.inference_mode():
+        y = relighter.model.forward_packed(xp)[..., :70, :90].clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(res.image, y, atol=1e-6)
+    assert pad_to_multiple(x)[0].shape[-2:] == (96, 96)
+
+
+def test_batch_of_pairs_matches_single_runs(relighter):
+    a, b = _inputs(64, 64, 1), _inputs(64, 64, 2)
+    x = torch.stack([torch.cat([to_tensor(s), to_tensor(g), to_tensor(sd), to_tensor(gd)], 1)[0] for s, g, sd, gd in (a, b)])
+    with torch.inference_mode():
+        both = relighter.model.forward_packed(x).clamp(0, 1)
+    single = relighter.relight(*b).image
+    np.testing.assert_allclose(both[1].permute(1, 2, 0).numpy(), single, atol=1e-5)
+
+
+def test_guide_of_other_size_is_resized(relighter):
+    src, _, sd, _ = _inputs(64, 96)
+    _, gui, _, gd = _inputs(128, 128, 3)
+    assert relighter.relight(src, gui, sd, gd).image.shape == (64, 96, 3)
+
+
+def test_depth_size_mismatch_is_refused(relighter):
+    src, gui, sd, gd = _inputs(64, 64)
+    with pytest.raises(RelightError, match="source depth is 32x32"):
+        relighter.relight(src, gui, np.zeros((32, 32), np.float32), gd)
+
+
+def test_large_image_path_keeps_full_resolution(lite_checkpoint):
+    r = Relighter.from_checkpoint(lite_checkpoint, device="cpu", max_pixels=64 * 96)
+    src, gui, sd, gd = _inputs(200, 300)
+    msgs = []
+    res = r.relight(src, gui, sd, gd, progress=lambda f, m: msgs.append((f, m)))
+    assert res.mode == "gain-map" and res.image.shape == (200, 300, 3)
+    assert res.working_size[0] * res.working_size[1] <= 64 * 96
+    assert "gain map" in res.describe()
+    fr = [f for f, _ in msgs]
+    assert fr == sorted(fr) and fr[-1] == 1.0
+
+
+def test_gain_map_reproduces_a_smooth_relighting():
+    # A relighting that is a smooth gain (brighter on the right) is carried to full resolution
+    # nearly exactly, while the source's fine texture is kept.
+    rng = np.random.default_rng(0)
+    h, w = 240, 320
+    tex = 0.3 + 0.4 * rng.random((h, w, 1), dtype=np.float32)
+    src = np.repeat(tex, 3, axis=2)
+    gain = np.linspace(0.5, 1.5, w, dtype=np.float32)[None, :, None] * np.array([1.0, 0.9, 0.7], np.float32)
+    truth = np.clip(src * gain, 0, 1)
+    import cv2
+
+    src_w = cv2.resize(src, (80, 60), interpolation=cv2.INTER_AREA)
+    relit_w = cv2.resize(truth, (80, 60), interpolation=cv2.INTER_AREA)
+    out = carry_to_full_resolution(src, src_w, relit_w)
+    assert out.shape == src.shape
+    assert np.abs(out - truth).mean() < 0.01
+    naive = cv2.resize(relit_w, (w, h), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(out - truth).mean() < 0.5 * np.abs(naive - truth).mean()
+
+
+def test_cancel_stops_within_the_forward_pass(relighter):
+    token = CancelToken()
+    seen = []
+
+    def progress(f, m):
+        seen.append(m)
+        if "stage 2/" in m:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        relighter.relight(*_inputs(64, 64), progress=progress, cancel=token)
+    assert not any("stage 4/" in m for m in seen)
+
+
+def test_precisions_run_on_cpu(lite_checkpoint):
+    base = Relighter.from_checkpoint(lite_checkpoint, device="cpu").relight(*_inputs(64, 64)).image
+    bf = Relighter.from_checkpoint(lite_checkpoint, device="cpu", precision="bf16").relight(*_inputs(64, 64)).image
+    assert bf.shape == base.shape and np.abs(bf - base).mean() < 0.05
+
+
+def test_unknown_device_and_precision_are_user_errors(lite_checkpoint):
+    model, _ = load_checkpoint(lite_checkpoint)
+    with pytest.raises(RelightError, match="precision"):
+        Relighter(model, device="cpu", precision="fp8")
+    with pytest.raises(RelightError):
+        Relighter(model, device="tpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu(lite_checkpoint):
+    a = Relighter.from_checkpoint(lite_checkpoint, device="cpu").relight(*_inputs(64, 64)).image
+    b = Relighter.from_checkpoint(lite_checkpoint, device="cuda").relight(*_inputs(64, 64)).image
+    assert np.abs(a - b).max() < 2e-3
+
+
+def test_4096x3072_pair_on_cpu_stays_within_6_gb(lite_checkpoint, tmp_path):
+    code = f"""
+import resource, numpy as np, torch
+torch.set_num_threads(2)
+from core.inference import Relighter
+r = Relighter.from_checkpoint({str(lite_checkpoint)!r}, device='cpu')
+rng = np.random.default_rng(0)
+src = rng.random((3072, 4096, 3), dtype=np.float32); gui = rng.random((3072, 4096, 3), dtype=np.float32)
+sd = rng.random((3072, 4096), dtype=np.float32); gd = rng.random((3072, 4096), dtype=np.float32)
+res = r.relight(src, gui, sd, gd)
+assert res.image.shape == (3072, 4096, 3), res.image.shape
+print(res.mode, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    mode, rss_kb = out.stdout.split()
+    assert mode == "gain-map"
+    assert int(rss_kb) * 1024 < 6 * 2**30
