@@ -47,7 +47,7 @@ def test_native_round_trip_with_metadata_and_fp16(tmp_path):
     x = torch.rand(1, 8, 64, 64)
     with torch.inference_mode():
         a, b = model.forward_packed(x), half.forward_packed(x)
-    assert (a - b).abs().mean() < 2e-3
+    assert (a - b).abs().mean() < 1e-2  # fp16 rounding only; a wrong mapping gives ~0.5
 
 
 def test_mismatched_checkpoint_names_keys_and_closest_preset(tmp_path, official_file):
