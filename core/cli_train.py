@@ -1,6 +1,143 @@
-"""Training-side subcommands (synth, train, eval) of the `relight` command line."""
+"""Training-side subcommands of the `relight` command line: synth, train, eval."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .errors import RelightError
+
+
+def cmd_synth(args) -> int:
+    from .data.synthetic import synthesize
+    from .progress import ProgressBar
+
+    if args.size < 64 or args.size % 32:
+        raise RelightError("--size must be a multiple of 32, at least 64")
+    bar = ProgressBar(args.scenes + args.pairs, "synth")
+    synthesize(args.out, args.scenes, args.size, args.seed, args.pairs,
+               progress=lambda done, total, note: bar.update(done, note), workers=args.workers)
+    bar.close()
+    print(f"wrote {args.scenes} scenes ({args.scenes * 40} images) to {args.out}"
+          + (f" and {args.pairs} pairs to {Path(args.out) / 'pairs'}" if args.pairs else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .progress import ProgressBar
+    from .training import Callbacks, TrainConfig, train
+
+    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    overrides = {
+        "data": args.data, "out": args.out, "preset": args.preset, "steps": args.steps, "epochs": args.epochs,
+        "batch": args.batch, "crop": args.crop, "resize": args.resize, "device": args.device,
+        "precision": args.precision, "init": args.init, "lr": args.lr, "num_workers": args.workers,
+        "val_every": args.val_every, "ckpt_every": args.ckpt_every, "seed": args.seed,
+        "val_data": args.val_data, "log_every": args.log_every, "grad_clip": args.grad_clip,
+        "vgg_weights": args.vgg_weights, "decay_every_steps": args.decay_every_steps,
+    }
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    if args.hflip:
+        cfg.hflip = True
+    if args.freeze_encoder:
+        cfg.freeze_encoder = True
+    if not cfg.data:
+        raise RelightError("--data is required")
+    if args.resume and Path(cfg.out, "config.json").is_file() and not args.config:
+        saved = TrainConfig.from_file(Path(cfg.out, "config.json"))
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(saved, k, v)
+        cfg = saved
+    import os
+
+    rank0 = os.environ.get("RANK", "0") == "0"
+    bar = {}
+
+    def on_step(info):
+        if "bar" not in bar:
+            bar["bar"] = ProgressBar(info.total_steps, "train")
+        bar["bar"].update(info.step, f"loss {info.terms['total']:.4f} lr {info.lr:.1e} {info.images_per_s:.1f} img/s")
+
+    def on_message(msg):
+        print(("\n" if bar.get("bar") and bar["bar"].tty else "") + msg, file=sys.stderr)
+
+    result = train(cfg, Callbacks(on_step=on_step, on_message=on_message), resume=args.resume)
+    if bar.get("bar"):
+        bar["bar"].close()
+    if rank0:
+        print(f"checkpoint: {result.last_checkpoint}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .checkpoint import resolve_checkpoint
+    from .evaluate import evaluate
+    from .inference import Relighter
+    from .progress import ProgressBar
+
+    ckpt = resolve_checkpoint(args.checkpoint)
+    relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision)
+    bar = ProgressBar(1, "eval")
+
+    def prog(done, total, name):
+        bar.total = total
+        bar.update(done, name)
+
+    report = evaluate(relighter, args.data, args.pairs, progress=prog)
+    bar.close()
+    print(f"checkpoint {ckpt.name} ({relighter.info.preset}) on {relighter.device}")
+    print(report.table())
+    if args.json:
+        report.write_json(args.json, {"checkpoint": str(ckpt), "data": str(args.data)})
+    if args.csv:
+        report.write_csv(args.csv)
+    return 0
 
 
 def add_training_commands(sub, add_device) -> None:
-    return None
+    p = sub.add_parser("synth", help="render a VIDIT-style synthetic dataset with exact ground truth")
+    p.add_argument("--out", required=True)
+    p.add_argument("--scenes", type=int, default=100)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pairs", type=int, default=0, help="also write this many held-out NTIRE pairs under OUT/pairs")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train or fine-tune S3Net (also under torchrun for several GPUs)")
+    p.add_argument("--data", help="VIDIT-layout or NTIRE-layout folder")
+    p.add_argument("--out", help="run folder (config, metrics, checkpoints)")
+    p.add_argument("--config", help="YAML/JSON TrainConfig; flags override it")
+    p.add_argument("--preset", choices=["s3net", "s3net-lite"])
+    p.add_argument("--steps", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch", type=int, help="per process (default 3)")
+    p.add_argument("--crop", type=int, help="random square crops (default: full images)")
+    p.add_argument("--resize", type=int, help="resize images to this side on load")
+    p.add_argument("--hflip", action="store_true", help="random horizontal flips (source, guide, target together)")
+    p.add_argument("--init", help="scratch, imagenet, or a checkpoint (native or official weight.pkl)")
+    p.add_argument("--freeze-encoder", action="store_true")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--decay-every-steps", type=int)
+    p.add_argument("--grad-clip", type=float)
+    p.add_argument("--workers", type=int, help="data loader workers (0 = load in the main process)")
+    p.add_argument("--val-data", help="NTIRE-layout folder to validate on")
+    p.add_argument("--val-every", type=int)
+    p.add_argument("--ckpt-every", type=int)
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--vgg-weights", help="VGG19 ImageNet weights file for the perceptual term")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    add_device(p)
+    p.set_defaults(func=cmd_train, precision=None)
+
+    p = sub.add_parser("eval", help="PSNR/SSIM of a checkpoint and two baselines on held-out pairs")
+    p.add_argument("--data", required=True, help="NTIRE-layout folder with ground truth, or a VIDIT folder")
+    p.add_argument("--checkpoint", help="default: the bundled model")
+    p.add_argument("--pairs", type=int, help="number of pairs (drawn deterministically from a VIDIT split)")
+    p.add_argument("--json")
+    p.add_argument("--csv")
+    add_device(p)
+    p.set_defaults(func=cmd_eval)

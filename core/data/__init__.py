@@ -1,0 +1,1 @@
+"""Datasets (VIDIT, NTIRE pairs), paired augmentation, and the synthetic VIDIT-style renderer."""

@@ -1,0 +1,124 @@
+"""PyTorch datasets: VIDIT any-to-any triplets and NTIRE pairs, with paired crops and flips.
+
+Every random choice is drawn from a generator seeded by (seed, epoch, index), so an epoch's
+samples are the same whatever the worker count, and a resumed run sees the same data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..io import read_depth, read_image
+from .layouts import PairRecord, VIDITIndex, split_scenes
+
+
+
+@dataclass
+class Augment:
+    crop: int | None = None  # square crop side; None = full image (the paper's choice)
+    hflip: bool = False  # flip source, guide and target together (E <-> W stays consistent)
+    resize: int | None = None  # resize images to this square side on load (quick experiments)
+
+
+def _load(path: Path, resize: int | None) -> np.ndarray:
+    img = read_image(path)
+    if resize and img.shape[:2] != (resize, resize):
+        img = cv2.resize(img, (resize, resize), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def _load_depth(path: Path, resize: int | None) -> np.ndarray:
+    d = read_depth(path).data
+    if resize and d.shape != (resize, resize):
+        d = cv2.resize(d, (resize, resize), interpolation=cv2.INTER_AREA)
+    return d
+
+
+def _chw(a: np.ndarray) -> torch.Tensor:
+    if a.ndim == 2:
+        a = a[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
+
+
+def _window(rng: np.random.Generator, h: int, w: int, crop: int | None) -> tuple[int, int, int, int]:
+    if not crop or (crop >= h and crop >= w):
+        return 0, 0, h, w
+    c = min(crop, h, w)
+    y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+    return y, x, c, c
+
+
+def make_sample(src, sd, gui, gd, tgt, rng: np.random.Generator, aug: Augment) -> dict[str, torch.Tensor]:
+    y, x, ch, cw = _window(rng, *src.shape[:2], aug.crop)
+    src, sd, tgt = (a[y:y + ch, x:x + cw] for a in (src, sd, tgt))
+    gy, gx, gh, gw = _window(rng, *gui.shape[:2], aug.crop)  # the guide has its own window
+    gui, gd = (a[gy:gy + gh, gx:gx + gw] for a in (gui, gd))
+    if aug.hflip and rng.random() < 0.5:
+        src, sd, gui, gd, tgt = (a[:, ::-1] for a in (src, sd, gui, gd, tgt))
+    return {"source": _chw(src), "source_depth": _chw(sd), "guide": _chw(gui), "guide_depth": _chw(gd), "target": _chw(tgt)}
+
+
+class VIDITTriplets(Dataset):
+    """Any-to-any triplets: source = scene A under s1, guide = scene B under s2, target = A under s2.
+
+    One item per (scene, setting) of the split; guide scene and setting s2 are drawn per epoch.
+    """
+
+    def __init__(self, index: VIDITIndex, split: str = "train", val_fraction: float = 0.1, seed: int = 0,
+                 augment: Augment = Augment(), same_scene_guide: bool = False):
+        usable = [n for n in index.scenes if n in index.depth and len(index.scenes[n]) >= 2]
+        train, val = split_scenes(usable, val_fraction, seed)
+        self.scenes = train if split == "train" else val
+        self.index, self.seed, self.augment, self.same_scene_guide = index, seed, augment, same_scene_guide
+        self.items = [(s, setting) for s in self.scenes for setting in sorted(index.scenes[s])]
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def triplet(self, i: int, rng: np.random.Generator) -> tuple[str, tuple, str, tuple]:
+        scene, s1 = self.items[i]
+        settings = sorted(self.index.scenes[scene])
+        s2 = s1
+        while s2 == s1:
+            s2 = settings[int(rng.integers(len(settings)))]
+        others = [s for s in self.scenes if s != scene and s2 in self.index.scenes[s]]
+        guide_scene = scene if (self.same_scene_guide or not others) else others[int(rng.integers(len(others)))]
+        return scene, s1, guide_scene, s2
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        scene, s1, gscene, s2 = self.triplet(i, rng)
+        r = self.augment.resize
+        imgs = self.index.scenes
+        src, tgt, gui = _load(imgs[scene][s1], r), _load(imgs[scene][s2], r), _load(imgs[gscene][s2], r)
+        sd, gd = _load_depth(self.index.depth[scene], r), _load_depth(self.index.depth[gscene], r)
+        return make_sample(src, sd, gui, gd, tgt, rng, self.augment)
+
+
+class PairDataset(Dataset):
+    """NTIRE-style pairs with ground truth (input/, guide/, target/)."""
+
+    def __init__(self, records: list[PairRecord], augment: Augment = Augment(), seed: int = 0):
+        self.records = [r for r in records if r.target is not None]
+        self.augment, self.seed, self.epoch = augment, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        r, rs = self.records[i], self.augment.resize
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        return make_sample(_load(r.source, rs), _load_depth(r.source_depth, rs), _load(r.guide, rs),
+                           _load_depth(r.guide_depth, rs), _load(r.target, rs), rng, self.augment)

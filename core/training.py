@@ -1,0 +1,447 @@
+"""The S3Net training loop: one implementation driven by the CLI (`relight train`) and the GUI.
+
+Reports through callbacks, stops safely on a cancel token (finishes the step, writes a
+checkpoint), resumes exactly from ``RUN/state.pt`` (model, optimiser, scheduler, scaler,
+step, data position), and runs under ``torchrun`` with DistributedDataParallel.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .cancel import CancelToken
+from .checkpoint import load_checkpoint, read_state_dict, save_checkpoint
+from .errors import RelightError
+from .io import atomic_write_bytes
+from .losses import LossWeights, RelightLoss
+from .metrics import psnr, ssim
+from .model import create_model
+from .model.encoder import load_imagenet_encoder
+from .weights import find_res2net, find_vgg19
+
+log = logging.getLogger("relight.train")
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = "runs/run"
+    preset: str = "s3net"
+    init: str = "scratch"  # scratch | imagenet | path to a native checkpoint or the official weight.pkl
+    imagenet_weights: str | None = None
+    freeze_encoder: bool = False
+    epochs: int = 100
+    steps: int | None = None  # when set, overrides epochs
+    batch: int = 3  # per process
+    crop: int | None = None  # None: full images, no crops (the paper's recipe)
+    resize: int | None = None
+    hflip: bool = False
+    same_scene_guide: bool = False
+    val_fraction: float = 0.1
+    val_data: str | None = None  # an NTIRE-layout folder to validate on instead of a VIDIT split
+    val_limit: int = 16
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 0.01
+    decay_every_epochs: int = 20  # lr x decay_gamma every this many epochs
+    decay_every_steps: int | None = None  # the same in steps (used with `steps`)
+    decay_gamma: float = 0.1
+    loss_charbonnier: float = 1.0
+    loss_wssim: float = 1.1
+    loss_perceptual: float = 0.1
+    vgg_weights: str | None = None
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (grad scaler for fp16 only)
+    grad_clip: float | None = None
+    seed: int = 0
+    val_every: int | None = None  # steps; default once per epoch
+    ckpt_every: int | None = None  # steps; default once per epoch
+    log_every: int = 10
+    num_workers: int = 2
+    device: str = "auto"
+    channels_last: bool = True
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text) or {}
+        else:
+            raw = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise RelightError(f"unknown config keys: {', '.join(unknown)}", path)
+        if "betas" in raw:
+            raw["betas"] = tuple(raw["betas"])
+        return cls(**raw)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        data = asdict(self)
+        data["betas"] = list(self.betas)
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            text = yaml.safe_dump(data, sort_keys=False)
+        else:
+            text = json.dumps(data, indent=2)
+        atomic_write_bytes(path, text.encode())
+
+
+@dataclass
+class StepInfo:
+    step: int
+    total_steps: int
+    epoch: int
+    terms: dict[str, float]
+    lr: float
+    images_per_s: float
+    eta_s: float
+
+
+@dataclass
+class ValInfo:
+    step: int
+    psnr: float
+    ssim: float
+    preview: np.ndarray | None = None  # (H, 4W, 3): source | guide | prediction | target
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    step: int
+    stopped: bool
+    last_checkpoint: Path
+    perceptual_on: bool
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Callbacks:
+    on_step: Callable[[StepInfo], None] | None = None
+    on_validation: Callable[[ValInfo], None] | None = None
+    on_message: Callable[[str], None] | None = None
+    on_checkpoint: Callable[[Path], None] | None = None
+
+
+class ResumableSampler(Sampler[int]):
+    """A per-epoch permutation seeded by (seed, epoch), sharded by rank, starting at a position."""
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1):
+        self.n, self.seed, self.rank, self.world = n, seed, rank, world
+        self.epoch, self.start = 0, 0
+
+    def per_rank(self) -> int:
+        return self.n // self.world
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+        mine = order[self.rank: self.per_rank() * self.world: self.world]
+        return iter(mine[self.start:].tolist())
+
+    def __len__(self) -> int:
+        return self.per_rank() - self.start
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
+
+
+def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None, str]:
+    from .data.datasets import Augment, PairDataset, VIDITTriplets
+    from .data.layouts import detect_layout, scan_ntire, scan_vidit
+
+    aug = Augment(crop=cfg.crop, hflip=cfg.hflip, resize=cfg.resize)
+    val_aug = Augment(crop=None, hflip=False, resize=cfg.resize)
+    layout = detect_layout(cfg.data)
+    if layout == "vidit":
+        index = scan_vidit(cfg.data)
+        train = VIDITTriplets(index, "train", cfg.val_fraction, cfg.seed, aug, cfg.same_scene_guide)
+        val = VIDITTriplets(index, "val", cfg.val_fraction, cfg.seed, val_aug, cfg.same_scene_guide)
+        summary = index.summary() + f"; split {len(train.scenes)} train / {len(val.scenes)} val scenes"
+    else:
+        recs = scan_ntire(cfg.data)
+        train = PairDataset(recs, aug, cfg.seed)
+        val = None
+        summary = f"NTIRE pair layout: {len(train)} pairs with ground truth"
+    if cfg.val_data:
+        val = PairDataset(scan_ntire(cfg.val_data), val_aug)
+    if len(train) == 0:
+        raise RelightError("no training samples found", cfg.data)
+    return train, (val if val is not None and len(val) else None), summary
+
+
+def _init_model(cfg: TrainConfig, notify: Callable[[str], None]):
+    torch.manual_seed(cfg.seed)
+    preset = cfg.preset
+    if cfg.init not in ("scratch", "imagenet"):
+        _, info = load_checkpoint(cfg.init)
+        if info.preset != preset:
+            notify(f"using preset '{info.preset}' from {Path(cfg.init).name} (config said '{preset}')")
+            preset = info.preset
+    model = create_model(preset)
+    init_note = cfg.init
+    if cfg.init == "imagenet":
+        path = find_res2net(cfg.imagenet_weights)
+        if path is None:
+            raise RelightError("ImageNet Res2Net weights not found; give imagenet_weights or put "
+                               "res2net101_v1b_26w_4s-0812c246.pth in the torch hub cache")
+        missing = load_imagenet_encoder(model.encoder, path)
+        init_note = f"imagenet encoder from {path.name} ({len(missing)} encoder tensors not in file)"
+    elif cfg.init != "scratch":
+        state, _, _ = read_state_dict(cfg.init)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+        init_note = f"weights from {Path(cfg.init).name}"
+    return model, preset, init_note
+
+
+def _lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    every = cfg.decay_every_steps or max(1, cfg.decay_every_epochs * steps_per_epoch)
+    return cfg.lr * (cfg.decay_gamma ** (step // every))
+
+
+def _to(batch: dict, device, channels_last: bool):
+    out = {}
+    for k, v in batch.items():
+        v = v.to(device, non_blocking=True)
+        out[k] = v.contiguous(memory_format=torch.channels_last) if channels_last else v
+    return out
+
+
+def _preview(batch: dict, pred: torch.Tensor) -> np.ndarray:
+    tiles = [batch["source"][0], batch["guide"][0], pred[0].clamp(0, 1), batch["target"][0]]
+    return torch.cat([t.float().cpu() for t in tiles], dim=2).permute(1, 2, 0).numpy()
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, callbacks: Callbacks | None = None, cancel: CancelToken | None = None,
+                 resume: bool = False):
+        self.cfg, self.cb, self.cancel, self.resume = cfg, callbacks or Callbacks(), cancel or CancelToken(), resume
+        self.rank, self.local_rank, self.world = _dist_info()
+        self.out = Path(cfg.out)
+
+    # -- messages -------------------------------------------------------------------------
+    def notify(self, msg: str) -> None:
+        if self.rank == 0:
+            if self.cb.on_message:
+                self.cb.on_message(msg)
+            else:
+                log.info(msg)
+
+    def _log_metrics(self, record: dict) -> None:
+        if self.rank != 0:
+            return
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- setup ----------------------------------------------------------------------------
+    def _setup_device(self) -> torch.device:
+        from .inference import pick_device
+
+        if self.world > 1:
+            if not dist.is_initialized():
+                backend = "nccl" if torch.cuda.is_available() and self.cfg.device != "cpu" else "gloo"
+                dist.init_process_group(backend)
+            if torch.cuda.is_available() and self.cfg.device != "cpu":
+                torch.cuda.set_device(self.local_rank)
+                return torch.device("cuda", self.local_rank)
+            return torch.device("cpu")
+        return pick_device(self.cfg.device)
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        if cfg.precision not in ("fp32", "bf16", "fp16"):
+            raise RelightError(f"unknown precision '{cfg.precision}'")
+        device = self._setup_device()
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+        state_path = self.out / "state.pt"
+        if self.resume and not state_path.is_file():
+            raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
+        if not self.resume and state_path.is_file():
+            raise RelightError("run folder already holds a run; use --resume or another --out", self.out)
+
+        train_ds, val_ds, summary = build_datasets(cfg)
+        self.notify(summary)
+        model, preset, init_note = _init_model(cfg, self.notify)
+        self.notify(f"model {preset}, init: {init_note}")
+        vgg = find_vgg19(cfg.vgg_weights)
+        criterion = RelightLoss(LossWeights(cfg.loss_charbonnier, cfg.loss_wssim, cfg.loss_perceptual), vgg).to(device)
+        if criterion.perceptual_off_reason:
+            self.notify("WARNING: " + criterion.perceptual_off_reason)
+        if cfg.freeze_encoder:
+            model.encoder.requires_grad_(False)
+        model.to(device)
+        use_cl = cfg.channels_last and device.type == "cuda"
+        if use_cl:
+            model = model.to(memory_format=torch.channels_last)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+        amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
+
+        sampler = ResumableSampler(len(train_ds), cfg.seed, self.rank, self.world)
+        steps_per_epoch = max(1, sampler.per_rank() // cfg.batch)
+        total = cfg.steps or cfg.epochs * steps_per_epoch
+        val_every = cfg.val_every or steps_per_epoch
+        ckpt_every = cfg.ckpt_every or steps_per_epoch
+        step, history = 0, []
+        meta = {"preset": preset, "init": init_note, "perceptual_on": criterion.perceptual is not None,
+                "perceptual_note": criterion.perceptual_off_reason or f"VGG19 from {vgg}", "world_size": self.world,
+                "global_batch": cfg.batch * self.world, "dataset": summary}
+        if self.resume:
+            st = torch.load(state_path, map_location="cpu", weights_only=True)
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["optimizer"])
+            scaler.load_state_dict(st["scaler"])
+            step = int(st["step"])
+            torch.set_rng_state(st["torch_rng"])
+            if torch.cuda.is_available() and "cuda_rng" in st and device.type == "cuda":
+                torch.cuda.set_rng_state(st["cuda_rng"], device)
+            self.notify(f"resumed from step {step}")
+        elif self.rank == 0:
+            cfg.save(self.out / "config.json")
+            (self.out / "run.json").write_text(json.dumps(meta, indent=2))
+
+        train_model = model
+        if self.world > 1:
+            train_model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        model.train()
+        if cfg.freeze_encoder:
+            model.encoder.eval()
+
+        def loader_for(epoch: int, start: int) -> DataLoader:
+            sampler.epoch, sampler.start = epoch, start
+            if hasattr(train_ds, "set_epoch"):
+                train_ds.set_epoch(epoch)
+            return DataLoader(train_ds, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.num_workers,
+                              pin_memory=device.type == "cuda", drop_last=True,
+                              persistent_workers=False, prefetch_factor=4 if cfg.num_workers > 0 else None)
+
+        t_start, imgs_done, t_window, n_window = time.perf_counter(), 0, time.perf_counter(), 0
+        stopped = False
+        last_ckpt = self.out / "last.safetensors"
+        self.notify(f"training {total} steps ({steps_per_epoch} per epoch), batch {cfg.batch} x {self.world} process(es), {cfg.precision} on {device}")
+        while step < total and not stopped:
+            epoch, pos = divmod(step, steps_per_epoch)
+            for batch in loader_for(epoch, pos * cfg.batch):
+                lr = _lr_at(cfg, step, steps_per_epoch)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                b = _to(batch, device, use_cl)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    pred = train_model(b["source"], b["guide"], b["source_depth"], b["guide_depth"])
+                loss, terms = criterion(pred, b["target"])
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                step += 1
+                n = b["source"].shape[0] * self.world
+                imgs_done += n
+                n_window += n
+                if step % cfg.log_every == 0 or step == total or step == 1:
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    now = time.perf_counter()
+                    ips = n_window / max(now - t_window, 1e-9)
+                    t_window, n_window = now, 0
+                    tv = {k: float(v) for k, v in terms.items()}
+                    eta = (total - step) * (cfg.batch * self.world) / max(ips, 1e-9)
+                    info = StepInfo(step, total, epoch, tv, lr, ips, eta)
+                    rec = {"step": step, "epoch": epoch, "lr": lr, "images_per_s": ips, **tv}
+                    history.append(rec)
+                    self._log_metrics(rec)
+                    if self.rank == 0 and self.cb.on_step:
+                        self.cb.on_step(info)
+                if val_ds is not None and (step % val_every == 0 or step == total):
+                    self._validate(model, val_ds, device, amp_dtype, step, use_cl)
+                    model.train()
+                    if cfg.freeze_encoder:
+                        model.encoder.eval()
+                stop_now = self.cancel.cancelled
+                if self.world > 1:  # every rank must agree to stop at the same step
+                    flag = torch.tensor([1.0 if stop_now else 0.0], device=device)
+                    dist.all_reduce(flag)
+                    stop_now = bool(flag.item() > 0)
+                if step % ckpt_every == 0 or step == total or stop_now:
+                    self._checkpoint(model, opt, scaler, step, preset, meta, device)
+                if stop_now:
+                    stopped = True
+                    self.notify(f"stopped at step {step}; checkpoint written, resume with --resume")
+                    break
+                if step >= total:
+                    break
+        elapsed = time.perf_counter() - t_start
+        self.notify(f"done: {step} steps, {imgs_done} images in {elapsed:.0f} s")
+        if self.world > 1:
+            dist.barrier()
+        return TrainResult(self.out, step, stopped, last_ckpt, criterion.perceptual is not None, history)
+
+    def _checkpoint(self, model, opt, scaler, step, preset, meta, device) -> None:
+        if self.rank == 0:
+            import io
+
+            st = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                  "step": step, "torch_rng": torch.get_rng_state()}
+            if device.type == "cuda":
+                st["cuda_rng"] = torch.cuda.get_rng_state(device)
+            buf = io.BytesIO()
+            torch.save(st, buf)
+            atomic_write_bytes(self.out / "state.pt", buf.getvalue())
+            path = save_checkpoint(self.out / "last.safetensors", model, preset,
+                                   extra={"training": {**meta, "step": step, "config": {k: v for k, v in asdict(self.cfg).items()}},
+                                          "trained": True})
+            if self.cb.on_checkpoint:
+                self.cb.on_checkpoint(path)
+        if self.world > 1:
+            dist.barrier()
+
+    @torch.no_grad()
+    def _validate(self, model, val_ds, device, amp_dtype, step, use_cl) -> None:
+        if self.rank != 0:
+            return
+        model.eval()
+        ps, ss, preview = [], [], None
+        for i in range(min(len(val_ds), self.cfg.val_limit)):
+            b = _to({k: v[None] for k, v in val_ds[i].items()}, device, use_cl)
+            from .inference import pad_to_multiple
+
+            x = torch.cat([b["source"], b["guide"], b["source_depth"], b["guide_depth"]], 1)
+            x, (h, w) = pad_to_multiple(x)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                pred = model.forward_packed(x)[..., :h, :w].float().clamp(0, 1)
+            ps.append(psnr(pred[0].cpu(), b["target"][0].cpu()))
+            ss.append(ssim(pred.cpu(), b["target"].cpu()))
+            if preview is None:
+                preview = _preview(b, pred)
+        info = ValInfo(step, float(np.mean(ps)), float(np.mean(ss)), preview)
+        self._log_metrics({"step": step, "val_psnr": info.psnr, "val_ssim": info.ssim})
+        self.notify(f"step {step}: validation PSNR {info.psnr:.2f} dB, SSIM {info.ssim:.4f}")
+        if self.cb.on_validation:
+            self.cb.on_validation(info)
+
+
+def train(cfg: TrainConfig, callbacks: Callbacks | None = None, cancel: CancelToken | None = None,
+          resume: bool = False) -> TrainResult:
+    return Trainer(cfg, callbacks, cancel, resume).run()
