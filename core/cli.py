@@ -54,7 +54,7 @@ def cmd_infer(args) -> int:
 
     ckpt = resolve_checkpoint(args.checkpoint)
     relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision,
-                                          max_pixels=args.max_pixels)
+                                          max_pixels=args.max_pixels, accelerate=args.fast)
     info = relighter.info
     if info is not None and not info.trained:
         print(f"warning: {ckpt.name} holds untrained weights; the result is not a relighting", file=sys.stderr)
@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="auto", choices=["auto", "full", "gain-map"],
                    help="full resolution, or a working resolution + gain map for large images (default auto)")
     p.add_argument("--max-pixels", type=int, default=None, help="full-resolution pixel budget for --mode auto")
+    p.add_argument("--fast", action="store_true", help="CUDA: folded BatchNorm + fp16 + CUDA graphs (about 2.5x faster)")
     _add_device(p)
     p.set_defaults(func=cmd_infer)
 

@@ -34,6 +34,7 @@ def cmd_train(args) -> int:
         "val_every": args.val_every, "ckpt_every": args.ckpt_every, "seed": args.seed,
         "val_data": args.val_data, "log_every": args.log_every, "grad_clip": args.grad_clip,
         "vgg_weights": args.vgg_weights, "decay_every_steps": args.decay_every_steps,
+        "max_minutes": args.max_minutes,
     }
     for k, v in overrides.items():
         if v is not None:
@@ -129,6 +130,7 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--log-every", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--vgg-weights", help="VGG19 ImageNet weights file for the perceptual term")
+    p.add_argument("--max-minutes", type=float, help="stop safely after this much training time")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     add_device(p)
     p.set_defaults(func=cmd_train, precision=None)

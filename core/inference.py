@@ -113,6 +113,7 @@ class Relighter:
         device: str | torch.device = "auto",
         precision: str = "fp32",
         max_pixels: int | None = None,
+        accelerate: bool = False,
     ):
         if precision not in PRECISIONS:
             raise RelightError(f"unknown precision '{precision}' (use fp32, bf16 or fp16)")
@@ -123,11 +124,21 @@ class Relighter:
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.max_pixels = max_pixels or default_max_pixels(self.device)
+        # CUDA only: folded BatchNorm + fp16 + CUDA graphs (see core.accel); ~50 dB PSNR vs fp32.
+        self.graphed = None
+        if accelerate and self.device.type == "cuda":
+            from .accel import GraphedS3Net
+
+            self.graphed = GraphedS3Net(self.model, self.device)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", **kw) -> "Relighter":
         model, info = load_checkpoint(path)
         return cls(model, info, device=device, precision=precision, **kw)
+
+    @property
+    def precision_label(self) -> str:
+        return "fp16 CUDA graph" if self.graphed is not None else self.precision
 
     @property
     def model_name(self) -> str:
@@ -147,8 +158,13 @@ class Relighter:
         x = x.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._autocast(), _stage_hooks(self.model, cancel, report):
-            y = self.model.forward_packed(x)
+        if self.graphed is not None:
+            if cancel is not None:
+                cancel.check()
+            y = self.graphed(x)
+        else:
+            with self._autocast(), _stage_hooks(self.model, cancel, report):
+                y = self.model.forward_packed(x)
         y = y[..., :h, :w].float().clamp_(0, 1)
         return y[0].permute(1, 2, 0).cpu().numpy()
 
@@ -196,7 +212,7 @@ class Relighter:
                 use_full = False
                 notify(0.0, f"out of GPU memory, retrying at {budget / 2**20:.1f} MP with a gain map")
         notify(1.0, "done")
-        return RelightResult(out, ran, size, time.perf_counter() - t0, str(self.device), self.precision, self.model_name)
+        return RelightResult(out, ran, size, time.perf_counter() - t0, str(self.device), self.precision_label, self.model_name)
 
     def _report(self, notify: Progress, lo: float, hi: float):
         return lambda i, n: notify(lo + (hi - lo) * i / n, f"network stage {i + 1}/{n}")

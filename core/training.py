@@ -70,6 +70,7 @@ class TrainConfig:
     num_workers: int = 2
     device: str = "auto"
     channels_last: bool = True
+    max_minutes: float | None = None  # stop safely (with a checkpoint) after this much training time
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
@@ -288,6 +289,10 @@ class Trainer:
         if cfg.freeze_encoder:
             model.encoder.requires_grad_(False)
         model.to(device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         use_cl = cfg.channels_last and device.type == "cuda"
         if use_cl:
             model = model.to(memory_format=torch.channels_last)
@@ -380,6 +385,8 @@ class Trainer:
                     if cfg.freeze_encoder:
                         model.encoder.eval()
                 stop_now = self.cancel.cancelled
+                if cfg.max_minutes is not None and time.perf_counter() - t_start > cfg.max_minutes * 60:
+                    stop_now = True
                 if self.world > 1:  # every rank must agree to stop at the same step
                     flag = torch.tensor([1.0 if stop_now else 0.0], device=device)
                     dist.all_reduce(flag)
