@@ -117,8 +117,9 @@ def main():
     print("| path | median ms | min ms | speed-up vs eager fp32 | PSNR vs fp32 (dB) | peak GiB |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
+        mem = "-" if math.isnan(r["peak_gib"]) else f"{r['peak_gib']:.2f}"
         p = "-" if r is base else f"{_psnr(r['out'], base['out']):.1f}"
-        print(f"| {r['path']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | {base['median_ms'] / r['median_ms']:.2f}x | {p} | {'-' if r['peak_gib'] != r['peak_gib'] else f"{r['peak_gib']:.2f}"} |")
+        print(f"| {r['path']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | {base['median_ms'] / r['median_ms']:.2f}x | {p} | {mem} |")
     if args.json:
         Path(args.json).write_text(json.dumps([{k: v for k, v in r.items() if k != "out"} for r in rows], indent=2))
 

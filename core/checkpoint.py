@@ -174,3 +174,11 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
         "no checkpoint given and no bundled model found; pass --checkpoint (e.g. the official weight.pkl)",
         BUNDLED_MODEL,
     )
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True, extra: dict | None = None) -> Path:
+    """Re-save a checkpoint (native or official) as native safetensors, fp16 by default, keeping its metadata."""
+    model, info = load_checkpoint(src)
+    meta = {k: v for k, v in info.metadata.items() if k not in ("preset", "version", "format")}
+    meta.update(extra or {})
+    return save_checkpoint(dst, model, info.preset, half=half, extra=meta)
