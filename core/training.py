@@ -288,6 +288,7 @@ class Trainer:
             self.notify("WARNING: " + criterion.perceptual_off_reason)
         if cfg.freeze_encoder:
             model.encoder.requires_grad_(False)
+        model.enhancer.batch1.requires_grad_(False)  # unused by the forward pass (kept for the checkpoint)
         model.to(device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True

@@ -1,0 +1,150 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from core.cancel import CancelToken
+from core.data.synthetic import synthesize
+from core.errors import RelightError
+from core.training import Callbacks, TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    synthesize(root, scenes=3, size=64, seed=1, pairs=2)
+    return root
+
+
+def cfg(tiny, out, **kw):
+    base = dict(data=str(tiny), out=str(out), preset="s3net-lite", steps=6, batch=2, num_workers=0, device="cpu",
+                val_fraction=0.34, val_limit=2, log_every=1, ckpt_every=3, val_every=3, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_short_run_overfits_a_tiny_set(tiny, tmp_path):
+    c = cfg(tiny, tmp_path / "fit", steps=60, lr=1e-3, same_scene_guide=True, val_every=1000, ckpt_every=1000,
+            decay_every_steps=10_000, val_fraction=0.0)
+    # one scene, a handful of triplets seen again and again
+    losses = []
+    res = train(c, Callbacks(on_step=lambda i: losses.append(i.terms["total"])))
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.5 * first, (first, last)
+    assert res.step == 60 and res.last_checkpoint.is_file()
+
+
+def test_resumed_run_equals_uninterrupted_run(tiny, tmp_path):
+    full = train(cfg(tiny, tmp_path / "full"))
+    token = CancelToken()
+    steps_seen = []
+
+    def on_step(info):
+        steps_seen.append(info.step)
+        if info.step == 4:
+            token.cancel()  # stop mid-epoch, between checkpoints
+
+    part = train(cfg(tiny, tmp_path / "part"), Callbacks(on_step=on_step), cancel=token)
+    assert part.stopped and part.step == 4
+    assert json.loads((tmp_path / "part" / "config.json").read_text())["steps"] == 6
+    resumed = train(cfg(tiny, tmp_path / "part"), resume=True)
+    assert resumed.step == 6
+    a, b = load_file(full.last_checkpoint), load_file(resumed.last_checkpoint)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+
+
+def test_validation_callback_and_metrics_log(tiny, tmp_path):
+    vals, msgs = [], []
+    train(cfg(tiny, tmp_path / "v", steps=3), Callbacks(on_validation=vals.append, on_message=msgs.append))
+    assert vals and vals[0].preview.shape == (64, 256, 3) and 0 < vals[0].ssim < 1
+    lines = [json.loads(x) for x in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_psnr" in r for r in lines) and any("wssim" in r for r in lines)
+    assert any("perceptual loss term is OFF" in m for m in msgs)
+    meta = json.loads((tmp_path / "v" / "run.json").read_text())
+    assert meta["perceptual_on"] is False and "OFF" in meta["perceptual_note"]
+
+
+def test_config_round_trip_and_errors(tiny, tmp_path):
+    c = cfg(tiny, tmp_path / "c", crop=32, betas=(0.5, 0.999))
+    for name in ("c.json", "c.yaml"):
+        c.save(tmp_path / name)
+        assert TrainConfig.from_file(tmp_path / name) == c
+    (tmp_path / "bad.json").write_text('{"learning_rate": 1}')
+    with pytest.raises(RelightError, match="learning_rate"):
+        TrainConfig.from_file(tmp_path / "bad.json")
+    with pytest.raises(RelightError, match="nothing to resume"):
+        train(cfg(tiny, tmp_path / "none"), resume=True)
+    with pytest.raises(RelightError, match="matches no known layout"):
+        train(cfg(tmp_path, tmp_path / "x"))
+    assert TrainConfig().lr == 1e-4 and TrainConfig().betas == (0.5, 0.999) and TrainConfig().batch == 3
+    assert TrainConfig().crop is None and TrainConfig().epochs == 100
+
+
+def test_fine_tune_from_official_format_checkpoint(tiny, tmp_path):
+    from core.checkpoint import official_state_dict_bytes
+    from core.model import create_model
+
+    torch.manual_seed(3)
+    m = create_model("s3net-lite")
+    (tmp_path / "weight.pkl").write_bytes(official_state_dict_bytes(m))
+    res = train(cfg(tiny, tmp_path / "ft", steps=2, init=str(tmp_path / "weight.pkl"), freeze_encoder=True))
+    after = load_file(res.last_checkpoint)
+    before = m.state_dict()
+    torch.testing.assert_close(after["encoder.layer1.0.conv1.weight"], before["encoder.layer1.0.conv1.weight"])
+    torch.testing.assert_close(after["encoder.bn1.running_mean"], before["encoder.bn1.running_mean"])  # frozen BN
+    assert not torch.equal(after["tail.1.weight"], before["tail.1.weight"])
+
+
+def _cli(*args, **kw):
+    return [sys.executable, "-m", "core", *args]
+
+
+def test_sigkill_then_resume_from_the_command_line(tiny, tmp_path):
+    out = tmp_path / "killed"
+    args = _cli("train", "--data", str(tiny), "--out", str(out), "--preset", "s3net-lite", "--steps", "40",
+                "--batch", "2", "--workers", "0", "--device", "cpu", "--ckpt-every", "2", "--val-every", "1000")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "state.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    st = torch.load(out / "state.pt", weights_only=True)
+    assert 2 <= st["step"] < 40
+    assert not list(out.glob(".*.tmp"))  # no half-written files left visible as checkpoints
+    done = subprocess.run(args + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"resumed from step" in done.stderr
+    assert torch.load(out / "state.pt", weights_only=True)["step"] == 40
+
+
+def test_two_process_ddp_on_gloo_matches_one_process_at_equal_global_batch(tiny, tmp_path):
+    common = ["--data", str(tiny), "--preset", "s3net-lite", "--steps", "3", "--workers", "0", "--device", "cpu",
+              "--freeze-encoder", "--val-every", "1000", "--seed", "5"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+                          "-m", "core", "train", *common, "--out", str(tmp_path / "ddp"), "--batch", "1"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = subprocess.run(_cli("train", *common, "--out", str(tmp_path / "one"), "--batch", "2"),
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    meta = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert meta["world_size"] == 2 and meta["global_batch"] == 2
+    assert two.stderr.count("done: 3 steps") == 1  # only rank 0 reports
+    a, b = load_file(tmp_path / "ddp" / "last.safetensors"), load_file(tmp_path / "one" / "last.safetensors")
+    for k in ("tail.1.weight", "attention2.conv1.weight", "enhancer.refine3.weight"):
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
