@@ -121,7 +121,9 @@ class Relighter:
         self.precision = precision
         self.info = info
         self.model = model.eval().to(self.device)
-        if self.device.type == "cuda":
+        # channels_last: faster convolutions on CUDA and on CPU (2x for s3net-lite at 512^2 on 2 cores)
+        self.channels_last = self.device.type in ("cuda", "cpu")
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.max_pixels = max_pixels or default_max_pixels(self.device)
         # CUDA only: folded BatchNorm + fp16 + CUDA graphs (see core.accel); ~50 dB PSNR vs fp32.
@@ -156,7 +158,7 @@ class Relighter:
         x = torch.cat([to_tensor(source), to_tensor(guide), to_tensor(source_depth), to_tensor(guide_depth)], dim=1)
         x, (h, w) = pad_to_multiple(x)
         x = x.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.graphed is not None:
             if cancel is not None:

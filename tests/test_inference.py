@@ -43,7 +43,7 @@ def test_batch_of_pairs_matches_single_runs(relighter):
     with torch.inference_mode():
         both = relighter.model.forward_packed(x).clamp(0, 1)
     single = relighter.relight(*b).image
-    np.testing.assert_allclose(both[1].permute(1, 2, 0).numpy(), single, atol=1e-5)
+    np.testing.assert_allclose(both[1].permute(1, 2, 0).numpy(), single, atol=2e-4)  # batched conv kernels round differently
 
 
 def test_guide_of_other_size_is_resized(relighter):

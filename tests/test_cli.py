@@ -1,0 +1,143 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.cli import main
+from core.io import read_image, write_depth_npy, write_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def infer_args(p, out, ckpt=None):
+    args = ["infer", "--source", p["source"], "--source-depth", p["source_depth"], "--guide", p["guide"],
+            "--guide-depth", p["guide_depth"], "--output", out, "--device", "cpu"]
+    return args + (["--checkpoint", ckpt] if ckpt else [])
+
+
+def test_infer_end_to_end_16_bit(capsys, small_pair, lite_checkpoint, tmp_path):
+    out = tmp_path / "relit.png"
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint))
+    assert code == 0, err
+    raw = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert raw.shape == (70, 90, 3) and raw.dtype == np.uint16
+    assert "lite.safetensors" in err and "full resolution" in err
+
+
+def test_infer_uses_bundled_model_and_says_so(capsys, small_pair, tmp_path):
+    out = tmp_path / "relit.tif"
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out), "--bit-depth", "8")
+    assert code == 0, err
+    assert "s3net-lite-synthetic.safetensors" in err
+    assert read_image(out).shape == (70, 90, 3)
+
+
+def test_subprocess_error_is_one_line_exit_2_without_traceback(small_pair, lite_checkpoint, tmp_path):
+    out = tmp_path / "never.png"
+    args = infer_args(dict(small_pair, guide=tmp_path / "missing.png"), out, lite_checkpoint)
+    r = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert "missing.png" in r.stderr and "not found" in r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case,expect", [
+    ("corrupt_image", "not a readable image"),
+    ("depth_size", "depth is 30x20"),
+    ("nan_depth", "non-finite"),
+    ("bad_checkpoint", "does not look like any S3Net preset"),
+    ("overwrite_input", "refusing to overwrite"),
+    ("evil_pickle", "refusing"),
+])
+def test_user_errors_exit_2_and_leave_no_output(capsys, small_pair, lite_checkpoint, tmp_path, case, expect):
+    import torch
+
+    p, ckpt, out = dict(small_pair), lite_checkpoint, tmp_path / "o.png"
+    if case == "corrupt_image":
+        (tmp_path / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage")
+        p["source"] = tmp_path / "c.png"
+    elif case == "depth_size":
+        write_depth_npy(tmp_path / "d.npy", np.zeros((20, 30)))
+        p["source_depth"] = tmp_path / "d.npy"
+    elif case == "nan_depth":
+        np.save(tmp_path / "n.npy", np.full((64, 64), np.nan, np.float32))
+        p["guide_depth"] = tmp_path / "n.npy"
+    elif case == "bad_checkpoint":
+        ckpt = tmp_path / "resnet.pth"
+        torch.save({"fc.weight": torch.zeros(2, 2)}, ckpt)
+    elif case == "overwrite_input":
+        out = p["source"]
+    elif case == "evil_pickle":
+        import os
+
+        class Evil:
+            def __reduce__(self):
+                return (os.system, ("true",))
+        with open(tmp_path / "e.npy", "wb") as f:
+            np.lib.format.write_array(f, np.array({"normalized_depth": Evil()}, dtype=object), allow_pickle=True)
+        p["source_depth"] = tmp_path / "e.npy"
+    before = Path(p["source"]).read_bytes() if Path(p["source"]).exists() else None
+    code, _, err = run_cli(capsys, *infer_args(p, out, ckpt))
+    assert code == 2 and expect in err and err.startswith("relight: error:")
+    if case == "overwrite_input":
+        assert Path(p["source"]).read_bytes() == before
+    else:
+        assert not out.exists()
+
+
+def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_path):
+    from core.data.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=3)
+    pairs = tmp_path / "s" / "pairs"
+    (pairs / "guide" / "Pair001.npy").write_bytes(b"broken")
+    code, _, err = run_cli(capsys, "infer", "--input-dir", pairs, "--output", tmp_path / "out", "--checkpoint",
+                           lite_checkpoint, "--device", "cpu")
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Pair000.png", "Pair002.png"]
+    assert "skipped Pair001" in err and "Pair001.npy" in err and "relit 2 of 3" in err
+
+
+def test_info_reports_devices_and_weights(capsys):
+    code, out, _ = run_cli(capsys, "info")
+    assert code == 0
+    assert "torch " in out and "cuda" in out and "bundled model:" in out and "VGG19" in out
+
+
+def test_synth_and_eval_commands(capsys, lite_checkpoint, tmp_path):
+    code, _, err = run_cli(capsys, "synth", "--out", tmp_path / "d", "--scenes", "2", "--size", "64", "--pairs", "2")
+    assert code == 0 and len(list((tmp_path / "d").glob("Image*_*.png"))) == 80
+    code, out, err = run_cli(capsys, "eval", "--data", tmp_path / "d" / "pairs", "--checkpoint", lite_checkpoint,
+                             "--device", "cpu", "--json", tmp_path / "e.json", "--csv", tmp_path / "e.csv")
+    assert code == 0, err
+    data = json.loads((tmp_path / "e.json").read_text())
+    for k in ("model", "source", "color_transfer"):
+        assert set(data[k]) >= {"psnr", "ssim"} and data[k]["pairs"] == 2
+    assert "color_transfer" in out and (tmp_path / "e.csv").read_text().startswith("name,method,psnr,ssim")
+    code, _, err = run_cli(capsys, "eval", "--data", tmp_path / "d", "--pairs", "3", "--checkpoint", lite_checkpoint, "--device", "cpu")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "synth", "--out", tmp_path / "x", "--scenes", "1", "--size", "50")
+    assert code == 2 and "multiple of 32" in err
+
+
+def test_color_transfer_baseline_matches_guide_statistics():
+    from core.evaluate import color_transfer
+
+    rng = np.random.default_rng(0)
+    src = rng.random((64, 64, 3), dtype=np.float32) * 0.5
+    gui = np.clip(rng.random((64, 64, 3), dtype=np.float32) * 0.3 + np.array([0.5, 0.3, 0.1], np.float32), 0, 1)
+    out = color_transfer(src, gui)
+    lab = lambda a: cv2.cvtColor(a.astype(np.float32), cv2.COLOR_RGB2Lab).reshape(-1, 3)  # noqa: E731
+    np.testing.assert_allclose(lab(out).mean(0), lab(gui).mean(0), atol=1.0)
