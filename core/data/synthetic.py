@@ -371,3 +371,21 @@ def synthesize(
                     f.cancel()
                 cancel.check()
     return out
+
+
+def write_demo_pair(out: str | Path, size: int = 384, seed: int = 7) -> dict[str, Path]:
+    """The bundled demo: scene A lit from the west at 6500 K (source), scene B lit from the east at
+    2500 K (guide), and scene A lit like the guide (the exact answer, for comparison)."""
+    out = Path(out)
+    scene_a = random_scene(_scene_rng(seed, 0))
+    scene_b = random_scene(_scene_rng(seed, 1))
+    imgs_a, depth_a = render_scene(scene_a, size, directions=("W", "E"), temperatures=(6500, 2500))
+    imgs_b, depth_b = render_scene(scene_b, size, directions=("E",), temperatures=(2500,))
+    files = {
+        "source": write_image(out / "source.png", imgs_a[(6500, "W")], 8),
+        "source_depth": write_depth_npy(out / "source.npy", depth_a),
+        "guide": write_image(out / "guide.png", imgs_b[(2500, "E")], 8),
+        "guide_depth": write_depth_npy(out / "guide.npy", depth_b),
+        "target": write_image(out / "target.png", imgs_a[(2500, "E")], 8),
+    }
+    return files
