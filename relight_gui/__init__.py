@@ -1,0 +1,1 @@
+"""Relight Studio desktop application (PySide6): a thin face over `core`."""

@@ -1,0 +1,128 @@
+"""Entry point: `relight-gui [--demo] [--screenshot OUT.png]` and `python -m relight_gui`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+if getattr(sys, "frozen", False):  # PyInstaller: data files live next to the executable
+    RESOURCES = Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "resources"
+DEMO = RESOURCES / "demo"
+
+
+def log_folder() -> Path:
+    from PySide6.QtCore import QStandardPaths
+
+    folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or Path.home() / ".relight-studio")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def setup_logging() -> Path:
+    path = log_folder() / "relight-studio.log"
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    fh = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(fh)
+    if getattr(sys, "frozen", False) or sys.stderr is None:
+        # a windowed frozen app has no console: send prints and tracebacks to the log file
+        stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        sys.stdout = sys.stderr = stream
+    else:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+
+    def excepthook(exc_type, exc, tb):
+        logging.getLogger("relight.gui").critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+    sys.excepthook = excepthook
+    return path
+
+
+def app_icon():
+    from PySide6.QtGui import QIcon
+
+    icon = QIcon()
+    for size in (16, 32, 48, 64, 128, 256):
+        p = RESOURCES / "icons" / f"relight-studio-{size}.png"
+        if p.is_file():
+            icon.addFile(str(p))
+    return icon
+
+
+def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()
+    parser = argparse.ArgumentParser(prog="relight-gui", description="Relight Studio: depth-guided image relighting")
+    parser.add_argument("--demo", action="store_true", help="open with the bundled demo pair loaded")
+    parser.add_argument("--screenshot", metavar="OUT.png", help="with --demo: relight, save a screenshot of the window, exit")
+    parser.add_argument("--settings", help="use this .ini file for settings instead of the user's")
+    args = parser.parse_args(argv)
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Relight Studio")
+    app.setOrganizationName("RelightStudio")
+    app.setWindowIcon(app_icon())
+    log_path = setup_logging()
+    logging.getLogger("relight.gui").info("Relight Studio starting; log at %s", log_path)
+
+    from .main_window import MainWindow
+    from .settings import Settings
+
+    settings_file = args.settings or os.environ.get("RELIGHT_SETTINGS")
+    settings = Settings(QSettings(settings_file, QSettings.Format.IniFormat) if settings_file else None)
+    if args.screenshot:
+        settings.set("device", settings.get("device"))
+    win = MainWindow(settings)
+    win.show()
+    if args.demo or args.screenshot:
+        rt = win.relight_tab
+        rt.load_into(rt.source_card, DEMO / "source.png", DEMO / "source.npy")
+        rt.load_into(rt.guide_card, DEMO / "guide.png", DEMO / "guide.npy")
+    if args.screenshot:
+        return run_screenshot(app, win, Path(args.screenshot))
+    return app.exec()
+
+
+def run_screenshot(app, win, out: Path) -> int:
+    """Relight the demo as soon as the model and both inputs are ready, save the window, exit."""
+    from PySide6.QtCore import QTimer
+
+    rt = win.relight_tab
+    state = {"started": False, "code": 1}
+
+    def poll():
+        if not state["started"] and rt.relight_button.isEnabled():
+            state["started"] = True
+            rt.relight()
+
+    def finish(_res=None):
+        def shoot():
+            win.grab().save(str(out))
+            state["code"] = 0
+            app.quit()
+        QTimer.singleShot(300, shoot)
+
+    def fail(msg=""):
+        logging.getLogger("relight.gui").error("screenshot run failed: %s", msg)
+        app.quit()
+
+    rt.resultReady.connect(finish)
+    win.model.failed.connect(fail)
+    timer = QTimer(win)
+    timer.timeout.connect(poll)
+    timer.start(100)
+    QTimer.singleShot(300_000, lambda: fail("timed out"))
+    app.exec()
+    return state["code"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,370 @@
+"""Fine-tune tab: dataset, base weights and hyperparameters; start/stop/resume core training with
+live loss and validation curves, speed, ETA, the latest validation preview and a log."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from core.data.layouts import detect_layout, scan_ntire, scan_vidit
+from core.training import Callbacks, TrainConfig, train
+from core.weights import find_vgg19
+
+from .dialogs import show_error
+from .imaging import to_qimage
+from .model_state import ModelState
+from .settings import Settings
+from .workers import Worker, start_worker
+
+CURVE_COLOURS = {"total": "#e6e6e6", "charbonnier": "#4c9be8", "wssim": "#f0a030", "perceptual": "#6cc070"}
+
+
+def scan_dataset(folder: str) -> str:
+    """A human summary of what a dataset folder holds (runs in a worker)."""
+    layout = detect_layout(folder)
+    if layout == "vidit":
+        return scan_vidit(folder).summary()
+    recs = scan_ntire(folder)
+    with_gt = sum(r.target is not None for r in recs)
+    text = f"NTIRE pair layout: {len(recs)} pairs, {with_gt} with ground truth"
+    return text + ("" if with_gt else " — training needs a target/ folder with ground truth")
+
+
+class SynthDialog(QDialog):
+    def __init__(self, parent=None, folder: str = ""):
+        super().__init__(parent)
+        self.setWindowTitle("Generate a synthetic dataset")
+        self.folder = QLineEdit(folder or str(Path.home() / "relight-synthetic"))
+        self.scenes = QSpinBox()
+        self.scenes.setRange(2, 100000)
+        self.scenes.setValue(50)
+        self.size = QSpinBox()
+        self.size.setRange(64, 2048)
+        self.size.setSingleStep(32)
+        self.size.setValue(256)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.pairs = QSpinBox()
+        self.pairs.setRange(0, 10000)
+        self.pairs.setValue(8)
+        form = QFormLayout(self)
+        form.addRow("Folder", self.folder)
+        form.addRow("Scenes (40 images each)", self.scenes)
+        form.addRow("Image size", self.size)
+        form.addRow("Seed", self.seed)
+        form.addRow("Validation pairs", self.pairs)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+
+class _TrainBridge(QObject):
+    """Carries core training callbacks (worker thread) to the GUI thread as queued signals."""
+
+    step = Signal(object)
+    validation = Signal(object)
+    message = Signal(str)
+    checkpoint = Signal(str)
+
+
+class FineTuneTab(QWidget):
+    useCheckpoint = Signal(str)
+
+    def __init__(self, model: ModelState, settings: Settings, parent=None):
+        super().__init__(parent)
+        self.model, self.settings = model, settings
+        self.worker: Worker | None = None
+        self.last_checkpoint: Path | None = None
+        self.history: dict[str, tuple[list, list]] = {}
+        self.val_history: tuple[list, list, list] = ([], [], [])
+        self._last_plot = 0.0
+        self.bridge = _TrainBridge()
+        self.bridge.step.connect(self._on_step)
+        self.bridge.validation.connect(self._on_validation)
+        self.bridge.message.connect(self.log)
+        self.bridge.checkpoint.connect(self._on_checkpoint)
+
+        # dataset
+        self.data = QLineEdit()
+        self.data.setPlaceholderText("VIDIT layout (ImageNNN_<temp>_<dir>.png + ImageNNN.npy) or NTIRE pairs (input/, guide/, target/)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self.browse_data)
+        synth = QPushButton("Generate synthetic…")
+        synth.clicked.connect(self.generate_synthetic)
+        self.data_summary = QLabel("No dataset chosen.")
+        self.data_summary.setWordWrap(True)
+        drow = QHBoxLayout()
+        drow.addWidget(self.data, 1)
+        drow.addWidget(browse)
+        drow.addWidget(synth)
+        dbox = QGroupBox("Dataset")
+        dl = QVBoxLayout(dbox)
+        dl.addLayout(drow)
+        dl.addWidget(self.data_summary)
+        self.data.editingFinished.connect(self.scan)
+
+        # model and hyperparameters (defaults: the paper's recipe)
+        d = TrainConfig()
+        self.base = QComboBox()
+        self.base.addItems(["Active checkpoint", "Official weight.pkl…", "ImageNet encoder", "Scratch"])
+        self.base_file = QLineEdit()
+        self.base_file.setPlaceholderText("path to weight.pkl")
+        self.preset = QComboBox()
+        self.preset.addItems(["s3net-lite", "s3net"])
+        self.lr = self._dspin(d.lr, 1e-7, 1.0, 6)
+        self.beta1 = self._dspin(d.betas[0], 0, 0.9999, 3)
+        self.beta2 = self._dspin(d.betas[1], 0, 0.99999, 4)
+        self.w_c = self._dspin(d.loss_charbonnier, 0, 100, 2)
+        self.w_w = self._dspin(d.loss_wssim, 0, 100, 2)
+        self.w_p = self._dspin(d.loss_perceptual, 0, 100, 2)
+        self.batch = self._spin(d.batch, 1, 256)
+        self.crop = self._spin(0, 0, 4096)
+        self.crop.setSpecialValueText("full image")
+        self.steps = self._spin(500, 1, 10_000_000)
+        self.precision = QComboBox()
+        self.precision.addItems(["fp32", "bf16", "fp16"])
+        self.val_every = self._spin(100, 1, 1_000_000)
+        self.ckpt_every = self._spin(100, 1, 1_000_000)
+        self.out = QLineEdit(str(Path.home() / "relight-runs" / "finetune"))
+        hp = QGroupBox("Model and hyperparameters (defaults follow the paper)")
+        g = QGridLayout(hp)
+        items = [("Base weights", self.base), ("weight.pkl", self.base_file), ("Preset", self.preset), ("Learning rate", self.lr),
+                 ("AdamW β1", self.beta1), ("AdamW β2", self.beta2), ("Charbonnier ×", self.w_c), ("W-SSIM ×", self.w_w),
+                 ("Perceptual ×", self.w_p), ("Batch", self.batch), ("Crop", self.crop), ("Steps", self.steps),
+                 ("Precision", self.precision), ("Validate every", self.val_every), ("Checkpoint every", self.ckpt_every),
+                 ("Run folder", self.out)]
+        for i, (label, w) in enumerate(items):
+            g.addWidget(QLabel(label), i // 2, (i % 2) * 2)
+            g.addWidget(w, i // 2, (i % 2) * 2 + 1)
+        vgg = find_vgg19()
+        self.perceptual_note = QLabel("" if vgg else "⚠ VGG19 ImageNet weights not found (torch hub cache): the perceptual "
+                                      "term will be OFF for this run and recorded in its metadata.")
+        self.perceptual_note.setStyleSheet("color: #d9822b;")
+        self.perceptual_note.setWordWrap(True)
+
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(lambda: self.start(resume=False))
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Finishes the current step and writes a checkpoint")
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.clicked.connect(lambda: self.start(resume=True))
+        self.use_button = QPushButton("Use this checkpoint for relighting")
+        self.use_button.clicked.connect(lambda: self.useCheckpoint.emit(str(self.last_checkpoint)))
+        self.speed = QLabel(" ")
+        brow = QHBoxLayout()
+        for b in (self.start_button, self.stop_button, self.resume_button, self.use_button):
+            brow.addWidget(b)
+        brow.addWidget(self.speed, 1)
+
+        # live view
+        pg.setConfigOptions(antialias=True)
+        self.loss_plot = pg.PlotWidget(title="training loss")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.val_plot = pg.PlotWidget(title="validation")
+        self.val_plot.setLabel("bottom", "step")
+        self.val_plot.setLabel("left", "PSNR (dB)")
+        self.val_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.val_plot.addLegend(offset=(-10, 10))
+        self.psnr_curve = self.val_plot.plot([], [], pen=pg.mkPen("#4c9be8", width=2), symbol="o", symbolSize=5, name="PSNR")
+        self.ssim_view = pg.ViewBox()
+        self.val_plot.showAxis("right")
+        self.val_plot.getAxis("right").setLabel("SSIM")
+        self.val_plot.scene().addItem(self.ssim_view)
+        self.val_plot.getAxis("right").linkToView(self.ssim_view)
+        self.ssim_view.setXLink(self.val_plot)
+        self.val_plot.getViewBox().sigResized.connect(lambda: self.ssim_view.setGeometry(self.val_plot.getViewBox().sceneBoundingRect()))
+        self.ssim_curve = pg.PlotDataItem([], [], pen=pg.mkPen("#f0a030", width=2), symbol="t", symbolSize=6, name="SSIM")
+        self.ssim_view.addItem(self.ssim_curve)
+        self.val_plot.plotItem.legend.addItem(self.ssim_curve, "SSIM")
+        self.preview = QLabel("validation preview: source | guide | prediction | target")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumHeight(140)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(dbox)
+        ll.addWidget(hp)
+        ll.addWidget(self.perceptual_note)
+        ll.addLayout(brow)
+        ll.addWidget(self.log_view, 1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.addWidget(self.loss_plot, 3)
+        rl.addWidget(self.val_plot, 2)
+        rl.addWidget(self.preview, 2)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+        self.update_buttons()
+
+    @staticmethod
+    def _dspin(value, lo, hi, decimals):
+        s = QDoubleSpinBox()
+        s.setDecimals(decimals)
+        s.setRange(lo, hi)
+        s.setValue(value)
+        s.setSingleStep(10 ** -decimals * 10)
+        return s
+
+    @staticmethod
+    def _spin(value, lo, hi):
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setValue(value)
+        return s
+
+    # ---- dataset --------------------------------------------------------------------------
+    def browse_data(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a dataset folder", self.data.text() or str(Path.home()))
+        if folder:
+            self.data.setText(folder)
+            self.scan()
+
+    def scan(self) -> Worker | None:
+        folder = self.data.text().strip()
+        if not folder:
+            return None
+        self.data_summary.setText("Scanning…")
+        w = Worker(lambda p, c: scan_dataset(folder), "Scanning the dataset")
+        w.succeeded.connect(self.data_summary.setText)
+        w.failed.connect(lambda m: (self.data_summary.setText(f"<span style='color:#d9534f'>{m}</span>")))
+        return start_worker(self, w)
+
+    def generate_synthetic(self, dialog: SynthDialog | None = None) -> Worker | None:
+        dlg = dialog or SynthDialog(self, self.data.text())
+        if dialog is None and dlg.exec() != QDialog.DialogCode.Accepted:
+            return None
+        from core.data.synthetic import synthesize
+
+        folder, scenes, size, seed, pairs = dlg.folder.text(), dlg.scenes.value(), dlg.size.value(), dlg.seed.value(), dlg.pairs.value()
+        self.data_summary.setText("Rendering…")
+
+        def work(progress, cancel):
+            synthesize(folder, scenes, size, seed, pairs, progress=lambda d, t, n: progress(d / t, n), cancel=cancel)
+            return folder
+
+        w = Worker(work, "Rendering the synthetic dataset")
+        w.progress.connect(lambda f, m: self.data_summary.setText(f"Rendering… {f * 100:.0f}% ({m})"))
+        w.succeeded.connect(lambda f: (self.data.setText(f), self.scan()))
+        w.failed.connect(lambda m: show_error(self, "Synthetic dataset", m))
+        return start_worker(self, w)
+
+    # ---- training -------------------------------------------------------------------------
+    def config(self) -> TrainConfig:
+        base = self.base.currentIndex()
+        if base == 0:
+            init = str(self.model.path) if self.model.path else "scratch"
+        elif base == 1:
+            init = self.base_file.text().strip()
+        else:
+            init = ["imagenet", "scratch"][base - 2]
+        data = self.data.text().strip()
+        val_data = str(Path(data) / "pairs") if data and (Path(data) / "pairs" / "input").is_dir() else None
+        return TrainConfig(
+            data=data, out=self.out.text().strip(), preset=self.preset.currentText(), init=init,
+            steps=self.steps.value(), batch=self.batch.value(), crop=self.crop.value() or None, lr=self.lr.value(),
+            betas=(self.beta1.value(), self.beta2.value()), loss_charbonnier=self.w_c.value(), loss_wssim=self.w_w.value(),
+            loss_perceptual=self.w_p.value(), precision=self.precision.currentText(), val_every=self.val_every.value(),
+            ckpt_every=self.ckpt_every.value(), val_data=val_data, device=self.settings.get("device"), log_every=1,
+            num_workers=0 if self.batch.value() <= 2 else 2,
+        )
+
+    def start(self, resume: bool = False) -> Worker | None:
+        if self.worker is not None:
+            return None
+        cfg = self.config()
+        if not cfg.data:
+            show_error(self, "Fine-tune", "Choose a dataset folder first.")
+            return None
+        if not resume:
+            self.clear_plots()
+        b = self.bridge
+        cb = Callbacks(on_step=b.step.emit, on_validation=b.validation.emit, on_message=b.message.emit,
+                       on_checkpoint=lambda p: b.checkpoint.emit(str(p)))
+        self.worker = Worker(lambda progress, cancel: train(cfg, cb, cancel, resume=resume), "Training")
+        self.worker.failed.connect(lambda m: show_error(self, "Training stopped with an error", m))
+        self.worker.succeeded.connect(lambda r: self.log(f"finished at step {r.step}" + (" (stopped)" if r.stopped else "")))
+        self.worker.finished.connect(self._finished)
+        self.log(("Resuming" if resume else "Starting") + f" in {cfg.out}")
+        w = start_worker(self, self.worker)
+        self.update_buttons()
+        return w
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.log("stopping after this step…")
+
+    def shutdown(self) -> None:
+        self.stop()
+
+    def _finished(self) -> None:
+        self.worker = None
+        self.update_buttons()
+
+    def update_buttons(self) -> None:
+        running = self.worker is not None
+        self.start_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running and (Path(self.out.text()) / "state.pt").is_file())
+        self.stop_button.setEnabled(running)
+        self.use_button.setEnabled(self.last_checkpoint is not None and self.last_checkpoint.is_file())
+
+    def log(self, msg: str) -> None:
+        self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {msg}")
+
+    def clear_plots(self) -> None:
+        self.history.clear()
+        for c in self.curves.values():
+            self.loss_plot.removeItem(c)
+        self.curves.clear()
+        self.val_history = ([], [], [])
+        self.psnr_curve.setData([], [])
+        self.ssim_curve.setData([], [])
+
+    def _on_step(self, info) -> None:
+        for k, v in info.terms.items():
+            xs, ys = self.history.setdefault(k, ([], []))
+            xs.append(info.step)
+            ys.append(v)
+            if k not in self.curves:
+                self.curves[k] = self.loss_plot.plot([], [], pen=pg.mkPen(CURVE_COLOURS.get(k, "#c080ff"), width=2), name=k)
+        now = time.perf_counter()
+        if now - self._last_plot > 0.1 or info.step == info.total_steps:  # redraw at most 10 times a second
+            self._last_plot = now
+            for k, (xs, ys) in self.history.items():
+                self.curves[k].setData(xs, ys)
+        eta = f"{info.eta_s / 60:.1f} min" if info.eta_s > 90 else f"{info.eta_s:.0f} s"
+        self.speed.setText(f"step {info.step}/{info.total_steps} · {info.images_per_s:.1f} img/s · ETA {eta} · lr {info.lr:.1e}")
+
+    def _on_validation(self, info) -> None:
+        s, p, q = self.val_history
+        s.append(info.step)
+        p.append(info.psnr)
+        q.append(info.ssim)
+        self.psnr_curve.setData(s, p)
+        self.ssim_curve.setData(s, q)
+        if info.preview is not None:
+            pix = QPixmap.fromImage(to_qimage(info.preview))
+            self.preview.setPixmap(pix.scaled(self.preview.width(), self.preview.height(), Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.SmoothTransformation))
+
+    def _on_checkpoint(self, path: str) -> None:
+        self.last_checkpoint = Path(path)
+        self.update_buttons()

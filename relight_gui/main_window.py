@@ -1,0 +1,110 @@
+"""Main window: Relight, Fine-tune and Settings tabs, menus and shortcuts, status bar, persistence."""
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
+
+from .dialogs import show_error
+from .finetune_tab import FineTuneTab
+from .model_state import ModelState
+from .relight_tab import RelightTab
+from .settings import Settings
+from .settings_tab import SettingsTab
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None):
+        super().__init__()
+        self.setWindowTitle("Relight Studio")
+        self.settings = settings or Settings()
+        self.model = ModelState(self)
+        self.relight_tab = RelightTab(self.model, self.settings)
+        self.finetune_tab = FineTuneTab(self.model, self.settings)
+        self.settings_tab = SettingsTab(self.settings)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.relight_tab, "Relight")
+        self.tabs.addTab(self.finetune_tab, "Fine-tune")
+        self.tabs.addTab(self.settings_tab, "Settings")
+        self.setCentralWidget(self.tabs)
+
+        self.device_label, self.model_label, self.run_label = QLabel(), QLabel(), QLabel()
+        for w in (self.device_label, self.model_label, self.run_label):
+            self.statusBar().addPermanentWidget(w)
+        self.relight_tab.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.relight_tab.resultReady.connect(lambda r: self.run_label.setText(f"last run: {r.seconds:.2f} s, {r.mode}"))
+        self.settings_tab.modelSettingsChanged.connect(self.reload_model)
+        self.settings_tab.colormapChanged.connect(self.relight_tab.set_colormap)
+        self.finetune_tab.useCheckpoint.connect(self.use_checkpoint)
+        self.model.loaded.connect(self._model_loaded)
+        self.model.failed.connect(self._model_failed)
+        self.model.loading.connect(lambda name: (self.model_label.setText(f"model: loading {name}…"), self.relight_tab.update_state()))
+        self._menus()
+        self.resize(1400, 900)
+        geo = self.settings.q.value("window/geometry")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        st = self.settings.q.value("window/splitter")
+        if isinstance(st, QByteArray):
+            self.relight_tab.splitter.restoreState(st)
+        self.reload_model()
+
+    def _menus(self) -> None:
+        def act(menu, text, shortcut, slot):
+            a = QAction(text, self)
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+            a.triggered.connect(slot)
+            menu.addAction(a)
+            return a
+
+        rt = self.relight_tab
+        f = self.menuBar().addMenu("&File")
+        act(f, "Open &source…", QKeySequence.StandardKey.Open, lambda: rt.open_dialog(rt.source_card))
+        act(f, "Open &guide…", "Ctrl+Shift+O", lambda: rt.open_dialog(rt.guide_card))
+        act(f, "&Save result…", QKeySequence.StandardKey.Save, rt.save_dialog)
+        act(f, "&Copy result", "Ctrl+Shift+C", rt.copy_result)
+        f.addSeparator()
+        act(f, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        r = self.menuBar().addMenu("&Run")
+        act(r, "&Relight", "Ctrl+R", rt.relight)
+        act(r, "&Cancel", "Esc", rt.cancel)
+        act(r, "S&wap source and guide", "Ctrl+W", rt.swap)
+        v = self.menuBar().addMenu("&View")
+        act(v, "Toggle &compare mode", "C", self._cycle_compare)
+        act(v, "Zoom to &fit", "Ctrl+0", rt.compare.fit)
+        act(v, "&Actual size (100%)", "Ctrl+1", rt.compare.actual_size)
+
+    def _cycle_compare(self) -> None:
+        modes = ["split", "side", "toggle", "difference"]
+        nxt = modes[(modes.index(self.relight_tab.compare.mode) + 1) % len(modes)]
+        self.relight_tab.compare.set_mode(nxt)
+        self.relight_tab.mode_group.button(modes.index(nxt)).setChecked(True)
+
+    def reload_model(self) -> None:
+        s = self.settings
+        self.model.load(s.get("checkpoint") or None, s.get("device"), s.get("precision"), s.get("fast"))
+
+    def use_checkpoint(self, path: str) -> None:
+        self.settings_tab.checkpoint.setText(path)
+        self.settings_tab.apply()
+        self.tabs.setCurrentWidget(self.relight_tab)
+
+    def _model_loaded(self, relighter) -> None:
+        self.device_label.setText(f"device: {relighter.device} ({relighter.precision_label})")
+        self.model_label.setText(f"model: {self.model.describe()}")
+        self.settings_tab.show_model_card(relighter)
+        self.relight_tab.update_state()
+
+    def _model_failed(self, msg: str) -> None:
+        self.model_label.setText("model: none")
+        self.relight_tab.update_state()
+        show_error(self, "Cannot load the checkpoint", msg)
+
+    def closeEvent(self, ev):
+        self.settings.q.setValue("window/geometry", self.saveGeometry())
+        self.settings.q.setValue("window/splitter", self.relight_tab.splitter.saveState())
+        self.finetune_tab.shutdown()
+        for w in list(getattr(self.relight_tab, "_running_workers", set())):
+            w.cancel()
+        super().closeEvent(ev)

@@ -1,0 +1,305 @@
+"""Relight tab: source and guide cards, relight with progress and cancel, compare, save."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from core.inference import RelightResult
+from core.io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, check_pair, depth_warnings, read_depth, read_image, write_image
+from core.pairing import find_depth, ntire_pairs, pair_dropped
+from core.errors import RelightError
+
+from .dialogs import show_error
+from .imaging import to_qimage
+from .model_state import ModelState
+from .settings import Settings
+from .widgets.compare_view import CompareView
+from .widgets.input_card import InputCard
+from .workers import Worker, start_worker
+
+
+def load_image_depth(image: Path, depth: Path):
+    """Read and check one image + depth pair (runs in a worker)."""
+    img = read_image(image)
+    dep = read_depth(depth)
+    check_pair(img, dep, image)
+    return img, dep, image, depth, depth_warnings(dep)
+
+
+class RelightTab(QWidget):
+    resultReady = Signal(object)  # RelightResult
+    statusMessage = Signal(str)
+
+    def __init__(self, model: ModelState, settings: Settings, parent=None):
+        super().__init__(parent)
+        self.model, self.settings = model, settings
+        self.result: RelightResult | None = None
+        self.worker: Worker | None = None
+        self.loaders: list[Worker] = []
+
+        self.source_card = InputCard("Source")
+        self.guide_card = InputCard("Guide")
+        self.swap_button = QPushButton("⇄ Swap")
+        self.swap_button.setToolTip("Swap source and guide")
+        self.swap_button.clicked.connect(self.swap)
+        cards = QHBoxLayout()
+        cards.addWidget(self.source_card, 1)
+        cards.addWidget(self.swap_button)
+        cards.addWidget(self.guide_card, 1)
+        for card in (self.source_card, self.guide_card):
+            card.filesDropped.connect(lambda paths, c=card: self.handle_drop(c, paths))
+            card.openRequested.connect(lambda c=card: self.open_dialog(c))
+            card.recentChosen.connect(lambda i, d, c=card: self.load_into(c, Path(i), Path(d)))
+
+        self.relight_button = QPushButton("Relight")
+        self.relight_button.setObjectName("relightButton")
+        self.relight_button.setMinimumWidth(120)
+        self.relight_button.setStyleSheet("font-weight: bold;")
+        self.relight_button.clicked.connect(self.relight)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(["auto", "full", "gain-map"])
+        self.mode_combo.setCurrentText(settings.get("mode"))
+        self.mode_combo.setToolTip("auto: full resolution within the pixel budget, otherwise a working resolution + gain map")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.banner = QLabel("")
+        self.banner.setWordWrap(True)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.relight_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(QLabel("Resolution:"))
+        run_row.addWidget(self.mode_combo)
+        run_row.addWidget(self.progress, 1)
+
+        self.compare = CompareView()
+        self.mode_group = QButtonGroup(self)
+        view_row = QHBoxLayout()
+        for i, (mode, label) in enumerate([("split", "Split"), ("side", "Side by side"), ("toggle", "Toggle"), ("difference", "Difference")]):
+            b = QPushButton(label)
+            b.setCheckable(True)
+            b.setChecked(mode == "split")
+            b.setObjectName(f"mode_{mode}")
+            self.mode_group.addButton(b, i)
+            b.clicked.connect(lambda _=False, m=mode: self.compare.set_mode(m))
+            view_row.addWidget(b)
+        view_row.addWidget(QLabel("  compare with:"))
+        self.against = QComboBox()
+        self.against.addItems(["source", "guide"])
+        self.against.currentTextChanged.connect(lambda _: self.show_result())
+        view_row.addWidget(self.against)
+        view_row.addStretch(1)
+        fit = QPushButton("Fit")
+        fit.clicked.connect(self.compare.fit)
+        one = QPushButton("1:1")
+        one.clicked.connect(self.compare.actual_size)
+        self.save_button = QPushButton("Save…")
+        self.save_button.clicked.connect(self.save_dialog)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.clicked.connect(self.copy_result)
+        for w in (fit, one, self.save_button, self.copy_button):
+            view_row.addWidget(w)
+        self.result_label = QLabel(" ")
+
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addLayout(cards)
+        bottom = QWidget()
+        bl = QVBoxLayout(bottom)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addLayout(run_row)
+        bl.addWidget(self.banner)
+        bl.addLayout(view_row)
+        bl.addWidget(self.compare, 1)
+        bl.addWidget(self.result_label)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(bottom)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.splitter)
+        self.refresh_recent()
+        self.update_state()
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def open_dialog(self, card: InputCard) -> None:
+        exts = " ".join(f"*{s}" for s in sorted(set(IMAGE_SUFFIXES + DEPTH_SUFFIXES)))
+        files, _ = QFileDialog.getOpenFileNames(self, f"Open {card.title.lower()} image and depth", self.settings.get("output_dir"),
+                                                f"Images and depth maps ({exts});;All files (*)")
+        if files:
+            self.handle_drop(card, [Path(f) for f in files])
+
+    def handle_drop(self, card: InputCard, paths: list[Path]) -> None:
+        """Pair dropped files/folders by name and load them; refuse with the reason when they cannot be paired."""
+        paths = [Path(p) for p in paths]
+        if len(paths) == 1 and paths[0].is_dir() and (paths[0] / "input").is_dir() and (paths[0] / "guide").is_dir():
+            try:
+                name, src, gui = ntire_pairs(paths[0])[0]
+            except RelightError as exc:
+                show_error(self, "Cannot open the folder", str(exc))
+                return
+            self.load_into(self.source_card, src.image, src.depth)
+            self.load_into(self.guide_card, gui.image, gui.depth)
+            return
+        pairs, problems = pair_dropped(paths)
+        if not pairs:
+            show_error(self, "Cannot pair the dropped files", "These files could not be paired as image + depth:\n\n• " + "\n• ".join(problems))
+            return
+        if len(pairs) >= 2:
+            self.load_into(self.source_card, pairs[0].image, pairs[0].depth)
+            self.load_into(self.guide_card, pairs[1].image, pairs[1].depth)
+        else:
+            self.load_into(card, pairs[0].image, pairs[0].depth)
+        if problems:
+            self.statusMessage.emit("Some files were not used: " + "; ".join(problems))
+
+    def load_into(self, card: InputCard, image: Path, depth: Path | None = None) -> Worker:
+        depth = depth or find_depth(image)
+        worker = Worker(lambda progress, cancel: load_image_depth(Path(image), Path(depth)), f"Opening {Path(image).name}")
+
+        def done(res):
+            card.set_data(*res)
+            self.settings.add_recent(str(res[2]), str(res[3]))
+            self.refresh_recent()
+            self.update_state()
+
+        worker.succeeded.connect(done)
+        worker.failed.connect(lambda msg: show_error(self, f"Cannot open the {card.title.lower()}", msg))
+        self.loaders.append(worker)
+        worker.finished.connect(lambda: self.loaders.remove(worker) if worker in self.loaders else None)
+        return start_worker(self, worker)
+
+    def refresh_recent(self) -> None:
+        for card in (self.source_card, self.guide_card):
+            card.set_recent(self.settings.recent())
+
+    def swap(self) -> None:
+        s, g = self.source_card.state(), self.guide_card.state()
+        self.source_card.restore(g)
+        self.guide_card.restore(s)
+        self.update_state()
+
+    def set_colormap(self, cmap: str) -> None:
+        for card in (self.source_card, self.guide_card):
+            card.set_colormap(cmap)
+
+    # ---- running --------------------------------------------------------------------------
+    def update_state(self) -> None:
+        running = self.worker is not None
+        ready = self.source_card.loaded and self.guide_card.loaded
+        if self.model.busy:
+            self.banner.setText("Loading the model…")
+        elif self.model.relighter is None:
+            self.banner.setText(f"<span style='color:#d9534f'><b>No model loaded.</b> {self.model.error or ''} "
+                                "Choose a checkpoint in Settings (e.g. the official weight.pkl).</span>")
+        elif not self.model.trained:
+            self.banner.setText("<span style='color:#d9534f'><b>This checkpoint holds untrained weights</b>; "
+                                "its output would not be a relighting. Choose a trained checkpoint in Settings.</span>")
+        elif not ready:
+            missing = [c.title.lower() for c in (self.source_card, self.guide_card) if not c.loaded]
+            self.banner.setText(f"Open or drop the {' and the '.join(missing)} (image + depth map) to relight.")
+        else:
+            warn = [f"{c.title}: {w}" for c in (self.source_card, self.guide_card) for w in c.warnings]
+            self.banner.setText(("⚠ " + "; ".join(warn) + ". ") if warn else "Ready." )
+        can = ready and self.model.ready and self.model.trained and not running
+        self.relight_button.setEnabled(can)
+        self.cancel_button.setEnabled(running)
+        self.save_button.setEnabled(self.result is not None and not running)
+        self.copy_button.setEnabled(self.result is not None)
+
+    def relight(self) -> Worker | None:
+        if not self.relight_button.isEnabled():
+            return None
+        src, gui = self.source_card, self.guide_card
+        relighter = self.model.relighter
+        mode = self.mode_combo.currentText()
+
+        def work(progress, cancel):
+            return relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode, progress=progress, cancel=cancel)
+
+        self.worker = Worker(work, "Relighting")
+        self.worker.progress.connect(self._progress)
+        self.worker.succeeded.connect(self._done)
+        self.worker.failed.connect(lambda msg: show_error(self, "Relighting failed", msg))
+        self.worker.cancelled.connect(lambda: self.statusMessage.emit("Relighting cancelled"))
+        self.worker.finished.connect(self._finished)
+        self.progress.setValue(0)
+        self.progress.setFormat("starting…")
+        w = start_worker(self, self.worker)
+        self.update_state()
+        return w
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.progress.setFormat("cancelling…")
+
+    def _progress(self, frac: float, msg: str) -> None:
+        self.progress.setValue(int(frac * 1000))
+        self.progress.setFormat(msg)
+
+    def _done(self, res: RelightResult) -> None:
+        self.result = res
+        self.show_result()
+        self.result_label.setText(f"Result: {res.describe()}")
+        self.resultReady.emit(res)
+
+    def _finished(self) -> None:
+        self.worker = None
+        if self.result is None or self.progress.format() in ("cancelling…",):
+            self.progress.setFormat("cancelled" if self.progress.format() == "cancelling…" else self.progress.format())
+        self.update_state()
+
+    def show_result(self) -> None:
+        if self.result is None:
+            return
+        ref = self.source_card.image if self.against.currentText() == "source" else self.guide_card.image
+        label = self.against.currentText()
+        if ref is not None and ref.shape != self.result.image.shape:
+            import cv2
+
+            ref = cv2.resize(ref, (self.result.image.shape[1], self.result.image.shape[0]), interpolation=cv2.INTER_AREA)
+        self.compare.set_images(ref, self.result.image, (label, "relit"), keep_view=True)
+
+    # ---- output ---------------------------------------------------------------------------
+    def save_dialog(self) -> None:
+        if self.result is None:
+            return
+        stem = (self.source_card.image_path.stem if self.source_card.image_path else "result") + "_relit"
+        start = str(Path(self.settings.get("output_dir")) / f"{stem}.png")
+        filters = "PNG 16-bit (*.png);;PNG 8-bit (*.png);;TIFF 16-bit (*.tif *.tiff)"
+        path, chosen = QFileDialog.getSaveFileName(self, "Save the relit image", start, filters)
+        if path:
+            self.save(Path(path), 8 if "8-bit" in chosen else 16)
+
+    def save(self, path: Path, bit_depth: int = 16) -> bool:
+        if path.suffix.lower() not in (".png", ".tif", ".tiff"):
+            path = path.with_suffix(".png")
+        inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
+        if any(path.resolve() == p.resolve() for p in inputs):
+            show_error(self, "Not saved", f"{path.name} is one of the inputs; choose another name.")
+            return False
+        try:
+            write_image(path, self.result.image, bit_depth)
+        except RelightError as exc:
+            show_error(self, "Not saved", str(exc))
+            return False
+        self.settings.set("output_dir", str(path.parent))
+        self.statusMessage.emit(f"Saved {path} ({bit_depth}-bit)")
+        return True
+
+    def copy_result(self) -> None:
+        if self.result is not None:
+            QGuiApplication.clipboard().setImage(to_qimage(self.result.image))
+            self.statusMessage.emit("Result copied to the clipboard")

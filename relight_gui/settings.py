@@ -1,0 +1,42 @@
+"""Persistent user settings (QSettings): device, precision, checkpoint, colour map, folders, recent files."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+DEFAULTS = {
+    "device": "auto",
+    "precision": "fp32",
+    "fast": True,
+    "checkpoint": "",  # empty: the bundled model
+    "colormap": "turbo",
+    "output_dir": str(Path.home()),
+    "mode": "auto",
+}
+
+
+class Settings:
+    def __init__(self, qsettings: QSettings | None = None):
+        self.q = qsettings or QSettings("RelightStudio", "Relight Studio")
+
+    def get(self, key: str):
+        default = DEFAULTS[key]
+        value = self.q.value(key, default)
+        if isinstance(default, bool):
+            return value in (True, "true", "1", 1)
+        return type(default)(value) if value is not None else default
+
+    def set(self, key: str, value) -> None:
+        self.q.setValue(key, value)
+
+    def recent(self) -> list[tuple[str, str]]:
+        try:
+            return [tuple(x) for x in json.loads(self.q.value("recent", "[]"))][:10]
+        except (ValueError, TypeError):
+            return []
+
+    def add_recent(self, image: str, depth: str) -> None:
+        items = [x for x in self.recent() if x != (image, depth)]
+        self.q.setValue("recent", json.dumps([[image, depth]] + [list(x) for x in items][:9]))

@@ -1,0 +1,101 @@
+"""Running core work off the GUI thread, with progress, cancel, success and failure signals.
+
+A `Worker` lives in the GUI thread; its `_Runner` does the work in a QThread and forwards every
+signal through queued connections, so whatever is connected to a Worker's signals (lambdas
+included) runs in the GUI thread.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from core.cancel import CancelToken
+from core.errors import Cancelled, RelightError
+
+log = logging.getLogger("relight.gui")
+QUEUED = Qt.ConnectionType.QueuedConnection
+
+
+
+
+class _Runner(QObject):
+    progress = Signal(float, str)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(self, fn, name: str, token: CancelToken):
+        super().__init__()
+        self.fn, self.name, self.token = fn, name, token
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self.fn(lambda f, m="": self.progress.emit(float(f), str(m)), self.token)
+        except Cancelled:
+            self.cancelled.emit()
+        except RelightError as exc:
+            log.warning("%s failed: %s", self.name, exc)
+            self.failed.emit(str(exc))
+        except MemoryError:
+            log.exception("%s ran out of memory", self.name)
+            self.failed.emit("Out of memory. Try a smaller image, the CPU, or the gain-map mode.")
+        except Exception as exc:  # a bug: log the traceback, tell the user, keep the app usable
+            log.error("%s crashed:\n%s", self.name, traceback.format_exc())
+            self.failed.emit(f"{self.name} failed unexpectedly: {type(exc).__name__}: {exc}\n(details are in the log file)")
+        else:
+            self.succeeded.emit(result)
+        finally:
+            self.finished.emit()
+
+
+class Worker(QObject):
+    """``fn(progress, cancel)`` run in a QThread; ``progress(fraction, message)``; ``cancel`` is a
+    core CancelToken the work checks between and within items."""
+
+    progress = Signal(float, str)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(self, fn: Callable[[Callable[[float, str], None], CancelToken], Any], name: str = "task"):
+        super().__init__()
+        self.fn, self.name = fn, name
+        self.cancel_token = CancelToken()
+        self.thread: QThread | None = None
+        self.runner: _Runner | None = None
+        self.done = False
+        self.finished.connect(self._mark_done)
+
+    def _mark_done(self) -> None:
+        self.done = True
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+
+def start_worker(parent: QObject, worker: Worker) -> Worker:
+    """Run `worker` in a new QThread; the thread and runner are cleaned up when it finishes."""
+    thread = QThread(parent)
+    runner = _Runner(worker.fn, worker.name, worker.cancel_token)
+    runner.moveToThread(thread)
+    worker.thread, worker.runner = thread, runner
+    for name in ("progress", "succeeded", "failed", "cancelled", "finished"):
+        getattr(runner, name).connect(getattr(worker, name), QUEUED)
+    thread.started.connect(runner.run)
+    runner.finished.connect(thread.quit)
+    thread.finished.connect(runner.deleteLater)
+    thread.finished.connect(thread.deleteLater)
+    jobs = getattr(parent, "_running_workers", None)
+    if jobs is None:
+        jobs = set()
+        parent._running_workers = jobs
+    jobs.add(worker)
+    worker.finished.connect(lambda: jobs.discard(worker))
+    thread.start()
+    return worker
