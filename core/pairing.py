@@ -59,9 +59,10 @@ def pair_dropped(paths: list[Path]) -> tuple[list[ImageDepth], list[str]]:
     pairs, problems, used = [], [], set()
     for img in images:
         cands = depth_candidates(img)
-        match = next((d for d in cands if d in depths), None) or next((d for d in cands if d.is_file()), None)
-        if match is None and len(images) == 1 and len(depths) == 1:
+        if len(images) == 1 and len(depths) == 1:
             match = depths[0]  # one image and one depth dropped together: they belong together
+        else:
+            match = next((d for d in cands if d in depths), None) or next((d for d in cands if d.is_file()), None)
         if match is None:
             problems.append(f"{img.name}: no depth map found (expected e.g. {img.stem}.npy or {img.stem}_depth.png)")
             continue

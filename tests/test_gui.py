@@ -1,0 +1,262 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from core.io import read_image, write_depth_npy, write_image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, lite_checkpoint):
+    from relight_gui.main_window import MainWindow
+    from relight_gui.settings import Settings
+
+    s = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    s.set("checkpoint", str(lite_checkpoint))
+    s.set("device", "cpu")
+    s.set("output_dir", str(tmp_path))
+    win = MainWindow(s)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.model.relighter is not None, timeout=30000)
+    yield win
+    win.finetune_tab.stop()
+    qtbot.waitUntil(lambda: win.finetune_tab.worker is None, timeout=60000)
+
+
+def mime(*paths):
+    m = QMimeData()
+    m.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    return m
+
+
+def make_pair(folder: Path, name: str, size=(64, 96), seed=0):
+    rng = np.random.default_rng(seed)
+    img = write_image(folder / f"{name}.png", rng.random((*size, 3)), 8)
+    dep = write_depth_npy(folder / f"{name}.npy", rng.random(size))
+    return img, dep
+
+
+def dialogs(win):
+    return [b for b in win.findChildren(QMessageBox) if b.isVisible()]
+
+
+def test_drop_image_and_depth_on_each_card(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    img, dep = make_pair(tmp_path, "a")
+    assert rt.source_card.handle_mime(mime(img, dep))
+    qtbot.waitUntil(lambda: rt.source_card.loaded, timeout=10000)
+    assert rt.source_card.image.shape == (64, 96, 3) and rt.source_card.depth_path == dep
+    assert not rt.relight_button.isEnabled()  # the guide is missing
+    assert "guide" in rt.banner.text()
+    g_img, g_dep = make_pair(tmp_path, "b_depth_src", seed=1)
+    (tmp_path / "g.png").write_bytes(g_img.read_bytes())
+    os.replace(g_dep, tmp_path / "g_depth.npy")  # X.png + X_depth.npy rule
+    rt.guide_card.handle_mime(mime(tmp_path / "g.png"))
+    qtbot.waitUntil(lambda: rt.guide_card.loaded, timeout=10000)
+    assert rt.guide_card.depth_path.name == "g_depth.npy"
+    assert rt.relight_button.isEnabled()
+
+
+def test_two_pairs_and_ntire_folder_fill_both_cards(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    a = make_pair(tmp_path, "a")
+    b = make_pair(tmp_path, "b", seed=2)
+    rt.guide_card.handle_mime(mime(*a, *b))
+    qtbot.waitUntil(lambda: rt.source_card.loaded and rt.guide_card.loaded, timeout=10000)
+    assert rt.source_card.image_path.name == "a.png" and rt.guide_card.image_path.name == "b.png"
+    from core.data.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, pairs=1)
+    rt.source_card.clear()
+    rt.source_card.handle_mime(mime(tmp_path / "s" / "pairs"))
+    qtbot.waitUntil(lambda: rt.source_card.loaded and rt.guide_card.image_path.parent.name == "guide", timeout=10000)
+    assert rt.source_card.image_path == tmp_path / "s" / "pairs" / "input" / "Pair000.png"
+
+
+def test_unpairable_drop_says_why(qtbot, window, tmp_path):
+    img = write_image(tmp_path / "lonely.png", np.zeros((40, 40, 3)), 8)
+    window.relight_tab.source_card.handle_mime(mime(img))
+    qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=5000)
+    text = dialogs(window)[0].text()
+    assert "lonely.png" in text and "no depth map found" in text
+    assert not window.relight_tab.source_card.loaded
+
+
+def test_corrupt_file_gives_an_error_dialog_and_app_stays_usable(qtbot, window, tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    write_depth_npy(tmp_path / "bad.npy", np.zeros((40, 40)))
+    window.relight_tab.source_card.handle_mime(mime(tmp_path / "bad.png", tmp_path / "bad.npy"))
+    qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=5000)
+    assert "bad.png" in dialogs(window)[0].text() and "not a readable image" in dialogs(window)[0].text()
+    for d in dialogs(window):
+        d.accept()
+    img, dep = make_pair(tmp_path, "ok")
+    window.relight_tab.source_card.handle_mime(mime(img, dep))
+    qtbot.waitUntil(lambda: window.relight_tab.source_card.loaded, timeout=10000)
+
+
+def _load_both(qtbot, rt, tmp_path, size=(64, 96)):
+    rt.source_card.handle_mime(mime(*make_pair(tmp_path, "src", size)))
+    rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "gui", size, seed=3)))
+    qtbot.waitUntil(lambda: rt.relight_button.isEnabled(), timeout=10000)
+
+
+def test_full_relight_through_the_worker_then_save_and_swap(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    _load_both(qtbot, rt, tmp_path)
+    with qtbot.waitSignal(rt.resultReady, timeout=30000) as blocker:
+        rt.relight()
+    res = blocker.args[0]
+    assert res.image.shape == (64, 96, 3) and res.mode == "full"
+    assert rt.compare.after is res.image and "full" in window.run_label.text()
+    assert rt.save(tmp_path / "out.png", 16)
+    np.testing.assert_allclose(read_image(tmp_path / "out.png"), res.image, atol=1 / 65535)
+    assert not rt.save(rt.source_card.image_path, 16)  # never overwrite an input
+    qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=5000)
+    before = rt.source_card.image_path
+    rt.swap()
+    assert rt.guide_card.image_path == before
+    # re-run with another guide without reloading the source
+    rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "other", seed=9)))
+    qtbot.waitUntil(lambda: rt.guide_card.image_path.name == "other.png", timeout=10000)
+    with qtbot.waitSignal(rt.resultReady, timeout=30000):
+        rt.relight()
+
+
+def test_cancel_during_a_run(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    _load_both(qtbot, rt, tmp_path, size=(256, 256))
+    worker = rt.relight()
+    rt.cancel()  # the engine checks the token before every network stage
+    with qtbot.waitSignal(worker.cancelled, timeout=30000):
+        pass
+    qtbot.waitUntil(lambda: rt.worker is None, timeout=10000)
+    assert rt.result is None and rt.relight_button.isEnabled()
+
+
+def test_untrained_checkpoint_is_not_presented_as_a_result(qtbot, window, tmp_path):
+    from core.checkpoint import save_checkpoint
+    from core.model import create_model
+
+    path = save_checkpoint(tmp_path / "untrained.safetensors", create_model("s3net-lite"), "s3net-lite", extra={"trained": False})
+    window.use_checkpoint(str(path))
+    qtbot.waitUntil(lambda: window.model.relighter is not None and not window.model.busy
+                    and window.model.relighter.info.path == path, timeout=30000)
+    _load_both(qtbot, window.relight_tab, tmp_path) if False else None
+    window.relight_tab.update_state()
+    assert "untrained" in window.relight_tab.banner.text()
+    assert not window.relight_tab.relight_button.isEnabled()
+
+
+def test_compare_view_divider_and_synchronised_zoom(qtbot):
+    from relight_gui.widgets.compare_view import CompareView
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(800, 400)
+    view.show()
+    a = np.zeros((100, 200, 3), np.float32)
+    b = np.ones((100, 200, 3), np.float32)
+    view.set_images(a, b)
+    QTest.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, view.rect().center())
+    QTest.mouseMove(view, view.rect().center() + type(view.rect().center())(200, 0))
+    QTest.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, view.rect().center() + type(view.rect().center())(200, 0))
+    assert view.divider == pytest.approx(0.75, abs=0.01)
+    view.set_mode("side")
+    left, right = view.panes()
+    p_left = QPointF(left.left() + 100, left.top() + 80)
+    view.zoom_at(2.0, p_left)
+    assert view.scale > 1.0
+    img_pt = view.pane_to_image(0, p_left)
+    same = view.pane_to_image(1, p_left - left.topLeft() + right.topLeft())
+    assert (img_pt.x(), img_pt.y()) == pytest.approx((same.x(), same.y()))  # both panes show the same spot
+    view.fit()
+    assert view.scale == pytest.approx(min(left.width() / 200, left.height() / 100))
+    view.actual_size()
+    assert view.scale == pytest.approx(1.0)
+    view.set_mode("difference")
+    view.grab()  # paints without error in every mode
+
+
+def test_depth_preview_value_and_colormap(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    img = write_image(tmp_path / "d.png", np.zeros((40, 50, 3)), 8)
+    d = np.linspace(0, 1, 2000, dtype=np.float32).reshape(40, 50)
+    np.save(tmp_path / "d.npy", d)
+    rt.source_card.handle_mime(mime(img, tmp_path / "d.npy"))
+    qtbot.waitUntil(lambda: rt.source_card.loaded, timeout=10000)
+    panel = rt.source_card.depth_panel
+    assert panel.range == pytest.approx((0.0, 1.0))
+    assert panel.value_at(10, 20) == pytest.approx(float(d[20, 10]))
+    rt.source_card._show_value(10, 20)
+    assert f"{d[20, 10]:.4f}" in rt.source_card.hover.text()
+    window.settings_tab.colormap.setCurrentText("gray")
+    assert panel.cmap == "gray"
+    np.save(tmp_path / "z.npy", np.zeros((40, 50), np.float32))
+    rt.guide_card.handle_mime(mime(img, tmp_path / "z.npy"))
+    qtbot.waitUntil(lambda: rt.guide_card.loaded, timeout=10000)
+    assert "all zeros" in rt.guide_card.warning_label.text()
+
+
+def test_finetune_runs_plots_checkpoints_stops_and_resumes(qtbot, window, tmp_path):
+    from core.data.synthetic import synthesize
+
+    synthesize(tmp_path / "data", scenes=3, size=64, seed=0, pairs=2)
+    ft = window.finetune_tab
+    ft.data.setText(str(tmp_path / "data"))
+    with qtbot.waitSignal(ft.scan().succeeded, timeout=10000):
+        pass
+    assert "3 scenes" in ft.data_summary.text()
+    ft.base.setCurrentText("Scratch")
+    ft.preset.setCurrentText("s3net-lite")
+    ft.batch.setValue(2)
+    ft.steps.setValue(4)
+    ft.val_every.setValue(2)
+    ft.ckpt_every.setValue(2)
+    ft.out.setText(str(tmp_path / "run"))
+    w = ft.start()
+    qtbot.waitUntil(lambda: w.done, timeout=120000)
+    assert len(ft.history["total"][0]) == 4 and len(ft.curves["wssim"].getData()[0]) == 4
+    assert len(ft.val_history[0]) == 2 and ft.psnr_curve.getData()[1] is not None
+    assert ft.preview.pixmap() is not None and not ft.preview.pixmap().isNull()
+    assert ft.last_checkpoint == tmp_path / "run" / "last.safetensors" and ft.last_checkpoint.is_file()
+    assert ft.use_button.isEnabled()
+    # stop safely, then resume to the end
+    ft.out.setText(str(tmp_path / "run2"))
+    ft.steps.setValue(30)
+    w = ft.start()
+    ft.bridge.step.connect(lambda info: ft.stop() if info.step == 2 else None)
+    qtbot.waitUntil(lambda: w.done, timeout=120000)
+    assert (tmp_path / "run2" / "state.pt").is_file() and ft.resume_button.isEnabled()
+    stopped_at = ft.history["total"][0][-1]
+    assert stopped_at < 30
+    ft.bridge.step.disconnect()
+    ft.bridge.step.connect(ft._on_step)
+    w = ft.start(resume=True)
+    qtbot.waitUntil(lambda: w.done, timeout=180000)
+    assert ft.history["total"][0][-1] == 30
+    with qtbot.waitSignal(window.model.loaded, timeout=30000):
+        ft.use_button.click()
+    assert window.model.relighter.info.path == tmp_path / "run2" / "last.safetensors"
+
+
+def test_demo_screenshot_command(tmp_path):
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "relight_gui", "--demo", "--screenshot", str(out), "--settings",
+                        str(tmp_path / "s.ini")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    img = read_image(out)
+    assert img.shape == (900, 1400, 3)
+    assert img.std() > 0.05  # not blank
