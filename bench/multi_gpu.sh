@@ -18,14 +18,14 @@ echo "== scaling: per-GPU batch 16"; run g1_b16 1 16; run g${N}_b16 "$N" 16
 echo "== equal global batch 32"; run g1_b32 1 32
 echo "== kill and resume with $N GPUs"
 python3 -m torch.distributed.run --standalone --nproc_per_node "$N" -m core train --data "$W/syn" --out "$W/kill" \
-  --preset s3net-lite --steps 400 --batch 16 --workers 8 --device cuda --val-every 200 --val-data "$W/syn" \
+  --preset s3net-lite --steps 400 --batch 16 --workers 8 --device cuda --val-every 200 \
   --ckpt-every 40 --log-every 20 --seed 0 > "$OUTDIR/kill-first.log" 2>&1 &
 PID=$!
 for i in $(seq 1 240); do [ -f "$W/kill/state.pt" ] && break; sleep 0.5; done
 sleep 6; pkill -9 -f "core train --data $W/syn --out $W/kill"; kill -9 $PID 2>/dev/null; wait $PID 2>/dev/null
 python3 -c "import torch; print('killed; state.pt at step', torch.load('$W/kill/state.pt', weights_only=True)['step'])"
 python3 -m torch.distributed.run --standalone --nproc_per_node "$N" -m core train --data "$W/syn" --out "$W/kill" \
-  --preset s3net-lite --steps 400 --batch 16 --workers 8 --device cuda --val-every 200 --val-data "$W/syn" \
+  --preset s3net-lite --steps 400 --batch 16 --workers 8 --device cuda --val-every 200 \
   --ckpt-every 40 --log-every 20 --seed 0 --resume 2>&1 | grep -v '^train \[' | tee "$OUTDIR/kill-resume.log" | tail -6
 python3 -c "import torch; print('after resume: step', torch.load('$W/kill/state.pt', weights_only=True)['step'])"
 ls "$W/kill" | tee "$OUTDIR/kill-files.txt"
