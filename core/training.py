@@ -236,6 +236,7 @@ class Trainer:
         self.cfg, self.cb, self.cancel, self.resume = cfg, callbacks or Callbacks(), cancel or CancelToken(), resume
         self.rank, self.local_rank, self.world = _dist_info()
         self.out = Path(cfg.out)
+        self._owns_process_group = False
 
     # -- messages -------------------------------------------------------------------------
     def notify(self, msg: str) -> None:
@@ -259,6 +260,7 @@ class Trainer:
             if not dist.is_initialized():
                 backend = "nccl" if torch.cuda.is_available() and self.cfg.device != "cpu" else "gloo"
                 dist.init_process_group(backend)
+                self._owns_process_group = True
             if torch.cuda.is_available() and self.cfg.device != "cpu":
                 torch.cuda.set_device(self.local_rank)
                 return torch.device("cuda", self.local_rank)
@@ -404,6 +406,8 @@ class Trainer:
         self.notify(f"done: {step} steps, {imgs_done} images in {elapsed:.0f} s")
         if self.world > 1:
             dist.barrier()
+            if self._owns_process_group:
+                dist.destroy_process_group()
         return TrainResult(self.out, step, stopped, last_ckpt, criterion.perceptual is not None, history)
 
     def _checkpoint(self, model, opt, scaler, step, preset, meta, device) -> None:
