@@ -57,6 +57,7 @@ def app_icon():
 
 def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # never let pyqtgraph pick another binding
     parser = argparse.ArgumentParser(prog="relight-gui", description="Relight Studio: depth-guided image relighting")
     parser.add_argument("--demo", action="store_true", help="open with the bundled demo pair loaded")
     parser.add_argument("--screenshot", metavar="OUT.png", help="with --demo: relight, save a screenshot of the window, exit")
