@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
-# Set up .venv and relight the bundled demo pair with the bundled model.
+# Set up .venv and open Relight Studio with the bundled demo pair loaded.
+# Extra arguments go to the app, e.g. --screenshot out.png (relight, save the window, exit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
-mkdir -p out
-exec .venv/bin/relight infer \
-    --source resources/demo/source.png --source-depth resources/demo/source.npy \
-    --guide resources/demo/guide.png --guide-depth resources/demo/guide.npy \
-    --output out/demo_relit.png "$@"
+exec .venv/bin/relight-gui --demo "$@"
