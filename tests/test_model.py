@@ -86,3 +86,24 @@ def test_widen_stem_keeps_grey_response():
     x8 = torch.full((1, 8, 8, 8), 0.5)
     torch.testing.assert_close(torch.nn.functional.conv2d(x8, wide), torch.nn.functional.conv2d(x3, w))
     torch.testing.assert_close(wide[:, 0:3], wide[:, 3:6])
+
+
+def test_imagenet_encoder_init_from_local_file(tmp_path):
+    """An ImageNet Res2Net-101 v1b file (3-channel stem, with fc) initialises the 8-channel encoder."""
+    import timm
+
+    from core.errors import RelightError
+    from core.model.encoder import load_imagenet_encoder
+
+    torch.manual_seed(0)
+    rgb = timm.create_model("res2net101d", pretrained=False)  # same names as res2net101_v1b_26w_4s
+    path = tmp_path / "res2net101_v1b_26w_4s-0812c246.pth"
+    torch.save(rgb.state_dict(), path)
+    model = create_model("s3net")
+    missing = load_imagenet_encoder(model.encoder, path)
+    assert missing == []
+    own = model.encoder.state_dict()
+    torch.testing.assert_close(own["layer3.22.conv3.weight"], rgb.state_dict()["layer3.22.conv3.weight"])
+    torch.testing.assert_close(own["conv1.0.weight"], widen_stem(rgb.state_dict()["conv1.0.weight"]))
+    with pytest.raises(RelightError, match="do not fit"):
+        load_imagenet_encoder(create_model("s3net-lite").encoder, path)

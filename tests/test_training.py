@@ -135,7 +135,7 @@ def test_two_process_ddp_on_gloo_matches_one_process_at_equal_global_batch(tiny,
     common = ["--data", str(tiny), "--preset", "s3net-lite", "--steps", "3", "--workers", "0", "--device", "cpu",
               "--freeze-encoder", "--val-every", "1000", "--seed", "5"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           "-m", "core", "train", *common, "--out", str(tmp_path / "ddp"), "--batch", "1"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
