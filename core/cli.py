@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    from .logs import add_file_handler
+
+    add_file_handler()
     try:
         return int(args.func(args) or 0)
     except RelightError as exc:

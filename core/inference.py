@@ -216,6 +216,60 @@ class Relighter:
         notify(1.0, "done")
         return RelightResult(out, ran, size, time.perf_counter() - t0, str(self.device), self.precision_label, self.model_name)
 
+    def relight_many(
+        self,
+        pairs: list[tuple],
+        *,
+        batch_size: int = 4,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[RelightResult]:
+        """Relight a list of (source, guide, source_depth, guide_depth) tuples.
+
+        Consecutive pairs of one size run as one batch through the network while the batch's
+        pixels fit the full-resolution budget; the others go through relight() one by one."""
+        notify = progress or (lambda f, m: None)
+        results: list[RelightResult | None] = [None] * len(pairs)
+        i = 0
+        while i < len(pairs):
+            if cancel is not None:
+                cancel.check()
+            src, gui, sd, gd = pairs[i]
+            h, w = src.shape[:2]
+            group = [i]
+            # grow the batch while the whole batch stays within the full-resolution pixel budget
+            while (len(group) < batch_size and group[-1] + 1 < len(pairs) and (len(group) + 1) * h * w <= self.max_pixels
+                   and all(a.shape[:2] == (h, w) for a in pairs[group[-1] + 1])):
+                group.append(group[-1] + 1)
+            if len(group) == 1:
+                results[i] = self.relight(src, gui, sd, gd, cancel=cancel)
+            else:
+                t0 = time.perf_counter()
+                arrays = [[a.data if isinstance(a, DepthMap) else a for a in pairs[j]] for j in group]
+                outs = self.run_batch(arrays, cancel)
+                dt = (time.perf_counter() - t0) / len(group)
+                for j, out in zip(group, outs):
+                    results[j] = RelightResult(out, "full", (w, h), dt, str(self.device), self.precision_label, self.model_name)
+            i = group[-1] + 1
+            notify(i / len(pairs), f"relit {i} of {len(pairs)}")
+        return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def run_batch(self, arrays: list[list[np.ndarray]], cancel: CancelToken | None = None) -> list[np.ndarray]:
+        """One forward pass over same-size pairs [[source, guide, source_depth, guide_depth], ...]."""
+        x = torch.cat([torch.cat([to_tensor(a) for a in item], dim=1) for item in arrays], dim=0)
+        x, (h, w) = pad_to_multiple(x)
+        x = x.to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.graphed is not None:
+            y = self.graphed(x)
+        else:
+            with self._autocast(), _stage_hooks(self.model, cancel, None):
+                y = self.model.forward_packed(x)
+        y = y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        return list(y)
+
     def _report(self, notify: Progress, lo: float, hi: float):
         return lambda i, n: notify(lo + (hi - lo) * i / n, f"network stage {i + 1}/{n}")
 

@@ -6,7 +6,6 @@ import logging
 import multiprocessing
 import os
 import sys
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
@@ -15,22 +14,12 @@ if getattr(sys, "frozen", False):  # PyInstaller: data files live next to the ex
 DEMO = RESOURCES / "demo"
 
 
-def log_folder() -> Path:
-    from PySide6.QtCore import QStandardPaths
+def setup_logging() -> Path | None:
+    from core.logs import add_file_handler
 
-    folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or Path.home() / ".relight-studio")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def setup_logging() -> Path:
-    path = log_folder() / "relight-studio.log"
+    path = add_file_handler()
     root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    fh = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
-    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(fh)
-    if getattr(sys, "frozen", False) or sys.stderr is None:
+    if path is not None and (getattr(sys, "frozen", False) or sys.stderr is None):
         # a windowed frozen app has no console: send prints and tracebacks to the log file
         stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
         sys.stdout = sys.stderr = stream

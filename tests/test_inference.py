@@ -143,3 +143,17 @@ print(res.mode, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     mode, rss_kb = out.stdout.split()
     assert mode == "gain-map"
     assert int(rss_kb) * 1024 < 6 * 2**30
+
+
+def test_relight_many_batches_same_size_pairs_and_matches_single_runs(relighter):
+    pairs = [_inputs(64, 64, 1), _inputs(64, 64, 2), _inputs(64, 96, 3), _inputs(64, 64, 4)]
+    seen = []
+    many = relighter.relight_many(pairs, batch_size=2, progress=lambda f, m: seen.append(f))
+    assert [r.image.shape for r in many] == [(64, 64, 3), (64, 64, 3), (64, 96, 3), (64, 64, 3)]
+    for r, p in zip(many, pairs):
+        np.testing.assert_allclose(r.image, relighter.relight(*p).image, atol=2e-4)
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        relighter.relight_many(pairs, cancel=token)
