@@ -206,7 +206,7 @@ class Relighter:
                 else:
                     out, size, ran = self._run_working(source, guide, sd, gd, budget, cancel, notify)
                 break
-            except torch.OutOfMemoryError:
+            except torch.cuda.OutOfMemoryError:
                 if self.device.type != "cuda" or budget < 256 * 256 or mode == "full":
                     raise RelightError("out of GPU memory; try --device cpu or a smaller image") from None
                 torch.cuda.empty_cache()

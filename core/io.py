@@ -252,6 +252,6 @@ def write_depth_npy(path: str | Path, depth: np.ndarray, ref_center_dis: float =
     path = Path(path)
     buf = _io.BytesIO()
     obj = {"normalized_depth": np.asarray(depth, dtype=np.float32), "ref_center_dis": np.float32(ref_center_dis)}
-    np.save(buf, np.array(obj, dtype=object), allow_pickle=True)
+    np.save(buf, np.array(obj, dtype=object), allow_pickle=True)  # writing VIDIT's format; reading is restricted
     _atomic_write_bytes(path, buf.getvalue())
     return path
