@@ -157,3 +157,25 @@ def test_relight_many_batches_same_size_pairs_and_matches_single_runs(relighter)
     token.cancel()
     with pytest.raises(Cancelled):
         relighter.relight_many(pairs, cancel=token)
+
+
+def test_cuda_out_of_memory_falls_back_to_the_gain_map(lite_checkpoint, monkeypatch):
+    r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
+    real = r.run_network
+    sizes = []
+
+    def flaky(src, *args, **kw):
+        sizes.append(src.shape[:2])
+        if len(sizes) == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        r.device = torch.device("cpu")  # run the real network on the CPU from here on
+        return real(src, *args, **kw)
+
+    monkeypatch.setattr(r, "run_network", flaky)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    r.device = torch.device("cuda")  # only the fallback logic sees this
+    notes = []
+    res = r.relight(*_inputs(96, 128), progress=lambda f, m: notes.append(m))
+    assert res.mode == "gain-map" and res.image.shape == (96, 128, 3)
+    assert sizes[0] == (96, 128) and sizes[1][0] * sizes[1][1] <= 96 * 128 // 2
+    assert any("out of GPU memory" in m for m in notes)
