@@ -282,7 +282,7 @@ class Relighter:
     def _run_working(self, source, guide, sd, gd, budget, cancel, notify):
         h, w = source.shape[:2]
         scale = min(1.0, math.sqrt(budget / (h * w)))
-        ww, wh = max(MULTIPLE, round(w * scale)), max(MULTIPLE, round(h * scale))
+        ww, wh = max(MULTIPLE, int(w * scale)), max(MULTIPLE, int(h * scale))  # floor: stay within the budget
         notify(0.02, f"relighting at working resolution {ww}x{wh}")
         src_w = cv2.resize(source, (ww, wh), interpolation=cv2.INTER_AREA)
         gui_w = cv2.resize(guide, (ww, wh), interpolation=cv2.INTER_AREA)
