@@ -127,7 +127,7 @@ def test_sigkill_then_resume_from_the_command_line(tiny, tmp_path):
     assert not list(out.glob(".*.tmp"))  # no half-written files left visible as checkpoints
     done = subprocess.run(args + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert f"resumed from step" in done.stderr
+    assert "resumed from step" in done.stderr
     assert torch.load(out / "state.pt", weights_only=True)["step"] == 40
 
 
