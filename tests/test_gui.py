@@ -259,3 +259,26 @@ def test_demo_screenshot_command(tmp_path):
     img = read_image(out)
     assert img.shape == (900, 1400, 3)
     assert img.std() > 0.05  # not blank
+
+
+def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
+    from PySide6.QtCore import QObject, QThread
+
+    from relight_gui.workers import Worker, start_worker
+
+    parent = QObject()
+    gui_thread = QThread.currentThread()
+    seen = []
+
+    def work(progress, cancel):
+        progress(0.5, "half")
+        return 1 / 0
+
+    w = Worker(work, "Boom")
+    w.progress.connect(lambda f, m: seen.append((f, m, QThread.currentThread() is gui_thread)))
+    with qtbot.waitSignal(w.failed, timeout=5000) as blocker:
+        start_worker(parent, w)
+    assert "ZeroDivisionError" in blocker.args[0] and "log file" in blocker.args[0]
+    assert seen == [(0.5, "half", True)]
+    assert any("Boom crashed" in r.message and "ZeroDivisionError" in r.message for r in caplog.records)
+    qtbot.waitUntil(lambda: w.done, timeout=5000)
