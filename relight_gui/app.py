@@ -111,6 +111,7 @@ def run_screenshot(app, win, out: Path) -> int:
     timer.start(100)
     QTimer.singleShot(300_000, lambda: fail("timed out"))
     app.exec()
+    win.close()  # joins any background thread before the interpreter exits
     return state["code"]
 
 

@@ -318,9 +318,6 @@ class FineTuneTab(QWidget):
             self.worker.cancel()
             self.log("stopping after this step…")
 
-    def shutdown(self) -> None:
-        self.stop()
-
     def _finished(self) -> None:
         self.worker = None
         self.update_buttons()

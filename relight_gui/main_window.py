@@ -6,6 +6,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
 from .dialogs import show_error
+from .workers import stop_workers
 from .finetune_tab import FineTuneTab
 from .model_state import ModelState
 from .relight_tab import RelightTab
@@ -104,7 +105,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, ev):
         self.settings.q.setValue("window/geometry", self.saveGeometry())
         self.settings.q.setValue("window/splitter", self.relight_tab.splitter.saveState())
-        self.finetune_tab.shutdown()
-        for w in list(getattr(self.relight_tab, "_running_workers", set())):
-            w.cancel()
+        # stop and join every background thread: a QThread destroyed while running aborts the process
+        for owner in (self.finetune_tab, self.relight_tab, self.model, self.settings_tab, self):
+            stop_workers(owner, 120000)
         super().closeEvent(ev)

@@ -67,6 +67,7 @@ class RelightTab(QWidget):
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["auto", "full", "gain-map"])
         self.mode_combo.setCurrentText(settings.get("mode"))
+        self.mode_combo.currentTextChanged.connect(lambda m: settings.set("mode", m))
         self.mode_combo.setToolTip("auto: full resolution within the pixel budget, otherwise a working resolution + gain map")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)

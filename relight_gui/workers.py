@@ -78,6 +78,21 @@ class Worker(QObject):
     def cancel(self) -> None:
         self.cancel_token.cancel()
 
+    def wait(self, msecs: int = 30000) -> bool:
+        """Block until the work's thread has ended (True), or the timeout passed (False)."""
+        try:
+            return self.thread is None or self.thread.wait(msecs)
+        except RuntimeError:  # the QThread was already deleted: it had finished
+            return True
+
+
+def stop_workers(parent: QObject, msecs: int = 30000) -> None:
+    """Cancel every worker started under `parent` and wait for their threads (before it is destroyed)."""
+    for worker in list(getattr(parent, "_running_workers", ())):
+        worker.cancel()
+    for worker in list(getattr(parent, "_running_workers", ())):
+        worker.wait(msecs)
+
 
 def start_worker(parent: QObject, worker: Worker) -> Worker:
     """Run `worker` in a new QThread; the thread and runner are cleaned up when it finishes."""
@@ -96,6 +111,6 @@ def start_worker(parent: QObject, worker: Worker) -> Worker:
         jobs = set()
         parent._running_workers = jobs
     jobs.add(worker)
-    worker.finished.connect(lambda: jobs.discard(worker))
+    thread.finished.connect(lambda: jobs.discard(worker))
     thread.start()
     return worker

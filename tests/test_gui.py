@@ -30,8 +30,7 @@ def window(qtbot, tmp_path, lite_checkpoint):
     win.show()
     qtbot.waitUntil(lambda: win.model.relighter is not None, timeout=30000)
     yield win
-    win.finetune_tab.stop()
-    qtbot.waitUntil(lambda: win.finetune_tab.worker is None, timeout=60000)
+    win.close()  # cancels and joins every worker thread
 
 
 def mime(*paths):
@@ -281,4 +280,4 @@ def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
     assert "ZeroDivisionError" in blocker.args[0] and "log file" in blocker.args[0]
     assert seen == [(0.5, "half", True)]
     assert any("Boom crashed" in r.message and "ZeroDivisionError" in r.message for r in caplog.records)
-    qtbot.waitUntil(lambda: w.done, timeout=5000)
+    assert w.wait(5000)
