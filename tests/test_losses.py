@@ -104,3 +104,19 @@ def test_total_loss_weights_and_perceptual_switch(vgg_file):
     custom = RelightLoss(LossWeights(2.0, 0.0, 0.0), None)
     assert custom.perceptual_off_reason is None
     assert float(custom(p, t)[0]) == pytest.approx(2 * float(terms["charbonnier"]), rel=1e-6)
+
+
+def test_metrics_against_hand_values_and_skimage():
+    from core.metrics import psnr, ssim
+
+    a = np.full((40, 50, 3), 0.5)
+    assert psnr(a, a + 0.1) == pytest.approx(20.0)  # mse 0.01
+    assert psnr(a, a) == float("inf")
+    rng = np.random.default_rng(1)
+    x = rng.random((48, 56, 3))
+    y = np.clip(x + rng.normal(0, 0.08, x.shape), 0, 1)
+    ref = structural_similarity(x, y, channel_axis=2, gaussian_weights=True, sigma=1.5,
+                                use_sample_covariance=False, data_range=1.0)
+    assert ssim(y, x) == pytest.approx(ref, abs=1e-4)
+    nchw = torch.from_numpy(x.transpose(2, 0, 1))[None], torch.from_numpy(y.transpose(2, 0, 1))[None]
+    assert ssim(nchw[1], nchw[0]) == pytest.approx(ref, abs=1e-4)
