@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         r = self.menuBar().addMenu("&Run")
         act(r, "&Relight", "Ctrl+R", rt.relight)
         act(r, "&Cancel", "Esc", rt.cancel)
-        act(r, "S&wap source and guide", "Ctrl+W", rt.swap)
+        act(r, "S&wap source and guide", "X", rt.swap)
         v = self.menuBar().addMenu("&View")
         act(v, "Toggle &compare mode", "C", self._cycle_compare)
         act(v, "Zoom to &fit", "Ctrl+0", rt.compare.fit)
