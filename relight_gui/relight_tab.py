@@ -258,8 +258,8 @@ class RelightTab(QWidget):
 
     def _finished(self) -> None:
         self.worker = None
-        if self.result is None or self.progress.format() in ("cancelling…",):
-            self.progress.setFormat("cancelled" if self.progress.format() == "cancelling…" else self.progress.format())
+        if self.progress.format() == "cancelling…":
+            self.progress.setFormat("cancelled")
         self.update_state()
 
     def show_result(self) -> None:
