@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # never let pyqtgraph pick another binding
     parser = argparse.ArgumentParser(prog="relight-gui", description="Relight Studio: depth-guided image relighting")
     parser.add_argument("--demo", action="store_true", help="open with the bundled demo pair loaded")
-    parser.add_argument("--screenshot", metavar="OUT.png", help="with --demo: relight, save a screenshot of the window, exit")
+    parser.add_argument("--screenshot", metavar="OUT.png",
+                        help="relight the demo (or the FILES given), save a screenshot of the window, exit")
     parser.add_argument("--settings", help="use this .ini file for settings instead of the user's")
+    parser.add_argument("files", nargs="*", help="images and depth maps to open (paired as when dropped)")
     args = parser.parse_args(argv)
 
     from PySide6.QtCore import QSettings, QTimer
@@ -72,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         settings.set("device", settings.get("device"))
     win = MainWindow(settings)
     win.show()
-    if args.demo or args.screenshot:
+    if args.demo or (args.screenshot and not args.files):
         rt = win.relight_tab
         rt.load_into(rt.source_card, DEMO / "source.png", DEMO / "source.npy")
         rt.load_into(rt.guide_card, DEMO / "guide.png", DEMO / "guide.npy")
+    elif args.files:
+        rt = win.relight_tab
+        rt.handle_drop(rt.source_card, [Path(f) for f in args.files])
     if args.screenshot:
         return run_screenshot(app, win, Path(args.screenshot))
     return app.exec()
@@ -91,6 +96,8 @@ def run_screenshot(app, win, out: Path) -> int:
     def poll():
         if not state["started"] and rt.relight_button.isEnabled():
             state["started"] = True
+            logging.getLogger("relight.gui").info("screenshot run: relighting %s with the guide %s",
+                                                  rt.source_card.image_path, rt.guide_card.image_path)
             rt.relight()
 
     def finish(_res=None):

@@ -281,3 +281,17 @@ def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
     assert seen == [(0.5, "half", True)]
     assert any("Boom crashed" in r.message and "ZeroDivisionError" in r.message for r in caplog.records)
     assert w.wait(5000)
+
+
+def test_files_on_the_command_line_are_paired_and_relit(tmp_path):
+    a = make_pair(tmp_path, "a", (64, 64))
+    b = make_pair(tmp_path, "b", (64, 64), seed=5)
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "relight_gui", *map(str, (*a, *b)), "--screenshot", str(out), "--settings",
+                        str(tmp_path / "s.ini")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert read_image(out).shape == (900, 1400, 3)
+    log = (tmp_path / ".local" / "share" / "RelightStudio" / "Relight Studio" / "relight-studio.log").read_text()
+    assert "screenshot run failed" not in log
+    assert f"relighting {a[0]} with the guide {b[0]}" in log
