@@ -284,21 +284,21 @@ class RelightTab(QWidget):
         if path:
             self.save(Path(path), 8 if "8-bit" in chosen else 16)
 
-    def save(self, path: Path, bit_depth: int = 16) -> bool:
+    def save(self, path: Path, bit_depth: int = 16) -> Worker | None:
+        """Encode and write the result in a worker (a 16-bit PNG of a large image takes seconds).
+        Returns the worker, or None when the name was refused."""
         if path.suffix.lower() not in (".png", ".tif", ".tiff"):
             path = path.with_suffix(".png")
         inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
         if any(path.resolve() == p.resolve() for p in inputs):
             show_error(self, "Not saved", f"{path.name} is one of the inputs; choose another name.")
-            return False
-        try:
-            write_image(path, self.result.image, bit_depth)
-        except RelightError as exc:
-            show_error(self, "Not saved", str(exc))
-            return False
-        self.settings.set("output_dir", str(path.parent))
-        self.statusMessage.emit(f"Saved {path} ({bit_depth}-bit)")
-        return True
+            return None
+        image = self.result.image
+        worker = Worker(lambda progress, cancel: write_image(path, image, bit_depth), f"Saving {path.name}")
+        worker.succeeded.connect(lambda p: (self.settings.set("output_dir", str(path.parent)),
+                                            self.statusMessage.emit(f"Saved {p} ({bit_depth}-bit)")))
+        worker.failed.connect(lambda msg: show_error(self, "Not saved", msg))
+        return start_worker(self, worker)
 
     def copy_result(self) -> None:
         if self.result is not None:

@@ -119,9 +119,10 @@ def test_full_relight_through_the_worker_then_save_and_swap(qtbot, window, tmp_p
     res = blocker.args[0]
     assert res.image.shape == (64, 96, 3) and res.mode == "full"
     assert rt.compare.after is res.image and "full" in window.run_label.text()
-    assert rt.save(tmp_path / "out.png", 16)
+    with qtbot.waitSignal(rt.save(tmp_path / "out.png", 16).succeeded, timeout=10000):
+        pass
     np.testing.assert_allclose(read_image(tmp_path / "out.png"), res.image, atol=1 / 65535)
-    assert not rt.save(rt.source_card.image_path, 16)  # never overwrite an input
+    assert rt.save(rt.source_card.image_path, 16) is None  # never overwrite an input
     qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=5000)
     before = rt.source_card.image_path
     rt.swap()
