@@ -278,7 +278,7 @@ class Trainer:
         if self.resume and not state_path.is_file():
             raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
         if not self.resume and state_path.is_file():
-            raise RelightError("run folder already holds a run; use --resume or another --out", self.out)
+            raise RelightError("the run folder already holds a run; resume it (--resume) or choose another folder (--out)", self.out)
 
         train_ds, val_ds, summary = build_datasets(cfg)
         self.notify(summary)

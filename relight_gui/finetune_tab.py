@@ -97,13 +97,18 @@ class FineTuneTab(QWidget):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self.browse_data)
         synth = QPushButton("Generate synthetic…")
-        synth.clicked.connect(self.generate_synthetic)
+        synth.clicked.connect(lambda: self.generate_synthetic())
+        self.synth_cancel = QPushButton("Cancel rendering")
+        self.synth_cancel.setVisible(False)
+        self.synth_worker: Worker | None = None
+        self.synth_cancel.clicked.connect(lambda: self.synth_worker.cancel() if self.synth_worker else None)
         self.data_summary = QLabel("No dataset chosen.")
         self.data_summary.setWordWrap(True)
         drow = QHBoxLayout()
         drow.addWidget(self.data, 1)
         drow.addWidget(browse)
         drow.addWidget(synth)
+        drow.addWidget(self.synth_cancel)
         dbox = QGroupBox("Dataset")
         dl = QVBoxLayout(dbox)
         dl.addLayout(drow)
@@ -270,6 +275,10 @@ class FineTuneTab(QWidget):
         w.progress.connect(lambda f, m: self.data_summary.setText(f"Rendering… {f * 100:.0f}% ({m})"))
         w.succeeded.connect(lambda f: (self.data.setText(f), self.scan()))
         w.failed.connect(lambda m: show_error(self, "Synthetic dataset", m))
+        w.cancelled.connect(lambda: self.data_summary.setText("Rendering cancelled; the scenes written so far are complete."))
+        w.finished.connect(lambda: self.synth_cancel.setVisible(False))
+        self.synth_cancel.setVisible(True)
+        self.synth_worker = w
         return start_worker(self, w)
 
     # ---- training -------------------------------------------------------------------------

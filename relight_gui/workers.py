@@ -103,7 +103,9 @@ def start_worker(parent: QObject, worker: Worker) -> Worker:
     for name in ("progress", "succeeded", "failed", "cancelled", "finished"):
         getattr(runner, name).connect(getattr(worker, name), QUEUED)
     thread.started.connect(runner.run)
-    runner.finished.connect(thread.quit)
+    # direct: QThread.quit is thread-safe, and a queued call would need the GUI loop, which
+    # stop_workers() blocks while it waits
+    runner.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(runner.deleteLater)
     thread.finished.connect(thread.deleteLater)
     jobs = getattr(parent, "_running_workers", None)

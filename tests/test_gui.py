@@ -296,3 +296,27 @@ def test_files_on_the_command_line_are_paired_and_relit(tmp_path):
     log = (tmp_path / ".local" / "share" / "RelightStudio" / "Relight Studio" / "relight-studio.log").read_text()
     assert "screenshot run failed" not in log
     assert f"relighting {a[0]} with the guide {b[0]}" in log
+
+
+def test_generate_synthetic_dataset_from_the_tab_and_cancel(qtbot, window, tmp_path):
+    from relight_gui.finetune_tab import SynthDialog
+
+    ft = window.finetune_tab
+    dlg = SynthDialog(ft, str(tmp_path / "gen"))
+    dlg.scenes.setValue(2)
+    dlg.size.setValue(64)
+    dlg.pairs.setValue(1)
+    w = ft.generate_synthetic(dlg)
+    assert not ft.synth_cancel.isHidden()
+    with qtbot.waitSignal(w.succeeded, timeout=60000):
+        pass
+    qtbot.waitUntil(lambda: "2 scenes" in ft.data_summary.text(), timeout=10000)
+    assert ft.data.text() == str(tmp_path / "gen") and ft.synth_cancel.isHidden()
+    dlg.folder.setText(str(tmp_path / "gen2"))
+    dlg.scenes.setValue(50)
+    w = ft.generate_synthetic(dlg)
+    ft.synth_cancel.click()
+    with qtbot.waitSignal(w.cancelled, timeout=60000):
+        pass
+    assert len(list((tmp_path / "gen2").glob("Image*_*.png"))) < 50 * 40
+    assert "cancelled" in ft.data_summary.text()
