@@ -50,7 +50,7 @@ def cmd_infer(args) -> int:
             if _same_file(p, out):
                 raise RelightError("refusing to overwrite an input file", out)
         # Read and check every input before loading the model.
-        load_pair(pairs[0])
+        inputs = load_pair(pairs[0])
 
     ckpt = resolve_checkpoint(args.checkpoint)
     relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision,
@@ -62,8 +62,7 @@ def cmd_infer(args) -> int:
           file=sys.stderr)
 
     if not args.input_dir:
-        src, gui, sd, gd = load_pair(pairs[0])
-        res = relighter.relight(src, gui, sd, gd, mode=args.mode)
+        res = relighter.relight(*inputs, mode=args.mode)
         write_image(out, res.image, args.bit_depth)
         print(f"wrote {out}: {res.describe()}", file=sys.stderr)
         return 0

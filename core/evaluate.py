@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import RelightError
-from .io import atomic_write_bytes, read_depth, read_image
+from .io import atomic_write_bytes
 from .metrics import psnr, ssim
 
 
@@ -87,12 +87,10 @@ def evaluate(relighter, data: str | Path, n_pairs: int | None = None, progress: 
     for i, (name, src, gui, sd, gd, tgt) in enumerate(pairs):
         if cancel is not None:
             cancel.check()
-        if gui.shape != src.shape:
-            gui = cv2.resize(gui, (src.shape[1], src.shape[0]), interpolation=cv2.INTER_AREA)
         outputs = {
-            "model": relighter.relight(src, gui, sd, gd, mode="full").image,
+            "model": relighter.relight(src, gui, sd, gd, mode="full").image,  # resizes a guide of another size
             "source": src,
-            "color_transfer": color_transfer(src, gui),
+            "color_transfer": color_transfer(src, gui),  # global statistics: any guide size works
         }
         for method, img in outputs.items():
             report.rows.append({"name": name, "method": method, "psnr": psnr(img, tgt), "ssim": ssim(img, tgt)})

@@ -6,9 +6,9 @@ step, data position), and runs under ``torchrun`` with DistributedDataParallel.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .cancel import CancelToken
 from .checkpoint import load_checkpoint, read_state_dict, save_checkpoint
 from .errors import RelightError
+from .inference import pad_to_multiple, pick_device
 from .io import atomic_write_bytes
 from .losses import LossWeights, RelightLoss
 from .metrics import psnr, ssim
@@ -254,8 +255,6 @@ class Trainer:
 
     # -- setup ----------------------------------------------------------------------------
     def _setup_device(self) -> torch.device:
-        from .inference import pick_device
-
         if self.world > 1:
             if not dist.is_initialized():
                 backend = "nccl" if torch.cuda.is_available() and self.cfg.device != "cpu" else "gloo"
@@ -412,8 +411,6 @@ class Trainer:
 
     def _checkpoint(self, model, opt, scaler, step, preset, meta, device) -> None:
         if self.rank == 0:
-            import io
-
             st = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                   "step": step, "torch_rng": torch.get_rng_state()}
             if device.type == "cuda":
@@ -422,7 +419,7 @@ class Trainer:
             torch.save(st, buf)
             atomic_write_bytes(self.out / "state.pt", buf.getvalue())
             path = save_checkpoint(self.out / "last.safetensors", model, preset,
-                                   extra={"training": {**meta, "step": step, "config": {k: v for k, v in asdict(self.cfg).items()}},
+                                   extra={"training": {**meta, "step": step, "config": asdict(self.cfg)},
                                           "trained": True})
             if self.cb.on_checkpoint:
                 self.cb.on_checkpoint(path)
@@ -437,8 +434,6 @@ class Trainer:
         ps, ss, preview = [], [], None
         for i in range(min(len(val_ds), self.cfg.val_limit)):
             b = _to({k: v[None] for k, v in val_ds[i].items()}, device, use_cl)
-            from .inference import pad_to_multiple
-
             x = torch.cat([b["source"], b["guide"], b["source_depth"], b["guide_depth"]], 1)
             x, (h, w) = pad_to_multiple(x)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):

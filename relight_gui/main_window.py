@@ -1,7 +1,7 @@
 """Main window: Relight, Fine-tune and Settings tabs, menus and shortcuts, status bar, persistence."""
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 

@@ -1,7 +1,6 @@
 """Scanning the folder layouts users bring: VIDIT training scenes and NTIRE validation pairs."""
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
