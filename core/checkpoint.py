@@ -20,8 +20,8 @@ from .errors import RelightError
 from .io import atomic_write_bytes
 from .model import PRESETS, S3Net, create_model
 from .safe_load import load_torch_file
+from .vocab import RESOURCES
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 BUNDLED_MODEL = RESOURCES / "models" / "s3net-lite-synthetic.safetensors"
 
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from .errors import RelightError
+from .vocab import COMPASS_DIRECTIONS, VIDIT_DIRECTIONS
 
 
 def cmd_synth(args) -> int:
@@ -13,11 +14,14 @@ def cmd_synth(args) -> int:
 
     if args.size < 64 or args.size % 32:
         raise RelightError("--size must be a multiple of 32, at least 64")
+    if args.reference_every < 0:
+        raise RelightError("--reference-every must be 0 or more")
+    directions = COMPASS_DIRECTIONS if args.directions == 16 else VIDIT_DIRECTIONS
     bar = ProgressBar(args.scenes + args.pairs, "synth")
-    synthesize(args.out, args.scenes, args.size, args.seed, args.pairs,
-               progress=lambda done, total, note: bar.update(done, note), workers=args.workers)
+    synthesize(args.out, args.scenes, args.size, args.seed, args.pairs, progress=bar, workers=args.workers,
+               directions=directions, reference_every=args.reference_every)
     bar.close()
-    print(f"wrote {args.scenes} scenes ({args.scenes * 40} images) to {args.out}"
+    print(f"wrote {args.scenes} scenes ({args.scenes * 5 * len(directions)} images) to {args.out}"
           + (f" and {args.pairs} pairs to {Path(args.out) / 'pairs'}" if args.pairs else ""), file=sys.stderr)
     return 0
 
@@ -80,13 +84,8 @@ def cmd_eval(args) -> int:
 
     ckpt = resolve_checkpoint(args.checkpoint)
     relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision)
-    bar = ProgressBar(1, "eval")
-
-    def prog(done, total, name):
-        bar.total = total
-        bar.update(done, name)
-
-    report = evaluate(relighter, args.data, args.pairs, progress=prog)
+    bar = ProgressBar(100, "eval")
+    report = evaluate(relighter, args.data, args.pairs, progress=bar)
     bar.close()
     print(f"checkpoint {ckpt.name} ({relighter.info.preset}) on {relighter.device}")
     print(report.table())
@@ -105,6 +104,10 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pairs", type=int, default=0, help="also write this many held-out NTIRE pairs under OUT/pairs")
     p.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
+    p.add_argument("--directions", type=int, default=8, choices=[8, 16],
+                   help="light directions: VIDIT's 8, or the 16-point compass (any-azimuth training)")
+    p.add_argument("--reference-every", type=int, default=0,
+                   help="every Nth scene is the light compass's reference scene (0 = never)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("train", help="train or fine-tune S3Net (also under torchrun for several GPUs)")

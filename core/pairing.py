@@ -13,8 +13,9 @@ from pathlib import Path
 
 from .errors import RelightError
 from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES
+from .vocab import COMPASS_DIRECTIONS
 
-VIDIT_NAME = re.compile(r"^(Image\d+)_(\d{4})_(N|NE|E|SE|S|SW|W|NW)$")
+VIDIT_NAME = re.compile(r"^(Image\d+)_(\d{4})_(" + "|".join(sorted(COMPASS_DIRECTIONS, key=len, reverse=True)) + ")$")
 DEPTH_TAGS = ("_depth", "-depth", ".depth", "_d")
 
 

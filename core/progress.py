@@ -1,8 +1,19 @@
-"""A small text progress bar for the command line (stderr, redraws in place on a terminal)."""
+"""Progress reporting for long work, and a small text progress bar for the command line.
+
+All long work in core reports through one type: ``progress(fraction, message)`` with fraction in
+[0, 1], and stops when its ``CancelToken`` is cancelled. Training's richer callbacks build on it.
+"""
 from __future__ import annotations
 
 import sys
 import time
+from typing import Callable
+
+Progress = Callable[[float, str], None]
+
+
+def no_progress(fraction: float, message: str) -> None:
+    """The default Progress: report nothing."""
 
 
 class ProgressBar:
@@ -25,6 +36,10 @@ class ProgressBar:
         line = f"{self.label} [{bar:<{self.width}}] {frac * 100:5.1f}% {done:.0f}/{self.total} {elapsed:5.0f}s<{eta:4.0f}s {note}"
         self.stream.write(("\r" + line[:150] + "\033[K") if self.tty else line + "\n")
         self.stream.flush()
+
+    def __call__(self, fraction: float, note: str = "") -> None:
+        """Use the bar as a Progress callback."""
+        self.update(fraction * self.total, note)
 
     def close(self) -> None:
         if self.tty:

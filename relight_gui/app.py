@@ -8,9 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-if getattr(sys, "frozen", False):  # PyInstaller: data files live next to the executable
-    RESOURCES = Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "resources"
+from core.vocab import RESOURCES
+
 DEMO = RESOURCES / "demo"
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from ..errors import RelightError
 from ..pairing import VIDIT_NAME, ntire_pairs
+from ..vocab import TEMPERATURES, VIDIT_DIRECTIONS
 
-TEMPERATURES = (2500, 3500, 4500, 5500, 6500)
-DIRECTIONS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
-ALL_SETTINGS = tuple((t, d) for t in TEMPERATURES for d in DIRECTIONS)
+ALL_SETTINGS = tuple((t, d) for t in TEMPERATURES for d in VIDIT_DIRECTIONS)
 GROUND_TRUTH_DIRS = ("target", "gt", "ground_truth", "groundtruth", "output", "GT")
 
 
