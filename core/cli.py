@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 from .errors import Cancelled, RelightError
+from .vocab import OUTPUT_MODES, PRECISIONS
 
 log = logging.getLogger("relight")
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="autocast precision (default fp32)")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help="autocast precision (default fp32)")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -137,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output image (.png/.tif), or a folder with --input-dir")
     p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16)")
     p.add_argument("--format", default="png", choices=["png", "tif"], help="file type in folder mode")
-    p.add_argument("--mode", default="auto", choices=["auto", "full", "gain-map"],
-                   help="full resolution, or a working resolution + gain map for large images (default auto)")
+    p.add_argument("--mode", default="auto", choices=OUTPUT_MODES,
+                   help="detail: the network's lighting on the source's own detail (auto = detail); full: the "
+                        "network's image at full resolution; gain-map: working resolution + guided-filter gain map")
     p.add_argument("--max-pixels", type=int, default=None, help="full-resolution pixel budget for --mode auto")
     p.add_argument("--fast", action="store_true", help="CUDA: folded BatchNorm + fp16 + CUDA graphs (about 2.5x faster)")
     _add_device(p)

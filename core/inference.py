@@ -15,13 +15,15 @@ import torch
 from .cancel import CancelToken
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .errors import RelightError
-from .gainmap import carry_to_full_resolution
+from .gainmap import carry_detail, carry_to_full_resolution
 from .io import DepthMap, check_pair, read_depth, read_image
 from .model import S3Net
+from .progress import Progress
+from .vocab import OUTPUT_MODES, PRECISIONS
 
-Progress = Callable[[float, str], None]
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 MULTIPLE = 32
+DEFAULT_WORKING_SIDE = 1024  # the official weights were trained on 1024x1024 VIDIT images
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -69,7 +71,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Te
 @dataclass
 class RelightResult:
     image: np.ndarray  # float32 (H, W, 3) in [0, 1]
-    mode: str  # "full" or "gain-map"
+    mode: str  # "full", "gain-map" or "detail": what ran
     working_size: tuple[int, int]  # (width, height) the network ran at
     seconds: float
     device: str
@@ -78,7 +80,8 @@ class RelightResult:
 
     def describe(self) -> str:
         w, h = self.working_size
-        where = "full resolution" if self.mode == "full" else f"working resolution {w}x{h} + gain map"
+        where = {"full": "full resolution", "gain-map": f"working resolution {w}x{h} + gain map",
+                 "detail": f"detail-preserving (network at {w}x{h}, source detail kept)"}[self.mode]
         return f"{self.model} on {self.device} ({self.precision}), {where}, {self.seconds:.2f} s"
 
 
@@ -116,7 +119,7 @@ class Relighter:
         accelerate: bool = False,
     ):
         if precision not in PRECISIONS:
-            raise RelightError(f"unknown precision '{precision}' (use fp32, bf16 or fp16)")
+            raise RelightError(f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})")
         self.device = pick_device(device) if isinstance(device, str) else device
         self.precision = precision
         self.info = info
@@ -143,11 +146,24 @@ class Relighter:
         return "fp16 CUDA graph" if self.graphed is not None else self.precision
 
     @property
+    def working_pixels(self) -> int | None:
+        """The image area the model was trained at (detail mode runs the network there), or None
+        when the checkpoint does not say (then detail mode runs it at the image's own size)."""
+        if self.info is None:
+            return None
+        if self.info.format == "official":
+            return DEFAULT_WORKING_SIDE ** 2
+        side = self.info.metadata.get("working_size")
+        if isinstance(side, bool) or not isinstance(side, (int, float)) or not MULTIPLE <= side <= 16384:
+            return None
+        return int(side) ** 2
+
+    @property
     def model_name(self) -> str:
         return self.info.name if self.info else "S3Net"
 
     def _autocast(self):
-        dtype = PRECISIONS[self.precision]
+        dtype = AUTOCAST[self.precision]
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
@@ -181,7 +197,10 @@ class Relighter:
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
     ) -> RelightResult:
-        """mode: 'auto' (full when within max_pixels), 'full', or 'gain-map'."""
+        """mode: 'detail' (the default 'auto'): the network at the model's working size, its
+        lighting carried onto the source's own detail; 'full': the network's image at full resolution
+        (falls back to detail above the pixel budget or on CUDA out-of-memory); 'gain-map': the
+        network at the budget's working resolution + the guided-filter gain map."""
         t0 = time.perf_counter()
         sd = source_depth.data if isinstance(source_depth, DepthMap) else np.asarray(source_depth, np.float32)
         gd = guide_depth.data if isinstance(guide_depth, DepthMap) else np.asarray(guide_depth, np.float32)
@@ -195,24 +214,30 @@ class Relighter:
             guide = cv2.resize(guide, (w, h), interpolation=cv2.INTER_AREA)
             gd = cv2.resize(gd, (w, h), interpolation=cv2.INTER_LINEAR)
         notify = progress or (lambda f, m: None)
-        if mode not in ("auto", "full", "gain-map"):
-            raise RelightError(f"unknown mode '{mode}' (use auto, full or gain-map)")
+        if mode not in OUTPUT_MODES:
+            raise RelightError(f"unknown mode '{mode}' (use {', '.join(OUTPUT_MODES)})")
+        if mode == "auto":
+            mode = "detail"
         budget = self.max_pixels
-        use_full = mode == "full" or (mode == "auto" and h * w <= budget)
+        if mode == "full" and h * w > budget:
+            mode = "detail"
         while True:
             try:
-                if use_full:
+                if mode == "full":
                     out, size, ran = self._run_full(source, guide, sd, gd, cancel, notify)
+                elif mode == "gain-map":
+                    out, size, ran = self._run_working(source, guide, sd, gd, budget, cancel, notify, "gain-map")
                 else:
-                    out, size, ran = self._run_working(source, guide, sd, gd, budget, cancel, notify)
+                    pixels = min(self.working_pixels or h * w, budget)
+                    out, size, ran = self._run_working(source, guide, sd, gd, pixels, cancel, notify, "detail")
                 break
             except torch.cuda.OutOfMemoryError:
-                if self.device.type != "cuda" or budget < 256 * 256 or mode == "full":
+                if self.device.type != "cuda" or budget < 256 * 256:
                     raise RelightError("out of GPU memory; try --device cpu or a smaller image") from None
                 torch.cuda.empty_cache()
                 budget = min(budget, h * w) // 2
-                use_full = False
-                notify(0.0, f"out of GPU memory, retrying at {budget / 2**20:.1f} MP with a gain map")
+                mode = "detail" if mode == "full" else mode
+                notify(0.0, f"out of GPU memory, retrying with the network at {budget / 2**20:.1f} MP")
         notify(1.0, "done")
         return RelightResult(out, ran, size, time.perf_counter() - t0, str(self.device), self.precision_label, self.model_name)
 
@@ -220,39 +245,60 @@ class Relighter:
         self,
         pairs: list[tuple],
         *,
+        mode: str = "auto",
         batch_size: int = 4,
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
     ) -> list[RelightResult]:
-        """Relight a list of (source, guide, source_depth, guide_depth) tuples.
+        """Relight a list of (source, guide, source_depth, guide_depth) tuples; the same results as
+        relight() with the same mode.
 
-        Consecutive pairs of one size run as one batch through the network while the batch's
-        pixels fit the full-resolution budget; the others go through relight() one by one."""
+        In full and detail modes, consecutive same-size pairs run as one batch through the network
+        (at full resolution, or at the model's working size) while the batch fits the pixel budget;
+        the others go through relight() one by one."""
         notify = progress or (lambda f, m: None)
         results: list[RelightResult | None] = [None] * len(pairs)
+        mode = "detail" if mode == "auto" else mode
         i = 0
         while i < len(pairs):
             if cancel is not None:
                 cancel.check()
             src, gui, sd, gd = pairs[i]
             h, w = src.shape[:2]
+            ww, wh = self._working_size(h, w, mode)
             group = [i]
-            # grow the batch while the whole batch stays within the full-resolution pixel budget
-            while (len(group) < batch_size and group[-1] + 1 < len(pairs) and (len(group) + 1) * h * w <= self.max_pixels
+            # grow the batch while the whole batch stays within the pixel budget
+            while (mode in ("full", "detail") and len(group) < batch_size and group[-1] + 1 < len(pairs)
+                   and (len(group) + 1) * ww * wh <= self.max_pixels
                    and all(a.shape[:2] == (h, w) for a in pairs[group[-1] + 1])):
                 group.append(group[-1] + 1)
             if len(group) == 1:
-                results[i] = self.relight(src, gui, sd, gd, cancel=cancel)
+                results[i] = self.relight(src, gui, sd, gd, mode=mode, cancel=cancel)
             else:
                 t0 = time.perf_counter()
                 arrays = [[a.data if isinstance(a, DepthMap) else a for a in pairs[j]] for j in group]
+                if (ww, wh) != (w, h):
+                    arrays = [[cv2.resize(a, (ww, wh), interpolation=cv2.INTER_AREA) for a in item] for item in arrays]
                 outs = self.run_batch(arrays, cancel)
+                if mode == "detail":
+                    outs = [carry_detail(pairs[j][0], arrays[k][0], out) for k, (j, out) in enumerate(zip(group, outs))]
                 dt = (time.perf_counter() - t0) / len(group)
                 for j, out in zip(group, outs):
-                    results[j] = RelightResult(out, "full", (w, h), dt, str(self.device), self.precision_label, self.model_name)
+                    results[j] = RelightResult(out, mode, (ww, wh), dt, str(self.device), self.precision_label, self.model_name)
             i = group[-1] + 1
             notify(i / len(pairs), f"relit {i} of {len(pairs)}")
         return results  # type: ignore[return-value]
+
+    def _working_size(self, h: int, w: int, mode: str, pixels: int | None = None) -> tuple[int, int]:
+        """(width, height) the network runs at for an h x w image in this mode."""
+        if mode == "full":
+            return w, h
+        if pixels is None:
+            pixels = min(self.working_pixels or h * w, self.max_pixels) if mode == "detail" else self.max_pixels
+        scale = math.sqrt(pixels / (h * w))
+        if mode != "detail":
+            scale = min(1.0, scale)  # the gain map never runs the network above the image's size
+        return max(MULTIPLE, int(w * scale)), max(MULTIPLE, int(h * scale))  # floor: stay within the budget
 
     @torch.inference_mode()
     def run_batch(self, arrays: list[list[np.ndarray]], cancel: CancelToken | None = None) -> list[np.ndarray]:
@@ -279,21 +325,23 @@ class Relighter:
         out = self.run_network(source, guide, sd, gd, cancel, self._report(notify, 0.05, 0.95))
         return out, (w, h), "full"
 
-    def _run_working(self, source, guide, sd, gd, budget, cancel, notify):
+    def _run_working(self, source, guide, sd, gd, pixels, cancel, notify, carry: str):
         h, w = source.shape[:2]
-        scale = min(1.0, math.sqrt(budget / (h * w)))
-        ww, wh = max(MULTIPLE, int(w * scale)), max(MULTIPLE, int(h * scale))  # floor: stay within the budget
+        ww, wh = self._working_size(h, w, carry, pixels)
+        if (ww, wh) == (w, h):
+            src_w, gui_w, sd_w, gd_w = source, guide, sd, gd
+        else:
+            src_w, gui_w, sd_w, gd_w = (cv2.resize(a, (ww, wh), interpolation=cv2.INTER_AREA) for a in (source, guide, sd, gd))
         notify(0.02, f"relighting at working resolution {ww}x{wh}")
-        src_w = cv2.resize(source, (ww, wh), interpolation=cv2.INTER_AREA)
-        gui_w = cv2.resize(guide, (ww, wh), interpolation=cv2.INTER_AREA)
-        sd_w = cv2.resize(sd, (ww, wh), interpolation=cv2.INTER_AREA)
-        gd_w = cv2.resize(gd, (ww, wh), interpolation=cv2.INTER_AREA)
         relit_w = self.run_network(src_w, gui_w, sd_w, gd_w, cancel, self._report(notify, 0.05, 0.85))
         if cancel is not None:
             cancel.check()
-        notify(0.9, "carrying the relighting to full resolution")
-        out = carry_to_full_resolution(source, src_w, relit_w)
-        return out, (ww, wh), "gain-map"
+        notify(0.9, "carrying the relighting to full resolution" if carry == "gain-map" else "keeping the source's detail")
+        if carry == "gain-map":
+            out = carry_to_full_resolution(source, src_w, relit_w)
+        else:
+            out = carry_detail(source, src_w, relit_w)
+        return out, (ww, wh), carry
 
 
 @dataclass

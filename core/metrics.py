@@ -31,3 +31,23 @@ def ssim(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> 
 
     m = ssim_map(nchw(pred).clamp(0, 1), nchw(target))
     return float(m[..., BORDER:-BORDER, BORDER:-BORDER].mean())
+
+
+LUMA = (0.2126, 0.7152, 0.0722)
+
+
+def laplacian_variance(img: np.ndarray) -> float:
+    """Variance of the 3x3 Laplacian of the luminance (float64): high-frequency energy."""
+    a = np.asarray(img, dtype=np.float64)
+    y = a @ np.asarray(LUMA) if a.ndim == 3 else a
+    k = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float64)
+    lap = (k[0, 1] * y[:-2, 1:-1] + k[1, 0] * y[1:-1, :-2] + k[1, 1] * y[1:-1, 1:-1]
+           + k[1, 2] * y[1:-1, 2:] + k[2, 1] * y[2:, 1:-1])
+    return float(lap.var())
+
+
+def detail_ratio(pred: np.ndarray, target: np.ndarray) -> float:
+    """Sharpness against the target: Laplacian variance of pred over that of target (1 = as sharp,
+    below 1 = blurrier, above 1 = more high-frequency energy, e.g. noise or old shadow edges)."""
+    t = laplacian_variance(target)
+    return float("nan") if t == 0 else laplacian_variance(pred) / t

@@ -281,6 +281,8 @@ class Trainer:
 
         train_ds, val_ds, summary = build_datasets(cfg)
         self.notify(summary)
+        # the image side the network learns at: detail-preserving output runs it there
+        self.working_size = int(max(train_ds[0]["source"].shape[-2:]))
         model, preset, init_note = _init_model(cfg, self.notify)
         self.notify(f"model {preset}, init: {init_note}")
         vgg = find_vgg19(cfg.vgg_weights)
@@ -420,7 +422,7 @@ class Trainer:
             atomic_write_bytes(self.out / "state.pt", buf.getvalue())
             path = save_checkpoint(self.out / "last.safetensors", model, preset,
                                    extra={"training": {**meta, "step": step, "config": asdict(self.cfg)},
-                                          "trained": True})
+                                          "trained": True, "working_size": self.working_size})
             if self.cb.on_checkpoint:
                 self.cb.on_checkpoint(path)
         if self.world > 1:

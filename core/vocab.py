@@ -23,8 +23,8 @@ KELVIN_RANGE = (1500, 12000)  # what the compass and the renderer accept
 # full: the network's image at full resolution; gain-map: network at a working resolution, carried
 # to full resolution; detail: network's lighting carried onto the source's own detail; auto: the
 # default for the model and the image size.
-OUTPUT_MODES = ("auto", "full", "gain-map", "detail")
-COMPARE_MODES = ("Split", "Side by side", "Toggle", "Difference")
+OUTPUT_MODES = ("auto", "detail", "full", "gain-map")
+COMPARE_MODES = {"split": "Split", "side": "Side by side", "toggle": "Toggle", "difference": "Difference"}
 
 
 def _resources() -> Path:

@@ -268,7 +268,7 @@ class FineTuneTab(QWidget):
         self.data_summary.setText("Rendering…")
 
         def work(progress, cancel):
-            synthesize(folder, scenes, size, seed, pairs, progress=lambda d, t, n: progress(d / t, n), cancel=cancel)
+            synthesize(folder, scenes, size, seed, pairs, progress=progress, cancel=cancel)
             return folder
 
         w = Worker(work, "Rendering the synthetic dataset")

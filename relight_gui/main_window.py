@@ -5,6 +5,8 @@ from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
+from core.vocab import COMPARE_MODES
+
 from .dialogs import show_error
 from .workers import stop_workers
 from .finetune_tab import FineTuneTab
@@ -77,7 +79,7 @@ class MainWindow(QMainWindow):
         act(v, "&Actual size (100%)", "Ctrl+1", rt.compare.actual_size)
 
     def _cycle_compare(self) -> None:
-        modes = ["split", "side", "toggle", "difference"]
+        modes = list(COMPARE_MODES)
         nxt = modes[(modes.index(self.relight_tab.compare.mode) + 1) % len(modes)]
         self.relight_tab.compare.set_mode(nxt)
         self.relight_tab.mode_group.button(modes.index(nxt)).setChecked(True)

@@ -12,6 +12,7 @@ from core.inference import RelightResult
 from core.io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, check_pair, depth_warnings, read_depth, read_image, write_image
 from core.pairing import find_depth, ntire_pairs, pair_dropped
 from core.errors import RelightError
+from core.vocab import COMPARE_MODES, OUTPUT_MODES
 
 from .dialogs import show_error
 from .imaging import to_qimage
@@ -64,10 +65,12 @@ class RelightTab(QWidget):
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         self.mode_combo = QComboBox()
-        self.mode_combo.addItems(["auto", "full", "gain-map"])
+        self.mode_combo.addItems(list(OUTPUT_MODES))
         self.mode_combo.setCurrentText(settings.get("mode"))
         self.mode_combo.currentTextChanged.connect(lambda m: settings.set("mode", m))
-        self.mode_combo.setToolTip("auto: full resolution within the pixel budget, otherwise a working resolution + gain map")
+        self.mode_combo.setToolTip("auto = detail: the network's lighting on the source's own detail, at any size\n"
+                                   "full: the network's own image at full resolution (soft)\n"
+                                   "gain-map: a working resolution + guided-filter gain map")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
@@ -84,7 +87,7 @@ class RelightTab(QWidget):
         self.compare = CompareView()
         self.mode_group = QButtonGroup(self)
         view_row = QHBoxLayout()
-        for i, (mode, label) in enumerate([("split", "Split"), ("side", "Side by side"), ("toggle", "Toggle"), ("difference", "Difference")]):
+        for i, (mode, label) in enumerate(COMPARE_MODES.items()):
             b = QPushButton(label)
             b.setCheckable(True)
             b.setChecked(mode == "split")

@@ -32,7 +32,9 @@ def test_infer_end_to_end_16_bit(capsys, small_pair, lite_checkpoint, tmp_path):
     assert code == 0, err
     raw = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert raw.shape == (70, 90, 3) and raw.dtype == np.uint16
-    assert "lite.safetensors" in err and "full resolution" in err
+    assert "lite.safetensors" in err and "detail-preserving" in err
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint), "--mode", "full")
+    assert code == 0 and "full resolution" in err
 
 
 def test_infer_uses_bundled_model_and_says_so(capsys, small_pair, tmp_path):
@@ -113,7 +115,10 @@ def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_pa
 def test_info_reports_devices_and_weights(capsys):
     code, out, _ = run_cli(capsys, "info")
     assert code == 0
-    assert "torch " in out and "cuda" in out and "bundled model:" in out and "VGG19" in out
+    import torch
+
+    assert "torch " in out and "bundled model:" in out and "VGG19" in out
+    assert ("cuda:0 " in out) == torch.cuda.is_available() and ("cuda not available" in out) != torch.cuda.is_available()
 
 
 def test_synth_and_eval_commands(capsys, lite_checkpoint, tmp_path):
@@ -123,9 +128,10 @@ def test_synth_and_eval_commands(capsys, lite_checkpoint, tmp_path):
                              "--device", "cpu", "--json", tmp_path / "e.json", "--csv", tmp_path / "e.csv")
     assert code == 0, err
     data = json.loads((tmp_path / "e.json").read_text())
-    for k in ("model", "source", "color_transfer"):
-        assert set(data[k]) >= {"psnr", "ssim"} and data[k]["pairs"] == 2
-    assert "color_transfer" in out and (tmp_path / "e.csv").read_text().startswith("name,method,psnr,ssim")
+    for k in ("model full", "model gain-map", "model detail", "source", "color_transfer"):
+        assert set(data[k]) >= {"psnr", "ssim", "detail"} and data[k]["pairs"] == 2
+    assert data["source"]["detail"] > 0
+    assert "color_transfer" in out and (tmp_path / "e.csv").read_text().startswith("name,method,psnr,ssim,detail")
     code, _, err = run_cli(capsys, "eval", "--data", tmp_path / "d", "--pairs", "3", "--checkpoint", lite_checkpoint, "--device", "cpu")
     assert code == 0, err
     code, _, err = run_cli(capsys, "synth", "--out", tmp_path / "x", "--scenes", "1", "--size", "50")

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from core.data.color_temperature import kelvin_to_linear_rgb
 from core.data.datasets import Augment, PairDataset, VIDITTriplets
 from core.data.layouts import scan_ntire, scan_vidit, split_scenes
-from core.data.synthetic import DIRECTIONS, TEMPERATURES, light_position, synthesize
+from core.data.synthetic import synthesize
+from core.render import Light, azimuth_of, kelvin_to_linear_rgb, light_position
+from core.vocab import COMPASS_DIRECTIONS, TEMPERATURES, VIDIT_DIRECTIONS as DIRECTIONS
 from core.errors import RelightError
 from core.io import read_depth, read_image
 
@@ -39,7 +40,33 @@ def test_synthetic_is_deterministic_and_lit_from_the_named_side(tmp_path, synth)
     assert east[:, 32:].mean() - east[:, :32].mean() > west[:, 32:].mean() - west[:, :32].mean()
     warm, cool = read_image(synth / "Image000_2500_N.png"), read_image(synth / "Image000_6500_N.png")
     assert warm[..., 0].mean() / warm[..., 2].mean() > cool[..., 0].mean() / cool[..., 2].mean()
-    assert light_position("E")[0] > 0 and light_position("N")[2] > light_position("S")[2]
+    assert light_position(azimuth_of("E"))[0] > 0
+    assert light_position(azimuth_of("N"))[2] > light_position(azimuth_of("S"))[2]
+
+
+def test_light_directions_parse_names_and_degrees():
+    assert [azimuth_of(d) for d in ("N", "ne", "E", "SSW", "270", "-45", 405)] == [0, 45, 90, 202.5, 270, 315, 45]
+    assert Light.parse("NE", 3500) == Light(45, 3500)
+    assert "NE (45°)" in Light(45, 3500).describe()
+    with pytest.raises(RelightError, match="unknown light direction"):
+        azimuth_of("up")
+    with pytest.raises(RelightError, match="colour temperature"):
+        Light(0, 100)
+    # an intermediate azimuth puts the light between its neighbours
+    a, b, c = (light_position(azimuth_of(d)) for d in ("E", "ESE", "SE"))
+    assert a[2] > b[2] > c[2] and min(a[0], c[0]) < b[0] + 1e-6
+
+
+def test_sixteen_direction_set_and_reference_scene(tmp_path):
+    synthesize(tmp_path, scenes=2, size=64, seed=3, directions=COMPASS_DIRECTIONS, reference_every=2)
+    idx = scan_vidit(tmp_path)
+    assert len(idx.scenes["Image000"]) == 16 * 5
+    assert (tmp_path / "Image001_2500_WNW.png").is_file()
+    # scene 1 is the reference scene: the same pixels whatever the seed
+    other = tmp_path / "other"
+    synthesize(other, scenes=2, size=64, seed=9, directions=("E",), reference_every=2)
+    assert (other / "Image001_4500_E.png").read_bytes() == (tmp_path / "Image001_4500_E.png").read_bytes()
+    assert (other / "Image000_4500_E.png").read_bytes() != (tmp_path / "Image000_4500_E.png").read_bytes()
 
 
 def test_kelvin_colours_go_from_orange_to_white():

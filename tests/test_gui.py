@@ -117,8 +117,8 @@ def test_full_relight_through_the_worker_then_save_and_swap(qtbot, window, tmp_p
     with qtbot.waitSignal(rt.resultReady, timeout=30000) as blocker:
         rt.relight()
     res = blocker.args[0]
-    assert res.image.shape == (64, 96, 3) and res.mode == "full"
-    assert rt.compare.after is res.image and "full" in window.run_label.text()
+    assert res.image.shape == (64, 96, 3) and res.mode == "detail"
+    assert rt.compare.after is res.image and "detail" in window.run_label.text()
     with qtbot.waitSignal(rt.save(tmp_path / "out.png", 16).succeeded, timeout=10000):
         pass
     np.testing.assert_allclose(read_image(tmp_path / "out.png"), res.image, atol=1 / 65535)

@@ -25,7 +25,7 @@ def _inputs(h, w, seed=0):
 
 def test_padding_equals_running_on_reflect_padded_input(relighter):
     src, gui, sd, gd = _inputs(70, 90)
-    res = relighter.relight(src, gui, sd, gd)
+    res = relighter.relight(src, gui, sd, gd, mode="full")
     assert res.mode == "full" and res.image.shape == (70, 90, 3)
     # by hand: reflect-pad to 96x96, run the bare network, crop, clamp
     x = torch.cat([to_tensor(src), to_tensor(gui), to_tensor(sd), to_tensor(gd)], 1)
@@ -35,15 +35,6 @@ def test_padding_equals_running_on_reflect_padded_input(relighter):
         y = relighter.model.forward_packed(xp)[..., :70, :90].clamp(0, 1)[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(res.image, y, atol=1e-6)
     assert pad_to_multiple(x)[0].shape[-2:] == (96, 96)
-
-
-def test_batch_of_pairs_matches_single_runs(relighter):
-    a, b = _inputs(64, 64, 1), _inputs(64, 64, 2)
-    x = torch.stack([torch.cat([to_tensor(s), to_tensor(g), to_tensor(sd), to_tensor(gd)], 1)[0] for s, g, sd, gd in (a, b)])
-    with torch.inference_mode():
-        both = relighter.model.forward_packed(x).clamp(0, 1)
-    single = relighter.relight(*b).image
-    np.testing.assert_allclose(both[1].permute(1, 2, 0).numpy(), single, atol=2e-4)  # batched conv kernels round differently
 
 
 def test_guide_of_other_size_is_resized(relighter):
@@ -62,12 +53,15 @@ def test_large_image_path_keeps_full_resolution(lite_checkpoint):
     r = Relighter.from_checkpoint(lite_checkpoint, device="cpu", max_pixels=64 * 96)
     src, gui, sd, gd = _inputs(200, 300)
     msgs = []
-    res = r.relight(src, gui, sd, gd, progress=lambda f, m: msgs.append((f, m)))
-    assert res.mode == "gain-map" and res.image.shape == (200, 300, 3)
+    res = r.relight(src, gui, sd, gd, mode="full", progress=lambda f, m: msgs.append((f, m)))
+    # over the budget, full resolution falls back to the detail-preserving output
+    assert res.mode == "detail" and res.image.shape == (200, 300, 3)
     assert res.working_size[0] * res.working_size[1] <= 64 * 96
-    assert "gain map" in res.describe()
+    assert "detail-preserving" in res.describe()
     fr = [f for f, _ in msgs]
     assert fr == sorted(fr) and fr[-1] == 1.0
+    gm = r.relight(src, gui, sd, gd, mode="gain-map")
+    assert gm.mode == "gain-map" and gm.working_size[0] * gm.working_size[1] <= 64 * 96 and "gain map" in gm.describe()
 
 
 def test_gain_map_reproduces_a_smooth_relighting():
@@ -141,25 +135,36 @@ print(res.mode, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     mode, rss_kb = out.stdout.split()
-    assert mode == "gain-map"
+    assert mode == "detail"
     assert int(rss_kb) * 1024 < 6 * 2**30
 
 
 def test_relight_many_batches_same_size_pairs_and_matches_single_runs(relighter):
     pairs = [_inputs(64, 64, 1), _inputs(64, 64, 2), _inputs(64, 96, 3), _inputs(64, 64, 4)]
     seen = []
-    many = relighter.relight_many(pairs, batch_size=2, progress=lambda f, m: seen.append(f))
-    assert [r.image.shape for r in many] == [(64, 64, 3), (64, 64, 3), (64, 96, 3), (64, 64, 3)]
-    for r, p in zip(many, pairs):
-        np.testing.assert_allclose(r.image, relighter.relight(*p).image, atol=2e-4)
-    assert seen[-1] == 1.0 and seen == sorted(seen)
+    calls = []
+    real = relighter.run_batch
+    relighter.run_batch = lambda arrays, cancel=None: calls.append(len(arrays)) or real(arrays, cancel)
+    try:
+        for mode in ("full", "detail"):
+            calls.clear()
+            seen.clear()
+            many = relighter.relight_many(pairs, mode=mode, batch_size=2, progress=lambda f, m: seen.append(f))
+            assert calls == [2]  # the first two pairs ran as one batch
+            assert [r.image.shape for r in many] == [(64, 64, 3), (64, 64, 3), (64, 96, 3), (64, 64, 3)]
+            assert [r.mode for r in many] == [mode] * 4
+            for r, p in zip(many, pairs):  # batched conv kernels round differently
+                np.testing.assert_allclose(r.image, relighter.relight(*p, mode=mode).image, atol=2e-4)
+            assert seen[-1] == 1.0 and seen == sorted(seen)
+    finally:
+        del relighter.run_batch
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
         relighter.relight_many(pairs, cancel=token)
 
 
-def test_cuda_out_of_memory_falls_back_to_the_gain_map(lite_checkpoint, monkeypatch):
+def test_cuda_out_of_memory_falls_back_to_a_smaller_working_size(lite_checkpoint, monkeypatch):
     r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
     real = r.run_network
     sizes = []
@@ -175,7 +180,7 @@ def test_cuda_out_of_memory_falls_back_to_the_gain_map(lite_checkpoint, monkeypa
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     r.device = torch.device("cuda")  # only the fallback logic sees this
     notes = []
-    res = r.relight(*_inputs(96, 128), progress=lambda f, m: notes.append(m))
-    assert res.mode == "gain-map" and res.image.shape == (96, 128, 3)
+    res = r.relight(*_inputs(96, 128), mode="full", progress=lambda f, m: notes.append(m))
+    assert res.mode == "detail" and res.image.shape == (96, 128, 3)
     assert sizes[0] == (96, 128) and sizes[1][0] * sizes[1][1] <= 96 * 128 // 2
     assert any("out of GPU memory" in m for m in notes)

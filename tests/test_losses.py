@@ -120,3 +120,21 @@ def test_metrics_against_hand_values_and_skimage():
     assert ssim(y, x) == pytest.approx(ref, abs=1e-4)
     nchw = torch.from_numpy(x.transpose(2, 0, 1))[None], torch.from_numpy(y.transpose(2, 0, 1))[None]
     assert ssim(nchw[1], nchw[0]) == pytest.approx(ref, abs=1e-4)
+
+
+def test_detail_ratio_against_hand_values():
+    from core.metrics import detail_ratio, laplacian_variance
+
+    # one bright pixel in a 5x5 grey image: the 3x3 interior Laplacian holds -4, four 1s and four 0s
+    img = np.zeros((5, 5), np.float64)
+    img[2, 2] = 1.0
+    assert laplacian_variance(img) == pytest.approx(20 / 9)
+    rgb = np.repeat(img[:, :, None], 3, axis=2)  # luminance weights sum to 1
+    assert laplacian_variance(rgb) == pytest.approx(20 / 9)
+    rng = np.random.default_rng(0)
+    sharp = rng.random((64, 64, 3))
+    assert detail_ratio(sharp, sharp) == pytest.approx(1.0)
+    assert detail_ratio(0.5 * sharp, sharp) == pytest.approx(0.25)  # variance scales with the square
+    import cv2
+
+    assert detail_ratio(cv2.GaussianBlur(sharp, (0, 0), 2), sharp) < 0.05
