@@ -4,12 +4,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.inference import Relighter, load_pair, PairFiles  # noqa: E402
+from core.inference import Relighter  # noqa: E402
+from core.inputs import load_pair  # noqa: E402
 from core.metrics import psnr  # noqa: E402
+from core.pairing import ntire_pairs  # noqa: E402
 
 ckpt, pairs = sys.argv[1], Path(sys.argv[2])
-pair = PairFiles(pairs / "input/Pair000.png", pairs / "input/Pair000.npy", pairs / "guide/Pair000.png", pairs / "guide/Pair000.npy")
-src, gui, sd, gd = load_pair(pair)
+s, g = load_pair(ntire_pairs(pairs)[0])
+src, gui, sd, gd = s.image, g.image, s.require_depth(), g.require_depth()
 ref = Relighter.from_checkpoint(ckpt, device="cpu").relight(src, gui, sd, gd).image
 for label, kw in [("cuda fp32", {}), ("cuda bf16", {"precision": "bf16"}), ("cuda fp16", {"precision": "fp16"}),
                   ("cuda --fast", {"accelerate": True})]:

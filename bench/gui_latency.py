@@ -94,8 +94,10 @@ def main() -> None:
 
     rt = win.relight_tab
     demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
-    rt.load_into(rt.source_card, demo / "source.png", demo / "source.npy")
-    rt.load_into(rt.guide_card, demo / "guide.png", demo / "guide.npy")
+    from core.inputs import InputFiles
+
+    rt.load_into(rt.source_card, InputFiles(demo / "source.png", demo / "source.npy"))
+    rt.load_into(rt.guide_card, InputFiles(demo / "guide.png", demo / "guide.npy"))
     while not rt.relight_button.isEnabled():
         app.processEvents()
         time.sleep(0.01)

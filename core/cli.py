@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import Cancelled, RelightError
+from .io import DEPTH_FORMATS
 from .vocab import OUTPUT_MODES, PRECISIONS
 
 log = logging.getLogger("relight")
@@ -24,9 +25,37 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+class DepthFiller:
+    """Estimates missing depth maps on demand; the model loads once, at the first input that needs it."""
+
+    def __init__(self, model_dir: str | None, device: str, precision: str):
+        self.model_dir, self.device, self.precision = model_dir, device, precision
+        self.estimator = None
+
+    def __call__(self, inp, role: str):
+        from .inputs import complete_depth
+
+        if inp.has_depth:
+            return inp
+        if self.estimator is None:
+            from .depth_estimation import load_estimator
+
+            self.estimator = load_estimator(self.model_dir, self.device, self.precision)
+        print(f"{role} {inp.name}: no depth map given, estimating it with {self.estimator.name}", file=sys.stderr)
+        return complete_depth(inp, self.estimator.estimate)
+
+
 def cmd_infer(args) -> int:
     from .checkpoint import resolve_checkpoint
-    from .inference import PairFiles, Relighter, load_pair
+    from .inference import Relighter
+    from .inputs import InputFiles, PairFiles, load_pair
     from .io import OUTPUT_SUFFIXES, write_image
     from .pairing import ntire_pairs
     from .progress import ProgressBar
@@ -34,24 +63,27 @@ def cmd_infer(args) -> int:
     if args.bit_depth not in (8, 16):
         raise RelightError("--bit-depth must be 8 or 16")
     out = Path(args.output)
+    fill = DepthFiller(args.depth_model, args.device, "fp32")
     if args.input_dir:
-        pairs = [
-            PairFiles(s.image, s.depth, g.image, g.depth, name)
-            for name, s, g in ntire_pairs(args.input_dir)
-        ]
+        pairs = ntire_pairs(args.input_dir)
+        for pair in pairs:
+            for f in (pair.source.image, pair.source.depth, pair.guide.image, pair.guide.depth):
+                if f is not None and _inside(f, out):
+                    raise RelightError(f"refusing to write into a folder that holds inputs ({f.name})", out)
     else:
-        missing = [n for n in ("source", "source_depth", "guide", "guide_depth") if getattr(args, n) is None]
+        missing = [n for n in ("source", "guide") if getattr(args, n) is None]
         if missing:
-            raise RelightError("give --input-dir, or all of --source --source-depth --guide --guide-depth (missing: "
-                               + ", ".join("--" + m.replace("_", "-") for m in missing) + ")")
+            raise RelightError("give --input-dir, or --source and --guide (missing: "
+                               + ", ".join("--" + m for m in missing) + "); depth maps left out are estimated")
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise RelightError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", out)
-        pairs = [PairFiles(Path(args.source), Path(args.source_depth), Path(args.guide), Path(args.guide_depth))]
-        for p in (pairs[0].source, pairs[0].source_depth, pairs[0].guide, pairs[0].guide_depth):
-            if _same_file(p, out):
+        pairs = [PairFiles(InputFiles(args.source, args.source_depth), InputFiles(args.guide, args.guide_depth))]
+        for p in (args.source, args.source_depth, args.guide, args.guide_depth):
+            if p is not None and _same_file(Path(p), out):
                 raise RelightError("refusing to overwrite an input file", out)
-        # Read and check every input before loading the model.
-        inputs = load_pair(pairs[0])
+        # Read and check every input (and estimate missing depth) before loading the relighting model.
+        src, gui = load_pair(pairs[0])
+        src, gui = fill(src, "source"), fill(gui, "guide")
 
     ckpt = resolve_checkpoint(args.checkpoint)
     relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision,
@@ -63,7 +95,7 @@ def cmd_infer(args) -> int:
           file=sys.stderr)
 
     if not args.input_dir:
-        res = relighter.relight(*inputs, mode=args.mode)
+        res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=args.mode)
         write_image(out, res.image, args.bit_depth)
         print(f"wrote {out}: {res.describe()}", file=sys.stderr)
         return 0
@@ -74,8 +106,9 @@ def cmd_infer(args) -> int:
     failed = []
     for i, pair in enumerate(pairs):
         try:
-            src, gui, sd, gd = load_pair(pair)
-            res = relighter.relight(src, gui, sd, gd, mode=args.mode)
+            src, gui = load_pair(pair)
+            src, gui = fill(src, "source"), fill(gui, "guide")
+            res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=args.mode)
             write_image(out / f"{pair.name}{ext}", res.image, args.bit_depth)
         except RelightError as exc:
             failed.append((pair.name, str(exc)))
@@ -85,6 +118,50 @@ def cmd_infer(args) -> int:
         print(f"skipped {name}: {msg}", file=sys.stderr)
     print(f"relit {len(pairs) - len(failed)} of {len(pairs)} pairs into {out}", file=sys.stderr)
     return 0 if len(failed) < len(pairs) else 2
+
+
+def cmd_depth(args) -> int:
+    from .depth_estimation import load_estimator
+    from .io import read_image, write_depth
+
+    images = [Path(p) for p in args.images]
+    out = Path(args.output)
+    suffix = {"png16": ".png", "npy": ".npy", "vidit": ".npy"}[args.format]
+    single_file = len(images) == 1 and out.suffix != "" and not out.is_dir()
+    if single_file and out.suffix.lower() != suffix:
+        raise RelightError(f"--format {args.format} writes {suffix} files", out)
+    targets = [out] if single_file else [out / f"{p.stem}_depth{suffix}" for p in images]
+    for img, tgt in zip(images, targets):
+        if any(_same_file(tgt, p) for p in images):
+            raise RelightError("refusing to overwrite an input file", tgt)
+    estimator = load_estimator(args.model, args.device, args.precision)
+    for img, tgt in zip(images, targets):
+        depth = estimator.estimate(read_image(img))
+        write_depth(tgt, depth.data, args.format)
+        print(f"wrote {tgt}: {depth.origin}, {depth.scaling}", file=sys.stderr)
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .depth_estimation import find_depth_model
+    from .model_store import MODELS, download_model
+    from .progress import ProgressBar
+
+    if args.action == "list":
+        for m in MODELS.values():
+            try:
+                where = find_depth_model()
+            except RelightError as exc:
+                where = f"problem: {exc}"
+            print(f"{m.name}: {m.title} ({m.licence}), from {m.repo}: {where or 'not installed'}")
+        return 0
+    if not args.name:
+        raise RelightError(f"name the model to download: {', '.join(MODELS)}")
+    bar = ProgressBar(100, "download")
+    dest = download_model(args.name, args.dest, progress=bar)
+    bar.close()
+    print(f"installed {args.name} in {dest}", file=sys.stderr)
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -99,7 +176,7 @@ def cmd_info(args) -> int:
 
     lines = [f"relight {__version__}", f"python {platform.python_version()} ({platform.system()} {platform.machine()})",
              f"torch {torch.__version__}", f"numpy {np.__version__}"]
-    for mod in ("timm", "cv2", "safetensors", "pywt", "PySide6"):
+    for mod in ("timm", "cv2", "safetensors", "pywt", "PySide6", "transformers"):
         try:
             m = __import__(mod)
             lines.append(f"{mod} {getattr(m, '__version__', '?')}")
@@ -117,6 +194,13 @@ def cmd_info(args) -> int:
     lines.append(f"bundled model: {BUNDLED_MODEL if BUNDLED_MODEL.is_file() else 'not found'}")
     vgg = find_vgg19()
     lines.append(f"VGG19 ImageNet weights (perceptual loss): {vgg or 'not found in ' + str(torch_hub_checkpoints()) + ' -> perceptual term off'}")
+    from .depth_estimation import find_depth_model, missing_model_message
+
+    try:
+        dm = find_depth_model()
+    except RelightError as exc:
+        dm = f"problem: {exc}"
+    lines.append(f"depth model (Depth Anything V2 Small): {dm or missing_model_message()}")
     r2n = find_res2net()
     lines.append(f"Res2Net-101 v1b ImageNet weights (encoder init): {r2n or 'not found'}")
     print("\n".join(lines))
@@ -130,9 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("infer", help="relight one pair, or every pair of an NTIRE-style folder")
     p.add_argument("--source", help="source image")
-    p.add_argument("--source-depth", help="source depth map")
+    p.add_argument("--source-depth", help="source depth map (left out: estimated)")
     p.add_argument("--guide", help="guide image (its lighting is transferred)")
-    p.add_argument("--guide-depth", help="guide depth map")
+    p.add_argument("--guide-depth", help="guide depth map (left out: estimated)")
+    p.add_argument("--depth-model", help=f"depth model folder for missing depth maps (default: ${'RELIGHT_DEPTH_MODEL'} "
+                                         "or the one installed by 'relight models download')")
     p.add_argument("--input-dir", help="folder with input/ and guide/ (NTIRE pair layout): relight every pair")
     p.add_argument("--checkpoint", help="native .safetensors or the official weight.pkl (default: the bundled model)")
     p.add_argument("--output", required=True, help="output image (.png/.tif), or a folder with --input-dir")
@@ -145,6 +231,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="CUDA: folded BatchNorm + fp16 + CUDA graphs (about 2.5x faster)")
     _add_device(p)
     p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser("depth", help="estimate depth maps for photos (Depth Anything V2 Small)")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--output", required=True, help="output file (one image) or folder (IMAGE_depth.png/.npy)")
+    p.add_argument("--model", help="depth model folder (default: $RELIGHT_DEPTH_MODEL or the installed one)")
+    p.add_argument("--format", default="png16", choices=DEPTH_FORMATS,
+                   help="png16: 16-bit PNG (default); npy: float32 array; vidit: VIDIT's pickled dict")
+    _add_device(p)
+    p.set_defaults(func=cmd_depth)
+
+    p = sub.add_parser("models", help="list or download optional models (only when asked)")
+    p.add_argument("action", choices=["list", "download"])
+    p.add_argument("name", nargs="?", help="e.g. depth-anything-v2-small")
+    p.add_argument("--dest", help="install folder (default: the app's data folder)")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("info", help="versions, devices and which optional weights were found")
     p.set_defaults(func=cmd_info)

@@ -16,7 +16,7 @@ from .cancel import CancelToken
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .errors import RelightError
 from .gainmap import carry_detail, carry_to_full_resolution
-from .io import DepthMap, check_pair, read_depth, read_image
+from .io import DepthMap
 from .model import S3Net
 from .progress import Progress
 from .vocab import OUTPUT_MODES, PRECISIONS
@@ -342,23 +342,3 @@ class Relighter:
         else:
             out = carry_detail(source, src_w, relit_w)
         return out, (ww, wh), carry
-
-
-@dataclass
-class PairFiles:
-    source: Path
-    source_depth: Path
-    guide: Path
-    guide_depth: Path
-    name: str = ""
-
-
-def load_pair(pair: PairFiles) -> tuple[np.ndarray, np.ndarray, DepthMap, DepthMap]:
-    """Read and validate all four files before any compute."""
-    src = read_image(pair.source)
-    sd = read_depth(pair.source_depth)
-    check_pair(src, sd, pair.source)
-    gui = read_image(pair.guide)
-    gd = read_depth(pair.guide_depth)
-    check_pair(gui, gd, pair.guide)
-    return src, gui, sd, gd

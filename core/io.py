@@ -36,6 +36,7 @@ class DepthMap:
     data: np.ndarray  # float32 (H, W)
     path: Path | None = None
     scaling: str = "as stored"  # how the file's values were brought to the network's range
+    origin: str = "file"  # "file", "estimated (<model>)" or "rendered (<what>)"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -247,6 +248,37 @@ def write_image(path: str | Path, rgb: np.ndarray, bit_depth: int = 8) -> Path:
     """Write float RGB in [0, 1] (clamped) as PNG/TIFF (8 or 16 bit) or JPEG, atomically."""
     path = Path(path)
     data = encode_image(rgb, path.suffix, bit_depth)
+    try:
+        _atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise RelightError(f"cannot write the file ({exc.strerror or exc})", path) from None
+    return path
+
+
+DEPTH_FORMATS = ("png16", "npy", "vidit")
+
+
+def write_depth(path: str | Path, depth: np.ndarray, fmt: str = "png16") -> Path:
+    """Write a depth map in the network's convention, atomically, so that read_depth gives it back:
+    png16 = 16-bit grayscale codes (depth x 65535), npy = a plain float32 array, vidit = VIDIT's
+    pickled dict with normalized_depth."""
+    path = Path(path)
+    d = np.asarray(depth, dtype=np.float32)
+    if fmt == "png16":
+        ok, buf = cv2.imencode(".png", np.round(np.clip(d, 0, 1) * 65535).astype(np.uint16))
+        if not ok:
+            raise RelightError("could not encode the depth map as PNG", path)
+        data = buf.tobytes()
+    elif fmt == "npy":
+        import io as _io
+
+        b = _io.BytesIO()
+        np.save(b, d, allow_pickle=False)
+        data = b.getvalue()
+    elif fmt == "vidit":
+        return write_depth_npy(path, d)
+    else:
+        raise RelightError(f"unknown depth format '{fmt}' (use {', '.join(DEPTH_FORMATS)})")
     try:
         _atomic_write_bytes(path, data)
     except OSError as exc:

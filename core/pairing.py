@@ -8,21 +8,15 @@ Rules, in order, for an image ``X.<ext>``:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RelightError
+from .inputs import InputFiles, PairFiles
 from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES
 from .vocab import COMPASS_DIRECTIONS
 
 VIDIT_NAME = re.compile(r"^(Image\d+)_(\d{4})_(" + "|".join(sorted(COMPASS_DIRECTIONS, key=len, reverse=True)) + ")$")
 DEPTH_TAGS = ("_depth", "-depth", ".depth", "_d")
-
-
-@dataclass
-class ImageDepth:
-    image: Path
-    depth: Path
 
 
 def depth_candidates(image: Path) -> list[Path]:
@@ -47,8 +41,9 @@ def is_depth_name(path: Path) -> bool:
     return path.suffix.lower() in (".npy", ".npz", ".exr") or any(stem.endswith(t) for t in DEPTH_TAGS)
 
 
-def pair_dropped(paths: list[Path]) -> tuple[list[ImageDepth], list[str]]:
-    """Pair a set of dropped files/folders into image + depth. Returns (pairs, problems)."""
+def pair_dropped(paths: list[Path]) -> tuple[list[InputFiles], list[str]]:
+    """Pair a set of dropped files/folders into image + depth. Returns (inputs, problems); an image
+    whose depth is not found is an input without depth (it can be estimated), not a problem."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -64,11 +59,9 @@ def pair_dropped(paths: list[Path]) -> tuple[list[ImageDepth], list[str]]:
             match = depths[0]  # one image and one depth dropped together: they belong together
         else:
             match = next((d for d in cands if d in depths), None) or next((d for d in cands if d.is_file()), None)
-        if match is None:
-            problems.append(f"{img.name}: no depth map found (expected e.g. {img.stem}.npy or {img.stem}_depth.png)")
-            continue
-        used.add(match)
-        pairs.append(ImageDepth(img, match))
+        if match is not None:
+            used.add(match)
+        pairs.append(InputFiles(img, match))
     for d in depths:
         if d not in used and not images:
             problems.append(f"{d.name}: a depth map without its image")
@@ -79,8 +72,9 @@ def pair_dropped(paths: list[Path]) -> tuple[list[ImageDepth], list[str]]:
     return pairs, problems
 
 
-def ntire_pairs(root: str | Path) -> list[tuple[str, ImageDepth, ImageDepth]]:
-    """NTIRE layout: root/input/PairNNN.png + .npy and root/guide/PairNNN.png + .npy."""
+def ntire_pairs(root: str | Path) -> list[PairFiles]:
+    """NTIRE layout: root/input/PairNNN.png + .npy and root/guide/PairNNN.png + .npy (a missing
+    depth file leaves that input without depth)."""
     root = Path(root)
     inp, gui = root / "input", root / "guide"
     if not inp.is_dir() or not gui.is_dir():
@@ -90,7 +84,7 @@ def ntire_pairs(root: str | Path) -> list[tuple[str, ImageDepth, ImageDepth]]:
         if img.suffix.lower() not in IMAGE_SUFFIXES or is_depth_name(img):
             continue
         g = gui / img.name
-        out.append((img.stem, ImageDepth(img, find_depth(img) or inp / f"{img.stem}.npy"), ImageDepth(g, find_depth(g) if g.exists() else gui / f"{img.stem}.npy")))
+        out.append(PairFiles(InputFiles(img, find_depth(img)), InputFiles(g, find_depth(g)), img.stem))
     if not out:
         raise RelightError("no images in input/", inp)
     return out

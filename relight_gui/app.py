@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.inputs import InputFiles
 from core.vocab import RESOURCES
 
 DEMO = RESOURCES / "demo"
@@ -75,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     win.show()
     if args.demo or (args.screenshot and not args.files):
         rt = win.relight_tab
-        rt.load_into(rt.source_card, DEMO / "source.png", DEMO / "source.npy")
-        rt.load_into(rt.guide_card, DEMO / "guide.png", DEMO / "guide.npy")
+        rt.load_into(rt.source_card, InputFiles(DEMO / "source.png", DEMO / "source.npy"))
+        rt.load_into(rt.guide_card, InputFiles(DEMO / "guide.png", DEMO / "guide.npy"))
     elif args.files:
         rt = win.relight_tab
         rt.handle_drop(rt.source_card, [Path(f) for f in args.files])

@@ -9,7 +9,10 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout
                                QSplitter, QVBoxLayout, QWidget)
 
 from core.inference import RelightResult
-from core.io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, check_pair, depth_warnings, read_depth, read_image, write_image
+from core.depth_estimation import find_depth_model, load_estimator
+from core.inputs import InputFiles, load_input
+from core.io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, write_image
+from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.pairing import find_depth, ntire_pairs, pair_dropped
 from core.errors import RelightError
 from core.vocab import COMPARE_MODES, OUTPUT_MODES
@@ -23,12 +26,11 @@ from .widgets.input_card import InputCard
 from .workers import Worker, start_worker
 
 
-def load_image_depth(image: Path, depth: Path):
-    """Read and check one image + depth pair (runs in a worker)."""
-    img = read_image(image)
-    dep = read_depth(depth)
-    check_pair(img, dep, image)
-    return img, dep, image, depth, depth_warnings(dep)
+def depth_model_installed(settings: Settings) -> bool:
+    try:
+        return find_depth_model(settings.get("depth_model") or None) is not None
+    except RelightError:
+        return False
 
 
 class RelightTab(QWidget):
@@ -40,7 +42,6 @@ class RelightTab(QWidget):
         self.model, self.settings = model, settings
         self.result: RelightResult | None = None
         self.worker: Worker | None = None
-        self.loaders: list[Worker] = []
 
         self.source_card = InputCard("Source")
         self.guide_card = InputCard("Guide")
@@ -54,7 +55,9 @@ class RelightTab(QWidget):
         for card in (self.source_card, self.guide_card):
             card.filesDropped.connect(lambda paths, c=card: self.handle_drop(c, paths))
             card.openRequested.connect(lambda c=card: self.open_dialog(c))
-            card.recentChosen.connect(lambda i, d, c=card: self.load_into(c, Path(i), Path(d)))
+            card.recentChosen.connect(lambda i, d, c=card: self.load_into(c, InputFiles(i, d or None)))
+            card.estimateRequested.connect(lambda c=card: self.estimate_depth(c))
+            card.downloadRequested.connect(self.download_depth_model)
 
         self.relight_button = QPushButton("Relight")
         self.relight_button.setObjectName("relightButton")
@@ -148,39 +151,95 @@ class RelightTab(QWidget):
         paths = [Path(p) for p in paths]
         if len(paths) == 1 and paths[0].is_dir() and (paths[0] / "input").is_dir() and (paths[0] / "guide").is_dir():
             try:
-                name, src, gui = ntire_pairs(paths[0])[0]
+                pair = ntire_pairs(paths[0])[0]
             except RelightError as exc:
                 show_error(self, "Cannot open the folder", str(exc))
                 return
-            self.load_into(self.source_card, src.image, src.depth)
-            self.load_into(self.guide_card, gui.image, gui.depth)
+            self.load_into(self.source_card, pair.source)
+            self.load_into(self.guide_card, pair.guide)
             return
         pairs, problems = pair_dropped(paths)
         if not pairs:
-            show_error(self, "Cannot pair the dropped files", "These files could not be paired as image + depth:\n\n• " + "\n• ".join(problems))
+            show_error(self, "Cannot open the dropped files", "Nothing to open:\n\n• " + "\n• ".join(problems))
             return
         if len(pairs) >= 2:
-            self.load_into(self.source_card, pairs[0].image, pairs[0].depth)
-            self.load_into(self.guide_card, pairs[1].image, pairs[1].depth)
+            self.load_into(self.source_card, pairs[0])
+            self.load_into(self.guide_card, pairs[1])
         else:
-            self.load_into(card, pairs[0].image, pairs[0].depth)
+            self.load_into(card, pairs[0])
         if problems:
             self.statusMessage.emit("Some files were not used: " + "; ".join(problems))
 
-    def load_into(self, card: InputCard, image: Path, depth: Path | None = None) -> Worker:
-        depth = depth or find_depth(image)
-        worker = Worker(lambda progress, cancel: load_image_depth(Path(image), Path(depth)), f"Opening {Path(image).name}")
+    def load_into(self, card: InputCard, files: InputFiles) -> Worker:
+        if files.depth is None:
+            files = InputFiles(files.image, find_depth(files.image))
+        worker = Worker(lambda progress, cancel: load_input(files), f"Opening {files.image.name}")
 
-        def done(res):
-            card.set_data(*res)
-            self.settings.add_recent(str(res[2]), str(res[3]))
+        def done(inp):
+            card.set_input(inp)
+            card.show_model_state(depth_model_installed(self.settings))
+            self.settings.add_recent(str(files.image), str(files.depth or ""))
             self.refresh_recent()
             self.update_state()
 
         worker.succeeded.connect(done)
         worker.failed.connect(lambda msg: show_error(self, f"Cannot open the {card.title.lower()}", msg))
-        self.loaders.append(worker)
-        worker.finished.connect(lambda: self.loaders.remove(worker) if worker in self.loaders else None)
+        return start_worker(self, worker)
+
+    def estimate_depth(self, card: InputCard) -> Worker | None:
+        """Estimate the card's missing depth map in the background (cached per image by the estimator)."""
+        if card.input is None:
+            return None
+        image, device = card.input.image, self.settings.get("device")
+        model_dir = self.settings.get("depth_model") or None
+
+        def work(progress, cancel):
+            progress(0.1, "loading the depth model")
+            estimator = load_estimator(model_dir, device)
+            cancel.check()
+            progress(0.4, f"estimating depth with {estimator.name}")
+            return estimator.estimate(image)
+
+        worker = Worker(work, "Estimating depth")
+        card.estimate_button.setEnabled(False)
+        worker.progress.connect(lambda f, m: self.statusMessage.emit(m))
+
+        def done(depth):
+            if card.input is not None and card.input.image is image:  # the card still shows that image
+                card.set_depth(depth)
+                self.statusMessage.emit(f"{card.title}: depth {depth.origin}")
+            self.update_state()
+
+        worker.succeeded.connect(done)
+        worker.failed.connect(lambda msg: show_error(self, "Cannot estimate the depth", msg))
+        worker.finished.connect(lambda: card.estimate_button.setEnabled(True))
+        return start_worker(self, worker)
+
+    def download_depth_model(self) -> Worker | None:
+        """Download Depth Anything V2 Small on request, with progress and cancel."""
+        from PySide6.QtWidgets import QMessageBox, QProgressDialog
+
+        m = DEPTH_ANYTHING_V2_SMALL
+        ok = QMessageBox.question(self, "Download the depth model",
+                                  f"Download {m.title} ({m.licence}, about 99 MB) from huggingface.co/{m.repo}?\n"
+                                  "It is used to estimate depth maps for photos that have none.")
+        if ok != QMessageBox.StandardButton.Yes:
+            return None
+        dialog = QProgressDialog(f"Downloading {m.title}…", "Cancel", 0, 1000, self)
+        dialog.setWindowTitle("Download")
+        dialog.setMinimumDuration(0)
+        worker = Worker(lambda progress, cancel: download_model(m.name, progress=progress, cancel=cancel), "Download")
+        dialog.canceled.connect(worker.cancel)
+        worker.progress.connect(lambda f, msg: (dialog.setValue(int(f * 1000)), dialog.setLabelText(msg)))
+        worker.failed.connect(lambda msg: show_error(self, "Download failed", msg))
+        worker.succeeded.connect(lambda path: self.statusMessage.emit(f"{m.title} installed in {path}"))
+
+        def finished():
+            dialog.reset()
+            for c in (self.source_card, self.guide_card):
+                c.show_model_state(depth_model_installed(self.settings))
+
+        worker.finished.connect(finished)
         return start_worker(self, worker)
 
     def refresh_recent(self) -> None:
@@ -200,7 +259,7 @@ class RelightTab(QWidget):
     # ---- running --------------------------------------------------------------------------
     def update_state(self) -> None:
         running = self.worker is not None
-        ready = self.source_card.loaded and self.guide_card.loaded
+        ready = self.source_card.ready and self.guide_card.ready
         if self.model.busy:
             self.banner.setText("Loading the model…")
         elif self.model.relighter is None:
@@ -211,7 +270,13 @@ class RelightTab(QWidget):
                                 "its output would not be a relighting. Choose a trained checkpoint in Settings.</span>")
         elif not ready:
             missing = [c.title.lower() for c in (self.source_card, self.guide_card) if not c.loaded]
-            self.banner.setText(f"Open or drop the {' and the '.join(missing)} (image + depth map) to relight.")
+            no_depth = [c.title.lower() for c in (self.source_card, self.guide_card) if c.loaded and not c.ready]
+            parts = []
+            if missing:
+                parts.append(f"Open or drop the {' and the '.join(missing)} (an image, with its depth map if you have one).")
+            if no_depth:
+                parts.append(f"The {' and the '.join(no_depth)} has no depth map: estimate it on its card.")
+            self.banner.setText(" ".join(parts))
         else:
             warn = [f"{c.title}: {w}" for c in (self.source_card, self.guide_card) for w in c.warnings]
             self.banner.setText(("⚠ " + "; ".join(warn) + ". ") if warn else "Ready." )

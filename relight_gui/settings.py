@@ -14,6 +14,7 @@ DEFAULTS = {
     "colormap": "turbo",
     "output_dir": str(Path.home()),
     "mode": "auto",
+    "depth_model": "",  # empty: $RELIGHT_DEPTH_MODEL or the app's data folder
 }
 
 

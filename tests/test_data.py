@@ -121,7 +121,16 @@ def test_ntire_pairs(synth):
     assert [r.name for r in recs] == ["Pair000", "Pair001"] and all(r.target for r in recs)
     s = PairDataset(recs)[1]
     assert s["source"].shape == (3, 64, 64) and s["source_depth"].shape == (1, 64, 64)
-    np.testing.assert_allclose(s["source_depth"][0].numpy(), read_depth(recs[1].source_depth).data)
+    np.testing.assert_allclose(s["source_depth"][0].numpy(), read_depth(recs[1].pair.source.depth).data)
+    # a pair whose depth file is missing is an input without depth: training refuses it by name
+    (synth / "pairs" / "guide" / "Pair000.npy").rename(synth / "pairs" / "guide" / "moved.npy")
+    try:
+        recs = scan_ntire(synth / "pairs")
+        assert recs[0].pair.guide.depth is None and recs[1].pair.guide.depth is not None
+        with pytest.raises(RelightError, match="Pair000.png: has no depth map"):
+            PairDataset(recs)[0]
+    finally:
+        (synth / "pairs" / "guide" / "moved.npy").rename(synth / "pairs" / "guide" / "Pair000.npy")
 
 
 def test_layout_errors(tmp_path, synth):

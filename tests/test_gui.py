@@ -83,13 +83,26 @@ def test_two_pairs_and_ntire_folder_fill_both_cards(qtbot, window, tmp_path):
     assert rt.source_card.image_path == tmp_path / "s" / "pairs" / "input" / "Pair000.png"
 
 
-def test_unpairable_drop_says_why(qtbot, window, tmp_path):
-    img = write_image(tmp_path / "lonely.png", np.zeros((40, 40, 3)), 8)
-    window.relight_tab.source_card.handle_mime(mime(img))
-    qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=5000)
-    text = dialogs(window)[0].text()
-    assert "lonely.png" in text and "no depth map found" in text
-    assert not window.relight_tab.source_card.loaded
+def test_a_photo_without_depth_gets_an_estimate_from_its_card(qtbot, window, tmp_path, tiny_depth_model, monkeypatch):
+    monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    rt = window.relight_tab
+    img = write_image(tmp_path / "photo.png", np.random.default_rng(4).random((64, 96, 3)), 8)
+    rt.source_card.handle_mime(mime(img))  # a photo alone is an offer, not a refusal
+    qtbot.waitUntil(lambda: rt.source_card.loaded, timeout=10000)
+    card = rt.source_card
+    assert not card.ready and card.no_depth.isVisible() and not dialogs(window)
+    assert not card.estimate_button.isEnabled() and card.download_button.isVisible()  # no model installed yet
+    assert "no depth map" in rt.banner.text()
+    window.settings.set("depth_model", str(tiny_depth_model))
+    card.show_model_state(True)
+    assert card.estimate_button.isEnabled() and not card.download_button.isVisible()
+    qtbot.mouseClick(card.estimate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: card.ready, timeout=20000)
+    assert card.depth.shape == (64, 96) and "estimated (Depth Anything V2 Small)" in card.info.text()
+    assert not card.no_depth.isVisible()
+    rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "g")))
+    qtbot.waitUntil(lambda: rt.relight_button.isEnabled(), timeout=10000)
 
 
 def test_corrupt_file_gives_an_error_dialog_and_app_stays_usable(qtbot, window, tmp_path):

@@ -27,15 +27,15 @@ def test_pairing_rules(tmp_path):
     assert sorted(p.image.name for p in pairs) == ["Image007_4500_NE.png", "a.png", "b.jpg"]
 
 
-def test_explicit_image_plus_depth_wins_and_refusals_explain(tmp_path):
+def test_explicit_image_plus_depth_wins_photos_alone_open_and_refusals_explain(tmp_path):
     x = _img(tmp_path / "x.png")
     write_depth_npy(tmp_path / "x.npy", np.zeros((32, 32)))
     other = write_depth_npy(tmp_path / "other.npy", np.zeros((32, 32)))
     pairs, _ = pair_dropped([x, other])
     assert pairs[0].depth == other
     lonely = _img(tmp_path / "lonely.png")
-    pairs, problems = pair_dropped([lonely])
-    assert not pairs and "lonely.png: no depth map found" in problems[0]
+    pairs, problems = pair_dropped([lonely])  # a photo alone: an input whose depth can be estimated
+    assert [(p.image, p.depth) for p in pairs] == [(lonely, None)] and not problems
     pairs, problems = pair_dropped([other])
     assert not pairs and "without its image" in problems[0]
     assert pair_dropped([])[1] == ["nothing to open"]

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..inputs import load_input
 from ..io import read_depth, read_image
 from .layouts import PairRecord, VIDITIndex, split_scenes
 
@@ -25,18 +26,18 @@ class Augment:
     resize: int | None = None  # resize images to this square side on load (quick experiments)
 
 
+def _resized(a: np.ndarray, resize: int | None) -> np.ndarray:
+    if resize and a.shape[:2] != (resize, resize):
+        a = cv2.resize(a, (resize, resize), interpolation=cv2.INTER_AREA)
+    return a
+
+
 def _load(path: Path, resize: int | None) -> np.ndarray:
-    img = read_image(path)
-    if resize and img.shape[:2] != (resize, resize):
-        img = cv2.resize(img, (resize, resize), interpolation=cv2.INTER_AREA)
-    return img
+    return _resized(read_image(path), resize)
 
 
 def _load_depth(path: Path, resize: int | None) -> np.ndarray:
-    d = read_depth(path).data
-    if resize and d.shape != (resize, resize):
-        d = cv2.resize(d, (resize, resize), interpolation=cv2.INTER_AREA)
-    return d
+    return _resized(read_depth(path).data, resize)
 
 
 def _chw(a: np.ndarray) -> torch.Tensor:
@@ -120,5 +121,6 @@ class PairDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         r, rs = self.records[i], self.augment.resize
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        return make_sample(_load(r.source, rs), _load_depth(r.source_depth, rs), _load(r.guide, rs),
-                           _load_depth(r.guide_depth, rs), _load(r.target, rs), rng, self.augment)
+        src, gui = load_input(r.pair.source), load_input(r.pair.guide)
+        arrays = [_resized(a, rs) for a in (src.image, src.require_depth().data, gui.image, gui.require_depth().data)]
+        return make_sample(arrays[0], arrays[1], arrays[2], arrays[3], _load(r.target, rs), rng, self.augment)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RelightError
+from ..inputs import PairFiles
 from ..pairing import VIDIT_NAME, ntire_pairs
 from ..vocab import TEMPERATURES, VIDIT_DIRECTIONS
 
@@ -73,23 +74,25 @@ def split_scenes(names: list[str], val_fraction: float, seed: int = 0) -> tuple[
 
 @dataclass
 class PairRecord:
-    name: str
-    source: Path
-    source_depth: Path
-    guide: Path
-    guide_depth: Path
+    """An NTIRE pair and its ground truth, when the folder has one."""
+
+    pair: PairFiles
     target: Path | None
+
+    @property
+    def name(self) -> str:
+        return self.pair.name
 
 
 def scan_ntire(root: str | Path, ground_truth: str | Path | None = None) -> list[PairRecord]:
     root = Path(root)
     gt_dir = Path(ground_truth) if ground_truth else next((root / d for d in GROUND_TRUTH_DIRS if (root / d).is_dir()), None)
     out = []
-    for name, src, gui in ntire_pairs(root):
+    for pair in ntire_pairs(root):
         tgt = None
         if gt_dir is not None:
-            tgt = next((gt_dir / f"{name}{s}" for s in (".png", ".jpg", ".tif") if (gt_dir / f"{name}{s}").is_file()), None)
-        out.append(PairRecord(name, src.image, src.depth, gui.image, gui.depth, tgt))
+            tgt = next((gt_dir / f"{pair.name}{s}" for s in (".png", ".jpg", ".tif") if (gt_dir / f"{pair.name}{s}").is_file()), None)
+        out.append(PairRecord(pair, tgt))
     return out
 
 

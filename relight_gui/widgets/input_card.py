@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QMimeData, Signal
+from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QVBoxLayout
 
+from core.inputs import Input
 from core.io import DepthMap
 
 from ..imaging import to_qimage
@@ -16,7 +17,9 @@ from .depth_view import DepthPanel, ImagePanel
 class InputCard(QFrame):
     filesDropped = Signal(list)  # list[Path]
     openRequested = Signal()
-    recentChosen = Signal(str, str)  # image path, depth path
+    recentChosen = Signal(str, str)  # image path, depth path ("" when none)
+    estimateRequested = Signal()
+    downloadRequested = Signal()
 
     def __init__(self, title: str, parent=None):
         super().__init__(parent)
@@ -24,11 +27,7 @@ class InputCard(QFrame):
         self.setObjectName(f"card_{title.lower()}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAcceptDrops(True)
-        self.image: np.ndarray | None = None
-        self.depth: DepthMap | None = None
-        self.image_path: Path | None = None
-        self.depth_path: Path | None = None
-        self.warnings: list[str] = []
+        self.input: Input | None = None
 
         head = QHBoxLayout()
         self.title_label = QLabel(f"<b>{title}</b>")
@@ -53,12 +52,31 @@ class InputCard(QFrame):
         self.info = QLabel(" ")
         self.info.setWordWrap(True)
         self.hover = QLabel(" ")
+        self.info.setTextFormat(Qt.TextFormat.PlainText)  # file names are shown as text, never as markup
         self.warning_label = QLabel("")
         self.warning_label.setStyleSheet("color: #d9822b;")
         self.warning_label.setWordWrap(True)
+        self.warning_label.setTextFormat(Qt.TextFormat.PlainText)
+        # a photo without depth: estimate it (or get the model first)
+        self.no_depth = QFrame()
+        nd = QHBoxLayout(self.no_depth)
+        nd.setContentsMargins(0, 0, 0, 0)
+        self.no_depth_label = QLabel("No depth map for this image.")
+        self.estimate_button = QPushButton("Estimate depth")
+        self.estimate_button.setObjectName("estimate_depth")
+        self.estimate_button.setToolTip("Estimate the depth map with Depth Anything V2 Small (runs on this computer)")
+        self.estimate_button.clicked.connect(self.estimateRequested)
+        self.download_button = QPushButton("Download model…")
+        self.download_button.setToolTip("Download Depth Anything V2 Small (Apache-2.0, about 99 MB)")
+        self.download_button.clicked.connect(self.downloadRequested)
+        nd.addWidget(self.no_depth_label, 1)
+        nd.addWidget(self.estimate_button)
+        nd.addWidget(self.download_button)
+        self.no_depth.hide()
         lay = QVBoxLayout(self)
         lay.addLayout(head)
         lay.addLayout(panels, 1)
+        lay.addWidget(self.no_depth)
         lay.addWidget(self.info)
         lay.addWidget(self.hover)
         lay.addWidget(self.warning_label)
@@ -68,34 +86,84 @@ class InputCard(QFrame):
     # ---- data -----------------------------------------------------------------------------
     @property
     def loaded(self) -> bool:
-        return self.image is not None and self.depth is not None
+        """An image is loaded (with or without depth)."""
+        return self.input is not None
 
-    def set_data(self, image: np.ndarray, depth: DepthMap, image_path: Path, depth_path: Path, warnings: list[str]) -> None:
-        self.image, self.depth = image, depth
-        self.image_path, self.depth_path = Path(image_path), Path(depth_path)
-        self.warnings = warnings
-        self.image_panel.set_qimage(to_qimage(image))
-        self.depth_panel.set_depth(depth.data)
-        lo, hi = self.depth_panel.range
-        self.info.setText(f"{self.image_path.name} · {image.shape[1]}×{image.shape[0]}<br>"
-                          f"{self.depth_path.name} · depth {lo:.3g} – {hi:.3g} ({depth.scaling})")
-        self.warning_label.setText("⚠ " + "; ".join(warnings) if warnings else "")
+    @property
+    def ready(self) -> bool:
+        """Image and depth are both there: the card can take part in a relighting."""
+        return self.input is not None and self.input.has_depth
+
+    @property
+    def image(self) -> np.ndarray | None:
+        return self.input.image if self.input else None
+
+    @property
+    def depth(self) -> DepthMap | None:
+        return self.input.depth if self.input else None
+
+    @property
+    def image_path(self) -> Path | None:
+        return self.input.files.image if self.input and self.input.files else None
+
+    @property
+    def depth_path(self) -> Path | None:
+        return self.input.depth.path if self.input and self.input.depth is not None else None
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.input.warnings() if self.input else []
+
+    def set_input(self, inp: Input) -> None:
+        self.input = inp
+        self.image_panel.set_qimage(to_qimage(inp.image))
+        self._show_depth()
+
+    def set_depth(self, depth: DepthMap) -> None:
+        """Attach a depth map (e.g. an estimated one) to the loaded image."""
+        from dataclasses import replace
+
+        if self.input is not None:
+            self.input = replace(self.input, depth=depth)
+            self._show_depth()
+
+    def show_model_state(self, installed: bool) -> None:
+        self.estimate_button.setEnabled(installed)
+        self.download_button.setVisible(not installed)
+        self.no_depth_label.setText("No depth map for this image." if installed else
+                                    "No depth map for this image. Estimating one needs the depth model.")
+
+    def _show_depth(self) -> None:
+        inp = self.input
+        self.depth_panel.set_depth(inp.depth.data if inp.depth is not None else None)
+        name = inp.name
+        line1 = f"{name} · {inp.image.shape[1]}×{inp.image.shape[0]}"
+        if inp.depth is None:
+            self.info.setText(line1 + "\nno depth map")
+        else:
+            lo, hi = self.depth_panel.range
+            where = inp.depth.path.name if inp.depth.path is not None else inp.depth.origin
+            self.info.setText(f"{line1}\n{where} · depth {lo:.3g} – {hi:.3g} ({inp.depth.scaling})")
+        self.no_depth.setVisible(inp.depth is None)
+        w = self.warnings
+        self.warning_label.setText("⚠ " + "; ".join(w) if w else "")
 
     def clear(self) -> None:
-        self.image = self.depth = self.image_path = self.depth_path = None
+        self.input = None
         self.image_panel.set_qimage(None)
         self.depth_panel.set_depth(None)
         self.info.setText(" ")
         self.warning_label.setText("")
+        self.no_depth.hide()
 
-    def state(self):
-        return (self.image, self.depth, self.image_path, self.depth_path, self.warnings)
+    def state(self) -> Input | None:
+        return self.input
 
-    def restore(self, state) -> None:
-        if state[0] is None:
+    def restore(self, state: Input | None) -> None:
+        if state is None:
             self.clear()
         else:
-            self.set_data(*state)
+            self.set_input(state)
 
     def set_colormap(self, cmap: str) -> None:
         self.depth_panel.set_colormap(cmap)
@@ -103,7 +171,7 @@ class InputCard(QFrame):
     def set_recent(self, entries: list[tuple[str, str]]) -> None:
         self.recent_menu.clear()
         for img, dep in entries:
-            act = self.recent_menu.addAction(f"{Path(img).name}  +  {Path(dep).name}")
+            act = self.recent_menu.addAction(f"{Path(img).name}  +  {Path(dep).name}" if dep else Path(img).name)
             act.setToolTip(f"{img}\n{dep}")
             act.triggered.connect(lambda _=False, i=img, d=dep: self.recentChosen.emit(i, d))
         self.recent_button.setEnabled(bool(entries))

@@ -1,0 +1,210 @@
+"""Depth maps for photos that have none: a small estimator interface and Depth Anything V2 Small.
+
+Depth Anything V2 (Yang et al. 2024) predicts *relative inverse depth*: larger = nearer, with an
+unknown scale and shift. S3Net reads VIDIT's ``normalized_depth``: larger = farther, about 0.15-0.5
+on typical scenes (our renderer writes camera depth / 30 m: 0.16-0.46 on the demo scene). The
+conversion (``inverse_to_network_depth``) is explicit: the 1st-99th percentile range of the inverse
+depth is normalised to n in [0, 1] (1 = nearest) and turned back into depth between NEAR and FAR,
+``depth = 1 / (1/FAR + n (1/NEAR - 1/FAR))``, so nearest = 0.15, farthest = 0.5, and depth grows
+like a real depth (not linearly in the inverse).
+
+Weights are read from a local folder in ``save_pretrained`` layout (config.json,
+model.safetensors, preprocessor_config.json) and never downloaded here (see core.model_store).
+Only the Small model is offered: Apache-2.0; Base/Large/Giant are CC-BY-NC.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import RelightError
+from .io import DepthMap
+
+NEAR, FAR = 0.15, 0.5  # network depth of the nearest and the farthest point of an estimated map
+DEPTH_MODEL_NAME = "depth-anything-v2-small"
+DEPTH_MODEL_TITLE = "Depth Anything V2 Small"
+DEPTH_MODEL_ENV = "RELIGHT_DEPTH_MODEL"
+
+
+class DepthEstimator(Protocol):
+    """Image in (float32 RGB (H, W, 3) in [0, 1]), depth map in the network's convention out."""
+
+    name: str
+
+    def estimate(self, image: np.ndarray) -> DepthMap: ...
+
+
+def inverse_to_network_depth(inverse: np.ndarray, near: float = NEAR, far: float = FAR) -> np.ndarray:
+    """Relative inverse depth (larger = nearer, any scale and shift) -> network depth (larger = farther)."""
+    inv = np.asarray(inverse, np.float64)
+    if not np.isfinite(inv).all():
+        inv = np.nan_to_num(inv, nan=np.nanmin(inv[np.isfinite(inv)]) if np.isfinite(inv).any() else 0.0)
+    lo, hi = np.percentile(inv, [1.0, 99.0])
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+        return np.full(inv.shape, (near + far) / 2, np.float32)  # a flat prediction: one depth everywhere
+    n = np.clip((inv - lo) / (hi - lo), 0.0, 1.0)
+    return (1.0 / (1.0 / far + n * (1.0 / near - 1.0 / far))).astype(np.float32)
+
+
+def default_model_dir() -> Path:
+    from .logs import data_dir
+
+    return data_dir() / "models" / DEPTH_MODEL_NAME
+
+
+def missing_model_message() -> str:
+    return (f"no depth model found; get {DEPTH_MODEL_TITLE} (Apache-2.0, about 99 MB) with "
+            f"'relight models download {DEPTH_MODEL_NAME}', or give --depth-model DIR "
+            f"(or set {DEPTH_MODEL_ENV})")
+
+
+def is_model_dir(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+
+
+def find_depth_model(explicit: str | Path | None = None) -> Path | None:
+    """The depth model folder: `explicit` (must be valid), $RELIGHT_DEPTH_MODEL, then the app's data folder."""
+    if explicit:
+        folder = Path(explicit)
+        if not is_model_dir(folder):
+            raise RelightError("not a depth model folder (expected config.json and model.safetensors "
+                               "as written by save_pretrained)", folder)
+        return folder
+    env = os.environ.get(DEPTH_MODEL_ENV)
+    if env:
+        folder = Path(env)
+        if not is_model_dir(folder):
+            raise RelightError(f"{DEPTH_MODEL_ENV} does not point to a depth model folder", folder)
+        return folder
+    folder = default_model_dir()
+    return folder if is_model_dir(folder) else None
+
+
+@contextlib.contextmanager
+def _offline():
+    """Make the Hugging Face libraries work from local files only while a model loads."""
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: "1" for k in keys})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _preprocessing(folder: Path) -> dict:
+    cfg = {"size": 518, "multiple": 14, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+    path = folder / "preprocessor_config.json"
+    if path.is_file() and path.stat().st_size < 1 << 20:
+        try:
+            raw = json.loads(path.read_text())
+            size = raw.get("size", {})
+            cfg["size"] = int(size.get("height", cfg["size"]) if isinstance(size, dict) else size)
+            cfg["multiple"] = int(raw.get("ensure_multiple_of", cfg["multiple"])) or 1
+            cfg["mean"] = tuple(float(v) for v in raw.get("image_mean", cfg["mean"]))[:3]
+            cfg["std"] = tuple(float(v) for v in raw.get("image_std", cfg["std"]))[:3]
+        except (ValueError, TypeError, AttributeError):
+            raise RelightError("preprocessor_config.json is not valid", path) from None
+    if not 14 <= cfg["size"] <= 4096:
+        raise RelightError(f"preprocessor_config.json asks for an input size of {cfg['size']}", path)
+    return cfg
+
+
+class DepthAnything:
+    """Depth Anything V2 (Small) through transformers, from a local folder, on a chosen device."""
+
+    name = DEPTH_MODEL_TITLE
+
+    def __init__(self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32",
+                 cache_size: int = 8):
+        from .inference import pick_device
+
+        self.folder = Path(folder)
+        if not is_model_dir(self.folder):
+            raise RelightError("not a depth model folder (expected config.json and model.safetensors)", self.folder)
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.dtype = torch.float16 if precision == "fp16" and self.device.type == "cuda" else torch.float32
+        self.pre = _preprocessing(self.folder)
+        with _offline():
+            try:
+                from transformers import DepthAnythingForDepthEstimation
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # no loading bars on the command line
+
+                # safetensors only: a pickled weights file in a downloaded folder is never read
+                model = DepthAnythingForDepthEstimation.from_pretrained(
+                    str(self.folder), local_files_only=True, use_safetensors=True)
+            except ImportError:
+                raise RelightError("depth estimation needs the 'transformers' package") from None
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise RelightError(f"cannot load the depth model ({first})", self.folder) from None
+        self.model = model.eval().to(self.device, self.dtype)
+        self._cache: OrderedDict[str, DepthMap] = OrderedDict()
+        self.cache_size = cache_size
+
+    def _input_size(self, h: int, w: int) -> tuple[int, int]:
+        """Like the DPT processor with keep_aspect_ratio: one scale (the one nearer 1) for both sides,
+        each side a multiple of the patch size and at least the configured size where scaled up."""
+        size, m = self.pre["size"], self.pre["multiple"]
+        sh, sw = size / h, size / w
+        scale = sw if abs(1 - sw) < abs(1 - sh) else sh
+        return max(m, int(round(h * scale / m)) * m), max(m, int(round(w * scale / m)) * m)
+
+    @torch.inference_mode()
+    def estimate(self, image: np.ndarray) -> DepthMap:
+        key = hashlib.blake2b(np.ascontiguousarray(image).view(np.uint8), digest_size=16).hexdigest()
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        h, w = image.shape[:2]
+        ih, iw = self._input_size(h, w)
+        x = cv2.resize(np.ascontiguousarray(image, np.float32), (iw, ih), interpolation=cv2.INTER_CUBIC)
+        x = (np.clip(x, 0, 1) - np.array(self.pre["mean"], np.float32)) / np.array(self.pre["std"], np.float32)
+        t = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).to(self.device, self.dtype)
+        pred = self.model(pixel_values=t).predicted_depth  # (1, ih, iw) relative inverse depth
+        pred = torch.nn.functional.interpolate(pred[:, None].float(), size=(h, w), mode="bicubic", align_corners=False)
+        depth = DepthMap(inverse_to_network_depth(pred[0, 0].cpu().numpy()), None,
+                         f"relative inverse depth mapped to {NEAR} (near) - {FAR} (far)", f"estimated ({self.name})")
+        self._cache[key] = depth
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return depth
+
+
+_LOADED: dict[tuple, DepthAnything] = {}
+
+
+def load_estimator(model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32") -> DepthAnything:
+    """The estimator for `model_dir` (or the configured one), loaded once per process."""
+    folder = find_depth_model(model_dir)
+    if folder is None:
+        raise RelightError(missing_model_message())
+    key = (str(folder.resolve()), str(device), precision)
+    if key not in _LOADED:
+        _LOADED.clear()  # one model in memory at a time
+        _LOADED[key] = DepthAnything(folder, device, precision)
+    return _LOADED[key]
+
+
+def estimate_depth(image: np.ndarray, model_dir: str | Path | None = None, device: str = "auto",
+                   precision: str = "fp32") -> DepthMap:
+    """One call from Python: a depth map for `image` (float RGB in [0, 1]) in the network's convention."""
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1 or not math.isfinite(float(image.sum())):
+        raise RelightError("estimate_depth needs a finite float RGB image (H, W, 3)")
+    return load_estimator(model_dir, device, precision).estimate(image)

@@ -1,0 +1,153 @@
+"""Depth for photos without depth: the conversion, the estimator, the CLI, the library, downloads."""
+import hashlib
+import io
+import json
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from core.cli import main
+from core.depth_estimation import FAR, NEAR, estimate_depth, inverse_to_network_depth
+from core.errors import Cancelled, RelightError
+from core.io import read_depth, read_image, write_depth_npy, write_image
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def no_installed_model(monkeypatch, tmp_path):
+    monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def test_inverse_depth_becomes_network_depth_by_hand_values():
+    inv = np.array([0.0] * 50 + [0.5] + [1.0] * 49, np.float32).reshape(10, 10)
+    d = inverse_to_network_depth(inv)
+    assert d.dtype == np.float32 and d.shape == (10, 10)
+    assert d.flat[0] == pytest.approx(FAR)  # smallest inverse depth: the farthest point
+    assert d.flat[99] == pytest.approx(NEAR)  # largest inverse depth: the nearest
+    # halfway in inverse depth: 1 / (1/0.5 + 0.5 (1/0.15 - 1/0.5)) = 1 / (2 + 7/3) = 3/13
+    assert d.flat[50] == pytest.approx(3 / 13, rel=1e-5)
+    # scale and shift of the inverse depth do not matter; larger = nearer becomes larger = farther
+    np.testing.assert_allclose(inverse_to_network_depth(7 * inv + 3), d, rtol=1e-6)
+    assert np.all(np.diff(inverse_to_network_depth(np.linspace(0, 1, 100)).ravel()) <= 0)
+    assert np.all(inverse_to_network_depth(np.full((4, 4), 2.0)) == pytest.approx((NEAR + FAR) / 2))
+
+
+def test_library_call_returns_the_readers_type(tiny_depth_model):
+    img = np.random.default_rng(0).random((70, 90, 3), dtype=np.float32)
+    d = estimate_depth(img, tiny_depth_model, device="cpu")
+    assert d.shape == (70, 90) and d.data.dtype == np.float32
+    assert NEAR - 1e-6 <= d.data.min() and d.data.max() <= FAR + 1e-6
+    assert "Depth Anything V2 Small" in d.origin and d.path is None
+    assert estimate_depth(img, tiny_depth_model, device="cpu") is d  # cached per image
+    with pytest.raises(RelightError, match="not a depth model folder"):
+        estimate_depth(img, tiny_depth_model / "nope")
+
+
+@pytest.mark.parametrize("fmt,suffix", [("png16", ".png"), ("npy", ".npy"), ("vidit", ".npy")])
+def test_depth_command_writes_readable_maps(capsys, tmp_path, tiny_depth_model, fmt, suffix):
+    img = write_image(tmp_path / "photo.jpg", np.random.default_rng(1).random((64, 80, 3)), 8)
+    out = tmp_path / f"d{suffix}"
+    code, _, err = run_cli(capsys, "depth", img, "--output", out, "--model", tiny_depth_model, "--format", fmt,
+                           "--device", "cpu")
+    assert code == 0, err
+    back = read_depth(out)
+    want = estimate_depth(read_image(img), tiny_depth_model, device="cpu").data
+    assert back.shape == (64, 80)
+    np.testing.assert_allclose(back.data, want, atol=1 / 65535 + 1e-7 if fmt == "png16" else 1e-7)
+    # several images into a folder; never over an input
+    code, _, err = run_cli(capsys, "depth", img, img.with_name("photo.jpg"), "--output", tmp_path / "maps",
+                           "--model", tiny_depth_model, "--device", "cpu", "--format", fmt)
+    assert code == 0 and (tmp_path / "maps" / f"photo_depth{suffix}").is_file()
+    code, _, err = run_cli(capsys, "depth", img, "--output", img, "--model", tiny_depth_model, "--format", fmt)
+    assert code == 2 and err.startswith("relight: error:")
+
+
+def test_infer_estimates_missing_depth_and_says_so(capsys, tmp_path, tiny_depth_model, lite_checkpoint):
+    rng = np.random.default_rng(2)
+    src = write_image(tmp_path / "src.png", rng.random((64, 64, 3)), 8)
+    gui = write_image(tmp_path / "gui.png", rng.random((64, 64, 3)), 8)
+    gd = write_depth_npy(tmp_path / "gui.npy", rng.random((64, 64)))
+    out = tmp_path / "out.png"
+    code, _, err = run_cli(capsys, "infer", "--source", src, "--guide", gui, "--guide-depth", gd, "--output", out,
+                           "--checkpoint", lite_checkpoint, "--device", "cpu", "--depth-model", tiny_depth_model)
+    assert code == 0, err
+    assert "source src.png: no depth map given, estimating it with Depth Anything V2 Small" in err
+    assert "guide gui.png" not in err and read_image(out).shape == (64, 64, 3)
+
+
+def test_folder_mode_estimates_for_pairs_without_depth(capsys, tmp_path, tiny_depth_model, lite_checkpoint, monkeypatch):
+    from core.data.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=2)
+    pairs = tmp_path / "s" / "pairs"
+    (pairs / "input" / "Pair001.npy").unlink()
+    monkeypatch.setenv("RELIGHT_DEPTH_MODEL", str(tiny_depth_model))
+    code, _, err = run_cli(capsys, "infer", "--input-dir", pairs, "--output", tmp_path / "out", "--checkpoint",
+                           lite_checkpoint, "--device", "cpu")
+    assert code == 0, err
+    assert "Pair001.png: no depth map given" in err and "relit 2 of 2" in err
+
+
+def test_without_a_model_infer_fails_fast_and_offline(capsys, tmp_path, lite_checkpoint, no_installed_model, monkeypatch):
+    def no_network(*a, **k):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    src = write_image(tmp_path / "src.png", np.random.default_rng(3).random((64, 64, 3)), 8)
+    t0 = time.perf_counter()
+    code, _, err = run_cli(capsys, "infer", "--source", src, "--guide", src, "--output", tmp_path / "o.png",
+                           "--checkpoint", lite_checkpoint, "--device", "cpu")
+    assert code == 2 and time.perf_counter() - t0 < 10
+    assert err.count("\n") == 1 and "relight models download depth-anything-v2-small" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+class FakeHub:
+    """Answers the hub's API and file URLs from memory."""
+
+    def __init__(self, files: dict[str, bytes], lie_sha=False):
+        self.files, self.lie_sha = files, lie_sha
+
+    def __call__(self, url: str):
+        if "/api/models/" in url:
+            siblings = []
+            for name, data in self.files.items():
+                s = {"rfilename": name, "size": len(data)}
+                if name.endswith(".safetensors"):
+                    sha = hashlib.sha256(b"other" if self.lie_sha else data).hexdigest()
+                    s["lfs"] = {"size": len(data), "sha256": sha}
+                siblings.append(s)
+            return io.BytesIO(json.dumps({"siblings": siblings}).encode())
+        return io.BytesIO(self.files[url.rsplit("/", 1)[1]])
+
+
+def test_download_is_checked_and_placed_atomically(tmp_path, tiny_depth_model):
+    from core.cancel import CancelToken
+    from core.depth_estimation import is_model_dir
+    from core.model_store import download_model
+
+    files = {n: (tiny_depth_model / n).read_bytes() for n in ("config.json", "preprocessor_config.json", "model.safetensors")}
+    dest = tmp_path / "models" / "depth-anything-v2-small"
+    seen = []
+    assert download_model("depth-anything-v2-small", dest, progress=lambda f, m: seen.append(f), opener=FakeHub(files)) == dest
+    assert is_model_dir(dest) and (dest / "model.safetensors").read_bytes() == files["model.safetensors"]
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    other = tmp_path / "other"
+    with pytest.raises(RelightError, match="checksum"):
+        download_model("depth-anything-v2-small", other, opener=FakeHub(files, lie_sha=True))
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        download_model("depth-anything-v2-small", other, cancel=token, opener=FakeHub(files))
+    assert not other.exists() and not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    with pytest.raises(RelightError, match="unknown model"):
+        download_model("depth-anything-v2-large", other)
