@@ -52,10 +52,40 @@ class DepthFiller:
         return complete_depth(inp, self.estimator.estimate)
 
 
+def _with_depth(image: str, depth: str | None, role: str):
+    """The image and its depth file: the one given, else one found beside it by name (and said)."""
+    from .inputs import InputFiles
+    from .pairing import find_depth
+
+    if depth is None:
+        found = find_depth(image)
+        if found is not None:
+            print(f"{role} {Path(image).name}: using the depth map beside it, {found.name}", file=sys.stderr)
+        return InputFiles(image, found)
+    return InputFiles(image, depth)
+
+
+def _folder_pairs(folder: Path, sources_only: bool):
+    """Folder mode's jobs: NTIRE pairs (input/ + guide/), or with a light every image of a folder."""
+    from .inputs import InputFiles, PairFiles
+    from .io import IMAGE_SUFFIXES
+    from .pairing import find_depth, is_depth_name, ntire_pairs
+
+    if not sources_only or (folder / "input").is_dir():
+        pairs = ntire_pairs(folder)
+        return [PairFiles(p.source, p.source, p.name) for p in pairs] if sources_only else pairs
+    if not folder.is_dir():
+        raise RelightError("folder not found", folder)
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not is_depth_name(p))
+    if not images:
+        raise RelightError("no images in the folder", folder)
+    return [PairFiles(InputFiles(p, find_depth(p)), InputFiles(p, find_depth(p)), p.stem) for p in images]
+
+
 def cmd_infer(args) -> int:
     from .checkpoint import resolve_checkpoint
     from .inference import Relighter
-    from .inputs import InputFiles, PairFiles, load_pair
+    from .inputs import InputFiles, load_input
     from .io import OUTPUT_SUFFIXES, write_image
     from .pairing import ntire_pairs
     from .progress import ProgressBar
@@ -64,26 +94,34 @@ def cmd_infer(args) -> int:
         raise RelightError("--bit-depth must be 8 or 16")
     out = Path(args.output)
     fill = DepthFiller(args.depth_model, args.device, "fp32")
+    light = None
+    if args.light is not None:
+        from .render.light import Light
+
+        if args.guide or args.guide_depth:
+            raise RelightError("give either --guide or --light, not both")
+        light = Light.parse(args.light, args.temperature)
+    elif args.guide_folder:
+        raise RelightError("--guide-folder picks guides for --light; give --light too")
     if args.input_dir:
-        pairs = ntire_pairs(args.input_dir)
+        pairs = _folder_pairs(Path(args.input_dir), light is not None)
         for pair in pairs:
             for f in (pair.source.image, pair.source.depth, pair.guide.image, pair.guide.depth):
                 if f is not None and _inside(f, out):
                     raise RelightError(f"refusing to write into a folder that holds inputs ({f.name})", out)
     else:
-        missing = [n for n in ("source", "guide") if getattr(args, n) is None]
+        missing = [n for n in ("source", "guide") if getattr(args, n) is None and not (n == "guide" and light)]
         if missing:
-            raise RelightError("give --input-dir, or --source and --guide (missing: "
+            raise RelightError("give --input-dir, or --source and --guide or --light (missing: "
                                + ", ".join("--" + m for m in missing) + "); depth maps left out are estimated")
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise RelightError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", out)
-        pairs = [PairFiles(InputFiles(args.source, args.source_depth), InputFiles(args.guide, args.guide_depth))]
         for p in (args.source, args.source_depth, args.guide, args.guide_depth):
             if p is not None and _same_file(Path(p), out):
                 raise RelightError("refusing to overwrite an input file", out)
         # Read and check every input (and estimate missing depth) before loading the relighting model.
-        src, gui = load_pair(pairs[0])
-        src, gui = fill(src, "source"), fill(gui, "guide")
+        src = fill(load_input(_with_depth(args.source, args.source_depth, "source")), "source")
+        gui = None if light else fill(load_input(_with_depth(args.guide, args.guide_depth, "guide")), "guide")
 
     ckpt = resolve_checkpoint(args.checkpoint)
     relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision,
@@ -94,7 +132,20 @@ def cmd_infer(args) -> int:
     print(f"model: {relighter.model_name} ({info.preset if info else '?'}, {info.format if info else ''}) on {relighter.device}",
           file=sys.stderr)
 
+    guides = None
+    if light is not None:
+        from .api import compass_guides, guide_for_light
+        from .guides import FolderGuides
+
+        guides = FolderGuides(args.guide_folder) if args.guide_folder else compass_guides()
+        print(f"guide: {light.describe()}, " + (f"nearest image in {args.guide_folder}" if args.guide_folder
+                                                 else "rendered by the light compass"), file=sys.stderr)
+
+    def guide_for(src):
+        return guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)
+
     if not args.input_dir:
+        gui = gui or guide_for(src)
         res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=args.mode)
         write_image(out, res.image, args.bit_depth)
         print(f"wrote {out}: {res.describe()}", file=sys.stderr)
@@ -106,8 +157,8 @@ def cmd_infer(args) -> int:
     failed = []
     for i, pair in enumerate(pairs):
         try:
-            src, gui = load_pair(pair)
-            src, gui = fill(src, "source"), fill(gui, "guide")
+            src = fill(load_input(pair.source), "source")
+            gui = guide_for(src) if light else fill(load_input(pair.guide), "guide")
             res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=args.mode)
             write_image(out / f"{pair.name}{ext}", res.image, args.bit_depth)
         except RelightError as exc:
@@ -219,7 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guide-depth", help="guide depth map (left out: estimated)")
     p.add_argument("--depth-model", help=f"depth model folder for missing depth maps (default: ${'RELIGHT_DEPTH_MODEL'} "
                                          "or the one installed by 'relight models download')")
-    p.add_argument("--input-dir", help="folder with input/ and guide/ (NTIRE pair layout): relight every pair")
+    p.add_argument("--light", help="instead of a guide: the light's direction, N NE E SE S SW W NW (16-point names too) "
+                                   "or degrees clockwise from N (N = away from the camera, E = the camera's right)")
+    p.add_argument("--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin (default 6500)")
+    p.add_argument("--guide-folder", help="with --light: take the nearest image of this VIDIT-layout folder as the guide "
+                                          "instead of the rendered compass scene")
+    p.add_argument("--input-dir", help="folder with input/ and guide/ (NTIRE pair layout): relight every pair; "
+                                       "with --light, also a plain folder of images")
     p.add_argument("--checkpoint", help="native .safetensors or the official weight.pkl (default: the bundled model)")
     p.add_argument("--output", required=True, help="output image (.png/.tif), or a folder with --input-dir")
     p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16)")

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="relight the demo (or the FILES given), save a screenshot of the window, exit")
     parser.add_argument("--settings", help="use this .ini file for settings instead of the user's")
+    parser.add_argument("--light", help="open the light compass at this direction (N, NE, … or degrees)")
+    parser.add_argument("--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin")
     parser.add_argument("files", nargs="*", help="images and depth maps to open (paired as when dropped)")
     args = parser.parse_args(argv)
 
@@ -81,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     elif args.files:
         rt = win.relight_tab
         rt.handle_drop(rt.source_card, [Path(f) for f in args.files])
+    if args.light:
+        from core.errors import RelightError
+        from core.render.light import Light
+
+        try:
+            light = Light.parse(args.light, args.temperature)
+        except RelightError as exc:
+            parser.error(str(exc))
+        win.relight_tab.compass.set_light(light)
+        win.relight_tab.guide_tabs.setCurrentIndex(1)
     if args.screenshot:
         return run_screenshot(app, win, Path(args.screenshot))
     return app.exec()
@@ -96,8 +108,9 @@ def run_screenshot(app, win, out: Path) -> int:
     def poll():
         if not state["started"] and rt.relight_button.isEnabled():
             state["started"] = True
+            guide = rt.compass.light.describe() if rt.compass_active else rt.guide_card.image_path
             logging.getLogger("relight.gui").info("screenshot run: relighting %s with the guide %s",
-                                                  rt.source_card.image_path, rt.guide_card.image_path)
+                                                  rt.source_card.image_path, guide)
             rt.relight()
 
     def finish(_res=None):

@@ -6,11 +6,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from core.inference import RelightResult
 from core.depth_estimation import find_depth_model, load_estimator
+from core.api import guide_for_light
+from core.guides import CompassGuides
 from core.inputs import InputFiles, load_input
+from core.live import LivePreview
 from core.io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, write_image
 from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.pairing import find_depth, ntire_pairs, pair_dropped
@@ -23,7 +26,8 @@ from .model_state import ModelState
 from .settings import Settings
 from .widgets.compare_view import CompareView
 from .widgets.input_card import InputCard
-from .workers import Worker, start_worker
+from .widgets.compass import CompassPanel
+from .workers import QUEUED, LatestOnly, Worker, start_worker
 
 
 def depth_model_installed(settings: Settings) -> bool:
@@ -48,10 +52,29 @@ class RelightTab(QWidget):
         self.swap_button = QPushButton("⇄ Swap")
         self.swap_button.setToolTip("Swap source and guide")
         self.swap_button.clicked.connect(self.swap)
+        # the guide side: a guide photo, or the light compass (a guide rendered from numbers)
+        self.compass = CompassPanel()
+        self.guide_tabs = QTabWidget()
+        self.guide_tabs.setObjectName("guide_tabs")
+        self.guide_tabs.addTab(self.guide_card, "Guide photo")
+        self.guide_tabs.addTab(self.compass, "Light compass")
+        self.guide_tabs.currentChanged.connect(lambda _i: (self.update_state(), self.compass_changing(self.compass.light)))
+        self.compass.changing.connect(self.compass_changing)
+        self.compass.changed.connect(self.compass_changed)
+        self.guides = CompassGuides()  # preview guides, rendered in memory
+        self.preview = LatestOnly("Live preview", self)
+        self.preview.succeeded.connect(self._preview_ready, QUEUED)
+        self.preview.failed.connect(self._preview_failed, QUEUED)
+        self._preview_session: tuple | None = None
+        self._relight_again = False
+        self.guide_image = None  # the guide of the last result (photo or rendered)
+        jobs = getattr(self, "_running_workers", None) or set()
+        jobs.add(self.preview)  # joined with the other workers when the window closes
+        self._running_workers = jobs
         cards = QHBoxLayout()
         cards.addWidget(self.source_card, 1)
         cards.addWidget(self.swap_button)
-        cards.addWidget(self.guide_card, 1)
+        cards.addWidget(self.guide_tabs, 1)
         for card in (self.source_card, self.guide_card):
             card.filesDropped.connect(lambda paths, c=card: self.handle_drop(c, paths))
             card.openRequested.connect(lambda c=card: self.open_dialog(c))
@@ -83,7 +106,7 @@ class RelightTab(QWidget):
         run_row = QHBoxLayout()
         run_row.addWidget(self.relight_button)
         run_row.addWidget(self.cancel_button)
-        run_row.addWidget(QLabel("Resolution:"))
+        run_row.addWidget(QLabel("Output:"))
         run_row.addWidget(self.mode_combo)
         run_row.addWidget(self.progress, 1)
 
@@ -259,7 +282,7 @@ class RelightTab(QWidget):
     # ---- running --------------------------------------------------------------------------
     def update_state(self) -> None:
         running = self.worker is not None
-        ready = self.source_card.ready and self.guide_card.ready
+        ready = self.source_card.ready and (self.compass_active or self.guide_card.ready)
         if self.model.busy:
             self.banner.setText("Loading the model…")
         elif self.model.relighter is None:
@@ -269,8 +292,9 @@ class RelightTab(QWidget):
             self.banner.setText("<span style='color:#d9534f'><b>This checkpoint holds untrained weights</b>; "
                                 "its output would not be a relighting. Choose a trained checkpoint in Settings.</span>")
         elif not ready:
-            missing = [c.title.lower() for c in (self.source_card, self.guide_card) if not c.loaded]
-            no_depth = [c.title.lower() for c in (self.source_card, self.guide_card) if c.loaded and not c.ready]
+            cards = (self.source_card,) if self.compass_active else (self.source_card, self.guide_card)
+            missing = [c.title.lower() for c in cards if not c.loaded]
+            no_depth = [c.title.lower() for c in cards if c.loaded and not c.ready]
             parts = []
             if missing:
                 parts.append(f"Open or drop the {' and the '.join(missing)} (an image, with its depth map if you have one).")
@@ -289,12 +313,17 @@ class RelightTab(QWidget):
     def relight(self) -> Worker | None:
         if not self.relight_button.isEnabled():
             return None
-        src, gui = self.source_card, self.guide_card
+        src = self.source_card.input
         relighter = self.model.relighter
         mode = self.mode_combo.currentText()
+        light = self.compass.light if self.compass_active else None
+        photo = self.guide_card.input
+        guides = self.guides
 
         def work(progress, cancel):
-            return relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode, progress=progress, cancel=cancel)
+            gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides) if light else photo
+            res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode, progress=progress, cancel=cancel)
+            return res, gui.image
 
         self.worker = Worker(work, "Relighting")
         self.worker.progress.connect(self._progress)
@@ -317,14 +346,62 @@ class RelightTab(QWidget):
         self.progress.setValue(int(frac * 1000))
         self.progress.setFormat(msg)
 
-    def _done(self, res: RelightResult) -> None:
+    def _done(self, payload) -> None:
+        res, self.guide_image = payload
         self.result = res
         self.show_result()
         self.result_label.setText(f"Result: {res.describe()}")
         self.resultReady.emit(res)
 
+    # ---- the light compass ----------------------------------------------------------------
+    @property
+    def compass_active(self) -> bool:
+        return self.guide_tabs.currentIndex() == 1
+
+    def _session(self) -> LivePreview | None:
+        src, relighter = self.source_card.input, self.model.relighter
+        if src is None or not src.has_depth or relighter is None or not self.model.ready:
+            return None
+        key = (id(src), id(relighter))
+        if self._preview_session is None or self._preview_session[0] != key:
+            self._preview_session = (key, LivePreview(relighter, src, self.guides))
+        return self._preview_session[1]
+
+    def compass_changing(self, light) -> None:
+        """While the light moves: a preview at a small size; the newest request wins."""
+        if not self.compass_active:
+            return
+        session = self._session()
+        if session is None:
+            self.preview.submit(lambda: (light, None, self.guides.guide(light, 192, 192).image, None))
+            return
+        self.preview.submit(lambda: (light, session.update(light), session.guide(light).image, session))
+
+    def compass_changed(self, light) -> None:
+        """On release: the full-resolution relight (queued behind a running one)."""
+        self.compass_changing(light)
+        if self.worker is not None:
+            self._relight_again = True
+        else:
+            self.relight()
+
+    def _preview_ready(self, payload) -> None:
+        light, image, guide, session = payload
+        self.compass.show_guide(guide)
+        if image is not None and session is self._session() and self.worker is None:
+            self.compare.set_images(session.display, image, ("source", "preview"), keep_view=True)
+            self.result_label.setText(f"Live preview ({light.describe()}), network at {session.pw}×{session.ph}; "
+                                      "the full-resolution result follows on release")
+
+    def _preview_failed(self, msg: str) -> None:
+        self.statusMessage.emit(f"Preview failed: {msg}")
+
     def _finished(self) -> None:
         self.worker = None
+        if self._relight_again:
+            self._relight_again = False
+            self.update_state()
+            self.relight()
         if self.progress.format() == "cancelling…":
             self.progress.setFormat("cancelled")
         self.update_state()
@@ -332,7 +409,7 @@ class RelightTab(QWidget):
     def show_result(self) -> None:
         if self.result is None:
             return
-        ref = self.source_card.image if self.against.currentText() == "source" else self.guide_card.image
+        ref = self.source_card.image if self.against.currentText() == "source" else self.guide_image
         label = self.against.currentText()
         if ref is not None and ref.shape != self.result.image.shape:
             import cv2

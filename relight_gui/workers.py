@@ -116,3 +116,63 @@ def start_worker(parent: QObject, worker: Worker) -> Worker:
     thread.finished.connect(lambda: jobs.discard(worker))
     thread.start()
     return worker
+
+
+class LatestOnly(QObject):
+    """A background thread that runs only the newest request: a request that arrives while one runs
+    replaces any still waiting (stale requests are dropped, latest wins). For live previews."""
+
+    succeeded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, name: str, parent: QObject | None = None):
+        super().__init__(parent)
+        import threading
+
+        self.name = name
+        self._cond = threading.Condition()
+        self._pending: Callable[[], Any] | None = None
+        self._stop = False
+        self.busy = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], Any]) -> None:
+        with self._cond:
+            self._pending = job
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                job, self._pending = self._pending, None
+                self.busy = True
+            try:
+                result = job()
+            except RelightError as exc:
+                self.failed.emit(str(exc))
+            except Exception as exc:  # a bug: log it, keep the app usable
+                log.error("%s crashed:\n%s", self.name, traceback.format_exc())
+                self.failed.emit(f"{self.name} failed unexpectedly: {type(exc).__name__}: {exc}")
+            else:
+                self.succeeded.emit(result)
+            finally:
+                self.busy = False
+
+    def idle(self) -> bool:
+        with self._cond:
+            return self._pending is None and not self.busy
+
+    def cancel(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._pending = None
+            self._cond.notify()
+
+    def wait(self, msecs: int = 30000) -> bool:
+        self._thread.join(msecs / 1000)
+        return not self._thread.is_alive()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
@@ -333,3 +333,33 @@ def test_generate_synthetic_dataset_from_the_tab_and_cancel(qtbot, window, tmp_p
         pass
     assert len(list((tmp_path / "gen2").glob("Image*_*.png"))) < 50 * 40
     assert "cancelled" in ft.data_summary.text()
+
+
+def test_light_compass_drag_gives_live_previews_then_the_full_result(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    rt.source_card.handle_mime(mime(*make_pair(tmp_path, "src", (96, 128))))
+    qtbot.waitUntil(lambda: rt.source_card.ready, timeout=10000)
+    rt.guide_tabs.setCurrentIndex(1)  # "Light compass": no guide photo needed
+    assert rt.compass_active and rt.relight_button.isEnabled()
+    dial = rt.compass.dial
+    dial.resize(200, 200)
+    c = dial.rect().center()
+    previews = []
+    rt.preview.succeeded.connect(lambda p: previews.append(p[0]))
+    QTest.mousePress(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, c + QPoint(0, -80))  # N
+    assert dial.azimuth == 0
+    for dx, dy in ((40, -70), (70, -40), (80, -3)):  # towards E, snapping to NE then E
+        QTest.mouseMove(dial, c + QPoint(dx, dy))
+        qtbot.wait(30)
+    qtbot.waitUntil(lambda: rt.preview.idle() and "Live preview" in rt.result_label.text(), timeout=20000)
+    assert dial.azimuth == 90 and previews and previews[-1].azimuth == 90  # the newest request won
+    assert rt.compare.after.shape[:2] == (96, 128)  # preview at display size (the source is small)
+    QTest.mouseRelease(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, c + QPoint(80, -3))
+    qtbot.waitUntil(lambda: rt.result is not None and rt.worker is None, timeout=30000)
+    assert rt.result.image.shape == (96, 128, 3) and rt.result.mode == "detail"
+    assert "E (90°)" in rt.compass.light_label.text() and rt.guide_image is not None
+    # Shift: any azimuth
+    c = dial.rect().center()
+    QTest.mousePress(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, c + QPoint(30, -80))
+    QTest.mouseRelease(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, c + QPoint(30, -80))
+    assert 15 < dial.azimuth < 25

@@ -1,0 +1,80 @@
+"""One call from Python: relight a source to a guide, or to a light given as numbers.
+
+    from core.api import relight, Light
+    result = relight("photo.jpg", light=Light(azimuth=45, kelvin=3500))   # depth estimated if missing
+    result = relight(("src.png", "src.npy"), guide=("guide.png", "guide.npy"), checkpoint="weight.pkl")
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .errors import RelightError
+from .guides import CompassGuides, FolderGuides
+from .inference import Relighter, RelightResult
+from .inputs import Input, InputFiles, complete_depth, load_input
+from .render.light import Light
+
+__all__ = ["Light", "compass_guides", "guide_for_light", "relight"]
+
+_GUIDES: CompassGuides | None = None
+
+
+def compass_guides() -> CompassGuides:
+    """The light compass, with its disk cache in the app's data folder."""
+    global _GUIDES
+    if _GUIDES is None:
+        from .logs import data_dir
+
+        _GUIDES = CompassGuides(data_dir() / "guides")
+    return _GUIDES
+
+
+def guide_for_light(light: Light, source_shape: tuple[int, int], working_pixels: int | None,
+                    guides: CompassGuides | FolderGuides | None = None) -> Input:
+    """A guide for `light` with the source's aspect ratio, at the model's working area."""
+    h, w = source_shape
+    area = working_pixels or 384 * 384
+    scale = math.sqrt(area / (h * w))
+    gw, gh = max(32, round(w * scale)), max(32, round(h * scale))
+    return (guides or compass_guides()).guide(light, gw, gh)
+
+
+def _as_input(x, role: str) -> Input:
+    if isinstance(x, Input):
+        return x
+    if isinstance(x, InputFiles):
+        return load_input(x)
+    if isinstance(x, (str, Path)):
+        return load_input(InputFiles(x))
+    if isinstance(x, tuple) and len(x) == 2:
+        return load_input(InputFiles(*x))
+    raise RelightError(f"the {role} must be an Input, InputFiles, an image path or (image, depth) paths")
+
+
+def relight(source, guide=None, *, light: Light | None = None, relighter: Relighter | None = None,
+            checkpoint: str | Path | None = None, device: str = "auto", mode: str = "auto",
+            depth_model: str | Path | None = None, guides: CompassGuides | FolderGuides | None = None,
+            progress=None, cancel=None) -> RelightResult:
+    """Relight `source` like `guide`, or under `light` (a guide from the light compass).
+
+    Inputs may be Input objects, paths, or (image, depth) path pairs; a missing depth map is
+    estimated with the installed depth model."""
+    if (guide is None) == (light is None):
+        raise RelightError("give either a guide or a light")
+    if relighter is None:
+        from .checkpoint import resolve_checkpoint
+
+        relighter = Relighter.from_checkpoint(resolve_checkpoint(checkpoint), device=device)
+    src = _as_input(source, "source")
+    estimate = None
+    if not src.has_depth or (guide is not None and not _as_input(guide, "guide").has_depth):
+        from .depth_estimation import load_estimator
+
+        estimate = load_estimator(depth_model, device).estimate
+    src = complete_depth(src, estimate)
+    if light is not None:
+        gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)
+    else:
+        gui = complete_depth(_as_input(guide, "guide"), estimate)
+    return relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode, progress=progress, cancel=cancel)
