@@ -31,7 +31,7 @@ class CompareView(QWidget):
         self.offset = QPointF(0, 0)  # image coordinates of the pane's top-left corner
         self.flipped = False  # toggle mode: showing "before"
         self.labels = ("before", "after")
-        self.placeholder = "Drop a source and a guide (image + depth), then Relight."
+        self.placeholder = "Drop a source, then a guide photo or set the light compass, then Relight."
         self._drag: str | None = None
         self._last = QPointF()
         self._fitted = True
