@@ -85,6 +85,31 @@ def identify_preset(state: dict) -> tuple[str | None, str]:
     return None, f"closest preset is '{best}', but {best_msg}"
 
 
+MAX_HEADER_BYTES = 100 << 20  # a safetensors JSON header (tensor table + metadata)
+MAX_META_CHARS = 1 << 20
+
+
+def _plain_json(v, depth: int = 0):
+    """Metadata as plain values: at most 16 levels deep, numbers finite and of sane size."""
+    if depth > 16:
+        raise ValueError("metadata nested too deeply")
+    if isinstance(v, dict):
+        return {str(k): _plain_json(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain_json(x, depth + 1) for x in v]
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        if abs(v) > 2**63:
+            raise ValueError("number too large")
+        return v
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("non-finite number")
+        return v
+    raise ValueError(f"unexpected {type(v).__name__}")
+
+
 def read_state_dict(path: str | Path) -> tuple[dict, dict, str]:
     """-> (state_dict, metadata, format). Safetensors are native; anything else is read as a torch file."""
     path = Path(path)
@@ -93,6 +118,11 @@ def read_state_dict(path: str | Path) -> tuple[dict, dict, str]:
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
+        with open(path, "rb") as f:  # the JSON header's length comes first: check it before parsing
+            head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < n <= MAX_HEADER_BYTES or n + 8 > path.stat().st_size:
+            raise RelightError("not a readable safetensors file (bad or oversized header)", path)
         try:
             with safe_open(str(path), framework="pt") as f:
                 raw_meta = f.metadata() or {}
@@ -103,9 +133,9 @@ def read_state_dict(path: str | Path) -> tuple[dict, dict, str]:
         for k, v in raw_meta.items():
             key = k.removeprefix("relight.")
             try:
-                meta[key] = json.loads(v)
-            except (json.JSONDecodeError, TypeError):
-                meta[key] = v
+                meta[key] = _plain_json(json.loads(v)) if len(v) <= MAX_META_CHARS else v[:200]
+            except (ValueError, TypeError, RecursionError):  # not JSON, too deep, or a huge number
+                meta[key] = v[:2000]
         return state, meta, "native"
     state = _unwrap(load_torch_file(path))
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -124,6 +154,9 @@ def load_checkpoint(path: str | Path, expect_preset: str | None = None) -> tuple
         raise RelightError(f"checkpoint is preset '{preset}', expected '{expect_preset}'", path)
     model = create_model(preset)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise RelightError(f"{len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}); the file is damaged", path)
     model.load_state_dict(state, strict=True)
     model.eval()
     return model, CheckpointInfo(path, preset, fmt, meta)

@@ -92,6 +92,8 @@ def cmd_infer(args) -> int:
 
     if args.bit_depth not in (8, 16):
         raise RelightError("--bit-depth must be 8 or 16")
+    if args.max_pixels is not None and args.max_pixels < 32 * 32:
+        raise RelightError("--max-pixels must be at least 1024 (32x32)")
     out = Path(args.output)
     fill = DepthFiller(args.depth_model, args.device, "fp32")
     light = None

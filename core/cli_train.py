@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from .errors import RelightError
+from .model import PRESETS
 from .vocab import COMPASS_DIRECTIONS, VIDIT_DIRECTIONS
 
 
@@ -30,7 +31,6 @@ def cmd_train(args) -> int:
     from .progress import ProgressBar
     from .training import Callbacks, TrainConfig, train
 
-    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     overrides = {
         "data": args.data, "out": args.out, "preset": args.preset, "steps": args.steps, "epochs": args.epochs,
         "batch": args.batch, "crop": args.crop, "resize": args.resize, "device": args.device,
@@ -39,22 +39,22 @@ def cmd_train(args) -> int:
         "val_data": args.val_data, "log_every": args.log_every, "grad_clip": args.grad_clip,
         "vgg_weights": args.vgg_weights, "decay_every_steps": args.decay_every_steps,
         "max_minutes": args.max_minutes,
+        "hflip": True if args.hflip else None, "freeze_encoder": True if args.freeze_encoder else None,
     }
-    for k, v in overrides.items():
-        if v is not None:
-            setattr(cfg, k, v)
-    if args.hflip:
-        cfg.hflip = True
-    if args.freeze_encoder:
-        cfg.freeze_encoder = True
-    if not cfg.data:
-        raise RelightError("--data is required")
-    if args.resume and Path(cfg.out, "config.json").is_file() and not args.config:
-        saved = TrainConfig.from_file(Path(cfg.out, "config.json"))
+    if args.resume and not args.config:
+        # everything comes from the run's config.json; flags given now change it (and say so)
+        out = overrides.pop("out") or TrainConfig().out
+        cfg, changes = TrainConfig.for_resume(out, overrides)
+        for c in changes:
+            print(f"resume: {c} (recorded in config.json)", file=sys.stderr)
+    else:
+        cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
         for k, v in overrides.items():
             if v is not None:
-                setattr(saved, k, v)
-        cfg = saved
+                setattr(cfg, k, v)
+    if not cfg.data:
+        raise RelightError("--data is required")
+    cfg.validate()
     import os
 
     rank0 = os.environ.get("RANK", "0") == "0"
@@ -114,7 +114,7 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--data", help="VIDIT-layout or NTIRE-layout folder")
     p.add_argument("--out", help="run folder (config, metrics, checkpoints)")
     p.add_argument("--config", help="YAML/JSON TrainConfig; flags override it")
-    p.add_argument("--preset", choices=["s3net", "s3net-lite"])
+    p.add_argument("--preset", choices=list(PRESETS))
     p.add_argument("--steps", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch", type=int, help="per process (default 3)")

@@ -39,9 +39,14 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise RelightError("MPS was asked for but is not available on this machine")
     try:
-        return torch.device(name)
+        dev = torch.device(name)
     except RuntimeError:
-        raise RelightError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)") from None
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise RelightError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RelightError(f"there is no {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    return dev
 
 
 def default_max_pixels(device: torch.device) -> int:

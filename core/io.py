@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 
+MAX_IMAGE_PIXELS = 150_000_000  # 150 MP: larger images are refused before they are decoded
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # must be set before cv2 is imported
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))  # OpenCV's own decoder guard
 
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ import cv2
 import numpy as np
 
 from .errors import RelightError
-from .safe_load import load_npy
+from .safe_load import load_npy, load_npz_member
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 DEPTH_SUFFIXES = (".npy", ".npz", ".png", ".tif", ".tiff", ".exr")
@@ -55,10 +57,26 @@ def _read_raw(path: Path) -> np.ndarray:
         raise RelightError(f"cannot be read ({exc.strerror})", path) from None
     if buf.size == 0:
         raise RelightError("file is empty", path)
+    _check_header_size(path)
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise RelightError("not a readable image (corrupt or unsupported format)", path)
     return img
+
+
+def _check_header_size(path: Path) -> None:
+    """Refuse decompression bombs from the image header (Pillow reads it without decoding)."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below, with our own message
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # not a format Pillow knows (e.g. EXR): OpenCV's pixel limit still applies
+        return
+    if w * h > MAX_IMAGE_PIXELS:
+        raise RelightError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), more than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP "
+                           "this program reads", path)
 
 
 def _to_unit_float(img: np.ndarray) -> np.ndarray:
@@ -95,6 +113,8 @@ def read_image(path: str | Path) -> np.ndarray:
 def _float_depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     arr = np.asarray(arr)
     if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
+        if arr.shape[2] > 1 and not all(np.array_equal(arr[:, :, 0], arr[:, :, c]) for c in range(1, arr.shape[2])):
+            raise RelightError(f"depth has {arr.shape[2]} different channels; expected one (a grayscale depth map)", path)
         arr = arr[:, :, 0]
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
@@ -102,11 +122,15 @@ def _float_depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
         raise RelightError(f"depth must be a 2-D array, found shape {arr.shape}", path)
     if arr.dtype.kind not in "fiub":
         raise RelightError(f"depth has non-numeric dtype {arr.dtype}", path)
+    if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
+        raise RelightError(f"depth holds negative integers (down to {int(arr.min())}); expected unsigned codes or floats", path)
     if arr.dtype.kind in "iub" and arr.dtype != np.bool_:
         code_max = 65535.0 if arr.dtype.itemsize >= 2 else 255.0
         if arr.dtype.itemsize > 2:
             code_max = float(max(arr.max(), 1))
         return (arr.astype(np.float32) / code_max).astype(np.float32), f"integer codes / {code_max:g}"
+    if arr.dtype.itemsize > 4 and np.isfinite(arr).all() and arr.size and float(np.abs(arr).max()) > float(np.finfo(np.float32).max):
+        raise RelightError(f"depth values up to {float(np.abs(arr).max()):.3g} do not fit in float32", path)
     arr = arr.astype(np.float32)
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
@@ -131,7 +155,14 @@ def read_depth(path: str | Path) -> DepthMap:
         if isinstance(obj, dict):
             if "normalized_depth" not in obj:
                 raise RelightError(f"depth dict has no 'normalized_depth' entry (keys: {sorted(map(str, obj))})", path)
-            arr = np.asarray(obj["normalized_depth"], dtype=np.float32)
+            value = obj["normalized_depth"]
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+                raise RelightError(f"normalized_depth is a {type(value).__name__}"
+                                   + (f" of {value.dtype}" if isinstance(value, np.ndarray) else "")
+                                   + ", not a numeric array", path)
+            if value.dtype.itemsize > 4 and value.size and np.isfinite(value).all() and float(np.abs(value).max()) > float(np.finfo(np.float32).max):
+                raise RelightError("normalized_depth values do not fit in float32", path)
+            arr = value.astype(np.float32)
             if arr.ndim != 2:
                 raise RelightError(f"normalized_depth must be 2-D, found shape {arr.shape}", path)
             if not np.isfinite(arr).all():
@@ -142,18 +173,7 @@ def read_depth(path: str | Path) -> DepthMap:
         data, how = _float_depth(obj, path)
         return DepthMap(data, path, how)
     if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                names = list(z.files)
-                key = next((k for k in ("normalized_depth", "depth") if k in names), names[0] if len(names) == 1 else None)
-                if key is None:
-                    raise RelightError(f"cannot tell which array is the depth (arrays: {names}); name it 'depth'", path)
-                arr = z[key]
-        except RelightError:
-            raise
-        except Exception as exc:
-            raise RelightError(f"not a readable .npz file ({exc})", path) from None
-        data, how = _float_depth(arr, path)
+        data, how = _float_depth(load_npz_member(path), path)
         return DepthMap(data, path, how)
     if suffix in (".png", ".tif", ".tiff", ".exr", ".jpg", ".jpeg", ".bmp", ".webp"):
         try:

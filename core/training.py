@@ -28,8 +28,8 @@ from .io import atomic_write_bytes
 from .losses import LossWeights, RelightLoss
 from .metrics import psnr, ssim
 from .model import create_model
-from .model.encoder import load_imagenet_encoder
-from .weights import find_res2net, find_vgg19
+from .vocab import PRECISIONS
+from .weights import find_res2net, find_vgg19, load_imagenet_encoder
 
 log = logging.getLogger("relight.train")
 
@@ -90,6 +90,52 @@ class TrainConfig:
         if "betas" in raw:
             raw["betas"] = tuple(raw["betas"])
         return cls(**raw)
+
+    def validate(self) -> None:
+        """Refuse settings that cannot train (one message naming the setting)."""
+        from .model import PRESETS
+
+        checks = [
+            (self.batch >= 1, f"batch must be at least 1, not {self.batch}"),
+            (self.steps is None or self.steps >= 1, f"steps must be at least 1, not {self.steps}"),
+            (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
+            (self.log_every >= 1, f"log_every must be at least 1, not {self.log_every}"),
+            (self.val_every is None or self.val_every >= 1, f"val_every must be at least 1, not {self.val_every}"),
+            (self.ckpt_every is None or self.ckpt_every >= 1, f"ckpt_every must be at least 1, not {self.ckpt_every}"),
+            (self.num_workers >= 0, f"workers must be 0 or more, not {self.num_workers}"),
+            (self.lr > 0 and self.lr < 1, f"lr must be between 0 and 1, not {self.lr}"),
+            (self.precision in PRECISIONS, f"unknown precision '{self.precision}' (use {', '.join(PRECISIONS)})"),
+            (self.preset in PRESETS, f"unknown preset '{self.preset}' (use {', '.join(PRESETS)})"),
+            (not self.crop or self.crop >= 32, f"crop must be at least 32, not {self.crop}"),
+            (not self.resize or self.resize >= 32, f"resize must be at least 32, not {self.resize}"),
+            (self.max_minutes is None or self.max_minutes > 0, f"max_minutes must be positive, not {self.max_minutes}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise RelightError(msg)
+
+    # Changing these on resume would not continue the same run.
+    FIXED_ON_RESUME = ("preset", "precision")
+
+    @classmethod
+    def for_resume(cls, out: str | Path, overrides: dict) -> tuple["TrainConfig", list[str]]:
+        """The run's saved config with `overrides` applied; -> (config, what changed). Changing the
+        preset or the precision is refused; other changes are allowed and listed (and the saved
+        config.json records them when the run continues)."""
+        path = Path(out) / "config.json"
+        if not path.is_file():
+            raise RelightError("nothing to resume: no config.json in the run folder", Path(out))
+        cfg = cls.from_file(path)
+        changes = []
+        for k, v in overrides.items():
+            if v is None or getattr(cfg, k) == v:
+                continue
+            if k in cls.FIXED_ON_RESUME:
+                raise RelightError(f"the run was started with {k} '{getattr(cfg, k)}'; resuming with '{v}' is not "
+                                   "the same run (start a new one, e.g. with --init from its checkpoint)", Path(out))
+            changes.append(f"{k}: {getattr(cfg, k)} -> {v}")
+            setattr(cfg, k, v)
+        return cfg, changes
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -268,8 +314,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         cfg = self.cfg
-        if cfg.precision not in ("fp32", "bf16", "fp16"):
-            raise RelightError(f"unknown precision '{cfg.precision}'")
+        cfg.validate()
         device = self._setup_device()
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -281,6 +326,9 @@ class Trainer:
 
         train_ds, val_ds, summary = build_datasets(cfg)
         self.notify(summary)
+        if len(train_ds) < cfg.batch * self.world:
+            raise RelightError(f"the training set has {len(train_ds)} samples, fewer than one batch "
+                               f"({cfg.batch} x {self.world} process(es)); lower --batch or add data", cfg.data)
         # the image side the network learns at: detail-preserving output runs it there
         self.working_size = int(max(train_ds[0]["source"].shape[-2:]))
         model, preset, init_note = _init_model(cfg, self.notify)
@@ -324,6 +372,8 @@ class Trainer:
             if torch.cuda.is_available() and "cuda_rng" in st and device.type == "cuda":
                 torch.cuda.set_rng_state(st["cuda_rng"], device)
             self.notify(f"resumed from step {step}")
+            if self.rank == 0:
+                cfg.save(self.out / "config.json")  # records settings changed on resume
         elif self.rank == 0:
             cfg.save(self.out / "config.json")
             (self.out / "run.json").write_text(json.dumps(meta, indent=2))

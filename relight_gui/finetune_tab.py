@@ -13,7 +13,10 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QSplitter, QVBoxLayout, QWidget)
 
 from core.data.layouts import detect_layout, scan_ntire, scan_vidit
+from core.errors import RelightError
+from core.model import PRESETS
 from core.training import Callbacks, TrainConfig, train
+from core.vocab import PRECISIONS
 from core.weights import find_vgg19
 
 from .dialogs import show_error
@@ -124,7 +127,7 @@ class FineTuneTab(QWidget):
         self.base_file.setEnabled(False)
         self.base.currentIndexChanged.connect(lambda i: self.base_file.setEnabled(i == 1))
         self.preset = QComboBox()
-        self.preset.addItems(["s3net-lite", "s3net"])
+        self.preset.addItems(sorted(PRESETS, key=lambda n: n != "s3net-lite"))  # the quick one first
         self.lr = self._dspin(d.lr, 1e-7, 1.0, 6)
         self.beta1 = self._dspin(d.betas[0], 0, 0.9999, 3)
         self.beta2 = self._dspin(d.betas[1], 0, 0.99999, 4)
@@ -136,7 +139,7 @@ class FineTuneTab(QWidget):
         self.crop.setSpecialValueText("full image")
         self.steps = self._spin(500, 1, 10_000_000)
         self.precision = QComboBox()
-        self.precision.addItems(["fp32", "bf16", "fp16"])
+        self.precision.addItems(list(PRECISIONS))
         self.val_every = self._spin(100, 1, 1_000_000)
         self.ckpt_every = self._spin(100, 1, 1_000_000)
         self.out = QLineEdit(str(Path.home() / "relight-runs" / "finetune"))
@@ -305,6 +308,12 @@ class FineTuneTab(QWidget):
         if self.worker is not None:
             return None
         cfg = self.config()
+        if resume:  # continue the run as it was started (its config.json), on this machine's device
+            try:
+                cfg, _changes = TrainConfig.for_resume(cfg.out, {"device": cfg.device})
+            except RelightError as exc:
+                show_error(self, "Cannot resume", str(exc))
+                return None
         if not cfg.data:
             show_error(self, "Fine-tune", "Choose a dataset folder first.")
             return None

@@ -1,7 +1,6 @@
 """Settings tab: device, precision, active checkpoint and its model card, colour map, output folder."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -10,6 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QTextBrowser, QVBoxLayout, QWidget)
 
 from core.checkpoint import BUNDLED_MODEL
+from core.vocab import PRECISIONS
 
 from .imaging import COLORMAPS
 from .settings import Settings
@@ -39,7 +39,7 @@ class SettingsTab(QWidget):
             self.device.addItem(label, key)
         self.device.setCurrentIndex(max(0, self.device.findData(settings.get("device"))))
         self.precision = QComboBox()
-        self.precision.addItems(["fp32", "bf16", "fp16"])
+        self.precision.addItems(list(PRECISIONS))
         self.precision.setCurrentText(settings.get("precision"))
         self.fast = QCheckBox("Fast CUDA path (folded BatchNorm, fp16, CUDA graphs; about 2.6x faster on an H100)")
         self.fast.setChecked(settings.get("fast"))
@@ -96,18 +96,28 @@ class SettingsTab(QWidget):
         self.colormapChanged.emit(name)
 
     def show_model_card(self, relighter) -> None:
-        """The model card: the bundled card file for the bundled model, else the checkpoint's metadata."""
+        """The bundled model's card (our own Markdown); for any other checkpoint its metadata, shown as
+        plain text: text from a downloaded file is never rendered as markup (no links, no images)."""
         info = relighter.info
-        lines = [f"<h3>{info.name}</h3>", f"<p>preset <b>{info.preset}</b> · {info.format} format · on {relighter.device} "
-                 f"({relighter.precision_label})</p>"]
+        head = f"{info.name} — preset {info.preset}, {info.format} format, on {relighter.device} ({relighter.precision_label})"
         card = info.path.with_suffix(".md") if info.path else None
-        if card and card.is_file():
-            self.card.setMarkdown("\n".join([f"**{info.name}** — preset {info.preset}, on {relighter.device} ({relighter.precision_label})", "",
-                                             card.read_text()]))
+        if card and card.is_file() and info.path.resolve() == BUNDLED_MODEL.resolve():
+            self.card.setMarkdown(f"**{head}**\n\n" + card.read_text())
             return
-        for key in ("training", "metrics"):
-            if key in info.metadata:
-                lines.append(f"<h4>{key}</h4><pre>{json.dumps(info.metadata[key], indent=1)[:4000]}</pre>")
+        lines = [head, ""]
         if info.format == "official":
-            lines.append("<p>Official S3Net release weights (NTIRE 2021 track 2).</p>")
-        self.card.setHtml("".join(lines))
+            lines.append("Official S3Net release weights (NTIRE 2021 track 2).")
+
+        def walk(value, indent: str) -> None:
+            for k, v in value.items():
+                if isinstance(v, dict):
+                    lines.append(f"{indent}{k}:")
+                    walk(v, indent + "    ")
+                else:
+                    lines.append(f"{indent}{k}: {str(v)[:300]}")
+
+        for key in ("training", "metrics"):
+            if isinstance(info.metadata.get(key), dict):
+                lines.append(f"{key}:")
+                walk(info.metadata[key], "    ")
+        self.card.setPlainText("\n".join(lines[:400]))

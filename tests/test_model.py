@@ -9,12 +9,12 @@ from core.model import PRESETS, count_parameters, create_model
 from core.model.encoder import widen_stem
 from reference_s3net import RefDehaze3
 
-MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "reference" / "s3net_official_state_dict.json"
-LOCAL_MANIFEST = Path(__file__).resolve().parent / "data" / "s3net_official_state_dict.json"
+# a copy of the official checkpoint's key/shape manifest, kept in the repository
+MANIFEST = Path(__file__).resolve().parent / "data" / "s3net_official_state_dict.json"
 
 
 def manifest():
-    path = MANIFEST if MANIFEST.is_file() else LOCAL_MANIFEST
+    path = MANIFEST
     return json.loads(path.read_text())
 
 
@@ -93,7 +93,7 @@ def test_imagenet_encoder_init_from_local_file(tmp_path):
     import timm
 
     from core.errors import RelightError
-    from core.model.encoder import load_imagenet_encoder
+    from core.weights import load_imagenet_encoder
 
     torch.manual_seed(0)
     rgb = timm.create_model("res2net101d", pretrained=False)  # same names as res2net101_v1b_26w_4s

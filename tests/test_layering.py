@@ -1,0 +1,42 @@
+"""The layering rules, checked by importing in a fresh interpreter: core never imports the GUI
+(relight_gui, PySide6, pyqtgraph), and core.model knows no files (no I/O, no safe loading)."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CORE_MODULES = ["core.api", "core.cli", "core.cli_train", "core.training", "core.evaluate", "core.inference",
+                "core.depth_estimation", "core.model_store", "core.guides", "core.live", "core.inputs",
+                "core.checkpoint", "core.io", "core.data.datasets", "core.data.synthetic", "core.render", "core.vocab",
+                "core.accel", "core.logs"]
+
+
+def _modules_after_import(*names: str) -> set[str]:
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import importlib\n"
+            "for n in sys.argv[2:]: importlib.import_module(n)\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    r = subprocess.run([sys.executable, "-c", code, str(ROOT), *names], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return set(r.stdout.split())
+
+
+def test_core_never_imports_the_gui():
+    loaded = _modules_after_import(*CORE_MODULES)
+    gui = sorted(m for m in loaded if m.split(".")[0] in ("relight_gui", "PySide6", "pyqtgraph", "shiboken6"))
+    assert not gui, gui
+
+
+def test_the_model_knows_no_files():
+    loaded = _modules_after_import("core.model")
+    own = sorted(m for m in loaded if m.startswith("core.") and not m.startswith("core.model"))
+    assert set(own) <= {"core.errors"}, own
+    assert not {"cv2", "safetensors", "PIL"} & loaded
+
+
+def test_every_core_module_is_listed():
+    """A new core module joins the check above by being imported by one listed here (or listed)."""
+    files = {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "core").rglob("*.py")}
+    files = {f.removesuffix(".__init__") for f in files if not f.endswith("__main__")}
+    loaded = _modules_after_import(*CORE_MODULES)
+    assert files <= loaded, sorted(files - loaded)
