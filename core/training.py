@@ -316,13 +316,7 @@ class Trainer:
         cfg = self.cfg
         cfg.validate()
         device = self._setup_device()
-        if self.rank == 0:
-            self.out.mkdir(parents=True, exist_ok=True)
-        state_path = self.out / "state.pt"
-        if self.resume and not state_path.is_file():
-            raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
-        if not self.resume and state_path.is_file():
-            raise RelightError("the run folder already holds a run; resume it (--resume) or choose another folder (--out)", self.out)
+        state_path = self._prepare_run_folder()
 
         train_ds, val_ds, summary = build_datasets(cfg)
         self.notify(summary)
@@ -363,17 +357,7 @@ class Trainer:
                 "perceptual_note": criterion.perceptual_off_reason or f"VGG19 from {vgg}", "world_size": self.world,
                 "global_batch": cfg.batch * self.world, "dataset": summary}
         if self.resume:
-            st = torch.load(state_path, map_location="cpu", weights_only=True)
-            model.load_state_dict(st["model"])
-            opt.load_state_dict(st["optimizer"])
-            scaler.load_state_dict(st["scaler"])
-            step = int(st["step"])
-            torch.set_rng_state(st["torch_rng"])
-            if torch.cuda.is_available() and "cuda_rng" in st and device.type == "cuda":
-                torch.cuda.set_rng_state(st["cuda_rng"], device)
-            self.notify(f"resumed from step {step}")
-            if self.rank == 0:
-                cfg.save(self.out / "config.json")  # records settings changed on resume
+            step = self._restore(state_path, model, opt, scaler, device, preset, meta)
         elif self.rank == 0:
             cfg.save(self.out / "config.json")
             (self.out / "run.json").write_text(json.dumps(meta, indent=2))
@@ -461,6 +445,52 @@ class Trainer:
                 dist.destroy_process_group()
         return TrainResult(self.out, step, stopped, last_ckpt, criterion.perceptual is not None, history)
 
+    def _prepare_run_folder(self) -> Path:
+        """Create the run folder, remove temporary files a killed run left, check resume vs new."""
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            for tmp in self.out.glob(".*.tmp"):  # a SIGKILL during an atomic write leaves these
+                tmp.unlink(missing_ok=True)
+        state_path = self.out / "state.pt"
+        if self.resume and not state_path.is_file():
+            raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
+        if not self.resume and state_path.is_file():
+            raise RelightError("the run folder already holds a run; resume it (--resume) or choose another folder (--out)", self.out)
+        return state_path
+
+    def _restore(self, state_path, model, opt, scaler, device, preset, meta) -> int:
+        """Load state.pt; make last.safetensors and metrics.jsonl agree with its step."""
+        try:
+            st = torch.load(state_path, map_location="cpu", weights_only=True)
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["optimizer"])
+            scaler.load_state_dict(st["scaler"])
+            step = int(st["step"])
+            torch.set_rng_state(st["torch_rng"])
+        except Exception as exc:  # truncated or foreign file: many failure modes inside torch
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise RelightError(f"cannot resume: the training state is damaged or from another model ({first})",
+                               state_path) from None
+        if torch.cuda.is_available() and "cuda_rng" in st and device.type == "cuda":
+            torch.cuda.set_rng_state(st["cuda_rng"], device)
+        self.notify(f"resumed from step {step}")
+        if self.rank == 0:
+            self.cfg.save(self.out / "config.json")  # records settings changed on resume
+            metrics = self.out / "metrics.jsonl"
+            if metrics.is_file():  # drop records of steps after the state (they will be redone)
+                keep = [ln for ln in metrics.read_text().splitlines() if ln.strip() and _record_step(ln) <= step]
+                atomic_write_bytes(metrics, ("\n".join(keep) + "\n" if keep else "").encode())
+            last = self.out / "last.safetensors"
+            try:
+                _, last_meta, _ = read_state_dict(last)
+                last_step = (last_meta.get("training") or {}).get("step")
+            except RelightError:
+                last_step = None
+            if last_step != step:  # killed between the two writes: rewrite the export from the state
+                save_checkpoint(last, model, preset, extra={"training": {**meta, "step": step, "config": asdict(self.cfg)},
+                                                            "trained": True, "working_size": self.working_size})
+        return step
+
     def _checkpoint(self, model, opt, scaler, step, preset, meta, device) -> None:
         if self.rank == 0:
             st = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
@@ -501,6 +531,43 @@ class Trainer:
             self.cb.on_validation(info)
 
 
+def _record_step(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError, TypeError):
+        return 0
+
+
+class RunLock:
+    """One trainer per run folder: an advisory lock on RUN/.lock, held while training (rank 0)."""
+
+    def __init__(self, out: str | Path):
+        self.path = Path(out) / ".lock"
+        self.handle = None
+
+    def __enter__(self):
+        if int(os.environ.get("RANK", "0")) != 0:
+            return self
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.handle.close()
+            self.handle = None
+            raise RelightError("another training run is using this run folder", self.path.parent) from None
+        return self
+
+    def __exit__(self, *exc):
+        if self.handle is not None:
+            self.handle.close()  # closing releases the lock
+
+
 def train(cfg: TrainConfig, callbacks: Callbacks | None = None, cancel: CancelToken | None = None,
           resume: bool = False) -> TrainResult:
-    return Trainer(cfg, callbacks, cancel, resume).run()
+    with RunLock(cfg.out):
+        return Trainer(cfg, callbacks, cancel, resume).run()

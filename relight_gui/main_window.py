@@ -108,6 +108,5 @@ class MainWindow(QMainWindow):
         self.settings.q.setValue("window/geometry", self.saveGeometry())
         self.settings.q.setValue("window/splitter", self.relight_tab.splitter.saveState())
         # stop and join every background thread: a QThread destroyed while running aborts the process
-        for owner in (self.finetune_tab, self.relight_tab, self.model, self.settings_tab, self):
-            stop_workers(owner, 120000)
+        stop_workers(120000)
         super().closeEvent(ev)

@@ -68,9 +68,6 @@ class RelightTab(QWidget):
         self._preview_session: tuple | None = None
         self._relight_again = False
         self.guide_image = None  # the guide of the last result (photo or rendered)
-        jobs = getattr(self, "_running_workers", None) or set()
-        jobs.add(self.preview)  # joined with the other workers when the window closes
-        self._running_workers = jobs
         cards = QHBoxLayout()
         cards.addWidget(self.source_card, 1)
         cards.addWidget(self.swap_button)

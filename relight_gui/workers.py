@@ -41,6 +41,9 @@ class _Runner(QObject):
         except RelightError as exc:
             log.warning("%s failed: %s", self.name, exc)
             self.failed.emit(str(exc))
+        except (KeyboardInterrupt, SystemExit) as exc:  # must neither end the run silently nor the app
+            log.error("%s was interrupted (%s)", self.name, type(exc).__name__)
+            self.failed.emit(f"{self.name} was interrupted ({type(exc).__name__})")
         except MemoryError:
             log.exception("%s ran out of memory", self.name)
             self.failed.emit("Out of memory. Try a smaller image, the CPU, or the gain-map mode.")
@@ -68,7 +71,7 @@ class Worker(QObject):
         self.fn, self.name = fn, name
         self.cancel_token = CancelToken()
         self.thread: QThread | None = None
-        self.runner: _Runner | None = None
+        self.runner: _Runner | None = None  # holds the runner (a QObject moved to the thread) while it runs
         self.done = False
         self.finished.connect(self._mark_done)
 
@@ -86,11 +89,16 @@ class Worker(QObject):
             return True
 
 
-def stop_workers(parent: QObject, msecs: int = 30000) -> None:
-    """Cancel every worker started under `parent` and wait for their threads (before it is destroyed)."""
-    for worker in list(getattr(parent, "_running_workers", ())):
+# Every running worker, whoever started it: closing the window stops and joins them all, so no
+# tab can forget one (a QThread destroyed while running aborts the process).
+RUNNING: set = set()
+
+
+def stop_workers(msecs: int = 30000) -> None:
+    """Cancel every running worker and wait for its thread (before the window is destroyed)."""
+    for worker in list(RUNNING):
         worker.cancel()
-    for worker in list(getattr(parent, "_running_workers", ())):
+    for worker in list(RUNNING):
         worker.wait(msecs)
 
 
@@ -108,12 +116,8 @@ def start_worker(parent: QObject, worker: Worker) -> Worker:
     runner.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(runner.deleteLater)
     thread.finished.connect(thread.deleteLater)
-    jobs = getattr(parent, "_running_workers", None)
-    if jobs is None:
-        jobs = set()
-        parent._running_workers = jobs
-    jobs.add(worker)
-    thread.finished.connect(lambda: jobs.discard(worker))
+    RUNNING.add(worker)
+    thread.finished.connect(lambda: RUNNING.discard(worker))
     thread.start()
     return worker
 
@@ -136,6 +140,7 @@ class LatestOnly(QObject):
         self.busy = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
+        RUNNING.add(self)
 
     def submit(self, job: Callable[[], Any]) -> None:
         with self._cond:
@@ -175,4 +180,6 @@ class LatestOnly(QObject):
 
     def wait(self, msecs: int = 30000) -> bool:
         self._thread.join(msecs / 1000)
+        if not self._thread.is_alive():
+            RUNNING.discard(self)
         return not self._thread.is_alive()

@@ -5,6 +5,7 @@ samples are the same whatever the worker count, and a resumed run sees the same 
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import RelightError
 from ..inputs import load_input
 from ..io import read_depth, read_image
 from .layouts import PairRecord, VIDITIndex, split_scenes
@@ -40,6 +42,24 @@ def _load_depth(path: Path, resize: int | None) -> np.ndarray:
     return _resized(read_depth(path).data, resize)
 
 
+log = logging.getLogger("relight.data")
+
+
+class SkipBadFiles:
+    """A damaged file must not abort a training run at the same step on every resume: a sample that
+    cannot be read is replaced by the next readable one (deterministically, so resumes stay exact)
+    with a warning in the run's log. Ten unreadable samples in a row stop the run."""
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        for k in range(10):
+            j = (i + k) % len(self)
+            try:
+                return self.sample(j)
+            except RelightError as exc:
+                log.warning("skipping sample %d: %s", j, exc)
+        raise RelightError(f"samples {i} to {i + 9} cannot be read; the dataset looks damaged")
+
+
 def _chw(a: np.ndarray) -> torch.Tensor:
     if a.ndim == 2:
         a = a[:, :, None]
@@ -64,7 +84,7 @@ def make_sample(src, sd, gui, gd, tgt, rng: np.random.Generator, aug: Augment) -
     return {"source": _chw(src), "source_depth": _chw(sd), "guide": _chw(gui), "guide_depth": _chw(gd), "target": _chw(tgt)}
 
 
-class VIDITTriplets(Dataset):
+class VIDITTriplets(SkipBadFiles, Dataset):
     """Any-to-any triplets: source = scene A under s1, guide = scene B under s2, target = A under s2.
 
     One item per (scene, setting) of the split; guide scene and setting s2 are drawn per epoch.
@@ -95,7 +115,7 @@ class VIDITTriplets(Dataset):
         guide_scene = scene if (self.same_scene_guide or not others) else others[int(rng.integers(len(others)))]
         return scene, s1, guide_scene, s2
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def sample(self, i: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, i])
         scene, s1, gscene, s2 = self.triplet(i, rng)
         r = self.augment.resize
@@ -105,7 +125,7 @@ class VIDITTriplets(Dataset):
         return make_sample(src, sd, gui, gd, tgt, rng, self.augment)
 
 
-class PairDataset(Dataset):
+class PairDataset(SkipBadFiles, Dataset):
     """NTIRE-style pairs with ground truth (input/, guide/, target/)."""
 
     def __init__(self, records: list[PairRecord], augment: Augment = Augment(), seed: int = 0):
@@ -118,7 +138,7 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def sample(self, i: int) -> dict[str, torch.Tensor]:
         r, rs = self.records[i], self.augment.resize
         rng = np.random.default_rng([self.seed, self.epoch, i])
         src, gui = load_input(r.pair.source), load_input(r.pair.guide)

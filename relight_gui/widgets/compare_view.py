@@ -3,7 +3,7 @@ and difference; one shared zoom (wheel, at the cursor) and pan for every pane.""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
@@ -13,7 +13,6 @@ MODES = ("split", "side", "toggle", "difference")
 
 
 class CompareView(QWidget):
-    zoomChanged = Signal(float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -73,7 +72,6 @@ class CompareView(QWidget):
         self.scale = max(1e-3, min(pane.width() / w, pane.height() / h))
         self.offset = QPointF((w - pane.width() / self.scale) / 2, (h - pane.height() / self.scale) / 2)
         self._fitted = True
-        self.zoomChanged.emit(self.scale)
         self.update()
 
     def actual_size(self) -> None:
@@ -87,7 +85,6 @@ class CompareView(QWidget):
         self.scale = float(np.clip(self.scale * factor, 0.02, 64.0))
         self.offset = img_pt - local / self.scale
         self._fitted = False
-        self.zoomChanged.emit(self.scale)
         self.update()
 
     def pane_to_image(self, pane_index: int, pos: QPointF) -> QPointF:
