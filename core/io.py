@@ -29,7 +29,8 @@ from .safe_load import load_npy, load_npz_member
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 DEPTH_SUFFIXES = (".npy", ".npz", ".png", ".tif", ".tiff", ".exr")
-OUTPUT_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+OUTPUT_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg") + ((".webp",) if cv2.haveImageWriter(".webp") else ())
+EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp")
 MIN_SIDE = 32
 
 
@@ -249,8 +250,8 @@ def encode_image(rgb: np.ndarray, suffix: str, bit_depth: int = 8) -> bytes:
         raise RelightError(f"cannot write '{suffix}' images; use {', '.join(OUTPUT_SUFFIXES)}")
     if bit_depth not in (8, 16):
         raise RelightError(f"bit depth must be 8 or 16, not {bit_depth}")
-    if bit_depth == 16 and suffix in (".jpg", ".jpeg"):
-        raise RelightError("JPEG cannot hold 16-bit images; use PNG or TIFF")
+    if bit_depth == 16 and suffix in EIGHT_BIT_ONLY:
+        raise RelightError(f"{suffix[1:].upper()} cannot hold 16-bit images; use PNG or TIFF, or --bit-depth 8")
     x = np.clip(np.nan_to_num(np.asarray(rgb, dtype=np.float32)), 0.0, 1.0)
     if bit_depth == 16:
         codes = np.round(x * 65535.0).astype(np.uint16)

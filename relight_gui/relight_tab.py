@@ -14,7 +14,7 @@ from core.api import guide_for_light
 from core.guides import CompassGuides
 from core.inputs import InputFiles, load_input
 from core.live import LivePreview
-from core.io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, write_image
+from core.io import DEPTH_SUFFIXES, EIGHT_BIT_ONLY, IMAGE_SUFFIXES, OUTPUT_SUFFIXES, write_image
 from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.pairing import find_depth, ntire_pairs, pair_dropped
 from core.errors import RelightError
@@ -28,6 +28,10 @@ from .widgets.compare_view import CompareView
 from .widgets.input_card import InputCard
 from .widgets.compass import CompassPanel
 from .workers import QUEUED, LatestOnly, Worker, start_worker
+
+
+SAVE_FILTERS = ["PNG 16-bit (*.png)", "PNG 8-bit (*.png)", "TIFF 16-bit (*.tif *.tiff)", "TIFF 8-bit (*.tif *.tiff)",
+                "JPEG 8-bit (*.jpg *.jpeg)"] + (["WebP 8-bit (*.webp)"] if ".webp" in OUTPUT_SUFFIXES else [])
 
 
 def depth_model_installed(settings: Settings) -> bool:
@@ -115,9 +119,18 @@ class RelightTab(QWidget):
             b.setCheckable(True)
             b.setChecked(mode == "split")
             b.setObjectName(f"mode_{mode}")
+            # the view keeps the keyboard (hold Space in Toggle mode), not the button just clicked
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             self.mode_group.addButton(b, i)
-            b.clicked.connect(lambda _=False, m=mode: self.compare.set_mode(m))
+            b.clicked.connect(lambda _=False, m=mode: (self.compare.set_mode(m), self.compare.setFocus()))
             view_row.addWidget(b)
+        self.gain = QComboBox()
+        self.gain.setObjectName("difference_gain")
+        self.gain.addItems([f"×{g}" for g in (1, 2, 4, 8, 16)])
+        self.gain.setCurrentText("×4")
+        self.gain.setToolTip("Difference mode: amplification of |after − before|")
+        self.gain.currentTextChanged.connect(lambda t: self.compare.set_difference_gain(float(t[1:])))
+        view_row.addWidget(self.gain)
         view_row.addWidget(QLabel("  compare with:"))
         self.against = QComboBox()
         self.against.addItems(["source", "guide"])
@@ -197,6 +210,7 @@ class RelightTab(QWidget):
 
         def done(inp):
             card.set_input(inp)
+            self.mark_stale()
             card.show_model_state(depth_model_installed(self.settings))
             self.settings.add_recent(str(files.image), str(files.depth or ""))
             self.refresh_recent()
@@ -270,7 +284,16 @@ class RelightTab(QWidget):
         s, g = self.source_card.state(), self.guide_card.state()
         self.source_card.restore(g)
         self.guide_card.restore(s)
+        self.mark_stale()
         self.update_state()
+
+    def mark_stale(self) -> None:
+        """The inputs changed: the shown result no longer belongs to them; say so until the next run."""
+        if self.result is not None and not self.result_label.text().startswith("Stale"):
+            self.result_label.setText("Stale: the inputs changed since this result. Relight to update it. ("
+                                      + self.result.describe() + ")")
+            self.compare.labels = (self.compare.labels[0], "relit (stale)")
+            self.compare.update()
 
     def set_colormap(self, cmap: str) -> None:
         for card in (self.source_card, self.guide_card):
@@ -300,7 +323,8 @@ class RelightTab(QWidget):
             self.banner.setText(" ".join(parts))
         else:
             warn = [f"{c.title}: {w}" for c in (self.source_card, self.guide_card) for w in c.warnings]
-            self.banner.setText(("⚠ " + "; ".join(warn) + ". ") if warn else "Ready." )
+            idle = "Relighting…" if running else "Ready."
+            self.banner.setText(("⚠ " + "; ".join(warn) + ". ") if warn else idle)
         can = ready and self.model.ready and self.model.trained and not running
         self.relight_button.setEnabled(can)
         self.cancel_button.setEnabled(running)
@@ -415,21 +439,27 @@ class RelightTab(QWidget):
         self.compare.set_images(ref, self.result.image, (label, "relit"), keep_view=True)
 
     # ---- output ---------------------------------------------------------------------------
+    def suggested_name(self) -> str:
+        """The result's file name: the *current* source's name, "_relit"."""
+        return (self.source_card.image_path.stem if self.source_card.image_path else "result") + "_relit"
+
     def save_dialog(self) -> None:
         if self.result is None:
             return
-        stem = (self.source_card.image_path.stem if self.source_card.image_path else "result") + "_relit"
-        start = str(Path(self.settings.get("output_dir")) / f"{stem}.png")
-        filters = "PNG 16-bit (*.png);;PNG 8-bit (*.png);;TIFF 16-bit (*.tif *.tiff)"
-        path, chosen = QFileDialog.getSaveFileName(self, "Save the relit image", start, filters)
-        if path:
+        start = str(Path(self.settings.get("output_dir")) / f"{self.suggested_name()}.png")
+        path, chosen = QFileDialog.getSaveFileName(self, "Save the relit image", start, ";;".join(SAVE_FILTERS))
+        if path:  # the dialog itself asks before replacing an existing file
             self.save(Path(path), 8 if "8-bit" in chosen else 16)
 
     def save(self, path: Path, bit_depth: int = 16) -> Worker | None:
         """Encode and write the result in a worker (a 16-bit PNG of a large image takes seconds).
-        Returns the worker, or None when the name was refused."""
-        if path.suffix.lower() not in (".png", ".tif", ".tiff"):
+        A typed extension is honoured (JPEG and WebP are 8-bit); an unknown one becomes .png, and
+        the status line says so. Returns the worker, or None when the name was refused."""
+        if path.suffix.lower() not in OUTPUT_SUFFIXES:
+            self.statusMessage.emit(f"'{path.suffix or 'no extension'}' is not an image type this app writes; saving as PNG")
             path = path.with_suffix(".png")
+        if path.suffix.lower() in EIGHT_BIT_ONLY:
+            bit_depth = 8
         inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
         if any(path.resolve() == p.resolve() for p in inputs):
             show_error(self, "Not saved", f"{path.name} is one of the inputs; choose another name.")

@@ -43,7 +43,8 @@ class SettingsTab(QWidget):
         self.precision.setCurrentText(settings.get("precision"))
         self.fast = QCheckBox("Fast CUDA path (folded BatchNorm, fp16, CUDA graphs; about 2.6x faster on an H100)")
         self.fast.setChecked(settings.get("fast"))
-        if not torch.cuda.is_available():
+        if not torch.cuda.is_available():  # shown unticked and disabled: it cannot apply here
+            self.fast.setChecked(False)
             self.fast.setEnabled(False)
             self.fast.setToolTip("Needs a CUDA GPU")
         self.checkpoint = QLineEdit(settings.get("checkpoint"))

@@ -138,8 +138,12 @@ def test_full_relight_through_the_worker_then_save_and_swap(qtbot, window, tmp_p
     assert rt.save(rt.source_card.image_path, 16) is None  # never overwrite an input
     qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=5000)
     before = rt.source_card.image_path
+    assert rt.suggested_name() == "src_relit"
     rt.swap()
     assert rt.guide_card.image_path == before
+    # the old result is marked stale and Save's name follows the current source
+    assert rt.result_label.text().startswith("Stale") and rt.compare.labels[1] == "relit (stale)"
+    assert rt.suggested_name() == "gui_relit"
     # re-run with another guide without reloading the source
     rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "other", seed=9)))
     qtbot.waitUntil(lambda: rt.guide_card.image_path.name == "other.png", timeout=10000)
@@ -295,6 +299,16 @@ def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
     assert seen == [(0.5, "half", True)]
     assert any("Boom crashed" in r.message and "ZeroDivisionError" in r.message for r in caplog.records)
     assert w.wait(5000)
+    # KeyboardInterrupt / SystemExit inside work neither end it silently nor take the app down
+    for exc in (KeyboardInterrupt, SystemExit):
+        def interrupted(progress, cancel, exc=exc):
+            raise exc()
+
+        w = Worker(interrupted, "Halt")
+        with qtbot.waitSignal(w.failed, timeout=5000) as blocker:
+            start_worker(parent, w)
+        assert "interrupted" in blocker.args[0] and exc.__name__ in blocker.args[0]
+        assert w.wait(5000)
 
 
 def test_files_on_the_command_line_are_paired_and_relit(tmp_path):
@@ -363,3 +377,41 @@ def test_light_compass_drag_gives_live_previews_then_the_full_result(qtbot, wind
     QTest.mousePress(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, c + QPoint(30, -80))
     QTest.mouseRelease(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, c + QPoint(30, -80))
     assert 15 < dial.azimuth < 25
+
+
+def test_saving_formats_view_keys_difference_gain_and_settings(qtbot, window, tmp_path):
+    import cv2
+    import torch
+
+    rt = window.relight_tab
+    _load_both(qtbot, rt, tmp_path)
+    with qtbot.waitSignal(rt.resultReady, timeout=30000):
+        rt.relight()
+    assert "Ready." in rt.banner.text()
+    # a typed extension is honoured (JPEG is 8-bit); an unknown one becomes PNG and is said
+    with qtbot.waitSignal(rt.save(tmp_path / "r.jpg", 16).succeeded, timeout=10000):
+        pass
+    assert cv2.imread(str(tmp_path / "r.jpg")).dtype == np.uint8
+    messages = []
+    rt.statusMessage.connect(messages.append)
+    with qtbot.waitSignal(rt.save(tmp_path / "r.xyz", 16).succeeded, timeout=10000):
+        pass
+    assert (tmp_path / "r.png").is_file() and any("saving as PNG" in m for m in messages)
+    # compare-mode buttons never take the keyboard: Space keeps flipping the view after a click
+    toggle = rt.findChild(type(rt.save_button), "mode_toggle")
+    assert toggle.focusPolicy() == Qt.FocusPolicy.NoFocus
+    qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton)
+    assert rt.compare.mode == "toggle"
+    QTest.keyPress(rt.compare, Qt.Key.Key_Space)
+    assert rt.compare.flipped
+    QTest.keyRelease(rt.compare, Qt.Key.Key_Space)
+    assert not rt.compare.flipped
+    # difference gain x1..x16
+    rt.gain.setCurrentText("×16")
+    assert rt.compare.gain == 16.0
+    diff16 = rt.compare._qd.copy()
+    rt.gain.setCurrentText("×1")
+    assert rt.compare._qd != diff16
+    # the fast CUDA path is never shown ticked where there is no CUDA
+    if not torch.cuda.is_available():
+        assert not window.settings_tab.fast.isChecked() and not window.settings_tab.fast.isEnabled()

@@ -199,3 +199,40 @@ def test_run_folder_lock_stale_temporaries_damaged_state_and_metrics(tmp_path):
     cfg.steps = 4
     with pytest.raises(RelightError, match="training state is damaged"):
         train(cfg, resume=True)
+
+
+KILL_IN_WRITE = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+real, seen = os.replace, []
+def replace(src, dst):
+    # SIGKILL with the second state.pt fully written to its temporary file, before the rename
+    if str(dst).endswith("state.pt"):
+        seen.append(dst)
+        if len(seen) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst)
+os.replace = replace
+from core.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_sigkill_during_a_checkpoint_write_then_resume_is_bit_identical(tiny, tmp_path):
+    from core.cli import main
+
+    def args(out):
+        return ["train", "--data", str(tiny), "--out", str(out), "--preset", "s3net-lite", "--steps", "6", "--batch",
+                "2", "--workers", "0", "--device", "cpu", "--ckpt-every", "3", "--val-every", "1000", "--seed", "0"]
+
+    assert main(args(tmp_path / "full")) == 0
+    out = tmp_path / "killed"
+    r = subprocess.run([sys.executable, "-c", KILL_IN_WRITE, str(ROOT), *args(out)], capture_output=True, timeout=300)
+    assert r.returncode == -signal.SIGKILL
+    assert list(out.glob(".state.pt.*.tmp"))  # the half-finished write is still there
+    assert torch.load(out / "state.pt", weights_only=True)["step"] == 3
+    assert main(args(out) + ["--resume"]) == 0
+    assert not list(out.glob(".*.tmp"))
+    a, b = load_file(tmp_path / "full" / "last.safetensors"), load_file(out / "last.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)

@@ -30,6 +30,7 @@ class CompareView(QWidget):
         self.offset = QPointF(0, 0)  # image coordinates of the pane's top-left corner
         self.flipped = False  # toggle mode: showing "before"
         self.labels = ("before", "after")
+        self.gain = 4.0  # difference mode amplification
         self.placeholder = "Drop a source, then a guide photo or set the light compass, then Relight."
         self._drag: str | None = None
         self._last = QPointF()
@@ -41,10 +42,16 @@ class CompareView(QWidget):
         self.before, self.after, self.labels = before, after, labels
         self._qb = to_qimage(before) if before is not None else None
         self._qa = to_qimage(after) if after is not None else None
-        self._qd = to_qimage(difference(before, after)) if before is not None and after is not None else None
+        self._qd = to_qimage(difference(before, after, self.gain)) if before is not None and after is not None else None
         if (first and not keep_view) or self._fitted:
             self.fit()
         self.update()
+
+    def set_difference_gain(self, gain: float) -> None:
+        self.gain = gain
+        if self.before is not None and self.after is not None:
+            self._qd = to_qimage(difference(self.before, self.after, gain))
+            self.update()
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
