@@ -389,51 +389,25 @@ class Trainer:
                 for g in opt.param_groups:
                     g["lr"] = lr
                 b = _to(batch, device, use_cl)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    pred = train_model(b["source"], b["guide"], b["source_depth"], b["guide_depth"])
-                loss, terms = criterion(pred, b["target"])
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if cfg.grad_clip:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                scaler.step(opt)
-                scaler.update()
+                terms = self._optimise(train_model, criterion, opt, scaler, params, b, amp_dtype)
                 step += 1
                 n = b["source"].shape[0] * self.world
                 imgs_done += n
                 n_window += n
                 if step % cfg.log_every == 0 or step == total or step == 1:
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)
-                    now = time.perf_counter()
-                    ips = n_window / max(now - t_window, 1e-9)
-                    t_window, n_window = now, 0
-                    tv = {k: float(v) for k, v in terms.items()}
-                    eta = (total - step) * (cfg.batch * self.world) / max(ips, 1e-9)
-                    info = StepInfo(step, total, epoch, tv, lr, ips, eta)
-                    rec = {"step": step, "epoch": epoch, "lr": lr, "images_per_s": ips, **tv}
-                    history.append(rec)
-                    self._log_metrics(rec)
-                    if self.rank == 0 and self.cb.on_step:
-                        self.cb.on_step(info)
+                    self._report_step(step, total, epoch, terms, lr, n_window, t_window, device, history)
+                    t_window, n_window = time.perf_counter(), 0
                 if val_ds is not None and (step % val_every == 0 or step == total):
                     self._validate(model, val_ds, device, amp_dtype, step, use_cl)
                     model.train()
                     if cfg.freeze_encoder:
                         model.encoder.eval()
-                stop_now = self.cancel.cancelled
-                if cfg.max_minutes is not None and time.perf_counter() - t_start > cfg.max_minutes * 60:
-                    stop_now = True
-                if self.world > 1:  # every rank must agree to stop at the same step
-                    flag = torch.tensor([1.0 if stop_now else 0.0], device=device)
-                    dist.all_reduce(flag)
-                    stop_now = bool(flag.item() > 0)
+                stop_now = self._agree_to_stop(t_start, device)
                 if step % ckpt_every == 0 or step == total or stop_now:
                     self._checkpoint(model, opt, scaler, step, preset, meta, device)
                 if stop_now:
                     stopped = True
-                    self.notify(f"stopped at step {step}; checkpoint written, resume with --resume")
+                    self.notify(f"stopped at step {step}; checkpoint written, the run can be resumed")
                     break
                 if step >= total:
                     break
@@ -444,6 +418,45 @@ class Trainer:
             if self._owns_process_group:
                 dist.destroy_process_group()
         return TrainResult(self.out, step, stopped, last_ckpt, criterion.perceptual is not None, history)
+
+    def _optimise(self, train_model, criterion, opt, scaler, params, b: dict, amp_dtype) -> dict:
+        """One optimiser step on batch `b`; returns the loss terms."""
+        with torch.autocast(b["source"].device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            pred = train_model(b["source"], b["guide"], b["source_depth"], b["guide_depth"])
+        loss, terms = criterion(pred, b["target"])
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if self.cfg.grad_clip:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        return terms
+
+    def _report_step(self, step, total, epoch, terms, lr, n_window, t_window, device, history) -> float:
+        """Log the step (metrics.jsonl, callbacks) with the images/s since the last report."""
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        ips = n_window / max(time.perf_counter() - t_window, 1e-9)
+        tv = {k: float(v) for k, v in terms.items()}
+        eta = (total - step) * (self.cfg.batch * self.world) / max(ips, 1e-9)
+        rec = {"step": step, "epoch": epoch, "lr": lr, "images_per_s": ips, **tv}
+        history.append(rec)
+        self._log_metrics(rec)
+        if self.rank == 0 and self.cb.on_step:
+            self.cb.on_step(StepInfo(step, total, epoch, tv, lr, ips, eta))
+        return ips
+
+    def _agree_to_stop(self, t_start: float, device) -> bool:
+        """Stop on cancel or after max_minutes; under DDP every rank stops at the same step."""
+        stop_now = self.cancel.cancelled
+        if self.cfg.max_minutes is not None and time.perf_counter() - t_start > self.cfg.max_minutes * 60:
+            stop_now = True
+        if self.world > 1:
+            flag = torch.tensor([1.0 if stop_now else 0.0], device=device)
+            dist.all_reduce(flag)
+            stop_now = bool(flag.item() > 0)
+        return stop_now
 
     def _prepare_run_folder(self) -> Path:
         """Create the run folder, remove temporary files a killed run left, check resume vs new."""

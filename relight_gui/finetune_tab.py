@@ -93,8 +93,25 @@ class FineTuneTab(QWidget):
         self.bridge.validation.connect(self._on_validation)
         self.bridge.message.connect(self.log)
         self.bridge.checkpoint.connect(self._on_checkpoint)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(self._build_dataset_box())
+        ll.addWidget(self._build_hyperparameters_box())
+        ll.addWidget(self.perceptual_note)
+        ll.addLayout(self._build_run_buttons())
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        ll.addWidget(self.log_view, 1)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(self._build_live_view())
+        split.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+        self.update_buttons()
 
-        # dataset
+    def _build_dataset_box(self) -> QGroupBox:
         self.data = QLineEdit()
         self.data.setPlaceholderText("VIDIT layout (ImageNNN_<temp>_<dir>.png + ImageNNN.npy) or NTIRE pairs (input/, guide/, target/)")
         browse = QPushButton("Browse…")
@@ -117,8 +134,10 @@ class FineTuneTab(QWidget):
         dl.addLayout(drow)
         dl.addWidget(self.data_summary)
         self.data.editingFinished.connect(self.scan)
+        return dbox
 
-        # model and hyperparameters (defaults: the paper's recipe)
+    def _build_hyperparameters_box(self) -> QGroupBox:
+        """Model and hyperparameters; the defaults are the paper's recipe."""
         d = TrainConfig()
         self.base = QComboBox()
         self.base.addItems(["Active checkpoint", "Official weight.pkl…", "ImageNet encoder", "Scratch"])
@@ -158,7 +177,9 @@ class FineTuneTab(QWidget):
                                       "term will be OFF for this run and recorded in its metadata.")
         self.perceptual_note.setStyleSheet("color: #d9822b;")
         self.perceptual_note.setWordWrap(True)
+        return hp
 
+    def _build_run_buttons(self) -> QHBoxLayout:
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(lambda: self.start(resume=False))
         self.stop_button = QPushButton("Stop")
@@ -173,8 +194,10 @@ class FineTuneTab(QWidget):
         for b in (self.start_button, self.stop_button, self.resume_button, self.use_button):
             brow.addWidget(b)
         brow.addWidget(self.speed, 1)
+        return brow
 
-        # live view
+    def _build_live_view(self) -> QWidget:
+        """Loss curves, validation PSNR/SSIM and the latest validation preview."""
         pg.setConfigOptions(antialias=True)
         self.loss_plot = pg.PlotWidget(title="training loss")
         self.loss_plot.addLegend(offset=(-10, 10))
@@ -203,30 +226,13 @@ class FineTuneTab(QWidget):
         self.preview = QLabel("")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumHeight(140)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.addWidget(dbox)
-        ll.addWidget(hp)
-        ll.addWidget(self.perceptual_note)
-        ll.addLayout(brow)
-        ll.addWidget(self.log_view, 1)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self.loss_plot, 3)
         rl.addWidget(self.val_plot, 2)
         rl.addWidget(self.preview_caption)
         rl.addWidget(self.preview, 2)
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        lay = QVBoxLayout(self)
-        lay.addWidget(split)
-        self.update_buttons()
+        return right
 
     @staticmethod
     def _dspin(value, lo, hi, decimals):
