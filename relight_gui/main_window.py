@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
         self.relight_tab.resultReady.connect(lambda r: self.run_label.setText(f"last run: {r.seconds:.2f} s, {r.mode}"))
         self.settings_tab.modelSettingsChanged.connect(self.reload_model)
         self.settings_tab.colormapChanged.connect(self.relight_tab.set_colormap)
+        self.settings_tab.depthModelChanged.connect(self.relight_tab.refresh_depth_model)
         self.finetune_tab.useCheckpoint.connect(self.use_checkpoint)
         self.model.loaded.connect(self._model_loaded)
         self.model.failed.connect(self._model_failed)

@@ -249,6 +249,12 @@ class RelightTab(QWidget):
         worker.finished.connect(lambda: card.estimate_button.setEnabled(True))
         return start_worker(self, worker)
 
+    def refresh_depth_model(self) -> None:
+        """The depth model setting changed: the cards' Estimate/Download offers follow it."""
+        installed = depth_model_installed(self.settings)
+        for c in (self.source_card, self.guide_card):
+            c.show_model_state(installed)
+
     def download_depth_model(self) -> Worker | None:
         """Download Depth Anything V2 Small on request, with progress and cancel."""
         from PySide6.QtWidgets import QMessageBox, QProgressDialog
@@ -270,8 +276,7 @@ class RelightTab(QWidget):
 
         def finished():
             dialog.reset()
-            for c in (self.source_card, self.guide_card):
-                c.show_model_state(depth_model_installed(self.settings))
+            self.refresh_depth_model()
 
         worker.finished.connect(finished)
         return start_worker(self, worker)

@@ -4,11 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
-                               QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QTextBrowser, QVBoxLayout, QWidget)
 
 from core.checkpoint import BUNDLED_MODEL
+from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model
+from core.errors import RelightError
 from core.vocab import PRECISIONS
 
 from .imaging import COLORMAPS
@@ -29,6 +31,7 @@ def device_choices() -> list[tuple[str, str]]:
 class SettingsTab(QWidget):
     modelSettingsChanged = Signal()
     colormapChanged = Signal(str)
+    depthModelChanged = Signal()
 
     def __init__(self, settings: Settings, parent=None):
         super().__init__(parent)
@@ -61,6 +64,19 @@ class SettingsTab(QWidget):
         self.colormap.addItems(list(COLORMAPS))
         self.colormap.setCurrentText(settings.get("colormap"))
         self.colormap.currentTextChanged.connect(self._colormap)
+        self.depth_model = QLineEdit(settings.get("depth_model"))
+        self.depth_model.setObjectName("depth_model")
+        self.depth_model.setPlaceholderText(f"${DEPTH_MODEL_ENV} or {default_model_dir()}")
+        self.depth_model.setToolTip("Folder of Depth Anything V2 Small (save_pretrained layout), used to estimate "
+                                    "depth maps for photos that have none")
+        self.depth_model.editingFinished.connect(self._depth_model_changed)
+        browse_depth = QPushButton("Browse…")
+        browse_depth.clicked.connect(self.browse_depth_model)
+        self.depth_status = QLabel()
+        self.depth_status.setTextFormat(Qt.TextFormat.PlainText)
+        drow = QHBoxLayout()
+        drow.addWidget(self.depth_model, 1)
+        drow.addWidget(browse_depth)
         self.output_dir = QLineEdit(settings.get("output_dir"))
         self.output_dir.editingFinished.connect(lambda: settings.set("output_dir", self.output_dir.text()))
         form.addRow("Device", self.device)
@@ -69,6 +85,9 @@ class SettingsTab(QWidget):
         form.addRow("Checkpoint", row)
         form.addRow("Depth colour map", self.colormap)
         form.addRow("Output folder", self.output_dir)
+        form.addRow("Depth model", drow)
+        form.addRow("", self.depth_status)
+        self._depth_model_changed()
         apply = QPushButton("Apply and reload the model")
         apply.clicked.connect(self.apply)
         self.card = QTextBrowser()
@@ -84,6 +103,26 @@ class SettingsTab(QWidget):
         if path:
             self.checkpoint.setText(path)
             self.apply()
+
+    def browse_depth_model(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the depth model folder", str(Path.home()))
+        if path:
+            self.depth_model.setText(path)
+            self._depth_model_changed()
+
+    def _depth_model_changed(self) -> None:
+        """Save the setting at once and say whether a usable model is there."""
+        text = self.depth_model.text().strip()
+        self.settings.set("depth_model", text)
+        try:
+            found = find_depth_model(text or None)
+        except RelightError as exc:
+            self.depth_status.setText(f"⚠ {exc}")
+            return
+        self.depth_status.setText(f"Depth model: {found}" if found else
+                                  "No depth model installed: use Download model… on a card without depth, "
+                                  "or choose a folder here.")
+        self.depthModelChanged.emit()
 
     def apply(self) -> None:
         self.settings.set("device", self.device.currentData())

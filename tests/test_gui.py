@@ -94,8 +94,9 @@ def test_a_photo_without_depth_gets_an_estimate_from_its_card(qtbot, window, tmp
     assert not card.ready and card.no_depth.isVisible() and not dialogs(window)
     assert not card.estimate_button.isEnabled() and card.download_button.isVisible()  # no model installed yet
     assert "no depth map" in rt.banner.text()
-    window.settings.set("depth_model", str(tiny_depth_model))
-    card.show_model_state(True)
+    window.settings_tab.depth_model.setText(str(tiny_depth_model))  # the app's setting
+    window.settings_tab.depth_model.editingFinished.emit()
+    assert "Depth model:" in window.settings_tab.depth_status.text()
     assert card.estimate_button.isEnabled() and not card.download_button.isVisible()
     qtbot.mouseClick(card.estimate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: card.ready, timeout=20000)
