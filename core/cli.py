@@ -15,7 +15,8 @@ log = logging.getLogger("relight")
 
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help="autocast precision (default fp32)")
+    p.add_argument("--precision", default="auto", choices=("auto",) + PRECISIONS,
+                   help="autocast precision; auto (default): bf16 on a CPU with native bf16, fp32 otherwise")
 
 
 def _same_file(a: Path, b: Path) -> bool:

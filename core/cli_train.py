@@ -145,4 +145,4 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--json")
     p.add_argument("--csv")
     add_device(p)
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_eval, precision="fp32")  # evaluation is exact unless asked otherwise

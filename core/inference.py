@@ -18,6 +18,7 @@ from .errors import RelightError
 from .gainmap import carry_detail, carry_to_full_resolution
 from .io import DepthMap
 from .model import S3Net
+from .hardware import cpu_precision
 from .progress import Progress
 from .vocab import OUTPUT_MODES, PRECISIONS
 
@@ -123,9 +124,11 @@ class Relighter:
         max_pixels: int | None = None,
         accelerate: bool = False,
     ):
-        if precision not in PRECISIONS:
-            raise RelightError(f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})")
+        if precision not in PRECISIONS + ("auto",):
+            raise RelightError(f"unknown precision '{precision}' (use auto, {', '.join(PRECISIONS)})")
         self.device = pick_device(device) if isinstance(device, str) else device
+        if precision == "auto":  # the CPU's native bf16 when it has one; fp32 elsewhere
+            precision = cpu_precision() if self.device.type == "cpu" else "fp32"
         self.precision = precision
         self.info = info
         self.model = model.eval().to(self.device)

@@ -77,6 +77,15 @@ class _TrainBridge(QObject):
     checkpoint = Signal(str)
 
 
+def next_free_folder(folder: Path) -> Path:
+    """folder, folder-2, folder-3, … : the first that holds no run."""
+    base, n = folder, 1
+    while (folder / "state.pt").exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    return folder
+
+
 class FineTuneTab(QWidget):
     useCheckpoint = Signal(str)
 
@@ -112,7 +121,7 @@ class FineTuneTab(QWidget):
         self.update_buttons()
 
     def _build_dataset_box(self) -> QGroupBox:
-        self.data = QLineEdit()
+        self.data = QLineEdit(self.settings.get("finetune_data"))
         self.data.setPlaceholderText("VIDIT layout (ImageNNN_<temp>_<dir>.png + ImageNNN.npy) or NTIRE pairs (input/, guide/, target/)")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self.browse_data)
@@ -156,7 +165,7 @@ class FineTuneTab(QWidget):
         self.batch = self._spin(d.batch, 1, 256)
         self.crop = self._spin(0, 0, 4096)
         self.crop.setSpecialValueText("full image")
-        self.steps = self._spin(500, 1, 10_000_000)
+        self.steps = self._spin(self.settings.get("finetune_steps"), 1, 10_000_000)
         self.precision = QComboBox()
         self.precision.addItems(list(PRECISIONS))
         self.val_every = self._spin(100, 1, 1_000_000)
@@ -323,6 +332,12 @@ class FineTuneTab(QWidget):
         if not cfg.data:
             show_error(self, "Fine-tune", "Choose a dataset folder first.")
             return None
+        if not resume and (Path(cfg.out) / "state.pt").is_file():
+            # Start never overwrites a run: the next free folder name, said in the log
+            cfg.out = str(next_free_folder(Path(cfg.out)))
+            self.out.setText(cfg.out)
+        self.settings.set("finetune_data", cfg.data)
+        self.settings.set("finetune_steps", cfg.steps)
         if not resume:
             self.clear_plots()
         b = self.bridge
@@ -344,6 +359,7 @@ class FineTuneTab(QWidget):
 
     def _finished(self) -> None:
         self.worker = None
+        self.speed.setText(" ")  # no stale speed/ETA once the run has ended
         self.update_buttons()
 
     def update_buttons(self) -> None:

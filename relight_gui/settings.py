@@ -15,6 +15,8 @@ DEFAULTS = {
     "output_dir": str(Path.home()),
     "mode": "auto",
     "depth_model": "",  # empty: $RELIGHT_DEPTH_MODEL or the app's data folder
+    "finetune_data": "",
+    "finetune_steps": 500,
 }
 
 

@@ -266,6 +266,18 @@ def test_finetune_runs_plots_checkpoints_stops_and_resumes(qtbot, window, tmp_pa
     with qtbot.waitSignal(window.model.loaded, timeout=30000):
         ft.use_button.click()
     assert window.model.relighter.info.path == tmp_path / "run2" / "last.safetensors"
+    assert ft.speed.text().strip() == ""  # no stale speed/ETA after the run
+    # a second Start on a folder that holds a run makes a new folder by itself
+    ft.steps.setValue(2)
+    w = ft.start()
+    qtbot.waitUntil(lambda: w.done, timeout=120000)
+    assert ft.out.text() == str(tmp_path / "run2-2") and (tmp_path / "run2-2" / "state.pt").is_file()
+    assert window.settings.get("finetune_data") == str(tmp_path / "data") and window.settings.get("finetune_steps") == 2
+    # a changed precision applies at once: the model reloads in the background
+    st = window.settings_tab
+    with qtbot.waitSignal(window.model.loaded, timeout=30000):
+        st.precision.setCurrentIndex(st.precision.findData("bf16"))
+    assert window.model.relighter.precision == "bf16"
 
 
 def test_demo_screenshot_command(tmp_path):
