@@ -26,13 +26,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(folder.resolve())
-    except OSError:
-        return False
-
-
 class DepthFiller:
     """Estimates missing depth maps on demand; the model loads once, at the first input that needs it."""
 
@@ -66,29 +59,12 @@ def _with_depth(image: str, depth: str | None, role: str):
     return InputFiles(image, depth)
 
 
-def _folder_pairs(folder: Path, sources_only: bool):
-    """Folder mode's jobs: NTIRE pairs (input/ + guide/), or with a light every image of a folder."""
-    from .inputs import InputFiles, PairFiles
-    from .io import IMAGE_SUFFIXES
-    from .pairing import find_depth, is_depth_name, ntire_pairs
-
-    if not sources_only or (folder / "input").is_dir():
-        pairs = ntire_pairs(folder)
-        return [PairFiles(p.source, p.source, p.name) for p in pairs] if sources_only else pairs
-    if not folder.is_dir():
-        raise RelightError("folder not found", folder)
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not is_depth_name(p))
-    if not images:
-        raise RelightError("no images in the folder", folder)
-    return [PairFiles(InputFiles(p, find_depth(p)), InputFiles(p, find_depth(p)), p.stem) for p in images]
-
-
 def cmd_infer(args) -> int:
+    from .batch import check_output_folder, folder_jobs, relight_jobs
     from .checkpoint import resolve_checkpoint
     from .inference import Relighter
-    from .inputs import InputFiles, load_input
+    from .inputs import load_input
     from .io import OUTPUT_SUFFIXES, write_image
-    from .pairing import ntire_pairs
     from .progress import ProgressBar
 
     if args.bit_depth not in (8, 16):
@@ -107,11 +83,8 @@ def cmd_infer(args) -> int:
     elif args.guide_folder:
         raise RelightError("--guide-folder picks guides for --light; give --light too")
     if args.input_dir:
-        pairs = _folder_pairs(Path(args.input_dir), light is not None)
-        for pair in pairs:
-            for f in (pair.source.image, pair.source.depth, pair.guide.image, pair.guide.depth):
-                if f is not None and _inside(f, out):
-                    raise RelightError(f"refusing to write into a folder that holds inputs ({f.name})", out)
+        pairs = folder_jobs(args.input_dir, sources_only=light is not None)
+        check_output_folder(pairs, out)
     else:
         missing = [n for n in ("source", "guide") if getattr(args, n) is None and not (n == "guide" and light)]
         if missing:
@@ -154,24 +127,14 @@ def cmd_infer(args) -> int:
         print(f"wrote {out}: {res.describe()}", file=sys.stderr)
         return 0
 
-    out.mkdir(parents=True, exist_ok=True)
-    ext = "." + args.format
-    bar = ProgressBar(len(pairs), "relight")
-    failed = []
-    for i, pair in enumerate(pairs):
-        try:
-            src = fill(load_input(pair.source), "source")
-            gui = guide_for(src) if light else fill(load_input(pair.guide), "guide")
-            res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=args.mode)
-            write_image(out / f"{pair.name}{ext}", res.image, args.bit_depth)
-        except RelightError as exc:
-            failed.append((pair.name, str(exc)))
-        bar.update(i + 1, pair.name)
+    bar = ProgressBar(100, "relight")
+    report = relight_jobs(relighter, pairs, out, guide_for=guide_for if light else None, fill=fill,
+                          suffix="." + args.format, bit_depth=args.bit_depth, mode=args.mode, progress=bar)
     bar.close()
-    for name, msg in failed:
+    for name, msg in report.failed:
         print(f"skipped {name}: {msg}", file=sys.stderr)
-    print(f"relit {len(pairs) - len(failed)} of {len(pairs)} pairs into {out}", file=sys.stderr)
-    return 0 if len(failed) < len(pairs) else 2
+    print(report.summary(), file=sys.stderr)
+    return 0 if report.written else 2
 
 
 def cmd_depth(args) -> int:
@@ -283,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="native .safetensors or the official weight.pkl (default: the bundled model)")
     p.add_argument("--output", required=True, help="output image (.png/.tif), or a folder with --input-dir")
     p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16)")
-    p.add_argument("--format", default="png", choices=["png", "tif"], help="file type in folder mode")
+    p.add_argument("--format", default="png", choices=["png", "tif", "jpg", "webp"], help="file type in folder mode (jpg and webp: 8-bit)")
     p.add_argument("--mode", default="auto", choices=OUTPUT_MODES,
                    help="detail: the network's lighting on the source's own detail (auto = detail); full: the "
                         "network's image at full resolution; gain-map: working resolution + guided-filter gain map")

@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         act(f, "Open &guide…", "Ctrl+Shift+O", lambda: rt.open_dialog(rt.guide_card))
         act(f, "&Save result…", QKeySequence.StandardKey.Save, rt.save_dialog)
         act(f, "&Copy result", "Ctrl+Shift+C", rt.copy_result)
+        act(f, "Relight a &folder…", "Ctrl+B", rt.open_batch)
         f.addSeparator()
         act(f, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         r = self.menuBar().addMenu("&Run")

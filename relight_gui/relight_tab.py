@@ -145,7 +145,10 @@ class RelightTab(QWidget):
         self.save_button.clicked.connect(self.save_dialog)
         self.copy_button = QPushButton("Copy")
         self.copy_button.clicked.connect(self.copy_result)
-        for w in (fit, one, self.save_button, self.copy_button):
+        self.batch_button = QPushButton("Batch…")
+        self.batch_button.setToolTip("Relight a whole folder (Ctrl+B)")
+        self.batch_button.clicked.connect(self.open_batch)
+        for w in (fit, one, self.save_button, self.copy_button, self.batch_button):
             view_row.addWidget(w)
         self.result_label = QLabel(" ")
 
@@ -248,6 +251,15 @@ class RelightTab(QWidget):
         worker.failed.connect(lambda msg: show_error(self, "Cannot estimate the depth", msg))
         worker.finished.connect(lambda: card.estimate_button.setEnabled(True))
         return start_worker(self, worker)
+
+    def open_batch(self):
+        """The batch dialog: relight a whole folder with the current model, output mode and guide."""
+        from .batch_dialog import BatchDialog
+
+        dialog = BatchDialog(self)
+        dialog.setModal(False)
+        dialog.show()
+        return dialog
 
     def refresh_depth_model(self) -> None:
         """The depth model setting changed: the cards' Estimate/Download offers follow it."""

@@ -17,6 +17,8 @@ DEFAULTS = {
     "depth_model": "",  # empty: $RELIGHT_DEPTH_MODEL or the app's data folder
     "finetune_data": "",
     "finetune_steps": 500,
+    "batch_input": "",
+    "batch_output": "",
 }
 
 

@@ -428,3 +428,32 @@ def test_saving_formats_view_keys_difference_gain_and_settings(qtbot, window, tm
     # the fast CUDA path is never shown ticked where there is no CUDA
     if not torch.cuda.is_available():
         assert not window.settings_tab.fast.isChecked() and not window.settings_tab.fast.isEnabled()
+
+
+def test_batch_dialog_relights_a_folder_lists_bad_pairs_and_opens_the_output(qtbot, window, tmp_path):
+    from core.data.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=3)
+    pairs = tmp_path / "s" / "pairs"
+    (pairs / "guide" / "Pair001.npy").write_bytes(b"broken")
+    rt = window.relight_tab
+    dlg = rt.open_batch()
+    qtbot.addWidget(dlg)
+    dlg.input.setText(str(pairs))
+    dlg.output.setText(str(pairs / "input"))  # a folder holding inputs is refused
+    assert dlg.start() is None
+    qtbot.waitUntil(lambda: bool([b for b in dlg.findChildren(QMessageBox) if b.isVisible()]), timeout=5000)
+    dlg.output.setText(str(tmp_path / "out"))
+    w = dlg.start()
+    qtbot.waitUntil(lambda: w.done, timeout=60000)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Pair000.png", "Pair002.png"]
+    assert dlg.errors.count() == 1 and "Pair001" in dlg.errors.item(0).text() and "Pair001.npy" in dlg.errors.item(0).text()
+    assert "relit 2 of 3" in dlg.status.text() and dlg.open_button.isEnabled()
+    assert dlg.progress.value() == 1000
+    # many sources with the light compass
+    dlg.compass.setChecked(True)
+    dlg.output.setText(str(tmp_path / "lit"))
+    w = dlg.start()
+    qtbot.waitUntil(lambda: w.done, timeout=60000)
+    assert len(list((tmp_path / "lit").iterdir())) == 3
+    dlg.close()

@@ -1,0 +1,155 @@
+"""Relight a folder from the app: the command line's folder mode (core.batch) behind a dialog, with
+N/M progress, per-pair errors listed and skipped, cancel, and "Open output folder" at the end."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QProgressBar, QPushButton, QRadioButton, QVBoxLayout)
+
+from core.api import guide_for_light
+from core.batch import check_output_folder, folder_jobs, relight_jobs
+from core.errors import RelightError
+
+from .dialogs import show_error
+from .workers import Worker, start_worker
+
+FORMATS = {"PNG 16-bit": (".png", 16), "PNG 8-bit": (".png", 8), "TIFF 16-bit": (".tif", 16), "JPEG 8-bit": (".jpg", 8)}
+
+
+class BatchDialog(QDialog):
+    def __init__(self, tab, parent=None):
+        super().__init__(parent or tab)
+        self.tab = tab
+        self.setWindowTitle("Relight a folder")
+        self.setMinimumWidth(640)
+        self.worker: Worker | None = None
+        settings = tab.settings
+        self.input = QLineEdit(settings.get("batch_input"))
+        self.input.setPlaceholderText("NTIRE layout (input/ + guide/) or a folder of source images")
+        self.output = QLineEdit(settings.get("batch_output") or str(Path(settings.get("output_dir")) / "relit"))
+        self.guides = QButtonGroup(self)
+        self.from_folder = QRadioButton("Each source's guide from the folder (guide/)")
+        self.one_photo = QRadioButton("The guide photo on the Guide card, for every source")
+        self.compass = QRadioButton(f"The light compass: {tab.compass.light.describe()}")
+        for i, b in enumerate((self.from_folder, self.one_photo, self.compass)):
+            self.guides.addButton(b, i)
+        (self.compass if tab.compass_active else self.from_folder).setChecked(True)
+        self.one_photo.setEnabled(tab.guide_card.ready)
+        self.format = QComboBox()
+        self.format.addItems(list(FORMATS))
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("")
+        self.errors = QListWidget()
+        self.errors.setObjectName("batch_errors")
+        self.errors.setMinimumHeight(80)
+        self.status = QLabel(" ")
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.open_button = QPushButton("Open output folder")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.output.text())))
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+
+        def browse(edit: QLineEdit, title: str):
+            def pick():
+                path = QFileDialog.getExistingDirectory(self, title, edit.text() or str(Path.home()))
+                if path:
+                    edit.setText(path)
+            return pick
+
+        form = QFormLayout()
+        for label, edit, title in (("Input folder", self.input, "Folder to relight"), ("Output folder", self.output, "Output folder")):
+            row = QHBoxLayout()
+            row.addWidget(edit, 1)
+            b = QPushButton("Browse…")
+            b.clicked.connect(browse(edit, title))
+            row.addWidget(b)
+            form.addRow(label, row)
+        form.addRow("Guide", self.from_folder)
+        form.addRow("", self.one_photo)
+        form.addRow("", self.compass)
+        form.addRow("Format", self.format)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.cancel_button, self.open_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addWidget(QLabel("Skipped pairs:"))
+        lay.addWidget(self.errors, 1)
+        lay.addLayout(buttons)
+
+    def start(self) -> Worker | None:
+        relighter = self.tab.model.relighter
+        if relighter is None or self.worker is not None:
+            return None
+        choice = self.guides.checkedId()
+        try:
+            jobs = folder_jobs(self.input.text().strip(), sources_only=choice != 0)
+            check_output_folder(jobs, Path(self.output.text().strip()))
+        except RelightError as exc:
+            show_error(self, "Cannot relight the folder", str(exc))
+            return None
+        light, photo, guides = self.tab.compass.light, self.tab.guide_card.input, self.tab.guides
+        guide_for = None
+        if choice == 1:
+            guide_for = lambda src: photo  # noqa: E731
+        elif choice == 2:
+            guide_for = lambda src: guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)  # noqa: E731
+        suffix, bits = FORMATS[self.format.currentText()]
+        out, mode = self.output.text().strip(), self.tab.mode_combo.currentText()
+        self.tab.settings.set("batch_input", self.input.text().strip())
+        self.tab.settings.set("batch_output", out)
+        self.errors.clear()
+        self.open_button.setEnabled(False)
+
+        def work(progress, cancel):
+            return relight_jobs(relighter, jobs, out, guide_for=guide_for, suffix=suffix, bit_depth=bits, mode=mode,
+                                progress=progress, cancel=cancel)
+
+        self.worker = Worker(work, "Relighting the folder")
+        self.worker.progress.connect(self._progress)
+        self.worker.succeeded.connect(self._done)
+        self.worker.failed.connect(lambda msg: show_error(self, "Relighting the folder failed", msg))
+        self.worker.cancelled.connect(lambda: self.status.setText("Cancelled; the pairs relit so far are in the output folder."))
+        self.worker.finished.connect(self._finished)
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Relighting {len(jobs)} pairs…")
+        return start_worker(self, self.worker)
+
+    def _progress(self, fraction: float, message: str) -> None:
+        count, _, note = message.partition(" ")
+        if note.startswith("skipped "):
+            self.errors.addItem(note.removeprefix("skipped "))
+        self.progress.setValue(int(fraction * 1000))
+        self.progress.setFormat(message)
+
+    def _done(self, report) -> None:
+        self.status.setText(report.summary() + (f"; {len(report.failed)} skipped" if report.failed else ""))
+
+    def _finished(self) -> None:
+        self.worker = None
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.open_button.setEnabled(Path(self.output.text()).is_dir())
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.status.setText("Cancelling after this pair…")
+
+    def closeEvent(self, ev):
+        self.cancel()
+        super().closeEvent(ev)
