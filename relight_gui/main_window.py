@@ -48,7 +48,7 @@ class MainWindow(QMainWindow):
         geo = self.settings.q.value("window/geometry")
         if isinstance(geo, QByteArray):
             self.restoreGeometry(geo)
-        st = self.settings.q.value("window/splitter")
+        st = self.settings.q.value("window/relight_splitter")
         if isinstance(st, QByteArray):
             self.relight_tab.splitter.restoreState(st)
         self.reload_model()
@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, ev):
         self.settings.q.setValue("window/geometry", self.saveGeometry())
-        self.settings.q.setValue("window/splitter", self.relight_tab.splitter.saveState())
+        self.settings.q.setValue("window/relight_splitter", self.relight_tab.splitter.saveState())
         # stop and join every background thread: a QThread destroyed while running aborts the process
         stop_workers(120000)
         super().closeEvent(ev)

@@ -6,7 +6,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from core.inference import RelightResult
 from core.depth_estimation import find_depth_model, load_estimator
@@ -72,10 +72,12 @@ class RelightTab(QWidget):
         self._preview_session: tuple | None = None
         self._relight_again = False
         self.guide_image = None  # the guide of the last result (photo or rendered)
-        cards = QHBoxLayout()
+        # the inputs live in a side panel; the picture gets the rest of the window
+        cards = QVBoxLayout()
         cards.addWidget(self.source_card, 1)
-        cards.addWidget(self.swap_button)
+        cards.addWidget(self.swap_button, 0, Qt.AlignmentFlag.AlignHCenter)
         cards.addWidget(self.guide_tabs, 1)
+        self.swap_button.setText("⇅ Swap")
         for card in (self.source_card, self.guide_card):
             card.filesDropped.connect(lambda paths, c=card: self.handle_drop(c, paths))
             card.openRequested.connect(lambda c=card: self.open_dialog(c))
@@ -131,8 +133,9 @@ class RelightTab(QWidget):
         self.gain.setToolTip("Difference mode: amplification of |after − before|")
         self.gain.currentTextChanged.connect(lambda t: self.compare.set_difference_gain(float(t[1:])))
         view_row.addWidget(self.gain)
-        view_row.addWidget(QLabel("  compare with:"))
+        view_row.addWidget(QLabel(" vs"))
         self.against = QComboBox()
+        self.against.setToolTip("Compare the result with the source or with the guide")
         self.against.addItems(["source", "guide"])
         self.against.currentTextChanged.connect(lambda _: self.show_result())
         view_row.addWidget(self.against)
@@ -148,14 +151,22 @@ class RelightTab(QWidget):
         self.batch_button = QPushButton("Batch…")
         self.batch_button.setToolTip("Relight a whole folder (Ctrl+B)")
         self.batch_button.clicked.connect(self.open_batch)
-        for w in (fit, one, self.save_button, self.copy_button, self.batch_button):
+        for w in (fit, one):
             view_row.addWidget(w)
+        for w in (self.save_button, self.copy_button, self.batch_button):
+            run_row.addWidget(w)
         self.result_label = QLabel(" ")
 
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addLayout(cards)
+        top.setMinimumWidth(300)
+        panel = QScrollArea()  # small windows scroll the inputs instead of squeezing the picture
+        panel.setWidget(top)
+        panel.setWidgetResizable(True)
+        panel.setFrameShape(QScrollArea.Shape.NoFrame)
+        panel.setMinimumWidth(320)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
@@ -164,11 +175,13 @@ class RelightTab(QWidget):
         bl.addLayout(view_row)
         bl.addWidget(self.compare, 1)
         bl.addWidget(self.result_label)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(top)
+        bottom.setMinimumWidth(480)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(panel)
         self.splitter.addWidget(bottom)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([380, 900])
         lay = QVBoxLayout(self)
         lay.addWidget(self.splitter)
         self.refresh_recent()
