@@ -46,6 +46,7 @@ class BatchDialog(QDialog):
         self.errors = QListWidget()
         self.errors.setObjectName("batch_errors")
         self.errors.setMinimumHeight(80)
+        self.errors.setWordWrap(True)
         self.status = QLabel(" ")
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.start)

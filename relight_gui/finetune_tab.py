@@ -209,7 +209,9 @@ class FineTuneTab(QWidget):
         """Loss curves, validation PSNR/SSIM and the latest validation preview."""
         pg.setConfigOptions(antialias=True)
         self.loss_plot = pg.PlotWidget(title="training loss")
-        self.loss_plot.addLegend(offset=(-10, 10))
+        # one-row legend at the top, with headroom above the curves so it never covers them
+        self.loss_plot.addLegend(offset=(10, 5), colCount=4)
+        self.loss_plot.getViewBox().setDefaultPadding(0.12)
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.curves: dict[str, pg.PlotDataItem] = {}
@@ -217,7 +219,8 @@ class FineTuneTab(QWidget):
         self.val_plot.setLabel("bottom", "step")
         self.val_plot.setLabel("left", "PSNR (dB)")
         self.val_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.val_plot.addLegend(offset=(-10, 10))
+        self.val_plot.addLegend(offset=(10, 5), colCount=2)
+        self.val_plot.getViewBox().setDefaultPadding(0.12)
         self.psnr_curve = self.val_plot.plot([], [], pen=pg.mkPen("#4c9be8", width=2), symbol="o", symbolSize=5, name="PSNR")
         self.ssim_view = pg.ViewBox()
         self.val_plot.showAxis("right")

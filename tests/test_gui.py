@@ -369,26 +369,31 @@ def test_light_compass_drag_gives_live_previews_then_the_full_result(qtbot, wind
     rt.guide_tabs.setCurrentIndex(1)  # "Light compass": no guide photo needed
     assert rt.compass_active and rt.relight_button.isEnabled()
     dial = rt.compass.dial
-    dial.resize(200, 200)
     c = dial.rect().center()
+    r = min(dial.width(), dial.height()) / 2 - 20  # points on the dial's ring, whatever its size
+
+    def at(deg: float) -> QPoint:
+        import math
+
+        return c + QPoint(round(r * math.sin(math.radians(deg))), round(-r * math.cos(math.radians(deg))))
+
     previews = []
     rt.preview.succeeded.connect(lambda p: previews.append(p[0]))
-    QTest.mousePress(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, c + QPoint(0, -80))  # N
+    QTest.mousePress(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(0))  # N
     assert dial.azimuth == 0
-    for dx, dy in ((40, -70), (70, -40), (80, -3)):  # towards E, snapping to NE then E
-        QTest.mouseMove(dial, c + QPoint(dx, dy))
+    for deg in (30, 60, 88):  # towards E, snapping to NE then E
+        QTest.mouseMove(dial, at(deg))
         qtbot.wait(30)
     qtbot.waitUntil(lambda: rt.preview.idle() and "Live preview" in rt.result_label.text(), timeout=20000)
     assert dial.azimuth == 90 and previews and previews[-1].azimuth == 90  # the newest request won
     assert rt.compare.after.shape[:2] == (96, 128)  # preview at display size (the source is small)
-    QTest.mouseRelease(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, c + QPoint(80, -3))
+    QTest.mouseRelease(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(88))
     qtbot.waitUntil(lambda: rt.result is not None and rt.worker is None, timeout=30000)
     assert rt.result.image.shape == (96, 128, 3) and rt.result.mode == "detail"
     assert "E (90°)" in rt.compass.light_label.text() and rt.guide_image is not None
     # Shift: any azimuth
-    c = dial.rect().center()
-    QTest.mousePress(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, c + QPoint(30, -80))
-    QTest.mouseRelease(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, c + QPoint(30, -80))
+    QTest.mousePress(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, at(20))
+    QTest.mouseRelease(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, at(20))
     assert 15 < dial.azimuth < 25
 
 
