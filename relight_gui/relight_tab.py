@@ -190,7 +190,7 @@ class RelightTab(QWidget):
     # ---- inputs ---------------------------------------------------------------------------
     def open_dialog(self, card: InputCard) -> None:
         exts = " ".join(f"*{s}" for s in sorted(set(IMAGE_SUFFIXES + DEPTH_SUFFIXES)))
-        files, _ = QFileDialog.getOpenFileNames(self, f"Open {card.title.lower()} image and depth", self.settings.get("output_dir"),
+        files, _ = QFileDialog.getOpenFileNames(self, f"Open {card.title.lower()} image and depth", self.settings.get("input_dir"),
                                                 f"Images and depth maps ({exts});;All files (*)")
         if files:
             self.handle_drop(card, [Path(f) for f in files])
@@ -229,6 +229,7 @@ class RelightTab(QWidget):
             self.mark_stale()
             card.show_model_state(depth_model_installed(self.settings))
             self.settings.add_recent(str(files.image), str(files.depth or ""))
+            self.settings.set("input_dir", str(files.image.parent))  # Open… starts here next time
             self.refresh_recent()
             self.update_state()
 

@@ -13,6 +13,7 @@ DEFAULTS = {
     "checkpoint": "",  # empty: the bundled model
     "colormap": "turbo",
     "output_dir": str(Path.home()),
+    "input_dir": str(Path.home()),
     "mode": "auto",
     "depth_model": "",  # empty: $RELIGHT_DEPTH_MODEL or the app's data folder
     "finetune_data": "",

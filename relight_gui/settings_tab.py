@@ -113,6 +113,11 @@ class SettingsTab(QWidget):
             self.checkpoint.setText(path)
             self.apply()
 
+    def showEvent(self, ev):
+        # the output folder follows where results were last saved
+        self.output_dir.setText(self.settings.get("output_dir"))
+        super().showEvent(ev)
+
     def browse_depth_model(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose the depth model folder", str(Path.home()))
         if path:

@@ -407,9 +407,14 @@ def test_saving_formats_view_keys_difference_gain_and_settings(qtbot, window, tm
         rt.relight()
     assert "Ready." in rt.banner.text()
     # a typed extension is honoured (JPEG is 8-bit); an unknown one becomes PNG and is said
-    with qtbot.waitSignal(rt.save(tmp_path / "r.jpg", 16).succeeded, timeout=10000):
+    with qtbot.waitSignal(rt.save(tmp_path / "sub" / "r.jpg", 16).succeeded, timeout=10000):
         pass
-    assert cv2.imread(str(tmp_path / "r.jpg")).dtype == np.uint8
+    assert cv2.imread(str(tmp_path / "sub" / "r.jpg")).dtype == np.uint8
+    # Open… starts in the last input folder; the output-folder field shows where results went
+    assert window.settings.get("input_dir") == str(tmp_path)
+    window.tabs.setCurrentWidget(window.settings_tab)
+    assert window.settings_tab.output_dir.text() == str(tmp_path / "sub")
+    window.tabs.setCurrentWidget(rt)
     messages = []
     rt.statusMessage.connect(messages.append)
     with qtbot.waitSignal(rt.save(tmp_path / "r.xyz", 16).succeeded, timeout=10000):
@@ -462,3 +467,30 @@ def test_batch_dialog_relights_a_folder_lists_bad_pairs_and_opens_the_output(qtb
     qtbot.waitUntil(lambda: w.done, timeout=60000)
     assert len(list((tmp_path / "lit").iterdir())) == 3
     dlg.close()
+
+
+def test_compare_view_centres_small_images_and_never_pans_off_the_image(qtbot):
+    from relight_gui.widgets.compare_view import CompareView
+
+    v = CompareView()
+    qtbot.addWidget(v)
+    v.resize(800, 400)
+    v.show()
+    img = np.random.default_rng(0).random((300, 200, 3)).astype(np.float32)
+    v.set_images(img, img)
+    v.actual_size()  # 1:1: the 200x300 image is smaller than the 800x400 pane
+    v.set_mode("side")  # two 399-px panes: still centred on the image
+    pane = v.panes()[0]
+    assert v.scale == pytest.approx(1.0)
+    assert v.offset.x() == pytest.approx((200 - pane.width()) / 2) and v.offset.y() == pytest.approx((300 - pane.height()) / 2)
+    v.zoom_at(4.0, QPointF(100, 100))  # now larger than the pane: panning stops at the edges
+    for start, end in (((50, 50), (390, 390)), ((390, 390), (50, 50))):  # drag far right-down, then left-up
+        for _ in range(6):
+            QTest.mousePress(v, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(*start))
+            for t in (0.25, 0.5, 0.75, 1.0):
+                QTest.mouseMove(v, QPoint(round(start[0] + t * (end[0] - start[0])), round(start[1] + t * (end[1] - start[1]))))
+            QTest.mouseRelease(v, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(*end))
+        vis_w, vis_h = v.panes()[0].width() / v.scale, v.panes()[0].height() / v.scale
+        assert -1e-6 <= v.offset.x() <= 200 - vis_w + 1e-6 and -1e-6 <= v.offset.y() <= 300 - vis_h + 1e-6
+        edge = 0.0 if end[0] > start[0] else 200 - vis_w  # dragging the image right shows its left edge
+        assert v.offset.x() == pytest.approx(edge, abs=1e-6)

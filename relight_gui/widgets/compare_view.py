@@ -59,6 +59,8 @@ class CompareView(QWidget):
         self.mode = mode
         if self._fitted:
             self.fit()
+        else:  # e.g. 1:1 then Side by side: the narrower panes stay centred on the image
+            self._clamp()
         self.update()
 
     # ---- geometry -------------------------------------------------------------------------
@@ -81,6 +83,18 @@ class CompareView(QWidget):
         self._fitted = True
         self.update()
 
+    def _clamp(self) -> None:
+        """Keep the view on the image: an axis smaller than the pane is centred, a larger one cannot be
+        panned past its edges."""
+        if self.before is None and self.after is None:
+            return
+        w, h = self.image_size()
+        pane = self.panes()[0]
+        vis_w, vis_h = pane.width() / self.scale, pane.height() / self.scale
+        x = (w - vis_w) / 2 if vis_w >= w else float(np.clip(self.offset.x(), 0, w - vis_w))
+        y = (h - vis_h) / 2 if vis_h >= h else float(np.clip(self.offset.y(), 0, h - vis_h))
+        self.offset = QPointF(x, y)
+
     def actual_size(self) -> None:
         self.zoom_at(1.0 / self.scale, QPointF(self.panes()[0].center()))
 
@@ -91,6 +105,7 @@ class CompareView(QWidget):
         img_pt = self.offset + local / self.scale
         self.scale = float(np.clip(self.scale * factor, 0.02, 64.0))
         self.offset = img_pt - local / self.scale
+        self._clamp()
         self._fitted = False
         self.update()
 
@@ -154,6 +169,8 @@ class CompareView(QWidget):
     def resizeEvent(self, ev):
         if self._fitted:
             self.fit()
+        else:
+            self._clamp()
         super().resizeEvent(ev)
 
     def wheelEvent(self, ev):
@@ -177,6 +194,7 @@ class CompareView(QWidget):
             self.set_divider_at(pos.x())
         elif self._drag == "pan":
             self.offset -= (pos - self._last) / self.scale
+            self._clamp()
             self._fitted = False
             self.update()
         else:
