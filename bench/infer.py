@@ -137,7 +137,16 @@ def main():
 
             run("fp32 CUDA graph", _graphed_fp32(model, x))
             fast = GraphedS3Net(model, dev, torch.float16)
-            run("folded BN, fp16, channels_last, CUDA graph (--fast)", lambda: fast(x))
+            run("folded BN, fp16, channels_last, CUDA graph", lambda: fast(x))
+            from core.accel import CompiledS3Net
+
+            comp = CompiledS3Net(fast)
+            comp.prepare(tuple(x.shape), wait=True)
+            if comp.error:
+                print(f"  compile failed: {comp.error}", file=sys.stderr)
+            else:
+                print(f"  compiled in {comp.compile_seconds[tuple(x.shape)]:.1f} s", file=sys.stderr)
+                run("+ torch.compile (inductor) in a CUDA graph (--fast)", lambda: comp(x))
     base = rows[0]
     print(f"\n{args.preset} {args.size}x{args.size} batch 1 on {torch.cuda.get_device_name() if dev.type == 'cuda' else 'CPU'}"
           f", torch {torch.__version__}, {torch.get_num_threads()} CPU threads\n")

@@ -77,3 +77,89 @@ class GraphedS3Net:
         static_in.copy_(x)
         graph.replay()
         return static_out.float()
+
+
+def inductor_cache_dir() -> "Path":
+    from pathlib import Path
+
+    from .logs import data_dir
+
+    return Path(data_dir()) / "inductor-cache"
+
+
+class CompiledS3Net:
+    """The folded fp16 network compiled with torch.compile (inductor) and captured in a CUDA graph per
+    input shape. Compiling takes tens of seconds, so it happens in a background thread while the
+    `fallback` (GraphedS3Net) serves; the compiled path takes over per shape once it is ready. The
+    inductor cache lives in the app's data folder, so a later launch loads instead of compiling."""
+
+    def __init__(self, graphed: GraphedS3Net):
+        import os
+        import threading
+
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))
+        os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+        self.fallback = graphed
+        self.device, self.dtype = graphed.device, graphed.dtype
+        self.compiled = torch.compile(graphed.model.forward_packed, dynamic=False)
+        self.ready: dict[tuple, tuple] = {}
+        self.pending: set[tuple] = set()
+        self.compile_seconds: dict[tuple, float] = {}
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    def _build(self, shape: tuple) -> None:
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                static_in = torch.zeros(shape, device=self.device, dtype=self.dtype).contiguous(
+                    memory_format=torch.channels_last)
+                stream = torch.cuda.Stream(self.device)
+                with torch.cuda.stream(stream):
+                    for _ in range(3):  # compile (or load from the cache) and warm up
+                        self.compiled(static_in)
+                stream.synchronize()
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+                    static_out = self.compiled(static_in)
+                stream.synchronize()
+            with self._lock:
+                self.ready[shape] = (graph, static_in, static_out)
+                self.compile_seconds[shape] = time.perf_counter() - t0
+        except Exception as exc:  # compiling is an optimisation: on failure the graphed path stays
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._lock:
+                self.pending.discard(shape)
+
+    def prepare(self, shape: tuple, wait: bool = False) -> None:
+        """Start compiling for `shape` in the background (or now, with wait=True)."""
+        import threading
+
+        with self._lock:
+            if shape in self.ready or shape in self.pending:
+                return
+            self.pending.add(shape)
+        if wait:
+            self._build(shape)
+        else:
+            threading.Thread(target=self._build, args=(shape,), name="compile S3Net", daemon=True).start()
+
+    @property
+    def label(self) -> str:
+        return "compiled fp16 CUDA graph" if self.ready else "fp16 CUDA graph (compiling in the background)"
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        key = tuple(x.shape)
+        with self._lock:
+            entry = self.ready.get(key)
+        if entry is None:
+            self.prepare(key)
+            return self.fallback(x)
+        graph, static_in, static_out = entry
+        static_in.copy_(x)
+        graph.replay()
+        return static_out.float()

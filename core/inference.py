@@ -140,9 +140,10 @@ class Relighter:
         # CUDA only: folded BatchNorm + fp16 + CUDA graphs (see core.accel); ~50 dB PSNR vs fp32.
         self.graphed = None
         if accelerate and self.device.type == "cuda":
-            from .accel import GraphedS3Net
+            from .accel import CompiledS3Net, GraphedS3Net
 
-            self.graphed = GraphedS3Net(self.model, self.device)
+            # the CUDA graph serves at once; the compiled graph takes over per shape when ready
+            self.graphed = CompiledS3Net(GraphedS3Net(self.model, self.device))
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", **kw) -> "Relighter":
@@ -151,7 +152,7 @@ class Relighter:
 
     @property
     def precision_label(self) -> str:
-        return "fp16 CUDA graph" if self.graphed is not None else self.precision
+        return self.graphed.label if self.graphed is not None else self.precision
 
     @property
     def working_pixels(self) -> int | None:
