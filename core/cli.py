@@ -206,6 +206,15 @@ def cmd_info(args) -> int:
             lines.append(f"cuda:{i} {p.name} {p.total_memory / 2**30:.0f} GiB")
     else:
         lines.append("cuda not available")
+    from .accel import inductor_cache_dir
+    from .hardware import cpu_precision
+
+    lines.append(f"CPU precision for --precision auto: {cpu_precision()} (native bf16: {'yes' if cpu_precision() == 'bf16' else 'no'})")
+    if torch.cuda.is_available():
+        lines.append(f"--fast: torch.compile (inductor) in a CUDA graph, compiled in the background while a folded fp16 "
+                     f"CUDA graph serves; cache {inductor_cache_dir()}")
+    else:
+        lines.append("--fast: needs CUDA (not available)")
     mps = getattr(torch.backends, "mps", None)
     lines.append("mps available" if mps and mps.is_available() else "mps not available")
     lines.append(f"bundled model: {BUNDLED_MODEL if BUNDLED_MODEL.is_file() else 'not found'}")
