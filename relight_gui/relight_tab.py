@@ -14,7 +14,7 @@ from core.api import guide_for_light
 from core.guides import CompassGuides
 from core.inputs import InputFiles, load_input
 from core.live import LivePreview
-from core.io import DEPTH_SUFFIXES, EIGHT_BIT_ONLY, IMAGE_SUFFIXES, OUTPUT_SUFFIXES, write_image
+from core.io import DEPTH_SUFFIXES, EIGHT_BIT_ONLY, IMAGE_SUFFIXES, OUTPUT_SUFFIXES, write_depth, write_image
 from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.pairing import find_depth, ntire_pairs, pair_dropped
 from core.errors import RelightError
@@ -84,6 +84,7 @@ class RelightTab(QWidget):
             card.recentChosen.connect(lambda i, d, c=card: self.load_into(c, InputFiles(i, d or None)))
             card.estimateRequested.connect(lambda c=card: self.estimate_depth(c))
             card.downloadRequested.connect(self.download_depth_model)
+            card.saveDepthRequested.connect(lambda c=card: self.save_depth_dialog(c))
 
         self.relight_button = QPushButton("Relight")
         self.relight_button.setObjectName("relightButton")
@@ -274,6 +275,29 @@ class RelightTab(QWidget):
         dialog.setModal(False)
         dialog.show()
         return dialog
+
+    def save_depth_dialog(self, card: InputCard) -> None:
+        if card.depth is None:
+            return
+        stem = card.image_path.stem if card.image_path else "depth"
+        start = str(Path(self.settings.get("output_dir")) / f"{stem}_depth.png")
+        filters = "16-bit PNG (*.png);;NumPy float32 (*.npy);;VIDIT depth dict (*.npy)"
+        path, chosen = QFileDialog.getSaveFileName(self, "Save the depth map", start, filters)
+        if path:
+            fmt = "png16" if chosen.startswith("16-bit") else "vidit" if "VIDIT" in chosen else "npy"
+            self.save_depth(card, Path(path), fmt)
+
+    def save_depth(self, card: InputCard, path: Path, fmt: str = "png16") -> Worker | None:
+        """Write the card's (estimated) depth map; never over an input."""
+        inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
+        if any(path.resolve() == p.resolve() for p in inputs):
+            show_error(self, "Not saved", f"{path.name} is one of the inputs; choose another name.")
+            return None
+        data = card.depth.data
+        worker = Worker(lambda progress, cancel: write_depth(path, data, fmt), f"Saving {path.name}")
+        worker.succeeded.connect(lambda p: self.statusMessage.emit(f"Saved the depth map to {p}"))
+        worker.failed.connect(lambda msg: show_error(self, "Not saved", msg))
+        return start_worker(self, worker)
 
     def refresh_depth_model(self) -> None:
         """The depth model setting changed: the cards' Estimate/Download offers follow it."""

@@ -101,7 +101,12 @@ def test_a_photo_without_depth_gets_an_estimate_from_its_card(qtbot, window, tmp
     qtbot.mouseClick(card.estimate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: card.ready, timeout=20000)
     assert card.depth.shape == (64, 96) and "estimated (Depth Anything V2 Small)" in card.info.text()
-    assert not card.no_depth.isVisible()
+    assert not card.no_depth.isVisible() and card.save_depth_button.isVisible()
+    with qtbot.waitSignal(rt.save_depth(card, tmp_path / "photo_depth.png").succeeded, timeout=10000):
+        pass
+    from core.io import read_depth
+
+    np.testing.assert_allclose(read_depth(tmp_path / "photo_depth.png").data, card.depth.data, atol=1 / 65535 + 1e-7)
     rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "g")))
     qtbot.waitUntil(lambda: rt.relight_button.isEnabled(), timeout=10000)
 

@@ -20,6 +20,7 @@ class InputCard(QFrame):
     recentChosen = Signal(str, str)  # image path, depth path ("" when none)
     estimateRequested = Signal()
     downloadRequested = Signal()
+    saveDepthRequested = Signal()
 
     def __init__(self, title: str, parent=None):
         super().__init__(parent)
@@ -69,6 +70,10 @@ class InputCard(QFrame):
         self.download_button = QPushButton("Download model…")
         self.download_button.setToolTip("Download Depth Anything V2 Small (Apache-2.0, about 99 MB)")
         self.download_button.clicked.connect(self.downloadRequested)
+        self.save_depth_button = QPushButton("Save depth…")
+        self.save_depth_button.setToolTip("Save the estimated depth map (16-bit PNG, .npy or VIDIT .npy)")
+        self.save_depth_button.clicked.connect(self.saveDepthRequested)
+        self.save_depth_button.hide()
         nd.addWidget(self.no_depth_label, 1)
         nd.addWidget(self.estimate_button)
         nd.addWidget(self.download_button)
@@ -77,6 +82,7 @@ class InputCard(QFrame):
         lay.addLayout(head)
         lay.addLayout(panels, 1)
         lay.addWidget(self.no_depth)
+        lay.addWidget(self.save_depth_button, 0, Qt.AlignmentFlag.AlignRight)
         lay.addWidget(self.info)
         lay.addWidget(self.hover)
         lay.addWidget(self.warning_label)
@@ -145,6 +151,7 @@ class InputCard(QFrame):
             where = inp.depth.path.name if inp.depth.path is not None else inp.depth.origin
             self.info.setText(f"{line1}\n{where} · depth {lo:.3g} – {hi:.3g} ({inp.depth.scaling})")
         self.no_depth.setVisible(inp.depth is None)
+        self.save_depth_button.setVisible(inp.depth is not None and inp.depth.origin.startswith("estimated"))
         w = self.warnings
         self.warning_label.setText("⚠ " + "; ".join(w) if w else "")
 
@@ -155,6 +162,7 @@ class InputCard(QFrame):
         self.info.setText(" ")
         self.warning_label.setText("")
         self.no_depth.hide()
+        self.save_depth_button.hide()
 
     def state(self) -> Input | None:
         return self.input
