@@ -59,10 +59,16 @@ class BatchReport:
 
 def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *, guide_for: Callable[[Input], Input] | None = None,
                  fill: Callable[[Input, str], Input] | None = None, suffix: str = ".png", bit_depth: int = 16,
-                 mode: str = "auto", progress: Progress | None = None, cancel: CancelToken | None = None) -> BatchReport:
+                 mode: str = "auto", progress: Progress | None = None, cancel: CancelToken | None = None,
+                 batch_size: int = 4, io_threads: int = 2) -> BatchReport:
     """Relight every job into `out`/<name><suffix>. `guide_for(source)` supplies the guide (one guide
     photo, or the light compass) instead of the job's own; `fill(input, role)` completes missing depth.
-    Progress messages are "N/M name", or "N/M skipped name: problem" for a pair that failed."""
+    Progress messages are "N/M name", or "N/M skipped name: problem" for a pair that failed.
+
+    Reading and decoding the next pairs and encoding/writing finished ones run in `io_threads` threads
+    while the network works; consecutive pairs of one size go through the network as one batch."""
+    from concurrent.futures import ThreadPoolExecutor
+
     out = Path(out)
     if suffix.lower() in EIGHT_BIT_ONLY:
         bit_depth = 8
@@ -70,18 +76,68 @@ def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *
     out.mkdir(parents=True, exist_ok=True)
     report = BatchReport(out)
     fill = fill or (lambda inp, role: inp)
-    for i, job in enumerate(jobs):
-        if cancel is not None:
-            cancel.check()
-        note = job.name
-        try:
-            src = fill(load_input(job.source), "source")
-            gui = guide_for(src) if guide_for else fill(load_input(job.guide), "guide")
-            res = relighter.relight(src.image, gui.image, src.require_depth(), gui.require_depth(), mode=mode, cancel=cancel)
-            report.written.append(write_image(out / f"{job.name}{suffix}", res.image, bit_depth))
-        except RelightError as exc:
-            report.failed.append((job.name, str(exc)))
-            note = f"skipped {job.name}: {exc}"
+    done = 0
+
+    def load(job: PairFiles):
+        src = fill(load_input(job.source), "source")
+        gui = guide_for(src) if guide_for else fill(load_input(job.guide), "guide")
+        return src.image, gui.image, src.require_depth(), gui.require_depth()
+
+    def finish(name: str, note: str) -> None:
+        nonlocal done
+        done += 1
         if progress:
-            progress((i + 1) / len(jobs), f"{i + 1}/{len(jobs)} {note}")
+            progress(done / len(jobs), f"{done}/{len(jobs)} {note}")
+
+    def fail(name: str, exc: Exception) -> None:
+        report.failed.append((name, str(exc)))
+        finish(name, f"skipped {name}: {exc}")
+
+    with ThreadPoolExecutor(max(1, io_threads)) as pool:
+        window = max(2, batch_size * 2)  # pairs being read ahead of the network
+        loads = {i: pool.submit(load, jobs[i]) for i in range(min(window, len(jobs)))}
+        writes = []
+        i = 0
+        while i < len(jobs):
+            if cancel is not None:
+                cancel.check()
+            group: list[tuple[int, tuple]] = []
+            while i < len(jobs) and len(group) < batch_size:
+                if i + window < len(jobs):
+                    loads[i + window] = pool.submit(load, jobs[i + window])
+                try:
+                    arrays = loads.pop(i).result()
+                except RelightError as exc:
+                    fail(jobs[i].name, exc)
+                    i += 1
+                    continue
+                if group and arrays[0].shape != group[0][1][0].shape:
+                    loads[i] = pool.submit(lambda a=arrays: a)  # starts the next group
+                    break
+                group.append((i, arrays))
+                i += 1
+            if not group:
+                continue
+            try:
+                results = relighter.relight_many([a for _, a in group], mode=mode, batch_size=batch_size, cancel=cancel)
+            except RelightError as exc:
+                for k, _ in group:
+                    fail(jobs[k].name, exc)
+                continue
+            for (k, _), res in zip(group, results):
+                path = out / f"{jobs[k].name}{suffix}"
+                writes.append((k, path, pool.submit(write_image, path, res.image, bit_depth)))
+            while writes and (writes[0][2].done() or len(writes) > window):
+                k, path, fut = writes.pop(0)
+                try:
+                    report.written.append(fut.result())
+                    finish(jobs[k].name, jobs[k].name)
+                except RelightError as exc:
+                    fail(jobs[k].name, exc)
+        for k, path, fut in writes:
+            try:
+                report.written.append(fut.result())
+                finish(jobs[k].name, jobs[k].name)
+            except RelightError as exc:
+                fail(jobs[k].name, exc)
     return report

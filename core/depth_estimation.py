@@ -157,6 +157,9 @@ class DepthAnything:
         self.model = model.eval().to(self.device, self.dtype)
         self._cache: OrderedDict[str, DepthMap] = OrderedDict()
         self.cache_size = cache_size
+        import threading
+
+        self._lock = threading.Lock()  # folder mode reads (and estimates) in several threads
 
     def _input_size(self, h: int, w: int) -> tuple[int, int]:
         """Like the DPT processor with keep_aspect_ratio: one scale (the one nearer 1) for both sides,
@@ -166,8 +169,12 @@ class DepthAnything:
         scale = sw if abs(1 - sw) < abs(1 - sh) else sh
         return max(m, int(round(h * scale / m)) * m), max(m, int(round(w * scale / m)) * m)
 
-    @torch.inference_mode()
     def estimate(self, image: np.ndarray) -> DepthMap:
+        with self._lock:
+            return self._estimate(image)
+
+    @torch.inference_mode()
+    def _estimate(self, image: np.ndarray) -> DepthMap:
         key = hashlib.blake2b(np.ascontiguousarray(image).view(np.uint8), digest_size=16).hexdigest()
         if key in self._cache:
             self._cache.move_to_end(key)
