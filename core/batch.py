@@ -60,15 +60,20 @@ class BatchReport:
 def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *, guide_for: Callable[[Input], Input] | None = None,
                  fill: Callable[[Input, str], Input] | None = None, suffix: str = ".png", bit_depth: int = 16,
                  mode: str = "auto", progress: Progress | None = None, cancel: CancelToken | None = None,
-                 batch_size: int = 4, io_threads: int = 2) -> BatchReport:
+                 batch_size: int | None = None, io_threads: int | None = None) -> BatchReport:
     """Relight every job into `out`/<name><suffix>. `guide_for(source)` supplies the guide (one guide
     photo, or the light compass) instead of the job's own; `fill(input, role)` completes missing depth.
     Progress messages are "N/M name", or "N/M skipped name: problem" for a pair that failed.
 
     Reading and decoding the next pairs and encoding/writing finished ones run in `io_threads` threads
     while the network works; consecutive pairs of one size go through the network as one batch."""
+    import os
     from concurrent.futures import ThreadPoolExecutor
 
+    # PNG/TIFF decoding and encoding release the GIL: one thread per core keeps up with the network
+    io_threads = io_threads or min(8, os.cpu_count() or 2)
+    # the fast CUDA path captures one graph per input shape: a batch shape would mean another compile
+    batch_size = batch_size or (1 if relighter.graphed is not None else 4)
     out = Path(out)
     if suffix.lower() in EIGHT_BIT_ONLY:
         bit_depth = 8
