@@ -4,6 +4,7 @@ CUDA graph per input shape (half of S3Net's eager time is kernel-launch overhead
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -79,12 +80,10 @@ class GraphedS3Net:
         return static_out.float()
 
 
-def inductor_cache_dir() -> "Path":
-    from pathlib import Path
-
+def inductor_cache_dir() -> Path:
     from .logs import data_dir
 
-    return Path(data_dir()) / "inductor-cache"
+    return data_dir() / "inductor-cache"
 
 
 class CompiledS3Net:

@@ -67,14 +67,15 @@ def relight(source, guide=None, *, light: Light | None = None, relighter: Religh
 
         relighter = Relighter.from_checkpoint(resolve_checkpoint(checkpoint), device=device)
     src = _as_input(source, "source")
+    gui = _as_input(guide, "guide") if guide is not None else None
     estimate = None
-    if not src.has_depth or (guide is not None and not _as_input(guide, "guide").has_depth):
+    if not src.has_depth or (gui is not None and not gui.has_depth):
         from .depth_estimation import load_estimator
 
         estimate = load_estimator(depth_model, device).estimate
     src = complete_depth(src, estimate)
-    if light is not None:
+    if gui is None:
         gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)
     else:
-        gui = complete_depth(_as_input(guide, "guide"), estimate)
+        gui = complete_depth(gui, estimate)
     return relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode, progress=progress, cancel=cancel)

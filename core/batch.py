@@ -3,6 +3,7 @@ command line's folder mode and the app's batch dialog. One bad pair is reported 
 output folder may never hold inputs."""
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -99,50 +100,54 @@ def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *
         finish(name, f"skipped {name}: {exc}")
 
     with ThreadPoolExecutor(max(1, io_threads)) as pool:
-        window = max(2, batch_size * 2)  # pairs being read ahead of the network
-        loads = {i: pool.submit(load, jobs[i]) for i in range(min(window, len(jobs)))}
-        writes = []
-        i = 0
-        while i < len(jobs):
-            if cancel is not None:
-                cancel.check()
-            group: list[tuple[int, tuple]] = []
-            while i < len(jobs) and len(group) < batch_size:
-                if i + window < len(jobs):
-                    loads[i + window] = pool.submit(load, jobs[i + window])
-                try:
-                    arrays = loads.pop(i).result()
-                except RelightError as exc:
-                    fail(jobs[i].name, exc)
-                    i += 1
-                    continue
-                if group and arrays[0].shape != group[0][1][0].shape:
-                    loads[i] = pool.submit(lambda a=arrays: a)  # starts the next group
-                    break
-                group.append((i, arrays))
-                i += 1
-            if not group:
-                continue
-            try:
-                results = relighter.relight_many([a for _, a in group], mode=mode, batch_size=batch_size, cancel=cancel)
-            except RelightError as exc:
-                for k, _ in group:
-                    fail(jobs[k].name, exc)
-                continue
-            for (k, _), res in zip(group, results):
-                path = out / f"{jobs[k].name}{suffix}"
-                writes.append((k, path, pool.submit(write_image, path, res.image, bit_depth)))
-            while writes and (writes[0][2].done() or len(writes) > window):
-                k, path, fut = writes.pop(0)
+        window = max(2, batch_size * 2)  # pairs read ahead of the network
+        reads: deque = deque()  # (index, future) in job order
+        writes: deque = deque()  # (index, future) in job order
+        next_read = 0
+
+        def read_ahead() -> None:
+            nonlocal next_read
+            while next_read < len(jobs) and len(reads) < window:
+                reads.append((next_read, pool.submit(load, jobs[next_read])))
+                next_read += 1
+
+        def collect(block: bool) -> None:
+            while writes and (block or writes[0][1].done() or len(writes) > window):
+                k, fut = writes.popleft()
                 try:
                     report.written.append(fut.result())
                     finish(jobs[k].name, jobs[k].name)
                 except RelightError as exc:
                     fail(jobs[k].name, exc)
-        for k, path, fut in writes:
+
+        def run(group: list[tuple[int, tuple]]) -> None:
             try:
-                report.written.append(fut.result())
-                finish(jobs[k].name, jobs[k].name)
+                results = relighter.relight_many([a for _, a in group], mode=mode, batch_size=batch_size, cancel=cancel)
             except RelightError as exc:
-                fail(jobs[k].name, exc)
+                for k, _ in group:
+                    fail(jobs[k].name, exc)
+                return
+            for (k, _), res in zip(group, results):
+                writes.append((k, pool.submit(write_image, out / f"{jobs[k].name}{suffix}", res.image, bit_depth)))
+            collect(block=False)
+
+        group: list[tuple[int, tuple]] = []  # consecutive pairs of one size, run as one batch
+        read_ahead()
+        while reads:
+            if cancel is not None:
+                cancel.check()
+            i, fut = reads.popleft()
+            read_ahead()
+            try:
+                arrays = fut.result()
+            except RelightError as exc:
+                fail(jobs[i].name, exc)
+                continue
+            if group and (len(group) == batch_size or arrays[0].shape != group[0][1][0].shape):
+                run(group)
+                group = []
+            group.append((i, arrays))
+        if group:
+            run(group)
+        collect(block=True)
     return report

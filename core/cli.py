@@ -209,7 +209,8 @@ def cmd_info(args) -> int:
     from .accel import inductor_cache_dir
     from .hardware import cpu_precision
 
-    lines.append(f"CPU precision for --precision auto: {cpu_precision()} (native bf16: {'yes' if cpu_precision() == 'bf16' else 'no'})")
+    auto = cpu_precision()
+    lines.append(f"CPU precision for --precision auto: {auto} (native bf16: {'yes' if auto == 'bf16' else 'no'})")
     if torch.cuda.is_available():
         lines.append(f"--fast: torch.compile (inductor) in a CUDA graph, compiled in the background while a folded fp16 "
                      f"CUDA graph serves; cache {inductor_cache_dir()}")

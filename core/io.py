@@ -111,6 +111,14 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def _check_fits_float32(arr: np.ndarray, path: Path) -> None:
+    """float64 values beyond float32's range would become inf: say so, rather than "non-finite"."""
+    if arr.dtype.itemsize > 4 and arr.dtype.kind == "f" and arr.size and np.isfinite(arr).all():
+        top = float(np.abs(arr).max())
+        if top > float(np.finfo(np.float32).max):
+            raise RelightError(f"depth values up to {top:.3g} do not fit in float32", path)
+
+
 def _float_depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     arr = np.asarray(arr)
     if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
@@ -130,8 +138,7 @@ def _float_depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
         if arr.dtype.itemsize > 2:
             code_max = float(max(arr.max(), 1))
         return (arr.astype(np.float32) / code_max).astype(np.float32), f"integer codes / {code_max:g}"
-    if arr.dtype.itemsize > 4 and np.isfinite(arr).all() and arr.size and float(np.abs(arr).max()) > float(np.finfo(np.float32).max):
-        raise RelightError(f"depth values up to {float(np.abs(arr).max()):.3g} do not fit in float32", path)
+    _check_fits_float32(arr, path)
     arr = arr.astype(np.float32)
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
@@ -161,8 +168,7 @@ def read_depth(path: str | Path) -> DepthMap:
                 raise RelightError(f"normalized_depth is a {type(value).__name__}"
                                    + (f" of {value.dtype}" if isinstance(value, np.ndarray) else "")
                                    + ", not a numeric array", path)
-            if value.dtype.itemsize > 4 and value.size and np.isfinite(value).all() and float(np.abs(value).max()) > float(np.finfo(np.float32).max):
-                raise RelightError("normalized_depth values do not fit in float32", path)
+            _check_fits_float32(value, path)
             arr = value.astype(np.float32)
             if arr.ndim != 2:
                 raise RelightError(f"normalized_depth must be 2-D, found shape {arr.shape}", path)
@@ -314,6 +320,7 @@ def write_depth_npy(path: str | Path, depth: np.ndarray, ref_center_dis: float =
     path = Path(path)
     buf = _io.BytesIO()
     obj = {"normalized_depth": np.asarray(depth, dtype=np.float32), "ref_center_dis": np.float32(ref_center_dis)}
-    np.save(buf, np.array(obj, dtype=object), allow_pickle=True)  # writing VIDIT's format; reading is restricted
+    # writing only (VIDIT's own format is a pickled dict); every read goes through safe_load's restricted unpickler
+    np.save(buf, np.array(obj, dtype=object), allow_pickle=True)
     _atomic_write_bytes(path, buf.getvalue())
     return path

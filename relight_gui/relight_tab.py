@@ -289,13 +289,18 @@ class RelightTab(QWidget):
 
     def save_depth(self, card: InputCard, path: Path, fmt: str = "png16") -> Worker | None:
         """Write the card's (estimated) depth map; never over an input."""
+        data = card.depth.data
+        return self._write_in_background(path, lambda: write_depth(path, data, fmt), "the depth map")
+
+    def _write_in_background(self, path: Path, write, what: str, on_saved=None) -> Worker | None:
+        """Run `write` in a worker (encoding a large image takes seconds); refuse a path that is one
+        of the inputs. Returns the worker, or None when the name was refused."""
         inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
         if any(path.resolve() == p.resolve() for p in inputs):
             show_error(self, "Not saved", f"{path.name} is one of the inputs; choose another name.")
             return None
-        data = card.depth.data
-        worker = Worker(lambda progress, cancel: write_depth(path, data, fmt), f"Saving {path.name}")
-        worker.succeeded.connect(lambda p: self.statusMessage.emit(f"Saved the depth map to {p}"))
+        worker = Worker(lambda progress, cancel: write(), f"Saving {path.name}")
+        worker.succeeded.connect(lambda p: (on_saved and on_saved(), self.statusMessage.emit(f"Saved {what} to {p}")))
         worker.failed.connect(lambda msg: show_error(self, "Not saved", msg))
         return start_worker(self, worker)
 
@@ -515,16 +520,10 @@ class RelightTab(QWidget):
             path = path.with_suffix(".png")
         if path.suffix.lower() in EIGHT_BIT_ONLY:
             bit_depth = 8
-        inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
-        if any(path.resolve() == p.resolve() for p in inputs):
-            show_error(self, "Not saved", f"{path.name} is one of the inputs; choose another name.")
-            return None
         image = self.result.image
-        worker = Worker(lambda progress, cancel: write_image(path, image, bit_depth), f"Saving {path.name}")
-        worker.succeeded.connect(lambda p: (self.settings.set("output_dir", str(path.parent)),
-                                            self.statusMessage.emit(f"Saved {p} ({bit_depth}-bit)")))
-        worker.failed.connect(lambda msg: show_error(self, "Not saved", msg))
-        return start_worker(self, worker)
+        return self._write_in_background(path, lambda: write_image(path, image, bit_depth),
+                                         f"the {bit_depth}-bit result",
+                                         lambda: self.settings.set("output_dir", str(path.parent)))
 
     def copy_result(self) -> None:
         if self.result is not None:

@@ -1,0 +1,32 @@
+"""Folder relighting (core.batch): read-ahead, same-size batches, bad pairs skipped, results as single runs."""
+import numpy as np
+
+from core.batch import relight_jobs
+from core.inference import Relighter
+from core.inputs import InputFiles, PairFiles, load_pair
+from core.io import read_image, write_depth_npy, write_image
+
+
+def test_mixed_sizes_and_a_bad_pair_give_the_single_run_results(tmp_path, lite_checkpoint):
+    rng = np.random.default_rng(0)
+    jobs = []
+    for k, (h, w) in enumerate([(64, 64), (64, 64), (64, 96), (64, 64), (64, 64), (64, 64)]):
+        files = []
+        for role in ("s", "g"):
+            img = write_image(tmp_path / f"{role}{k}.png", rng.random((h, w, 3)), 8)
+            dep = write_depth_npy(tmp_path / f"{role}{k}.npy", rng.random((h, w)))
+            files.append(InputFiles(img, dep))
+        jobs.append(PairFiles(files[0], files[1], f"P{k}"))
+    (tmp_path / "g3.npy").write_bytes(b"broken")
+    r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
+    seen = []
+    report = relight_jobs(r, jobs, tmp_path / "out", mode="full", batch_size=2, io_threads=2,
+                          progress=lambda f, m: seen.append((f, m)))
+    assert sorted(p.name for p in report.written) == ["P0.png", "P1.png", "P2.png", "P4.png", "P5.png"]
+    assert [n for n, _ in report.failed] == ["P3"] and "g3.npy" in report.failed[0][1]
+    assert len(seen) == 6 and seen[-1][0] == 1.0 and any("skipped P3" in m for _, m in seen)
+    for job in (jobs[0], jobs[2], jobs[5]):
+        s, g = load_pair(job)
+        want = r.relight(s.image, g.image, s.depth, g.depth, mode="full").image
+        got = read_image(tmp_path / "out" / f"{job.name}.png")
+        np.testing.assert_allclose(got, want, atol=1 / 65535 + 2e-4)
