@@ -33,7 +33,7 @@ def cmd_train(args) -> int:
 
     overrides = {
         "data": args.data, "out": args.out, "preset": args.preset, "steps": args.steps, "epochs": args.epochs,
-        "batch": args.batch, "crop": args.crop, "resize": args.resize, "device": args.device,
+        "batch": args.batch, "crop": args.crop, "frame_cache": args.frame_cache, "cache_dir": args.cache_dir, "resize": args.resize, "device": args.device,
         "precision": args.precision, "init": args.init, "lr": args.lr, "num_workers": args.workers,
         "val_every": args.val_every, "ckpt_every": args.ckpt_every, "seed": args.seed,
         "val_data": args.val_data, "log_every": args.log_every, "grad_clip": args.grad_clip,
@@ -127,6 +127,9 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--decay-every-steps", type=int)
     p.add_argument("--grad-clip", type=float)
     p.add_argument("--workers", type=int, help="data loader workers (0 = load in the main process)")
+    p.add_argument("--frame-cache", action="store_true", default=None,
+                   help="VIDIT layout: decode the dataset once into memory-mapped frames (fast loading for GPUs)")
+    p.add_argument("--cache-dir", help="where frame caches are kept (default: the app's data folder)")
     p.add_argument("--val-data", help="NTIRE-layout folder to validate on")
     p.add_argument("--val-every", type=int)
     p.add_argument("--ckpt-every", type=int)

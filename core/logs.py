@@ -17,7 +17,9 @@ def data_dir() -> Path:
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+        # an empty or relative XDG_DATA_HOME is invalid (XDG spec) and would write into the working folder
+        xdg = os.environ.get("XDG_DATA_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
     return base / "RelightStudio" / APP_NAME
 
 

@@ -28,6 +28,7 @@ from .io import atomic_write_bytes
 from .losses import LossWeights, RelightLoss
 from .metrics import psnr, ssim
 from .model import create_model
+from .progress import Progress
 from .vocab import PRECISIONS
 from .weights import find_res2net, find_vgg19, load_imagenet_encoder
 
@@ -69,6 +70,8 @@ class TrainConfig:
     ckpt_every: int | None = None  # steps; default once per epoch
     log_every: int = 10
     num_workers: int = 2
+    frame_cache: bool = False  # VIDIT layout: decode once into memory-mapped frames (core.data.frame_cache)
+    cache_dir: str | None = None  # where frame caches live; default the app's data folder
     device: str = "auto"
     channels_last: bool = True
     max_minutes: float | None = None  # stop safely (with a checkpoint) after this much training time
@@ -211,7 +214,8 @@ def _dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
 
 
-def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None, str]:
+def build_datasets(cfg: TrainConfig, progress: Progress | None = None,
+                   cancel: CancelToken | None = None) -> tuple[Dataset, Dataset | None, str]:
     from .data.datasets import Augment, PairDataset, VIDITTriplets
     from .data.layouts import detect_layout, scan_ntire, scan_vidit
 
@@ -220,8 +224,16 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None, str]:
     layout = detect_layout(cfg.data)
     if layout == "vidit":
         index = scan_vidit(cfg.data)
-        train = VIDITTriplets(index, "train", cfg.val_fraction, cfg.seed, aug, cfg.same_scene_guide)
-        val = VIDITTriplets(index, "val", cfg.val_fraction, cfg.seed, val_aug, cfg.same_scene_guide)
+        if cfg.frame_cache:
+            from .data.datasets import CachedVIDITTriplets
+            from .data.frame_cache import build_frame_cache
+
+            cache = build_frame_cache(index, cfg.cache_dir, cfg.resize, progress=progress, cancel=cancel)
+            train = CachedVIDITTriplets(index, cache, "train", cfg.val_fraction, cfg.seed, aug, cfg.same_scene_guide)
+            val = CachedVIDITTriplets(index, cache, "val", cfg.val_fraction, cfg.seed, val_aug, cfg.same_scene_guide)
+        else:
+            train = VIDITTriplets(index, "train", cfg.val_fraction, cfg.seed, aug, cfg.same_scene_guide)
+            val = VIDITTriplets(index, "val", cfg.val_fraction, cfg.seed, val_aug, cfg.same_scene_guide)
         summary = index.summary() + f"; split {len(train.scenes)} train / {len(val.scenes)} val scenes"
     else:
         recs = scan_ntire(cfg.data)
@@ -264,10 +276,24 @@ def _lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
     return cfg.lr * (cfg.decay_gamma ** (step // every))
 
 
-def _to(batch: dict, device, channels_last: bool):
+_INT_SCALE = {torch.uint8: 255.0, torch.uint16: 65535.0}
+
+
+def to_device(batch: dict, device, channels_last: bool) -> dict[str, torch.Tensor]:
+    """Move a batch to the device. Integer frames (from the frame cache: a quarter of the bytes to
+    copy) become float in [0, 1] there, and a "flip" flag flips that sample's arrays there."""
+    flip = batch.get("flip")
+    # which samples to flip, decided on the host: no device synchronisation
+    rows = torch.nonzero(flip).flatten().to(device, non_blocking=True) if flip is not None and bool(flip.any()) else None
     out = {}
     for k, v in batch.items():
+        if k == "flip":
+            continue
         v = v.to(device, non_blocking=True)
+        if v.dtype in _INT_SCALE:
+            v = v.to(torch.float32).div_(_INT_SCALE[v.dtype])
+        if rows is not None:
+            v[rows] = v[rows].flip(-1)
         out[k] = v.contiguous(memory_format=torch.channels_last) if channels_last else v
     return out
 
@@ -318,7 +344,7 @@ class Trainer:
         device = self._setup_device()
         state_path = self._prepare_run_folder()
 
-        train_ds, val_ds, summary = build_datasets(cfg)
+        train_ds, val_ds, summary = build_datasets(cfg, lambda f, m: self.notify(m), self.cancel)
         self.notify(summary)
         if len(train_ds) < cfg.batch * self.world:
             raise RelightError(f"the training set has {len(train_ds)} samples, fewer than one batch "
@@ -388,7 +414,7 @@ class Trainer:
                 lr = _lr_at(cfg, step, steps_per_epoch)
                 for g in opt.param_groups:
                     g["lr"] = lr
-                b = _to(batch, device, use_cl)
+                b = to_device(batch, device, use_cl)
                 terms = self._optimise(train_model, criterion, opt, scaler, params, b, amp_dtype)
                 step += 1
                 n = b["source"].shape[0] * self.world
@@ -528,7 +554,7 @@ class Trainer:
         model.eval()
         ps, ss, preview = [], [], None
         for i in range(min(len(val_ds), self.cfg.val_limit)):
-            b = _to({k: v[None] for k, v in val_ds[i].items()}, device, use_cl)
+            b = to_device({k: v[None] for k, v in val_ds[i].items()}, device, use_cl)
             x = torch.cat([b["source"], b["guide"], b["source_depth"], b["guide_depth"]], 1)
             x, (h, w) = pad_to_multiple(x)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -19,6 +20,8 @@ from ..inputs import load_input
 from ..io import read_depth, read_image
 from .layouts import PairRecord, VIDITIndex, split_scenes
 
+if TYPE_CHECKING:
+    from .frame_cache import FrameCache
 
 
 @dataclass
@@ -63,7 +66,8 @@ class SkipBadFiles:
 def _chw(a: np.ndarray) -> torch.Tensor:
     if a.ndim == 2:
         a = a[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
+    a = np.ascontiguousarray(a.transpose(2, 0, 1))
+    return torch.from_numpy(a if a.flags.writeable else a.copy())  # a view into a read-only frame cache
 
 
 def _window(rng: np.random.Generator, h: int, w: int, crop: int | None) -> tuple[int, int, int, int]:
@@ -74,14 +78,21 @@ def _window(rng: np.random.Generator, h: int, w: int, crop: int | None) -> tuple
     return y, x, c, c
 
 
-def make_sample(src, sd, gui, gd, tgt, rng: np.random.Generator, aug: Augment) -> dict[str, torch.Tensor]:
+def make_sample(src, sd, gui, gd, tgt, rng: np.random.Generator, aug: Augment,
+                flip_on_device: bool = False) -> dict[str, torch.Tensor]:
+    """Crop windows and the flip drawn from `rng` (in this order, whatever the source of the arrays).
+    With `flip_on_device` the flip is returned as a flag ("flip") for `core.training.to_device`."""
     y, x, ch, cw = _window(rng, *src.shape[:2], aug.crop)
     src, sd, tgt = (a[y:y + ch, x:x + cw] for a in (src, sd, tgt))
     gy, gx, gh, gw = _window(rng, *gui.shape[:2], aug.crop)  # the guide has its own window
     gui, gd = (a[gy:gy + gh, gx:gx + gw] for a in (gui, gd))
-    if aug.hflip and rng.random() < 0.5:
+    flip = bool(aug.hflip and rng.random() < 0.5)
+    if flip and not flip_on_device:
         src, sd, gui, gd, tgt = (a[:, ::-1] for a in (src, sd, gui, gd, tgt))
-    return {"source": _chw(src), "source_depth": _chw(sd), "guide": _chw(gui), "guide_depth": _chw(gd), "target": _chw(tgt)}
+    sample = {"source": _chw(src), "source_depth": _chw(sd), "guide": _chw(gui), "guide_depth": _chw(gd), "target": _chw(tgt)}
+    if flip_on_device:
+        sample["flip"] = torch.tensor(flip)
+    return sample
 
 
 class VIDITTriplets(SkipBadFiles, Dataset):
@@ -123,6 +134,23 @@ class VIDITTriplets(SkipBadFiles, Dataset):
         src, tgt, gui = _load(imgs[scene][s1], r), _load(imgs[scene][s2], r), _load(imgs[gscene][s2], r)
         sd, gd = _load_depth(self.index.depth[scene], r), _load_depth(self.index.depth[gscene], r)
         return make_sample(src, sd, gui, gd, tgt, rng, self.augment)
+
+
+class CachedVIDITTriplets(VIDITTriplets):
+    """The same triplets, crops and flips as VIDITTriplets, read from a FrameCache: integer frames
+    (converted to float and flipped on the device) instead of decoded PNGs."""
+
+    def __init__(self, index: VIDITIndex, cache: "FrameCache", split: str = "train", val_fraction: float = 0.1,
+                 seed: int = 0, augment: Augment = Augment(), same_scene_guide: bool = False):
+        super().__init__(index, split, val_fraction, seed, augment, same_scene_guide)
+        self.cache = cache
+
+    def sample(self, i: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        scene, s1, gscene, s2 = self.triplet(i, rng)
+        c = self.cache
+        return make_sample(c.frame(scene, s1), c.depth(scene), c.frame(gscene, s2), c.depth(gscene),
+                           c.frame(scene, s2), rng, self.augment, flip_on_device=True)
 
 
 class PairDataset(SkipBadFiles, Dataset):
