@@ -6,12 +6,11 @@
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from .errors import RelightError
 from .guides import CompassGuides, FolderGuides
-from .inference import Relighter, RelightResult
+from .inference import Relighter, RelightResult, working_shape
 from .inputs import Input, InputFiles, complete_depth, load_input
 from .render.light import Light
 
@@ -33,10 +32,7 @@ def compass_guides() -> CompassGuides:
 def guide_for_light(light: Light, source_shape: tuple[int, int], working_pixels: int | None,
                     guides: CompassGuides | FolderGuides | None = None) -> Input:
     """A guide for `light` with the source's aspect ratio, at the model's working area."""
-    h, w = source_shape
-    area = working_pixels or 384 * 384
-    scale = math.sqrt(area / (h * w))
-    gw, gh = max(32, round(w * scale)), max(32, round(h * scale))
+    gw, gh = working_shape(*source_shape, working_pixels or 384 * 384)  # the network's own shape
     return (guides or compass_guides()).guide(light, gw, gh)
 
 

@@ -24,6 +24,18 @@ from .vocab import OUTPUT_MODES, PRECISIONS
 
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 MULTIPLE = 32
+
+
+def working_shape(h: int, w: int, pixels: int) -> tuple[int, int]:
+    """(width, height) of about `pixels` with the image's aspect, for the network's working size.
+
+    Sides snap down to a grid (32 px; 64 px from about 0.6 MP), so images of similar shape share one
+    network shape: the fast path compiles once per bucket, not per image, and a folder of mixed sizes
+    batches. The stretch this adds (under one grid step) is undone when the result is carried back
+    to the source's size."""
+    step = 64 if pixels >= 768 * 768 else MULTIPLE
+    scale = math.sqrt(pixels / (h * w))
+    return max(step, int(w * scale) // step * step), max(step, int(h * scale) // step * step)
 DEFAULT_WORKING_SIDE = 1024  # the official weights were trained on 1024x1024 VIDIT images
 
 
@@ -304,10 +316,9 @@ class Relighter:
             return w, h
         if pixels is None:
             pixels = min(self.working_pixels or h * w, self.max_pixels) if mode == "detail" else self.max_pixels
-        scale = math.sqrt(pixels / (h * w))
-        if mode != "detail":
-            scale = min(1.0, scale)  # the gain map never runs the network above the image's size
-        return max(MULTIPLE, int(w * scale)), max(MULTIPLE, int(h * scale))  # floor: stay within the budget
+        if pixels >= h * w and (mode != "detail" or self.working_pixels is None):
+            return w, h  # the gain map never runs the network above the image's size
+        return working_shape(h, w, pixels)
 
     @torch.inference_mode()
     def run_batch(self, arrays: list[list[np.ndarray]], cancel: CancelToken | None = None) -> list[np.ndarray]:

@@ -7,7 +7,7 @@ from core.checkpoint import BUNDLED_MODEL
 from core.cli import main
 from core.errors import RelightError
 from core.guides import CompassGuides, FolderGuides
-from core.inference import Relighter
+from core.inference import Relighter, working_shape
 from core.inputs import Input
 from core.io import DepthMap, write_depth_npy, write_image
 from core.metrics import psnr
@@ -65,7 +65,18 @@ def test_relighting_to_a_light_given_as_numbers(bundled):
 def test_guide_follows_the_source_aspect_and_working_size():
     g = guide_for_light(Light(0, 6500), (300, 600), 384 * 384, CompassGuides())
     h, w = g.image.shape[:2]
-    assert abs(w / h - 2) < 0.02 and abs(w * h - 384 * 384) < 0.02 * 384 * 384
+    assert (w, h) == (512, 256)  # 2:1 at most 384², sides on the 32 px grid
+    r = Relighter.from_checkpoint(BUNDLED_MODEL, device="cpu")
+    assert r.working_pixels == 384 * 384
+    assert r._working_size(300, 600, "detail") == (w, h)  # rendered at the network's own shape
+    # shapes bucket: nearby aspect ratios share one network shape; every side is on the grid
+    assert working_shape(3000, 4000, 1024 * 1024) == working_shape(2990, 4010, 1024 * 1024) == (1152, 832)
+    for hw in [(480, 640), (1080, 1920), (4000, 3000), (333, 777)]:
+        for px in (384 * 384, 1024 * 1024):
+            ww, wh = working_shape(*hw, px)
+            step = 64 if px >= 768 * 768 else 32
+            assert ww % step == 0 and wh % step == 0 and ww * wh <= px
+            assert abs((ww / wh) / (hw[1] / hw[0]) - 1) < 0.12
 
 
 def test_folder_guides_pick_the_nearest_setting(tmp_path):
