@@ -43,6 +43,8 @@ class S3Net(nn.Module):
         self.out_channels = d3
         self.enhancer = Enhancer(d3, 20)
         self.tail = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(d3, 3, 7), nn.Tanh())
+        # zero channels appended before the last pixel shuffles (core.accel.pad_head_channels sets it)
+        self.head_padding = 0
 
     def forward_packed(self, x: torch.Tensor) -> torch.Tensor:
         """x = cat([src_rgb, guide_rgb, src_depth, guide_depth], 1), 8 channels."""
@@ -51,7 +53,10 @@ class S3Net(nn.Module):
         y = self.attention1(y)
         y = self.up_block1(torch.cat([y, l2], dim=1))
         y = self.attention2(y)
-        y = self.up_block1(torch.cat([y, l1], dim=1))
+        parts = [y, l1]
+        if self.head_padding:
+            parts.append(y.new_zeros((y.shape[0], self.head_padding, *y.shape[2:])))
+        y = self.up_block1(torch.cat(parts, dim=1))
         y = self.up_block1(y)
         y = self.enhancer(y)
         return self.tail(y)
