@@ -8,7 +8,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
                                QSplitter, QVBoxLayout, QWidget)
 
@@ -171,13 +171,17 @@ class FineTuneTab(QWidget):
         self.val_every = self._spin(100, 1, 1_000_000)
         self.ckpt_every = self._spin(100, 1, 1_000_000)
         self.out = QLineEdit(str(Path.home() / "relight-runs" / "finetune"))
+        self.frame_cache = QCheckBox("decode once")
+        self.frame_cache.setToolTip("VIDIT-layout data: decode every image once into a memory-mapped cache in the "
+                                    "app's data folder (3 bytes per pixel per image), so the GPU, not PNG decoding, "
+                                    "sets the pace. Same samples as without it.")
         hp = QGroupBox("Model and hyperparameters (defaults follow the paper)")
         g = QGridLayout(hp)
         items = [("Base weights", self.base), ("weight.pkl", self.base_file), ("Preset", self.preset), ("Learning rate", self.lr),
                  ("AdamW β1", self.beta1), ("AdamW β2", self.beta2), ("Charbonnier ×", self.w_c), ("W-SSIM ×", self.w_w),
                  ("Perceptual ×", self.w_p), ("Batch", self.batch), ("Crop", self.crop), ("Steps", self.steps),
                  ("Precision", self.precision), ("Validate every", self.val_every), ("Checkpoint every", self.ckpt_every),
-                 ("Run folder", self.out)]
+                 ("Run folder", self.out), ("Data loading", self.frame_cache)]
         for i, (label, w) in enumerate(items):
             g.addWidget(QLabel(label), i // 2, (i % 2) * 2)
             g.addWidget(w, i // 2, (i % 2) * 2 + 1)
@@ -319,7 +323,7 @@ class FineTuneTab(QWidget):
             betas=(self.beta1.value(), self.beta2.value()), loss_charbonnier=self.w_c.value(), loss_wssim=self.w_w.value(),
             loss_perceptual=self.w_p.value(), precision=self.precision.currentText(), val_every=self.val_every.value(),
             ckpt_every=self.ckpt_every.value(), val_data=val_data, device=self.settings.get("device"), log_every=1,
-            num_workers=0 if self.batch.value() <= 2 else 2,
+            num_workers=0 if self.batch.value() <= 2 else 2, frame_cache=self.frame_cache.isChecked(),
         )
 
     def start(self, resume: bool = False) -> Worker | None:

@@ -247,6 +247,10 @@ def test_finetune_runs_plots_checkpoints_stops_and_resumes(qtbot, window, tmp_pa
     ft.val_every.setValue(2)
     ft.ckpt_every.setValue(2)
     ft.out.setText(str(tmp_path / "run"))
+    assert not ft.config().frame_cache
+    ft.frame_cache.setChecked(True)
+    assert ft.config().frame_cache
+    ft.frame_cache.setChecked(False)
     w = ft.start()
     qtbot.waitUntil(lambda: w.done, timeout=120000)
     assert len(ft.history["total"][0]) == 4 and len(ft.curves["wssim"].getData()[0]) == 4
