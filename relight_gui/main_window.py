@@ -10,6 +10,7 @@ from core.vocab import COMPARE_MODES
 from .dialogs import show_error
 from .workers import stop_workers
 from .finetune_tab import FineTuneTab
+from .gui_gc import GuiThreadGC
 from .model_state import ModelState
 from .relight_tab import RelightTab
 from .settings import Settings
@@ -20,6 +21,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None):
         super().__init__()
         self.setWindowTitle("Relight Studio")
+        self.gc = GuiThreadGC(self)  # before any worker starts
         self.settings = settings or Settings()
         self.model = ModelState(self)
         self.relight_tab = RelightTab(self.model, self.settings)
@@ -111,4 +113,5 @@ class MainWindow(QMainWindow):
         self.settings.q.setValue("window/relight_splitter", self.relight_tab.splitter.saveState())
         # stop and join every background thread: a QThread destroyed while running aborts the process
         stop_workers(120000)
+        self.gc.stop()  # no worker runs now: collect here, then automatically again
         super().closeEvent(ev)

@@ -33,6 +33,15 @@ def window(qtbot, tmp_path, lite_checkpoint):
     win.close()  # cancels and joins every worker thread
 
 
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_gui_thread():
+    """Earlier tests' garbage (cycles holding Qt objects) must not be collected in a worker thread."""
+    import gc
+
+    gc.collect()
+    yield
+
+
 def mime(*paths):
     m = QMimeData()
     m.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
@@ -503,3 +512,30 @@ def test_compare_view_centres_small_images_and_never_pans_off_the_image(qtbot):
         assert -1e-6 <= v.offset.x() <= 200 - vis_w + 1e-6 and -1e-6 <= v.offset.y() <= 300 - vis_h + 1e-6
         edge = 0.0 if end[0] > start[0] else 200 - vis_w  # dragging the image right shows its left edge
         assert v.offset.x() == pytest.approx(edge, abs=1e-6)
+
+
+def test_garbage_cycles_are_collected_on_the_gui_thread_while_workers_allocate(qtbot, window):
+    import gc
+    import threading
+
+    from relight_gui.workers import Worker, start_worker
+
+    assert not gc.isenabled()  # the window keeps collection on the GUI thread
+    where = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            where.append(threading.current_thread() is threading.main_thread())
+
+    Cycle()  # unreachable from now on, freed only by the cyclic collector
+    # a worker that allocates enough to cross the collector's thresholds many times over
+    kept = []  # net allocations are what cross the thresholds
+    w = start_worker(window, Worker(lambda progress, cancel: kept.append([[i] for i in range(200_000)]), "Allocate"))
+    qtbot.waitUntil(lambda: w.done, timeout=30000)
+    qtbot.waitUntil(lambda: bool(where), timeout=10000)  # the GUI thread's timer collected it
+    assert where == [True]
+    window.close()
+    assert gc.isenabled()
