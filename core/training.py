@@ -240,6 +240,8 @@ def build_datasets(cfg: TrainConfig, progress: Progress | None = None,
         train = PairDataset(recs, aug, cfg.seed)
         val = None
         summary = f"NTIRE pair layout: {len(train)} pairs with ground truth"
+        if cfg.frame_cache:
+            summary += " (the frame cache is for VIDIT-layout data: reading the image files)"
     if cfg.val_data:
         val = PairDataset(scan_ntire(cfg.val_data), val_aug)
     if len(train) == 0:

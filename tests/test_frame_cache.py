@@ -99,3 +99,14 @@ def test_training_on_the_cache_gives_the_same_losses(vidit, tmp_path):
     cached = run("cached", frame_cache=True, cache_dir=str(tmp_path / "cache"))
     assert cached == plain and len(plain) == 3
     assert len(os.listdir(tmp_path / "cache")) == 2  # the cache folder and its lock file
+
+
+def test_a_cache_that_would_fill_the_disk_is_refused_before_writing(vidit, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 << 30, 9 << 30, (1 << 30) + 1000))
+    with pytest.raises(RelightError, match=r"needs \d+ MB; 1\.0 GB are free"):
+        build_frame_cache(scan_vidit(vidit), tmp_path)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".lock"]  # nothing else written

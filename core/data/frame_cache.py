@@ -49,6 +49,10 @@ def cache_key(index: VIDITIndex, resize: int | None) -> str:
     return h.hexdigest()[:20]
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
 def _resized(a: np.ndarray, resize: int | None) -> np.ndarray:
     if resize and a.shape[:2] != (resize, resize):
         a = cv2.resize(a, (resize, resize), interpolation=cv2.INTER_AREA)
@@ -138,6 +142,11 @@ def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize:
         first = _decode(index, *keys[0], resize)
         h, w = first.shape[:2]
         dtype = _frame_dtype(first)
+        need = len(keys) * h * w * 3 * np.dtype(dtype).itemsize + len(scenes) * h * w * 4
+        free = shutil.disk_usage(root).free
+        if need + (1 << 30) > free:  # keep a gigabyte for everything else
+            raise RelightError(f"the frame cache of this dataset needs {_size(need)}; {_size(free)} are free "
+                               "there, and 1 GB stays free (choose another cache folder)", root)
         tmp = root / f"{folder.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
