@@ -227,7 +227,10 @@ def test_sigkill_during_a_checkpoint_write_then_resume_is_bit_identical(tiny, tm
 
     assert main(args(tmp_path / "full")) == 0
     out = tmp_path / "killed"
-    r = subprocess.run([sys.executable, "-c", KILL_IN_WRITE, str(ROOT), *args(out)], capture_output=True, timeout=300)
+    # the child computes with as many threads as this process (CPU sums depend on the thread count)
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    r = subprocess.run([sys.executable, "-c", KILL_IN_WRITE, str(ROOT), *args(out)], capture_output=True, timeout=300,
+                       env=env)
     assert r.returncode == -signal.SIGKILL
     assert list(out.glob(".state.pt.*.tmp"))  # the half-finished write is still there
     assert torch.load(out / "state.pt", weights_only=True)["step"] == 3
