@@ -402,8 +402,11 @@ def test_light_compass_drag_gives_live_previews_then_the_full_result(qtbot, wind
     for deg in (30, 60, 88):  # towards E, snapping to NE then E
         QTest.mouseMove(dial, at(deg))
         qtbot.wait(30)
-    qtbot.waitUntil(lambda: rt.preview.idle() and "Live preview" in rt.result_label.text(), timeout=20000)
-    assert dial.azimuth == 90 and previews and previews[-1].azimuth == 90  # the newest request won
+    # a result is delivered to the GUI thread after its job ends: wait for the newest one to arrive
+    qtbot.waitUntil(lambda: rt.preview.idle() and bool(previews) and previews[-1].azimuth == 90
+                    and "Live preview" in rt.result_label.text(), timeout=20000)
+    qtbot.wait(200)
+    assert dial.azimuth == 90 and previews[-1].azimuth == 90  # the newest request won; nothing older came after
     assert rt.compare.after.shape[:2] == (96, 128)  # preview at display size (the source is small)
     QTest.mouseRelease(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(88))
     qtbot.waitUntil(lambda: rt.result is not None and rt.worker is None, timeout=30000)
