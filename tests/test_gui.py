@@ -426,6 +426,7 @@ def test_saving_formats_view_keys_difference_gain_and_settings(qtbot, window, tm
     _load_both(qtbot, rt, tmp_path)
     with qtbot.waitSignal(rt.resultReady, timeout=30000):
         rt.relight()
+    qtbot.waitUntil(lambda: rt.worker is None, timeout=10000)  # "finished" comes after the result
     assert "Ready." in rt.banner.text()
     # a typed extension is honoured (JPEG is 8-bit); an unknown one becomes PNG and is said
     with qtbot.waitSignal(rt.save(tmp_path / "sub" / "r.jpg", 16).succeeded, timeout=10000):
