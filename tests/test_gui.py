@@ -368,7 +368,7 @@ def test_generate_synthetic_dataset_from_the_tab_and_cancel(qtbot, window, tmp_p
     assert not ft.synth_cancel.isHidden()
     with qtbot.waitSignal(w.succeeded, timeout=60000):
         pass
-    qtbot.waitUntil(lambda: "2 scenes" in ft.data_summary.text(), timeout=10000)
+    qtbot.waitUntil(lambda: "2 scenes" in ft.data_summary.text() and w.done, timeout=10000)
     assert ft.data.text() == str(tmp_path / "gen") and ft.synth_cancel.isHidden()
     dlg.folder.setText(str(tmp_path / "gen2"))
     dlg.scenes.setValue(50)
