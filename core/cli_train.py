@@ -96,6 +96,23 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    from .data.frame_cache import default_cache_root, list_caches, remove_cache
+
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
+    caches = list_caches(root)
+    total = sum(c.bytes for c in caches)
+    for c in caches:
+        if args.action == "clear":
+            remove_cache(c.folder)
+            print(f"removed {c.describe()}")
+        else:
+            print(c.describe())
+    verb = "freed" if args.action == "clear" else "in"
+    print(f"{len(caches)} frame cache(s), {total / 2**30:.2f} GB {verb} {root}", file=sys.stderr)
+    return 0
+
+
 def add_training_commands(sub, add_device) -> None:
     p = sub.add_parser("synth", help="render a VIDIT-style synthetic dataset with exact ground truth")
     p.add_argument("--out", required=True)
@@ -109,6 +126,11 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--reference-every", type=int, default=0,
                    help="every Nth scene is the light compass's reference scene (0 = never)")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("cache", help="list or delete the decoded datasets of train --frame-cache")
+    p.add_argument("action", nargs="?", choices=["list", "clear"], default="list")
+    p.add_argument("--cache-dir", help="where the caches are (default: the app's data folder)")
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("train", help="train or fine-tune S3Net (also under torchrun for several GPUs)")
     p.add_argument("--data", help="VIDIT-layout or NTIRE-layout folder")

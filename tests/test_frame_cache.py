@@ -110,3 +110,14 @@ def test_a_cache_that_would_fill_the_disk_is_refused_before_writing(vidit, tmp_p
     with pytest.raises(RelightError, match=r"needs \d+ MB; 1\.0 GB are free"):
         build_frame_cache(scan_vidit(vidit), tmp_path)
     assert [p.suffix for p in tmp_path.iterdir()] == [".lock"]  # nothing else written
+
+
+def test_cache_command_lists_and_clears(vidit, tmp_path, capsys):
+    from core.cli import main
+
+    build_frame_cache(scan_vidit(vidit), tmp_path)
+    assert main(["cache", "--cache-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "120 frames of 64x64" in out and str(vidit) in out and "1 frame cache(s)" in err
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
+    assert "removed" in capsys.readouterr()[0] and list(tmp_path.iterdir()) == []

@@ -197,3 +197,44 @@ def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return FrameCache.open(folder)
+
+
+@dataclass
+class CacheEntry:
+    folder: Path
+    dataset: str
+    frames: int
+    shape: tuple[int, int]
+    bytes: int
+
+    def describe(self) -> str:
+        h, w = self.shape
+        return f"{self.folder.name}: {self.dataset}, {self.frames} frames of {w}x{h}, {_size(self.bytes)}"
+
+
+def list_caches(root: str | Path | None = None) -> list[CacheEntry]:
+    """The finished frame caches under `root` (default: the app's data folder)."""
+    root = Path(root) if root else default_cache_root()
+    out = []
+    for index in sorted(root.glob("*/index.json")) if root.is_dir() else []:
+        try:
+            meta = json.loads(index.read_text())
+            size = sum(f.stat().st_size for f in index.parent.iterdir() if f.is_file())
+            out.append(CacheEntry(index.parent, str(meta.get("dataset", "?")), len(meta.get("frames", [])),
+                                  tuple(meta.get("shape", (0, 0))), size))
+        except (OSError, ValueError, TypeError):
+            continue  # being written or damaged: not listed
+    return out
+
+
+def remove_cache(folder: Path) -> None:
+    """Delete one cache, unless a training run is building it right now (its lock is held)."""
+    import fcntl
+
+    with open(folder.parent / f"{folder.name}.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RelightError("is being built by a running training; not removed", folder) from None
+        shutil.rmtree(folder)
+    (folder.parent / f"{folder.name}.lock").unlink(missing_ok=True)
