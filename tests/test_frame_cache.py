@@ -121,3 +121,18 @@ def test_cache_command_lists_and_clears(vidit, tmp_path, capsys):
     assert "120 frames of 64x64" in out and str(vidit) in out and "1 frame cache(s)" in err
     assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
     assert "removed" in capsys.readouterr()[0] and list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_being_built_is_not_removed(vidit, tmp_path):
+    import fcntl
+
+    from core.data.frame_cache import remove_cache
+
+    cache = build_frame_cache(scan_vidit(vidit), tmp_path)
+    with open(tmp_path / f"{cache.folder.name}.lock", "a+") as held:  # as a builder holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(RelightError, match="being built"):
+            remove_cache(cache.folder)
+    assert (cache.folder / "index.json").is_file()
+    remove_cache(cache.folder)
+    assert not cache.folder.exists()

@@ -49,6 +49,20 @@ def cache_key(index: VIDITIndex, resize: int | None) -> str:
     return h.hexdigest()[:20]
 
 
+def _flock(handle, wait: bool) -> bool:
+    """Lock `handle` exclusively (released when it closes). Where the OS has no advisory locks
+    (Windows) nothing is locked: one process per cache folder is then up to the user."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        return True
+    except OSError:
+        return False
+
+
 def _size(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
@@ -125,14 +139,13 @@ def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize:
                       threads: int | None = None) -> FrameCache:
     """Open the cache of `index` under `root`, decoding the dataset into it first if needed.
     Processes that call this together (one per GPU) wait for one builder (a file lock)."""
-    import fcntl
     from concurrent.futures import ThreadPoolExecutor
 
     root = Path(root) if root else default_cache_root()
     root.mkdir(parents=True, exist_ok=True)
     folder = root / cache_key(index, resize)
     with open(root / f"{folder.name}.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the builder dies
+        _flock(lock, wait=True)  # released when the file closes, also if the builder dies
         if (folder / "index.json").is_file():
             return FrameCache.open(folder)
         scenes = sorted(s for s in index.scenes if s in index.depth)
@@ -229,12 +242,8 @@ def list_caches(root: str | Path | None = None) -> list[CacheEntry]:
 
 def remove_cache(folder: Path) -> None:
     """Delete one cache, unless a training run is building it right now (its lock is held)."""
-    import fcntl
-
     with open(folder.parent / f"{folder.name}.lock", "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise RelightError("is being built by a running training; not removed", folder) from None
+        if not _flock(lock, wait=False):
+            raise RelightError("is being built by a running training; not removed", folder)
         shutil.rmtree(folder)
     (folder.parent / f"{folder.name}.lock").unlink(missing_ok=True)
