@@ -172,6 +172,7 @@ class FineTuneTab(QWidget):
         self.ckpt_every = self._spin(100, 1, 1_000_000)
         self.out = QLineEdit(str(Path.home() / "relight-runs" / "finetune"))
         self.frame_cache = QCheckBox("decode once")
+        self.frame_cache.setChecked(self.settings.get("finetune_frame_cache"))
         self.frame_cache.setToolTip("VIDIT-layout data: decode every image once into a memory-mapped cache in the "
                                     "app's data folder (3 bytes per pixel per image), so the GPU, not PNG decoding, "
                                     "sets the pace. Same samples as without it.")
@@ -345,6 +346,7 @@ class FineTuneTab(QWidget):
             self.out.setText(cfg.out)
         self.settings.set("finetune_data", cfg.data)
         self.settings.set("finetune_steps", cfg.steps)
+        self.settings.set("finetune_frame_cache", cfg.frame_cache)
         if not resume:
             self.clear_plots()
         b = self.bridge

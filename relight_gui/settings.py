@@ -18,6 +18,7 @@ DEFAULTS = {
     "depth_model": "",  # empty: $RELIGHT_DEPTH_MODEL or the app's data folder
     "finetune_data": "",
     "finetune_steps": 500,
+    "finetune_frame_cache": False,
     "batch_input": "",
     "batch_output": "",
 }

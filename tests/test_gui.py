@@ -291,6 +291,7 @@ def test_finetune_runs_plots_checkpoints_stops_and_resumes(qtbot, window, tmp_pa
     qtbot.waitUntil(lambda: w.done, timeout=120000)
     assert ft.out.text() == str(tmp_path / "run2-2") and (tmp_path / "run2-2" / "state.pt").is_file()
     assert window.settings.get("finetune_data") == str(tmp_path / "data") and window.settings.get("finetune_steps") == 2
+    assert window.settings.get("finetune_frame_cache") is False
     # a changed precision applies at once: the model reloads in the background
     st = window.settings_tab
     with qtbot.waitSignal(window.model.loaded, timeout=30000):
