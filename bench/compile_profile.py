@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.head_padding import timed  # noqa: E402
 from bench.infer import realistic_weights  # noqa: E402
 from core.accel import CompiledS3Net, GraphedS3Net  # noqa: E402
 from core.model import create_model  # noqa: E402
@@ -49,15 +50,7 @@ def main() -> None:
     comp.prepare(shape, wait=True)
     print(f"compiled in {time.perf_counter() - t0:.1f} s", flush=True)
     x = torch.rand(shape, device=dev, dtype=torch.float16).contiguous(memory_format=torch.channels_last)
-    # graph replay time (what --fast runs)
-    for _ in range(10):
-        comp(x)
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(50):
-        comp(x)
-    torch.cuda.synchronize()
-    replay_ms = (time.perf_counter() - t0) / 50 * 1000
+    replay_ms = timed(comp, x)  # graph replay time (what --fast runs)
     print(f"compiled + CUDA graph: {replay_ms:.2f} ms", flush=True)
     from torch.profiler import ProfilerActivity, profile
 

@@ -33,7 +33,8 @@ def cmd_train(args) -> int:
 
     overrides = {
         "data": args.data, "out": args.out, "preset": args.preset, "steps": args.steps, "epochs": args.epochs,
-        "batch": args.batch, "crop": args.crop, "frame_cache": args.frame_cache, "cache_dir": args.cache_dir, "resize": args.resize, "device": args.device,
+        "batch": args.batch, "crop": args.crop, "resize": args.resize, "device": args.device,
+        "frame_cache": args.frame_cache, "cache_dir": args.cache_dir,
         "precision": args.precision, "init": args.init, "lr": args.lr, "num_workers": args.workers,
         "val_every": args.val_every, "ckpt_every": args.ckpt_every, "seed": args.seed,
         "val_data": args.val_data, "log_every": args.log_every, "grad_clip": args.grad_clip,

@@ -24,6 +24,7 @@ from .vocab import OUTPUT_MODES, PRECISIONS
 
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 MULTIPLE = 32
+DEFAULT_WORKING_SIDE = 1024  # the official weights were trained on 1024x1024 VIDIT images
 
 
 def working_shape(h: int, w: int, pixels: int) -> tuple[int, int]:
@@ -36,7 +37,6 @@ def working_shape(h: int, w: int, pixels: int) -> tuple[int, int]:
     step = 64 if pixels >= 768 * 768 else MULTIPLE
     scale = math.sqrt(pixels / (h * w))
     return max(step, int(w * scale) // step * step), max(step, int(h * scale) // step * step)
-DEFAULT_WORKING_SIDE = 1024  # the official weights were trained on 1024x1024 VIDIT images
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -317,7 +317,9 @@ class Relighter:
         if pixels is None:
             pixels = min(self.working_pixels or h * w, self.max_pixels) if mode == "detail" else self.max_pixels
         if pixels >= h * w and (mode != "detail" or self.working_pixels is None):
-            return w, h  # the gain map never runs the network above the image's size
+            # within the budget: the gain map never runs the network above the image's size, and a
+            # model without a working size runs at the image's own (padded to a multiple of 32)
+            return w, h
         return working_shape(h, w, pixels)
 
     @torch.inference_mode()

@@ -216,7 +216,9 @@ def _dist_info() -> tuple[int, int, int]:
 
 def build_datasets(cfg: TrainConfig, progress: Progress | None = None,
                    cancel: CancelToken | None = None) -> tuple[Dataset, Dataset | None, str]:
-    from .data.datasets import Augment, PairDataset, VIDITTriplets
+    from functools import partial
+
+    from .data.datasets import Augment, CachedVIDITTriplets, PairDataset, VIDITTriplets
     from .data.layouts import detect_layout, scan_ntire, scan_vidit
 
     aug = Augment(crop=cfg.crop, hflip=cfg.hflip, resize=cfg.resize)
@@ -224,16 +226,14 @@ def build_datasets(cfg: TrainConfig, progress: Progress | None = None,
     layout = detect_layout(cfg.data)
     if layout == "vidit":
         index = scan_vidit(cfg.data)
+        triplets = partial(VIDITTriplets, index)
         if cfg.frame_cache:
-            from .data.datasets import CachedVIDITTriplets
             from .data.frame_cache import build_frame_cache
 
             cache = build_frame_cache(index, cfg.cache_dir, cfg.resize, progress=progress, cancel=cancel)
-            train = CachedVIDITTriplets(index, cache, "train", cfg.val_fraction, cfg.seed, aug, cfg.same_scene_guide)
-            val = CachedVIDITTriplets(index, cache, "val", cfg.val_fraction, cfg.seed, val_aug, cfg.same_scene_guide)
-        else:
-            train = VIDITTriplets(index, "train", cfg.val_fraction, cfg.seed, aug, cfg.same_scene_guide)
-            val = VIDITTriplets(index, "val", cfg.val_fraction, cfg.seed, val_aug, cfg.same_scene_guide)
+            triplets = partial(CachedVIDITTriplets, index, cache)
+        train = triplets("train", cfg.val_fraction, cfg.seed, aug, cfg.same_scene_guide)
+        val = triplets("val", cfg.val_fraction, cfg.seed, val_aug, cfg.same_scene_guide)
         summary = index.summary() + f"; split {len(train.scenes)} train / {len(val.scenes)} val scenes"
     else:
         recs = scan_ntire(cfg.data)

@@ -73,10 +73,10 @@ def _resized(a: np.ndarray, resize: int | None) -> np.ndarray:
     return a
 
 
-def _frame_dtype(img: np.ndarray) -> type:
-    """uint8 when the float image is exactly k/255 everywhere (an 8-bit source), else uint16."""
+def _as_uint8(img: np.ndarray) -> np.ndarray | None:
+    """The uint8 frame when the float image is exactly k/255 everywhere (an 8-bit source), else None."""
     q = np.rint(img * 255.0)
-    return np.uint8 if np.array_equal(q.astype(np.float32) / 255.0, img) else np.uint16
+    return q.astype(np.uint8) if np.array_equal(q.astype(np.float32) / 255.0, img) else None
 
 
 @dataclass
@@ -154,7 +154,7 @@ def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize:
             raise RelightError("no scene has both images and depth", index.root)
         first = _decode(index, *keys[0], resize)
         h, w = first.shape[:2]
-        dtype = _frame_dtype(first)
+        dtype = np.uint8 if _as_uint8(first) is not None else np.uint16
         need = len(keys) * h * w * 3 * np.dtype(dtype).itemsize + len(scenes) * h * w * 4
         free = shutil.disk_usage(root).free
         if need + (1 << 30) > free:  # keep a gigabyte for everything else
@@ -175,10 +175,14 @@ def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize:
                     raise RelightError(f"is {img.shape[1]}x{img.shape[0]}, the dataset's first image "
                                        f"{w}x{h}; give a resize to cache images of mixed sizes",
                                        index.scenes[keys[i][0]][keys[i][1]])
-                if dtype == np.uint8 and _frame_dtype(img) != np.uint8:
+                if dtype == np.uint16:
+                    fm[i] = np.rint(img * 65535.0).astype(np.uint16)
+                    return
+                frame = _as_uint8(img)
+                if frame is None:
                     raise RelightError("mixes 8-bit and 16-bit images; the frame cache needs one kind",
                                        index.scenes[keys[i][0]][keys[i][1]])
-                fm[i] = np.rint(img * (255.0 if dtype == np.uint8 else 65535.0)).astype(dtype)
+                fm[i] = frame
 
             def put_depth(j: int) -> None:
                 d = _resized(read_depth(index.depth[scenes[j]]).data, resize)
