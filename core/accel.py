@@ -47,16 +47,22 @@ def fold_batchnorm(model: S3Net) -> S3Net:
     return model
 
 
+def _round_up(c: int, multiple: int) -> int:
+    return -(-c // multiple) * multiple
+
+
 def _pad_conv(conv: nn.Conv2d, cin: int, cout: int) -> nn.Conv2d:
     """The same convolution with zero input/output channels appended (zero weights and biases)."""
-    new = nn.Conv2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None)
+    assert conv.groups == 1, conv
+    new = nn.Conv2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                    bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
         new.weight.zero_()
         new.weight[: conv.out_channels, : conv.in_channels] = conv.weight
         if conv.bias is not None:
             new.bias.zero_()
             new.bias[: conv.out_channels] = conv.bias
-    return new.to(conv.weight.device, conv.weight.dtype)
+    return new
 
 
 def pad_head_channels(model: S3Net, multiple: int = 8) -> S3Net:
@@ -67,8 +73,7 @@ def pad_head_channels(model: S3Net, multiple: int = 8) -> S3Net:
     LeakyReLU(0) = tanh(0) = 0) and the added weights that read them are zero."""
     e = model.enhancer
     d3, mid = e.refine1.in_channels, e.refine1.out_channels
-    up = lambda c: -(-c // multiple) * multiple  # noqa: E731
-    d3p, midp = up(d3), up(mid)
+    d3p, midp = _round_up(d3, multiple), _round_up(mid, multiple)
     if (d3p, midp) == (d3, mid):
         return model
     model.head_padding = (d3p - d3) * 16  # two pixel shuffles: 16 channels per full-resolution channel
@@ -86,6 +91,38 @@ def pad_head_channels(model: S3Net, multiple: int = 8) -> S3Net:
         new.weight[:d3, 8: 8 + mid] = r3.weight[:, 4:]
     e.refine3 = new
     model.tail[1] = _pad_conv(model.tail[1], d3p, model.tail[1].out_channels)
+    return model
+
+
+def pad_res2net_widths(model: S3Net, multiple: int = 8) -> S3Net:
+    """Widen every Res2Net split whose width is not a multiple of 8 (26 and 52 channels in S3Net's
+    layer1 and layer2, 13/26/52 in s3net-lite) with zero channels, in place, on a BatchNorm-folded
+    model. Each split of conv1's output gets its zero channels appended (so `torch.split(width)`
+    still separates the same groups), the 3×3 convolutions read and write them with zero weights
+    and biases (ReLU(0) = 0, an average pool of zeros is zero) and conv3 reads them with zero
+    weights: the output is the same."""
+    for block in model.encoder.modules():
+        width = getattr(block, "width", None)
+        if width is None or width % multiple == 0 or not hasattr(block, "convs"):
+            continue
+        if any(not isinstance(getattr(block, n), nn.Identity) for n in ("bn1", "bn3")):
+            raise ValueError("pad_res2net_widths needs a BatchNorm-folded model (fold_batchnorm)")
+        wp, scale = _round_up(width, multiple), block.scale
+        keep = torch.cat([torch.arange(i * wp, i * wp + width) for i in range(scale)])  # old channel k -> keep[k]
+        c1, c3 = block.conv1, block.conv3
+        new1 = _pad_conv(c1, c1.in_channels, wp * scale)
+        new3 = _pad_conv(c3, wp * scale, c3.out_channels)
+        with torch.no_grad():
+            new1.weight.zero_()
+            new1.weight[keep] = c1.weight
+            if c1.bias is not None:
+                new1.bias.zero_()
+                new1.bias[keep] = c1.bias
+            new3.weight.zero_()
+            new3.weight[:, keep] = c3.weight
+        block.conv1, block.conv3 = new1, new3
+        block.convs = nn.ModuleList(_pad_conv(c, wp, wp) for c in block.convs)
+        block.width = wp
     return model
 
 

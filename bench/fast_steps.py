@@ -1,0 +1,198 @@
+"""Steps toward a faster compiled path, side by side in one process.
+
+1. Where the folded fp16 network spends its convolution time: every part and every convolution
+   captured in its own CUDA graph with its real input and timed alone (the same cuDNN kernels the
+   compiled path calls, without launch gaps).
+2. Variants of the compiled fast path (inductor + CUDA graph), each measured against eager fp32
+   with PSNR of the raw network output against eager fp32.
+
+    PYTHONPATH=. python bench/fast_steps.py [--size 1024] [--preset s3net] [--variants a,b,...] [--json F]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.head_padding import timed  # noqa: E402
+from bench.infer import realistic_weights  # noqa: E402
+from core.accel import CompiledS3Net, GraphedS3Net, fold_batchnorm, pad_head_channels, pad_res2net_widths  # noqa: E402
+from core.metrics import psnr  # noqa: E402
+from core.model import create_model  # noqa: E402
+
+PARTS = ("encoder.conv1", "encoder.layer1", "encoder.layer2", "encoder.layer3", "mid_conv",
+         "attention1", "attention2", "enhancer", "tail")
+
+
+class SliceChannels(nn.Module):
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):
+        return x[:, : self.n]
+
+
+def pad_tail_output(model, multiple: int = 8):
+    """The 7x7 output convolution (3 channels) with zero output channels up to 8, sliced back."""
+    conv = model.tail[1]
+    new = nn.Conv2d(conv.in_channels, multiple, conv.kernel_size, bias=True,
+                    device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        new.weight.zero_()
+        new.bias.zero_()
+        new.weight[:3] = conv.weight
+        new.bias[:3] = conv.bias
+    model.tail = nn.Sequential(model.tail[0], new, SliceChannels(3), model.tail[2])
+    return model
+
+
+def graph_time(fn, x, n=50) -> float:
+    """ms per replay of `fn(x)` captured alone in a CUDA graph."""
+    with torch.inference_mode():
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(2):
+                fn(x)
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            fn(x)
+        for _ in range(5):
+            g.replay()
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            g.replay()
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / n * 1000
+
+
+def breakdown(model, x) -> dict:
+    """Inputs of every part and convolution from one eager run, then each timed alone."""
+    inputs: dict[str, torch.Tensor] = {}
+    hooks = []
+    names = dict(model.named_modules())
+    watched = [n for n in PARTS] + [n for n, m in names.items() if isinstance(m, nn.Conv2d)]
+    for n in watched:
+        hooks.append(names[n].register_forward_pre_hook(
+            lambda mod, args, n=n: inputs.setdefault(n, args[0].detach().clone())))
+    with torch.inference_mode():
+        model.forward_packed(x)
+    for h in hooks:
+        h.remove()
+    parts = {n: graph_time(names[n], inputs[n]) for n in PARTS}
+    convs = []
+    for n, m in names.items():
+        if isinstance(m, nn.Conv2d):
+            t = inputs[n]
+            convs.append({"name": n, "ms": graph_time(m, t), "in": list(t.shape), "cin": m.in_channels,
+                          "cout": m.out_channels, "k": m.kernel_size[0], "stride": m.stride[0]})
+    return {"parts_ms": parts, "parts_total_ms": sum(parts.values()),
+            "whole_graph_ms": graph_time(model.forward_packed, x), "convs": convs}
+
+
+VARIANTS = {
+    # name: (cudnn.benchmark, pad splits, pad tail output, inductor config)
+    "shipped": (False, False, False, {}),
+    "benchmark": (True, False, False, {}),
+    "benchmark+splits": (True, True, False, {}),
+    "benchmark+splits+tail": (True, True, True, {}),
+    "benchmark+splits+freezing": (True, True, False, {"freezing": True}),
+    "benchmark+splits+1x1mm": (True, True, False, {"conv_1x1_as_mm": True}),
+    "benchmark+splits+1x1mm+gemm-autotune": (True, True, False, {"conv_1x1_as_mm": True, "max_autotune_gemm": True}),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--preset", default="s3net")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--no-breakdown", action="store_true")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    dev = torch.device("cuda")
+    out: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "size": a.size, "preset": a.preset}
+
+    def save():
+        if a.json:
+            Path(a.json).write_text(json.dumps(out, indent=2))
+
+    model = realistic_weights(create_model(a.preset)).eval().to(dev)
+    x = torch.rand((1, 8, a.size, a.size), device=dev, generator=torch.Generator(dev).manual_seed(0))
+    with torch.inference_mode():
+        eager_ms = timed(model.forward_packed, x, 20)
+        ref = (model.forward_packed(x).float() + 1) / 2
+    out["eager_fp32_ms"] = eager_ms
+    print(f"{a.preset} {a.size}², {out['device']}, torch {torch.__version__}: eager fp32 {eager_ms:.2f} ms", flush=True)
+    xh = x.half().contiguous(memory_format=torch.channels_last)
+
+    if not a.no_breakdown:
+        torch.backends.cudnn.benchmark = True
+        fast = pad_head_channels(fold_batchnorm(model)).half().to(memory_format=torch.channels_last)
+        for label, m in (("folded fp16, padded head", fast),
+                         ("+ padded splits", pad_res2net_widths(copy.deepcopy(fast)).to(memory_format=torch.channels_last))):
+            b = breakdown(m, xh)
+            out.setdefault("breakdown", {})[label] = b
+            print(f"\n{label}: whole network in one CUDA graph {b['whole_graph_ms']:.2f} ms; parts alone "
+                  f"{b['parts_total_ms']:.2f} ms", flush=True)
+            for n, ms in b["parts_ms"].items():
+                print(f"  {n:16s} {ms:6.3f} ms")
+            print("  top convolutions:")
+            for c in sorted(b["convs"], key=lambda c: -c["ms"])[:20]:
+                print(f"    {c['ms']:6.3f} ms  {c['name']:36s} {c['cin']}->{c['cout']} k{c['k']} s{c['stride']} in {c['in']}")
+            save()
+        del fast
+
+    rows = out.setdefault("variants", {})
+    for name in a.variants.split(","):
+        bench_flag, splits, tail, cfg = VARIANTS[name]
+        torch.backends.cudnn.benchmark = bench_flag
+        torch._dynamo.reset()
+        g = GraphedS3Net(model, dev)
+        c = CompiledS3Net(g)
+        if splits:
+            pad_res2net_widths(c.model).to(memory_format=torch.channels_last)
+        if tail:
+            pad_tail_output(c.model).to(memory_format=torch.channels_last)
+        t0 = time.perf_counter()
+        try:
+            with torch._inductor.config.patch(cfg):
+                c.prepare(tuple(xh.shape), wait=True)
+        except Exception as exc:  # a variant that fails to compile is reported, not fatal
+            rows[name] = {"error": repr(exc)}
+            continue
+        compile_s = time.perf_counter() - t0
+        if c.error or not c.ready:
+            rows[name] = {"error": c.error}
+            print(f"{name}: failed: {c.error}", flush=True)
+            continue
+        ms = min(timed(c, xh) for _ in range(3))
+        got = (c(xh).float() + 1) / 2
+        db = psnr(got[0].permute(1, 2, 0).cpu().numpy(), ref[0].permute(1, 2, 0).cpu().numpy())
+        rows[name] = {"ms": ms, "vs_eager_fp32": eager_ms / ms, "psnr_db": db, "compile_s": compile_s}
+        print(f"{name}: {ms:.2f} ms ({eager_ms / ms:.2f}× eager fp32), {db:.1f} dB, compiled in {compile_s:.0f} s", flush=True)
+        save()
+        del c, g
+        torch.cuda.empty_cache()
+    print("\n| compiled path variant | ms | vs eager fp32 | PSNR vs eager fp32 | compile s |\n| --- | --- | --- | --- | --- |")
+    for k, r in rows.items():
+        if "ms" in r:
+            print(f"| {k} | {r['ms']:.2f} | {r['vs_eager_fp32']:.2f}× | {r['psnr_db']:.1f} dB | {r['compile_s']:.0f} |")
+        else:
+            print(f"| {k} | failed: {r['error']} | | | |")
+    save()
+
+
+if __name__ == "__main__":
+    main()
