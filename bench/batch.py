@@ -57,9 +57,17 @@ def main() -> None:
             res = r.relight(s.image, g.image, s.depth, g.depth, mode=args.mode)
             write_image(out / f"{job.name}.png", res.image, 16)
 
+    def pipelined(pinned: bool):
+        def run():
+            r.pin_memory = pinned and r.device.type == "cuda"
+            relight_jobs(r, jobs, work / f"pipe-{pinned}", mode=args.mode)
+        return run
+
+    loops = [("one by one", one_by_one), ("pipelined + batched (core.batch)", pipelined(True))]
+    if r.device.type == "cuda":
+        loops.insert(1, ("pipelined + batched, pageable host memory", pipelined(False)))
     rows = []
-    for label, fn in (("one by one", one_by_one),
-                      ("pipelined + batched (core.batch)", lambda: relight_jobs(r, jobs, work / "pipe", mode=args.mode))):
+    for label, fn in loops:
         sync()
         t = time.perf_counter()
         fn()

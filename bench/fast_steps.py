@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
@@ -22,9 +21,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.head_padding import timed  # noqa: E402
 from bench.infer import realistic_weights  # noqa: E402
-from core.accel import CompiledS3Net, GraphedS3Net, fold_batchnorm, pad_head_channels, pad_res2net_widths  # noqa: E402
+from core.accel import CompiledS3Net, GraphedS3Net, fold_batchnorm, pad_head_channels, reshaped_copy  # noqa: E402
 from core.metrics import psnr  # noqa: E402
 from core.model import create_model  # noqa: E402
 
@@ -32,27 +30,16 @@ PARTS = ("encoder.conv1", "encoder.layer1", "encoder.layer2", "encoder.layer3", 
          "attention1", "attention2", "enhancer", "tail")
 
 
-class SliceChannels(nn.Module):
-    def __init__(self, n: int):
-        super().__init__()
-        self.n = n
-
-    def forward(self, x):
-        return x[:, : self.n]
-
-
-def pad_tail_output(model, multiple: int = 8):
-    """The 7x7 output convolution (3 channels) with zero output channels up to 8, sliced back."""
-    conv = model.tail[1]
-    new = nn.Conv2d(conv.in_channels, multiple, conv.kernel_size, bias=True,
-                    device=conv.weight.device, dtype=conv.weight.dtype)
-    with torch.no_grad():
-        new.weight.zero_()
-        new.bias.zero_()
-        new.weight[:3] = conv.weight
-        new.bias[:3] = conv.bias
-    model.tail = nn.Sequential(model.tail[0], new, SliceChannels(3), model.tail[2])
-    return model
+def timed(fn, x, n=50) -> float:
+    """ms per call of fn(x) (steady state, host clock around synchronised batches)."""
+    for _ in range(10):
+        fn(x)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn(x)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / n * 1000
 
 
 def graph_time(fn, x, n=50) -> float:
@@ -102,14 +89,13 @@ def breakdown(model, x) -> dict:
 
 
 VARIANTS = {
-    # name: (cudnn.benchmark, pad splits, pad tail output, inductor config)
-    "shipped": (False, False, False, {}),
-    "benchmark": (True, False, False, {}),
-    "benchmark+splits": (True, True, False, {}),
-    "benchmark+splits+tail": (True, True, True, {}),
-    "benchmark+splits+freezing": (True, True, False, {"freezing": True}),
-    "benchmark+splits+1x1mm": (True, True, False, {"conv_1x1_as_mm": True}),
-    "benchmark+splits+1x1mm+gemm-autotune": (True, True, False, {"conv_1x1_as_mm": True, "max_autotune_gemm": True}),
+    # name: (reshaping steps of the compiled copy, head channel multiple); one step added per row
+    "folded": ((), 8),
+    "+ padded head": (("pad_head",), 8),
+    "+ padded splits": (("pad_head", "pad_splits"), 8),
+    "+ space-to-depth tail (shipped)": (("pad_head", "pad_splits", "space_to_depth_tail"), 8),
+    "shipped, head to 16": (("pad_head", "pad_splits", "space_to_depth_tail"), 16),
+    "shipped, head to 32": (("pad_head", "pad_splits", "space_to_depth_tail"), 32),
 }
 
 
@@ -117,7 +103,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--preset", default="s3net")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(str(i) for i in range(len(VARIANTS))), help="indices into VARIANTS")
     ap.add_argument("--no-breakdown", action="store_true")
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -140,8 +126,7 @@ def main() -> None:
     if not a.no_breakdown:
         torch.backends.cudnn.benchmark = True
         fast = pad_head_channels(fold_batchnorm(model)).half().to(memory_format=torch.channels_last)
-        for label, m in (("folded fp16, padded head", fast),
-                         ("+ padded splits", pad_res2net_widths(copy.deepcopy(fast)).to(memory_format=torch.channels_last))):
+        for label, m in (("shipped reshaping", reshaped_copy(fast)),):
             b = breakdown(m, xh)
             out.setdefault("breakdown", {})[label] = b
             print(f"\n{label}: whole network in one CUDA graph {b['whole_graph_ms']:.2f} ms; parts alone "
@@ -153,22 +138,18 @@ def main() -> None:
                 print(f"    {c['ms']:6.3f} ms  {c['name']:36s} {c['cin']}->{c['cout']} k{c['k']} s{c['stride']} in {c['in']}")
             save()
         del fast
+        torch.backends.cudnn.benchmark = False  # as the engine runs
 
     rows = out.setdefault("variants", {})
-    for name in a.variants.split(","):
-        bench_flag, splits, tail, cfg = VARIANTS[name]
-        torch.backends.cudnn.benchmark = bench_flag
+    names = list(VARIANTS)
+    for name in (names[int(i)] for i in a.variants.split(",")):
+        steps, multiple = VARIANTS[name]
         torch._dynamo.reset()
         g = GraphedS3Net(model, dev)
-        c = CompiledS3Net(g)
-        if splits:
-            pad_res2net_widths(c.model).to(memory_format=torch.channels_last)
-        if tail:
-            pad_tail_output(c.model).to(memory_format=torch.channels_last)
+        c = CompiledS3Net(g, steps, multiple)
         t0 = time.perf_counter()
         try:
-            with torch._inductor.config.patch(cfg):
-                c.prepare(tuple(xh.shape), wait=True)
+            c.prepare(tuple(xh.shape), wait=True)
         except Exception as exc:  # a variant that fails to compile is reported, not fatal
             rows[name] = {"error": repr(exc)}
             continue

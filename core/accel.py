@@ -67,8 +67,8 @@ def _pad_conv(conv: nn.Conv2d, cin: int, cout: int) -> nn.Conv2d:
 
 def pad_head_channels(model: S3Net, multiple: int = 8) -> S3Net:
     """Widen the full-resolution head (enhancer and tail: 28 and 20 channels in S3Net) to multiples
-    of 8 channels with zeros, in place. Tensor-core convolutions need channel counts that are
-    multiples of 8: cuDNN otherwise pads every full-resolution activation itself, on every call.
+    of `multiple` channels with zeros, in place. Tensor-core convolutions need channel counts that
+    are multiples of 8: cuDNN otherwise pads every full-resolution activation itself, on every call.
     The output is the same: the added channels hold zeros everywhere (zero weights, zero biases,
     LeakyReLU(0) = tanh(0) = 0) and the added weights that read them are zero."""
     e = model.enhancer
@@ -79,19 +79,59 @@ def pad_head_channels(model: S3Net, multiple: int = 8) -> S3Net:
     model.head_padding = (d3p - d3) * 16  # two pixel shuffles: 16 channels per full-resolution channel
     e.refine1 = _pad_conv(e.refine1, d3p, midp)
     e.refine2 = _pad_conv(e.refine2, midp, midp)
-    # each pooled map gets a zero twin, so refine3 reads 4 x 2 + midp channels (a multiple of 8)
+    # each pooled map gets zero twins, so refine3 reads 4 x copies + midp channels (a multiple too)
+    copies = next(k for k in range(1, multiple + 1) if (4 * k + midp) % multiple == 0)
     for name in ("conv1010", "conv1020", "conv1030", "conv1040"):
-        setattr(e, name, _pad_conv(getattr(e, name), midp, 2))
+        setattr(e, name, _pad_conv(getattr(e, name), midp, copies))
     r3 = e.refine3  # reads cat([p32, p16, p8, p4, f])
-    new = _pad_conv(r3, 8 + midp, d3p)
+    new = _pad_conv(r3, 4 * copies + midp, d3p)
     with torch.no_grad():
         new.weight.zero_()
         for i in range(4):
-            new.weight[:d3, 2 * i] = r3.weight[:, i]
-        new.weight[:d3, 8: 8 + mid] = r3.weight[:, 4:]
+            new.weight[:d3, copies * i] = r3.weight[:, i]
+        new.weight[:d3, 4 * copies: 4 * copies + mid] = r3.weight[:, 4:]
     e.refine3 = new
     model.tail[1] = _pad_conv(model.tail[1], d3p, model.tail[1].out_channels)
     return model
+
+
+class SpaceToDepthTail(nn.Module):
+    """S3Net's output layer (reflection pad 3, 7×7 convolution to 3 channels, tanh) computed on 2×2
+    pixel blocks: the padded map is unshuffled into 4 phases, one 4×4 convolution writes the 3
+    channels of all 4 output phases (12 channels) and a pixel shuffle puts them back. The arithmetic
+    is the same convolution: every output pixel sums the same 7×7×C products (the 4×4 kernel holds
+    each 7×7 tap once per output phase and zeros elsewhere). A 3-channel output wastes most of a
+    tensor-core tile; 12 channels from 4C inputs fill it far better (H and W must be even)."""
+
+    def __init__(self, tail: nn.Sequential):
+        super().__init__()
+        pad, conv = tail[0], tail[1]
+        k, cin, cout = conv.kernel_size[0], conv.in_channels, conv.out_channels
+        self.pad = pad
+        blocks = k // 2 + 1  # the taps a + u (output phase a, tap u) span k // 2 + 1 blocks of 2
+        self.conv = nn.Conv2d(4 * cin, 4 * cout, blocks, bias=True, device=conv.weight.device, dtype=conv.weight.dtype)
+        w = conv.weight
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            for a in range(2):
+                for b in range(2):
+                    out = torch.arange(cout) * 4 + a * 2 + b
+                    for c in range(2):
+                        for d in range(2):
+                            inp = torch.arange(cin) * 4 + c * 2 + d
+                            for r in range(blocks):
+                                u = 2 * r + c - a
+                                if not 0 <= u < k:
+                                    continue
+                                for q in range(blocks):
+                                    v = 2 * q + d - b
+                                    if 0 <= v < k:
+                                        self.conv.weight[out[:, None], inp[None, :], r, q] = w[:, :, u, v]
+            self.conv.bias.copy_(conv.bias.repeat_interleave(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.pixel_unshuffle(self.pad(x), 2)
+        return torch.tanh(nn.functional.pixel_shuffle(self.conv(y), 2))
 
 
 def pad_res2net_widths(model: S3Net, multiple: int = 8) -> S3Net:
@@ -126,14 +166,32 @@ def pad_res2net_widths(model: S3Net, multiple: int = 8) -> S3Net:
     return model
 
 
+# Exact reshapings of the folded network that make its convolutions faster on tensor cores, in the
+# order they are applied to the compiled path's copy.
+RESHAPE_STEPS = ("pad_splits", "pad_head", "space_to_depth_tail")
+
+
+def reshaped_copy(model: S3Net, steps: tuple[str, ...] = RESHAPE_STEPS, head_multiple: int = 8) -> S3Net:
+    """A copy of a BatchNorm-folded model with the given reshaping steps applied (same output)."""
+    unknown = set(steps) - set(RESHAPE_STEPS)
+    if unknown:
+        raise ValueError(f"unknown reshaping steps {sorted(unknown)}; choose from {RESHAPE_STEPS}")
+    model = copy.deepcopy(model)
+    if "pad_splits" in steps:
+        pad_res2net_widths(model)
+    if "pad_head" in steps:
+        pad_head_channels(model, head_multiple)
+    if "space_to_depth_tail" in steps:
+        model.tail = SpaceToDepthTail(model.tail)
+    return model.to(memory_format=torch.channels_last)
+
+
 class GraphedS3Net:
     """Replays a captured CUDA graph per (N, H, W); inputs are copied into static buffers."""
 
-    def __init__(self, model: S3Net, device: torch.device, dtype: torch.dtype = torch.float16, pad_head: bool = False):
+    def __init__(self, model: S3Net, device: torch.device, dtype: torch.dtype = torch.float16):
         self.device, self.dtype = device, dtype
         model = fold_batchnorm(model)
-        if pad_head:
-            model = pad_head_channels(model)
         self.model = model.to(device=device, dtype=dtype).to(memory_format=torch.channels_last)
         self.graphs: dict[tuple, tuple] = {}
 
@@ -174,7 +232,7 @@ class CompiledS3Net:
     `fallback` (GraphedS3Net) serves; the compiled path takes over per shape once it is ready. The
     inductor cache lives in the app's data folder, so a later launch loads instead of compiling."""
 
-    def __init__(self, graphed: GraphedS3Net):
+    def __init__(self, graphed: GraphedS3Net, steps: tuple[str, ...] = RESHAPE_STEPS, head_multiple: int = 8):
         import os
         import threading
 
@@ -182,10 +240,9 @@ class CompiledS3Net:
         os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
         self.fallback = graphed
         self.device, self.dtype = graphed.device, graphed.dtype
-        # inductor gains from the zero-padded head (4 % on an H100 at 1024²); the plain CUDA graph
-        # loses from it, so the compiled path has its own padded copy of the weights
-        model = graphed.model if graphed.model.head_padding else pad_head_channels(copy.deepcopy(graphed.model))
-        self.model = model.to(memory_format=torch.channels_last)
+        # the compiled path gains from the reshaped copy (docs/PERFORMANCE.md); the plain CUDA graph
+        # loses from the padded head, so the compiled path has its own copy of the weights
+        self.model = reshaped_copy(graphed.model, steps, head_multiple)
         self.compiled = torch.compile(self.model.forward_packed, dynamic=False)
         self.ready: dict[tuple, tuple] = {}
         self.pending: set[tuple] = set()

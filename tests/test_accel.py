@@ -1,11 +1,13 @@
-"""The fast path's model transforms keep the network's arithmetic: BatchNorm folding and the
-zero-padded full-resolution head give the eager model's output."""
+"""The fast path's model transforms keep the network's arithmetic: BatchNorm folding, the zero-padded
+full-resolution head, the zero-padded Res2Net splits and the space-to-depth output layer give the
+eager model's output (exactly, up to float64 rounding)."""
 import pytest
 import torch
 from conftest import randomize
 from torch import nn
 
-from core.accel import fold_batchnorm, pad_head_channels
+from core.accel import (RESHAPE_STEPS, SpaceToDepthTail, fold_batchnorm, pad_head_channels, pad_res2net_widths,
+                        reshaped_copy)
 from core.model import create_model
 
 
@@ -50,5 +52,52 @@ def test_the_compiled_path_pads_its_own_copy_and_the_cuda_graph_keeps_the_plain_
     graphed = GraphedS3Net(randomize(create_model("s3net-lite"), 5).eval(), torch.device("cpu"))
     compiled = CompiledS3Net(graphed)  # compiling itself waits for the first CUDA call
     assert graphed.model.head_padding == 0 and compiled.model.head_padding > 0
+    assert isinstance(compiled.model.tail, SpaceToDepthTail) and isinstance(graphed.model.tail, nn.Sequential)
+    assert {b.width % 8 for b in compiled.model.encoder.modules() if hasattr(b, "convs")} == {0}
     assert compiled.model.enhancer.refine1.weight.dtype == torch.float16
     assert compiled.model.enhancer.refine1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("preset", ["s3net-lite", "s3net"])
+def test_every_reshaping_step_keeps_the_output_in_float64(preset):
+    model = randomize(create_model(preset), 6).eval().double()
+    folded = fold_batchnorm(model)
+    x = torch.rand(1, 8, 64, 96, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    with torch.no_grad():
+        ref = folded.forward_packed(x)
+        for steps, multiple in [((s,), 8) for s in RESHAPE_STEPS] + [(RESHAPE_STEPS, 8), (RESHAPE_STEPS, 32)]:
+            out = reshaped_copy(folded, steps, multiple).forward_packed(x)
+            torch.testing.assert_close(out, ref, atol=1e-10, rtol=0, msg=f"{steps} x{multiple}")
+    assert folded.enhancer.refine1.in_channels % 8 != 0  # the folded model itself is untouched
+
+
+def test_padded_splits_have_tensor_core_widths_and_keep_each_split_in_place():
+    folded = fold_batchnorm(randomize(create_model("s3net"), 7).eval())
+    widths = sorted({b.width for b in folded.encoder.modules() if hasattr(b, "convs")})
+    assert widths == [26, 52, 104]
+    padded = pad_res2net_widths(fold_batchnorm(randomize(create_model("s3net"), 7).eval()))
+    blocks = [b for b in padded.encoder.modules() if hasattr(b, "convs")]
+    assert sorted({b.width for b in blocks}) == [32, 56, 104]
+    b = padded.encoder.layer1[1]
+    # conv1's output channels 26..31 (the first split's padding) are zero filters with zero bias
+    assert b.conv1.weight[26:32].abs().sum() == 0 and b.conv1.bias[26:32].abs().sum() == 0
+    assert b.conv1.weight[32:58].abs().sum() > 0  # the second split starts at 32
+    assert b.conv3.weight[:, 26:32].abs().sum() == 0
+    with pytest.raises(ValueError, match="fold"):
+        pad_res2net_widths(create_model("s3net-lite"))
+
+
+def test_space_to_depth_tail_is_the_7x7_convolution_on_2x2_blocks():
+    torch.manual_seed(0)
+    tail = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(5, 3, 7), nn.Tanh()).double()
+    s2d = SpaceToDepthTail(tail)
+    assert (s2d.conv.in_channels, s2d.conv.out_channels, s2d.conv.kernel_size) == (20, 12, (4, 4))
+    # each of the 3 x 4 output phases holds all 7 x 7 x 5 taps once: 49 x 5 nonzero weights per row
+    assert ((s2d.conv.weight != 0).sum(dim=(1, 2, 3)) == 49 * 5).all()
+    x = torch.rand(2, 5, 18, 26, dtype=torch.float64)
+    torch.testing.assert_close(s2d(x), tail(x), atol=1e-12, rtol=0)
+
+
+def test_unknown_reshaping_step_is_refused():
+    with pytest.raises(ValueError, match="unknown"):
+        reshaped_copy(fold_batchnorm(create_model("s3net-lite").eval()), ("pad_everything",))

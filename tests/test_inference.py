@@ -119,6 +119,18 @@ def test_cuda_matches_cpu(lite_checkpoint):
     assert np.abs(a - b).max() < 2e-3
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_pinned_uploads_give_the_same_results(lite_checkpoint):
+    r = Relighter.from_checkpoint(lite_checkpoint, device="cuda")
+    assert r.pin_memory
+    pairs = [_inputs(64, 96), _inputs(64, 96), _inputs(50, 70)]  # a batch of two, then a padded size
+    pinned = [res.image for res in r.relight_many(pairs, mode="full")]
+    r.pin_memory = False
+    pageable = [res.image for res in r.relight_many(pairs, mode="full")]
+    for a, b in zip(pinned, pageable):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_4096x3072_pair_on_cpu_stays_within_6_gb(lite_checkpoint, tmp_path):
     code = f"""
 import resource, numpy as np, torch
