@@ -22,7 +22,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.infer import realistic_weights  # noqa: E402
-from core.accel import CompiledS3Net, GraphedS3Net, fold_batchnorm, pad_head_channels, reshaped_copy  # noqa: E402
+from core.accel import RESHAPE_STEPS, CompiledS3Net, GraphedS3Net, fold_batchnorm, pad_head_channels, reshaped_copy  # noqa: E402
 from core.metrics import psnr  # noqa: E402
 from core.model import create_model  # noqa: E402
 
@@ -93,9 +93,9 @@ VARIANTS = {
     "folded": ((), 8),
     "+ padded head": (("pad_head",), 8),
     "+ padded splits": (("pad_head", "pad_splits"), 8),
-    "+ space-to-depth tail (shipped)": (("pad_head", "pad_splits", "space_to_depth_tail"), 8),
-    "shipped, head to 16": (("pad_head", "pad_splits", "space_to_depth_tail"), 16),
-    "shipped, head to 32": (("pad_head", "pad_splits", "space_to_depth_tail"), 32),
+    "+ space-to-depth output layer": (("pad_head", "pad_splits", "space_to_depth_tail"), 8),
+    "+ space-to-depth enhancer": (("pad_head", "pad_splits", "space_to_depth_tail", "space_to_depth_enhancer"), 8),
+    "space-to-depth head, no padded head": (("pad_splits", "space_to_depth_tail", "space_to_depth_enhancer"), 8),
 }
 
 
@@ -126,7 +126,7 @@ def main() -> None:
     if not a.no_breakdown:
         torch.backends.cudnn.benchmark = True
         fast = pad_head_channels(fold_batchnorm(model)).half().to(memory_format=torch.channels_last)
-        for label, m in (("shipped reshaping", reshaped_copy(fast)),):
+        for label, m in (("all reshaping steps", reshaped_copy(fast, RESHAPE_STEPS)),):
             b = breakdown(m, xh)
             out.setdefault("breakdown", {})[label] = b
             print(f"\n{label}: whole network in one CUDA graph {b['whole_graph_ms']:.2f} ms; parts alone "

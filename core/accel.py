@@ -95,21 +95,23 @@ def pad_head_channels(model: S3Net, multiple: int = 8) -> S3Net:
     return model
 
 
-class SpaceToDepthTail(nn.Module):
-    """S3Net's output layer (reflection pad 3, 7×7 convolution to 3 channels, tanh) computed on 2×2
-    pixel blocks: the padded map is unshuffled into 4 phases, one 4×4 convolution writes the 3
-    channels of all 4 output phases (12 channels) and a pixel shuffle puts them back. The arithmetic
-    is the same convolution: every output pixel sums the same 7×7×C products (the 4×4 kernel holds
-    each 7×7 tap once per output phase and zeros elsewhere). A 3-channel output wastes most of a
-    tensor-core tile; 12 channels from 4C inputs fill it far better (H and W must be even)."""
+class SpaceToDepthConv(nn.Module):
+    """A stride-1 convolution with "same" padding (`pad`, then the k×k `conv` unpadded) computed on
+    2×2 pixel blocks: the padded map is unshuffled into its 4 phases, one (k//2+1)² convolution
+    writes the outputs of all 4 phases, and a pixel shuffle puts them back. The arithmetic is the
+    same convolution: each output pixel sums the same k×k×C products (the block kernel holds every
+    tap once per output phase and zeros elsewhere). S3Net's full-resolution layers have few
+    channels (3 out of the 7×7 output layer, 20-28 in the enhancer), which waste most of a
+    tensor-core tile; 4× the channels on ¼ of the pixels fill it far better. H and W must be even."""
 
-    def __init__(self, tail: nn.Sequential):
+    def __init__(self, pad: nn.Module, conv: nn.Conv2d):
         super().__init__()
-        pad, conv = tail[0], tail[1]
         k, cin, cout = conv.kernel_size[0], conv.in_channels, conv.out_channels
+        assert conv.stride == (1, 1) and conv.padding == (0, 0) and conv.kernel_size == (k, k), conv
         self.pad = pad
         blocks = k // 2 + 1  # the taps a + u (output phase a, tap u) span k // 2 + 1 blocks of 2
-        self.conv = nn.Conv2d(4 * cin, 4 * cout, blocks, bias=True, device=conv.weight.device, dtype=conv.weight.dtype)
+        self.conv = nn.Conv2d(4 * cin, 4 * cout, blocks, bias=conv.bias is not None,
+                              device=conv.weight.device, dtype=conv.weight.dtype)
         w = conv.weight
         with torch.no_grad():
             self.conv.weight.zero_()
@@ -127,11 +129,31 @@ class SpaceToDepthTail(nn.Module):
                                     v = 2 * q + d - b
                                     if 0 <= v < k:
                                         self.conv.weight[out[:, None], inp[None, :], r, q] = w[:, :, u, v]
-            self.conv.bias.copy_(conv.bias.repeat_interleave(4))
+            if conv.bias is not None:
+                self.conv.bias.copy_(conv.bias.repeat_interleave(4))
+
+    @classmethod
+    def same(cls, conv: nn.Conv2d) -> "SpaceToDepthConv":
+        """From a convolution with zero "same" padding of its own."""
+        p = conv.padding[0]
+        bare = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, bias=conv.bias is not None,
+                         device=conv.weight.device, dtype=conv.weight.dtype)
+        bare.load_state_dict(conv.state_dict())
+        return cls(nn.ZeroPad2d(p), bare)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = nn.functional.pixel_unshuffle(self.pad(x), 2)
-        return torch.tanh(nn.functional.pixel_shuffle(self.conv(y), 2))
+        return nn.functional.pixel_shuffle(self.conv(y), 2)
+
+
+def space_to_depth_head(model: S3Net, enhancer: bool = True) -> S3Net:
+    """The output layer (and the enhancer's three 3×3 convolutions) as SpaceToDepthConv, in place."""
+    model.tail = nn.Sequential(SpaceToDepthConv(model.tail[0], model.tail[1]), model.tail[2])
+    if enhancer:
+        e = model.enhancer
+        for name in ("refine1", "refine2", "refine3"):
+            setattr(e, name, SpaceToDepthConv.same(getattr(e, name)))
+    return model
 
 
 def pad_res2net_widths(model: S3Net, multiple: int = 8) -> S3Net:
@@ -167,11 +189,12 @@ def pad_res2net_widths(model: S3Net, multiple: int = 8) -> S3Net:
 
 
 # Exact reshapings of the folded network that make its convolutions faster on tensor cores, in the
-# order they are applied to the compiled path's copy.
-RESHAPE_STEPS = ("pad_splits", "pad_head", "space_to_depth_tail")
+# order they are applied; the compiled path's copy gets those that measured faster (PERFORMANCE.md).
+RESHAPE_STEPS = ("pad_splits", "pad_head", "space_to_depth_tail", "space_to_depth_enhancer")
+COMPILED_RESHAPE = ("pad_splits", "pad_head", "space_to_depth_tail")
 
 
-def reshaped_copy(model: S3Net, steps: tuple[str, ...] = RESHAPE_STEPS, head_multiple: int = 8) -> S3Net:
+def reshaped_copy(model: S3Net, steps: tuple[str, ...] = COMPILED_RESHAPE, head_multiple: int = 8) -> S3Net:
     """A copy of a BatchNorm-folded model with the given reshaping steps applied (same output)."""
     unknown = set(steps) - set(RESHAPE_STEPS)
     if unknown:
@@ -181,8 +204,8 @@ def reshaped_copy(model: S3Net, steps: tuple[str, ...] = RESHAPE_STEPS, head_mul
         pad_res2net_widths(model)
     if "pad_head" in steps:
         pad_head_channels(model, head_multiple)
-    if "space_to_depth_tail" in steps:
-        model.tail = SpaceToDepthTail(model.tail)
+    if "space_to_depth_tail" in steps or "space_to_depth_enhancer" in steps:
+        space_to_depth_head(model, enhancer="space_to_depth_enhancer" in steps)
     return model.to(memory_format=torch.channels_last)
 
 
@@ -232,7 +255,7 @@ class CompiledS3Net:
     `fallback` (GraphedS3Net) serves; the compiled path takes over per shape once it is ready. The
     inductor cache lives in the app's data folder, so a later launch loads instead of compiling."""
 
-    def __init__(self, graphed: GraphedS3Net, steps: tuple[str, ...] = RESHAPE_STEPS, head_multiple: int = 8):
+    def __init__(self, graphed: GraphedS3Net, steps: tuple[str, ...] = COMPILED_RESHAPE, head_multiple: int = 8):
         import os
         import threading
 

@@ -6,7 +6,7 @@ import torch
 from conftest import randomize
 from torch import nn
 
-from core.accel import (RESHAPE_STEPS, SpaceToDepthTail, fold_batchnorm, pad_head_channels, pad_res2net_widths,
+from core.accel import (RESHAPE_STEPS, SpaceToDepthConv, fold_batchnorm, pad_head_channels, pad_res2net_widths,
                         reshaped_copy)
 from core.model import create_model
 
@@ -52,10 +52,10 @@ def test_the_compiled_path_pads_its_own_copy_and_the_cuda_graph_keeps_the_plain_
     graphed = GraphedS3Net(randomize(create_model("s3net-lite"), 5).eval(), torch.device("cpu"))
     compiled = CompiledS3Net(graphed)  # compiling itself waits for the first CUDA call
     assert graphed.model.head_padding == 0 and compiled.model.head_padding > 0
-    assert isinstance(compiled.model.tail, SpaceToDepthTail) and isinstance(graphed.model.tail, nn.Sequential)
+    assert isinstance(compiled.model.tail[0], SpaceToDepthConv) and isinstance(graphed.model.tail[1], nn.Conv2d)
     assert {b.width % 8 for b in compiled.model.encoder.modules() if hasattr(b, "convs")} == {0}
-    assert compiled.model.enhancer.refine1.weight.dtype == torch.float16
-    assert compiled.model.enhancer.refine1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert compiled.model.tail[0].conv.weight.dtype == torch.float16
+    assert compiled.model.tail[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize("preset", ["s3net-lite", "s3net"])
@@ -87,15 +87,21 @@ def test_padded_splits_have_tensor_core_widths_and_keep_each_split_in_place():
         pad_res2net_widths(create_model("s3net-lite"))
 
 
-def test_space_to_depth_tail_is_the_7x7_convolution_on_2x2_blocks():
+def test_space_to_depth_convolution_is_the_same_convolution_on_2x2_blocks():
     torch.manual_seed(0)
-    tail = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(5, 3, 7), nn.Tanh()).double()
-    s2d = SpaceToDepthTail(tail)
+    tail = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(5, 3, 7))
+    s2d = SpaceToDepthConv(tail[0], tail[1])
     assert (s2d.conv.in_channels, s2d.conv.out_channels, s2d.conv.kernel_size) == (20, 12, (4, 4))
     # each of the 3 x 4 output phases holds all 7 x 7 x 5 taps once: 49 x 5 nonzero weights per row
     assert ((s2d.conv.weight != 0).sum(dim=(1, 2, 3)) == 49 * 5).all()
-    x = torch.rand(2, 5, 18, 26, dtype=torch.float64)
-    torch.testing.assert_close(s2d(x), tail(x), atol=1e-12, rtol=0)
+    same = nn.Conv2d(6, 4, 3, padding=1)
+    s2d_same = SpaceToDepthConv.same(same)
+    assert s2d_same.conv.kernel_size == (2, 2)  # a 3x3 "same" convolution needs only 2x2 blocks
+    assert ((s2d_same.conv.weight != 0).sum(dim=(1, 2, 3)) == 9 * 6).all()
+    x = torch.rand(2, 5, 18, 26)
+    torch.testing.assert_close(s2d(x), tail(x), atol=1e-5, rtol=0)
+    x = torch.rand(2, 6, 18, 26)
+    torch.testing.assert_close(s2d_same(x), same(x), atol=1e-5, rtol=0)
 
 
 def test_unknown_reshaping_step_is_refused():
