@@ -392,8 +392,11 @@ class Trainer:
 
         train_model = model
         if self.world > 1:
+            # rank 0 writes the checkpoints from its own BatchNorm statistics, so other ranks need no
+            # copy of them every step; gradients live in the all-reduce buckets (no copy per step)
             train_model = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None)
+                model, device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False, gradient_as_bucket_view=True)
         model.train()
         if cfg.freeze_encoder:
             model.encoder.eval()
@@ -407,7 +410,7 @@ class Trainer:
                               persistent_workers=False, prefetch_factor=4 if cfg.num_workers > 0 else None)
 
         t_start, imgs_done, t_window, n_window = time.perf_counter(), 0, time.perf_counter(), 0
-        stopped = False
+        stopped, self._stop_vote = False, None
         last_ckpt = self.out / "last.safetensors"
         self.notify(f"training {total} steps ({steps_per_epoch} per epoch), batch {cfg.batch} x {self.world} process(es), {cfg.precision} on {device}")
         while step < total and not stopped:
@@ -439,6 +442,7 @@ class Trainer:
                     break
                 if step >= total:
                     break
+        self._finish_stop_vote()
         elapsed = time.perf_counter() - t_start
         self.notify(f"done: {step} steps, {imgs_done} images in {elapsed:.0f} s")
         if self.world > 1:
@@ -476,15 +480,28 @@ class Trainer:
         return ips
 
     def _agree_to_stop(self, t_start: float, device) -> bool:
-        """Stop on cancel or after max_minutes; under DDP every rank stops at the same step."""
+        """Stop on cancel or after max_minutes; under DDP every rank stops at the same step.
+
+        Under DDP each step starts an all-reduce of its own vote and reads the previous step's, so the
+        host never waits for the step it has just queued (a blocking read would drain the GPU's queue
+        every step, which small launch-bound models feel most). A stop takes effect one step later."""
         stop_now = self.cancel.cancelled
         if self.cfg.max_minutes is not None and time.perf_counter() - t_start > self.cfg.max_minutes * 60:
             stop_now = True
-        if self.world > 1:
-            flag = torch.tensor([1.0 if stop_now else 0.0], device=device)
-            dist.all_reduce(flag)
-            stop_now = bool(flag.item() > 0)
-        return stop_now
+        if self.world == 1:
+            return stop_now
+        flag = torch.full((1,), 1.0 if stop_now else 0.0, device=device)
+        previous, self._stop_vote = self._stop_vote, (dist.all_reduce(flag, async_op=True), flag)
+        if previous is None:
+            return False
+        previous[0].wait()
+        return bool(previous[1].item() > 0)
+
+    def _finish_stop_vote(self) -> None:
+        """Complete the last step's all-reduce so every rank leaves with no collective in flight."""
+        if self._stop_vote is not None:
+            self._stop_vote[0].wait()
+            self._stop_vote = None
 
     def _prepare_run_folder(self) -> Path:
         """Create the run folder, remove temporary files a killed run left, check resume vs new."""

@@ -150,6 +150,20 @@ def test_two_process_ddp_on_gloo_matches_one_process_at_equal_global_batch(tiny,
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
 
 
+def test_two_process_ddp_ranks_agree_to_stop_one_step_after_the_vote(tiny, tmp_path):
+    # every rank votes to stop after its first step; the vote is read one step later, by both ranks
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "core", "train", "--data", str(tiny), "--preset", "s3net-lite", "--steps", "50",
+                          "--workers", "0", "--device", "cpu", "--val-every", "1000", "--batch", "1",
+                          "--max-minutes", "1e-5", "--out", str(tmp_path / "ddp")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stderr.count("stopped at step 2;") == 1, run.stderr[-3000:]
+    state = torch.load(tmp_path / "ddp" / "state.pt", weights_only=True)
+    assert state["step"] == 2
+
+
 def test_resume_reads_the_run_config_and_records_changes(capsys, tmp_path):
     from core.cli import main
 
