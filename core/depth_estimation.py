@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
@@ -139,7 +140,7 @@ class DepthAnything:
         self.device = pick_device(device) if isinstance(device, str) else device
         self.dtype = torch.float16 if precision == "fp16" and self.device.type == "cuda" else torch.float32
         self.pre = _preprocessing(self.folder)
-        with _offline():
+        with _LOAD_LOCK, _offline():
             try:
                 from transformers import DepthAnythingForDepthEstimation
                 from transformers.utils import logging as hf_logging
@@ -195,6 +196,9 @@ class DepthAnything:
 
 
 _LOADED: dict[tuple, DepthAnything] = {}
+# Loads go one at a time: transformers' lazily imported classes fail ("cannot import name") when two
+# threads import them at once, and two cards estimating together should share one model.
+_LOAD_LOCK = threading.RLock()
 
 
 def load_estimator(model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32") -> DepthAnything:
@@ -203,10 +207,11 @@ def load_estimator(model_dir: str | Path | None = None, device: str = "auto", pr
     if folder is None:
         raise RelightError(missing_model_message())
     key = (str(folder.resolve()), str(device), precision)
-    if key not in _LOADED:
-        _LOADED.clear()  # one model in memory at a time
-        _LOADED[key] = DepthAnything(folder, device, precision)
-    return _LOADED[key]
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED.clear()  # one model in memory at a time
+            _LOADED[key] = DepthAnything(folder, device, precision)
+        return _LOADED[key]
 
 
 def estimate_depth(image: np.ndarray, model_dir: str | Path | None = None, device: str = "auto",

@@ -99,19 +99,38 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_screenshot(app, win, out: Path) -> int:
-    """Relight the demo as soon as the model and both inputs are ready, save the window, exit."""
+    """Relight the demo as soon as the model and both inputs are ready, save the window, exit.
+    A photo without a depth map gets one estimated, as a user would click Estimate on its card."""
     from PySide6.QtCore import QTimer
 
+    from .relight_tab import depth_model_installed
+
     rt = win.relight_tab
-    state = {"started": False, "code": 1}
+    state = {"started": False, "code": 1, "estimating": set()}
+
+    def estimate_missing_depth() -> None:
+        cards = (rt.source_card,) if rt.compass_active else (rt.source_card, rt.guide_card)
+        for card in cards:
+            if card.loaded and not card.ready and card.title not in state["estimating"]:
+                if not depth_model_installed(rt.settings):
+                    fail(f"the {card.title.lower()} has no depth map and no depth model is installed")
+                    return
+                state["estimating"].add(card.title)
+                worker = rt.estimate_depth(card)
+                if worker is not None:
+                    worker.failed.connect(lambda msg: fail(f"depth estimation: {msg}"))
 
     def poll():
+        if not state["started"]:
+            estimate_missing_depth()
         if not state["started"] and rt.relight_button.isEnabled():
             state["started"] = True
             guide = rt.compass.light.describe() if rt.compass_active else rt.guide_card.image_path
             logging.getLogger("relight.gui").info("screenshot run: relighting %s with the guide %s",
                                                   rt.source_card.image_path, guide)
-            rt.relight()
+            worker = rt.relight()
+            if worker is not None:
+                worker.failed.connect(lambda msg: fail(f"relighting: {msg}"))
 
     def finish(_res=None):
         def shoot():
@@ -121,7 +140,11 @@ def run_screenshot(app, win, out: Path) -> int:
         QTimer.singleShot(300, shoot)
 
     def fail(msg=""):
+        if state["code"] != 1 or state.get("failed"):
+            return
+        state["failed"] = True
         logging.getLogger("relight.gui").error("screenshot run failed: %s", msg)
+        print(f"relight-gui: screenshot run failed: {msg}", file=sys.stderr)
         app.quit()
 
     rt.resultReady.connect(finish)

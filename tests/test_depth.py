@@ -151,3 +151,29 @@ def test_download_is_checked_and_placed_atomically(tmp_path, tiny_depth_model):
     assert not other.exists() and not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
     with pytest.raises(RelightError, match="unknown model"):
         download_model("depth-anything-v2-large", other)
+
+
+def test_two_threads_loading_at_once_share_one_model(tiny_depth_model):
+    # a fresh process: the first import of transformers' lazy classes is what two threads race on
+    code = f"""
+import threading
+from core.depth_estimation import load_estimator
+barrier, got, errors = threading.Barrier(4), [], []
+def load():
+    barrier.wait()
+    try:
+        got.append(load_estimator({str(tiny_depth_model)!r}, device="cpu"))
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=load) for _ in range(4)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(errors, len(got), len({{id(e) for e in got}}))
+"""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[-2] == "[] 4 1"  # no error, and all four got the same estimator
