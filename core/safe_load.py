@@ -198,17 +198,38 @@ def load_npy(path: str | Path):
     return obj
 
 
+def _unpickler_reason(exc: Exception) -> str:
+    """What the pickle asked for, from torch's weights-only refusal (without its boilerplate)."""
+    marker = "WeightsUnpickler error:"
+    for ln in (ln.strip() for ln in str(exc).splitlines()):
+        if marker in ln:
+            ln = ln.split(marker, 1)[1].strip()
+        if ln and not ln.startswith(("Weights only load failed", "Please file an issue", "Check the documentation")):
+            return ln
+    return type(exc).__name__
+
+
 def load_torch_file(path: str | Path) -> dict:
     """torch.load with weights_only=True; errors become RelightError naming the file."""
+    import warnings
+
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise RelightError("file not found", path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip archive, or (legacy) a pickle that starts with its protocol marker
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise RelightError("not a checkpoint: expected .safetensors, or a PyTorch file (.pt, .pth, .pkl) "
+                           "as written by torch.save", path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on the pickle protocol is not the user's business
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise RelightError(f"refused to load: the file holds more than tensors ({str(exc).splitlines()[0]})", path) from None
+        raise RelightError(f"refused to load: the file holds more than tensors ({_unpickler_reason(exc)})", path) from None
     except Exception as exc:  # a corrupt file can fail in many ways inside torch's reader
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise RelightError(f"not a readable PyTorch file ({first})", path) from None

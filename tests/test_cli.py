@@ -62,6 +62,8 @@ def test_subprocess_error_is_one_line_exit_2_without_traceback(small_pair, lite_
     ("bad_checkpoint", "does not look like any S3Net preset"),
     ("overwrite_input", "refusing to overwrite"),
     ("evil_pickle", "refusing"),
+    ("evil_checkpoint", "holds more than tensors (Trying to load unsupported GLOBAL posix.system"),
+    ("image_as_checkpoint", "not a checkpoint: expected .safetensors"),
 ])
 def test_user_errors_exit_2_and_leave_no_output(capsys, small_pair, lite_checkpoint, tmp_path, case, expect):
     import torch
@@ -90,9 +92,21 @@ def test_user_errors_exit_2_and_leave_no_output(capsys, small_pair, lite_checkpo
         with open(tmp_path / "e.npy", "wb") as f:
             np.lib.format.write_array(f, np.array({"normalized_depth": Evil()}, dtype=object), allow_pickle=True)
         p["source_depth"] = tmp_path / "e.npy"
+    elif case == "evil_checkpoint":
+        import os
+
+        class EvilWeights:
+            def __reduce__(self):
+                return (os.system, (f"touch {tmp_path / 'ran'}",))
+        ckpt = tmp_path / "weight.pkl"
+        torch.save({"conv.weight": EvilWeights()}, ckpt)
+    elif case == "image_as_checkpoint":
+        ckpt = p["source"]
     before = Path(p["source"]).read_bytes() if Path(p["source"]).exists() else None
     code, _, err = run_cli(capsys, *infer_args(p, out, ckpt))
     assert code == 2 and expect in err and err.startswith("relight: error:")
+    assert "Traceback" not in err and "weights_only" not in err
+    assert not (tmp_path / "ran").exists()
     if case == "overwrite_input":
         assert Path(p["source"]).read_bytes() == before
     else:
