@@ -102,25 +102,29 @@ def run_screenshot(app, win, out: Path) -> int:
     """Relight the demo as soon as the model and both inputs are ready, save the window, exit.
     A photo without a depth map gets one estimated, as a user would click Estimate on its card."""
     from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
 
     from .relight_tab import depth_model_installed
 
     rt = win.relight_tab
-    state = {"started": False, "code": 1, "estimating": set()}
+    state = {"started": False, "code": 1}
 
     def estimate_missing_depth() -> None:
         cards = (rt.source_card,) if rt.compass_active else (rt.source_card, rt.guide_card)
         for card in cards:
-            if card.loaded and not card.ready and card.title not in state["estimating"]:
+            if card.loaded and not card.ready:
                 if not depth_model_installed(rt.settings):
                     fail(f"the {card.title.lower()} has no depth map and no depth model is installed")
                     return
-                state["estimating"].add(card.title)
-                worker = rt.estimate_depth(card)
-                if worker is not None:
-                    worker.failed.connect(lambda msg: fail(f"depth estimation: {msg}"))
+                rt.estimate_depth(card)  # nothing happens while its estimate is already running
+
+    def error_shown() -> None:
+        boxes = [b for b in win.findChildren(QMessageBox) if b.isVisible()]
+        if boxes:
+            fail(f"{boxes[0].windowTitle()}: {boxes[0].text()}")
 
     def poll():
+        error_shown()
         if not state["started"]:
             estimate_missing_depth()
         if not state["started"] and rt.relight_button.isEnabled():
@@ -128,9 +132,7 @@ def run_screenshot(app, win, out: Path) -> int:
             guide = rt.compass.light.describe() if rt.compass_active else rt.guide_card.image_path
             logging.getLogger("relight.gui").info("screenshot run: relighting %s with the guide %s",
                                                   rt.source_card.image_path, guide)
-            worker = rt.relight()
-            if worker is not None:
-                worker.failed.connect(lambda msg: fail(f"relighting: {msg}"))
+            rt.relight()
 
     def finish(_res=None):
         def shoot():

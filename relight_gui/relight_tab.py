@@ -48,6 +48,7 @@ class RelightTab(QWidget):
     def __init__(self, model: ModelState, settings: Settings, parent=None):
         super().__init__(parent)
         self.model, self.settings = model, settings
+        self._estimating: set[InputCard] = set()  # cards whose depth estimate is running
         self.result: RelightResult | None = None
         self.worker: Worker | None = None
 
@@ -228,19 +229,23 @@ class RelightTab(QWidget):
         def done(inp):
             card.set_input(inp)
             self.mark_stale()
-            card.show_model_state(depth_model_installed(self.settings))
+            installed = depth_model_installed(self.settings)
+            card.show_model_state(installed)
             self.settings.add_recent(str(files.image), str(files.depth or ""))
             self.settings.set("input_dir", str(files.image.parent))  # Open… starts here next time
             self.refresh_recent()
             self.update_state()
+            if installed and not card.ready and self.settings.get("auto_depth"):
+                self.estimate_depth(card)
 
         worker.succeeded.connect(done)
         worker.failed.connect(lambda msg: show_error(self, f"Cannot open the {card.title.lower()}", msg))
         return start_worker(self, worker)
 
     def estimate_depth(self, card: InputCard) -> Worker | None:
-        """Estimate the card's missing depth map in the background (cached per image by the estimator)."""
-        if card.input is None:
+        """Estimate the card's missing depth map in the background (cached per image by the estimator).
+        Returns None when there is nothing to do or the card's estimate is already running."""
+        if card.input is None or card in self._estimating:
             return None
         image, device = card.input.image, self.settings.get("device")
         model_dir = self.settings.get("depth_model") or None
@@ -253,6 +258,7 @@ class RelightTab(QWidget):
             return estimator.estimate(image)
 
         worker = Worker(work, "Estimating depth")
+        self._estimating.add(card)
         card.estimate_button.setEnabled(False)
         worker.progress.connect(lambda f, m: self.statusMessage.emit(m))
 
@@ -264,7 +270,13 @@ class RelightTab(QWidget):
 
         worker.succeeded.connect(done)
         worker.failed.connect(lambda msg: show_error(self, "Cannot estimate the depth", msg))
-        worker.finished.connect(lambda: card.estimate_button.setEnabled(True))
+        def finished():
+            self._estimating.discard(card)
+            card.estimate_button.setEnabled(True)
+            if card.input is not None and card.input.image is not image and not card.ready and self.settings.get("auto_depth"):
+                self.estimate_depth(card)  # another photo was opened on the card meanwhile
+
+        worker.finished.connect(finished)
         return start_worker(self, worker)
 
     def open_batch(self):
@@ -305,10 +317,15 @@ class RelightTab(QWidget):
         return start_worker(self, worker)
 
     def refresh_depth_model(self) -> None:
-        """The depth model setting changed: the cards' Estimate/Download offers follow it."""
+        """The depth model setting changed (or a download finished): the cards' Estimate/Download
+        offers follow it, and photos waiting for depth get it when estimating on open is on."""
         installed = depth_model_installed(self.settings)
         for c in (self.source_card, self.guide_card):
             c.show_model_state(installed)
+            if c in self._estimating:
+                c.estimate_button.setEnabled(False)
+            if installed and c.loaded and not c.ready and self.settings.get("auto_depth"):
+                self.estimate_depth(c)
 
     def download_depth_model(self) -> Worker | None:
         """Download Depth Anything V2 Small on request, with progress and cancel."""

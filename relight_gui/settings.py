@@ -16,6 +16,7 @@ DEFAULTS = {
     "input_dir": str(Path.home()),
     "mode": "auto",
     "depth_model": "",  # empty: $RELIGHT_DEPTH_MODEL or the app's data folder
+    "auto_depth": True,  # estimate a missing depth map as soon as a photo is opened (model installed)
     "finetune_data": "",
     "finetune_steps": 500,
     "finetune_frame_cache": False,

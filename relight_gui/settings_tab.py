@@ -82,6 +82,9 @@ class SettingsTab(QWidget):
         drow = QHBoxLayout()
         drow.addWidget(self.depth_model, 1)
         drow.addWidget(browse_depth)
+        self.auto_depth = QCheckBox("Estimate a missing depth map as soon as a photo is opened")
+        self.auto_depth.setChecked(settings.get("auto_depth"))
+        self.auto_depth.toggled.connect(lambda on: settings.set("auto_depth", on))
         self.output_dir = QLineEdit(settings.get("output_dir"))
         self.output_dir.editingFinished.connect(lambda: settings.set("output_dir", self.output_dir.text()))
         # device, precision and the fast path apply at once: the model reloads in the background
@@ -96,6 +99,7 @@ class SettingsTab(QWidget):
         form.addRow("Output folder", self.output_dir)
         form.addRow("Depth model", drow)
         form.addRow("", self.depth_status)
+        form.addRow("", self.auto_depth)
         self._depth_model_changed()
         apply = QPushButton("Reload the model")
         apply.clicked.connect(self.apply)

@@ -95,6 +95,7 @@ def test_two_pairs_and_ntire_folder_fill_both_cards(qtbot, window, tmp_path):
 def test_a_photo_without_depth_gets_an_estimate_from_its_card(qtbot, window, tmp_path, tiny_depth_model, monkeypatch):
     monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    window.settings_tab.auto_depth.setChecked(False)  # the Estimate button by hand
     rt = window.relight_tab
     img = write_image(tmp_path / "photo.png", np.random.default_rng(4).random((64, 96, 3)), 8)
     rt.source_card.handle_mime(mime(img))  # a photo alone is an offer, not a refusal
@@ -118,6 +119,25 @@ def test_a_photo_without_depth_gets_an_estimate_from_its_card(qtbot, window, tmp
     np.testing.assert_allclose(read_depth(tmp_path / "photo_depth.png").data, card.depth.data, atol=1 / 65535 + 1e-7)
     rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "g")))
     qtbot.waitUntil(lambda: rt.relight_button.isEnabled(), timeout=10000)
+
+
+def test_photos_get_depth_on_open_and_when_the_depth_model_arrives(qtbot, window, tmp_path, tiny_depth_model, monkeypatch):
+    monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    rt = window.relight_tab
+    assert window.settings_tab.auto_depth.isChecked()  # on by default
+    photo = write_image(tmp_path / "photo.png", np.random.default_rng(5).random((64, 96, 3)), 8)
+    rt.source_card.handle_mime(mime(photo))
+    qtbot.waitUntil(lambda: rt.source_card.loaded, timeout=10000)
+    assert not rt.source_card.ready and "no depth map" in rt.banner.text()  # no model yet: nothing to run
+    window.settings_tab.depth_model.setText(str(tiny_depth_model))  # the model arrives
+    window.settings_tab.depth_model.editingFinished.emit()
+    qtbot.waitUntil(lambda: rt.source_card.ready, timeout=20000)
+    assert "estimated (Depth Anything V2 Small)" in rt.source_card.info.text()
+    guide = write_image(tmp_path / "guide.png", np.random.default_rng(6).random((64, 96, 3)), 8)
+    rt.guide_card.handle_mime(mime(guide))  # with the model installed, opening is enough
+    qtbot.waitUntil(lambda: rt.relight_button.isEnabled(), timeout=20000)
+    assert rt.guide_card.ready and "estimated" in rt.guide_card.info.text() and not dialogs(window)
 
 
 def test_corrupt_file_gives_an_error_dialog_and_app_stays_usable(qtbot, window, tmp_path):
