@@ -152,7 +152,7 @@ class DepthAnything:
                     str(self.folder), local_files_only=True, use_safetensors=True)
             except ImportError:
                 raise RelightError("depth estimation needs the 'transformers' package") from None
-            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            except Exception as exc:  # a damaged download fails in many ways (OSError, SafetensorError, …)
                 first = (str(exc).splitlines() or [type(exc).__name__])[0]
                 raise RelightError(f"cannot load the depth model ({first})", self.folder) from None
         self.model = model.eval().to(self.device, self.dtype)

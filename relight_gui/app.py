@@ -125,6 +125,8 @@ def run_screenshot(app, win, out: Path) -> int:
 
     def poll():
         error_shown()
+        if state.get("failed"):
+            return
         if not state["started"]:
             estimate_missing_depth()
         if not state["started"] and rt.relight_button.isEnabled():
@@ -145,6 +147,7 @@ def run_screenshot(app, win, out: Path) -> int:
         if state["code"] != 1 or state.get("failed"):
             return
         state["failed"] = True
+        timer.stop()
         logging.getLogger("relight.gui").error("screenshot run failed: %s", msg)
         print(f"relight-gui: screenshot run failed: {msg}", file=sys.stderr)
         app.quit()

@@ -22,6 +22,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Relight Studio")
         self.gc = GuiThreadGC(self)  # before any worker starts
+        self.closing = False  # set when closing: no new background work (see start_worker)
         self.settings = settings or Settings()
         self.model = ModelState(self)
         self.relight_tab = RelightTab(self.model, self.settings)
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.settings.q.setValue("window/geometry", self.saveGeometry())
         self.settings.q.setValue("window/relight_splitter", self.relight_tab.splitter.saveState())
         # stop and join every background thread: a QThread destroyed while running aborts the process
+        self.closing = True
         stop_workers(120000)
         self.gc.stop()  # no worker runs now: collect here, then automatically again
         super().closeEvent(ev)

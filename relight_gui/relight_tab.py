@@ -49,6 +49,7 @@ class RelightTab(QWidget):
         super().__init__(parent)
         self.model, self.settings = model, settings
         self._estimating: set[InputCard] = set()  # cards whose depth estimate is running
+        self._model_was_installed = depth_model_installed(settings)
         self.result: RelightResult | None = None
         self.worker: Worker | None = None
 
@@ -320,11 +321,13 @@ class RelightTab(QWidget):
         """The depth model setting changed (or a download finished): the cards' Estimate/Download
         offers follow it, and photos waiting for depth get it when estimating on open is on."""
         installed = depth_model_installed(self.settings)
+        arrived = installed and not self._model_was_installed  # not on every edit of the setting
+        self._model_was_installed = installed
         for c in (self.source_card, self.guide_card):
             c.show_model_state(installed)
             if c in self._estimating:
                 c.estimate_button.setEnabled(False)
-            if installed and c.loaded and not c.ready and self.settings.get("auto_depth"):
+            if arrived and c.loaded and not c.ready and self.settings.get("auto_depth"):
                 self.estimate_depth(c)
 
     def download_depth_model(self) -> Worker | None:

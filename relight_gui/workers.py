@@ -103,7 +103,16 @@ def stop_workers(msecs: int = 30000) -> None:
 
 
 def start_worker(parent: QObject, worker: Worker) -> Worker:
-    """Run `worker` in a new QThread; the thread and runner are cleaned up when it finishes."""
+    """Run `worker` in a new QThread; the thread and runner are cleaned up when it finishes.
+    Work asked for by a window that is closing (its `closing` is set: it has joined its threads,
+    and Qt 6's quit() closes windows while the event loop still runs timers and focus handlers)
+    is returned unstarted and never reports: nothing would join its thread."""
+    owner = parent
+    while owner is not None:
+        if getattr(owner, "closing", False):
+            log.info("%s not started: the window is closing", worker.name)
+            return worker
+        owner = owner.parent()
     thread = QThread(parent)
     runner = _Runner(worker.fn, worker.name, worker.cancel_token)
     runner.moveToThread(thread)

@@ -177,3 +177,14 @@ print(errors, len(got), len({{id(e) for e in got}}))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[-2] == "[] 4 1"  # no error, and all four got the same estimator
+
+
+def test_a_damaged_depth_model_is_a_clear_error(capsys, tmp_path, tiny_depth_model):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_depth_model, broken)
+    (broken / "model.safetensors").write_bytes(b"\x05\x00")  # a cut-off download
+    img = write_image(tmp_path / "photo.png", np.random.default_rng(2).random((64, 80, 3)), 8)
+    code, _, err = run_cli(capsys, "depth", img, "--output", tmp_path / "d.png", "--model", broken, "--device", "cpu")
+    assert code == 2 and "cannot load the depth model" in err and str(broken) in err and "Traceback" not in err

@@ -330,6 +330,25 @@ def test_demo_screenshot_command(tmp_path):
     assert img.std() > 0.05  # not blank
 
 
+def test_no_worker_starts_once_the_window_is_closing(qtbot, window):
+    # Qt 6's quit() closes the windows while the event loop still runs: a timer or focus handler may
+    # ask for work after the close joined every thread; that work must not start (nothing would join it)
+    from PySide6.QtCore import QObject
+
+    from relight_gui.workers import RUNNING, Worker, start_worker
+
+    ran = []
+    window.close()
+    w = start_worker(window.relight_tab, Worker(lambda p, c: ran.append(1), "Late"))
+    qtbot.wait(200)
+    assert w.thread is None and not ran and w not in RUNNING
+    owner = QObject()  # work not owned by the closing window runs
+    w = Worker(lambda p, c: ran.append(2), "Elsewhere")
+    with qtbot.waitSignal(w.finished, timeout=5000):
+        start_worker(owner, w)
+    assert ran == [2] and w.wait(5000)
+
+
 def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
     from PySide6.QtCore import QObject, QThread
 
