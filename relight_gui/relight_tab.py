@@ -107,6 +107,7 @@ class RelightTab(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setFormat("")
+        self.progress.setMinimumWidth(60)
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
         run_row = QHBoxLayout()
@@ -158,7 +159,12 @@ class RelightTab(QWidget):
             view_row.addWidget(w)
         for w in (self.save_button, self.copy_button, self.batch_button):
             run_row.addWidget(w)
+        # buttons may narrow to their text in a small window (the style's 80 px is a preference)
+        for b in (self.cancel_button, fit, one, self.save_button, self.copy_button, self.batch_button,
+                  *self.mode_group.buttons()):
+            b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 20)
         self.result_label = QLabel(" ")
+        self.result_label.setWordWrap(True)  # a long model name must not widen the window
 
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -178,7 +184,8 @@ class RelightTab(QWidget):
         bl.addLayout(view_row)
         bl.addWidget(self.compare, 1)
         bl.addWidget(self.result_label)
-        bottom.setMinimumWidth(480)
+        # no fixed minimum width here: the toolbars' own minimum holds, so a narrow window never
+        # squeezes the buttons over each other (the splitter and the window respect it)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(panel)
         self.splitter.addWidget(bottom)

@@ -349,6 +349,23 @@ def test_no_worker_starts_once_the_window_is_closing(qtbot, window):
     assert ran == [2] and w.wait(5000)
 
 
+def test_at_its_smallest_the_window_keeps_every_button_readable_and_apart(qtbot, window):
+    rt = window.relight_tab
+    window.resize(window.minimumSizeHint())
+    qtbot.waitUntil(lambda: window.size() == window.minimumSizeHint(), timeout=5000)
+    assert window.minimumSizeHint().width() <= 1024  # fits a 1024-pixel-wide screen
+    QTest.qWait(100)
+    for row in (rt.relight_button.parentWidget().layout().itemAt(0).layout(),
+                rt.relight_button.parentWidget().layout().itemAt(2).layout()):
+        widgets = [row.itemAt(i).widget() for i in range(row.count()) if row.itemAt(i).widget() is not None]
+        assert len(widgets) >= 8
+        for a, b in zip(widgets, widgets[1:]):
+            assert a.geometry().right() < b.geometry().left(), (a, b)  # no overlap
+        for w in widgets:
+            if hasattr(w, "text") and w.text() and not w.inherits("QLabel"):
+                assert w.width() >= w.fontMetrics().horizontalAdvance(w.text()) + 8, w.text()
+
+
 def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
     from PySide6.QtCore import QObject, QThread
 
