@@ -214,8 +214,8 @@ class FineTuneTab(QWidget):
         """Loss curves, validation PSNR/SSIM and the latest validation preview."""
         pg.setConfigOptions(antialias=True)
         self.loss_plot = pg.PlotWidget(title="training loss")
-        # one-row legend at the top, with headroom above the curves so it never covers them
-        self.loss_plot.addLegend(offset=(10, 5), colCount=4)
+        # one-row legend at the top right (losses fall, so the curves are lowest there), with headroom
+        self.loss_plot.addLegend(offset=(-10, 5), colCount=4)
         self.loss_plot.getViewBox().setDefaultPadding(0.12)
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)

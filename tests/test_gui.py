@@ -366,6 +366,26 @@ def test_at_its_smallest_the_window_keeps_every_button_readable_and_apart(qtbot,
                 assert w.width() >= w.fontMetrics().horizontalAdvance(w.text()) + 8, w.text()
 
 
+def test_the_loss_legend_covers_no_falling_curve(qtbot, window):
+    import math
+
+    from core.training import StepInfo
+
+    ft = window.finetune_tab
+    window.resize(1400, 900)
+    window.tabs.setCurrentWidget(ft)
+    for step in range(1, 501, 10):  # losses fall fast and then flatten, as in a real run
+        t = math.exp(-step / 150)
+        ft._last_plot = 0.0
+        ft._on_step(StepInfo(step, 500, 0, {"charbonnier": 0.1 + 0.2 * t, "wssim": 0.4 + 1.2 * t,
+                                            "total": 0.5 + 1.4 * t}, 1e-4, 30.0, 10.0))
+    QTest.qWait(300)
+    vb, legend = ft.loss_plot.getViewBox(), ft.loss_plot.plotItem.legend.sceneBoundingRect()
+    covered = [(k, x) for k, (xs, ys) in ft.history.items() for x, y in zip(xs, ys)
+               if legend.contains(vb.mapViewToScene(QPointF(x, y)))]
+    assert not covered, covered[:5]
+
+
 def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
     from PySide6.QtCore import QObject, QThread
 
