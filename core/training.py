@@ -491,16 +491,28 @@ class Trainer:
         if self.world == 1:
             return stop_now
         flag = torch.full((1,), 1.0 if stop_now else 0.0, device=device)
-        previous, self._stop_vote = self._stop_vote, (dist.all_reduce(flag, async_op=True), flag)
+        work = dist.all_reduce(flag, async_op=True)
+        if device.type == "cuda":
+            # reading `flag` later with .item() would wait for everything queued after it, the next
+            # step included: copy it to pinned memory behind this step and wait for that copy only
+            work.wait()  # the stream (not the host) waits for the all-reduce
+            host = torch.empty(1, pin_memory=True)
+            host.copy_(flag, non_blocking=True)
+            copied = torch.cuda.Event()
+            copied.record()
+            vote = (copied.synchronize, host)
+        else:
+            vote = (work.wait, flag)
+        previous, self._stop_vote = self._stop_vote, vote
         if previous is None:
             return False
-        previous[0].wait()
-        return bool(previous[1].item() > 0)
+        previous[0]()
+        return float(previous[1][0]) > 0
 
     def _finish_stop_vote(self) -> None:
-        """Complete the last step's all-reduce so every rank leaves with no collective in flight."""
+        """Complete the last step's vote so every rank leaves with no collective in flight."""
         if self._stop_vote is not None:
-            self._stop_vote[0].wait()
+            self._stop_vote[0]()
             self._stop_vote = None
 
     def _prepare_run_folder(self) -> Path:

@@ -237,18 +237,22 @@ class RelightTab(QWidget):
         def done(inp):
             card.set_input(inp)
             self.mark_stale()
-            installed = depth_model_installed(self.settings)
-            card.show_model_state(installed)
+            card.show_model_state(depth_model_installed(self.settings))
             self.settings.add_recent(str(files.image), str(files.depth or ""))
             self.settings.set("input_dir", str(files.image.parent))  # Open… starts here next time
             self.refresh_recent()
             self.update_state()
-            if installed and not card.ready and self.settings.get("auto_depth"):
-                self.estimate_depth(card)
+            self._estimate_if_waiting(card)
 
         worker.succeeded.connect(done)
         worker.failed.connect(lambda msg: show_error(self, f"Cannot open the {card.title.lower()}", msg))
         return start_worker(self, worker)
+
+    def _estimate_if_waiting(self, card: InputCard) -> None:
+        """Estimating on open (a setting): a loaded photo without depth gets it once a model is there."""
+        if (card.loaded and not card.ready and self.settings.get("auto_depth")
+                and depth_model_installed(self.settings)):
+            self.estimate_depth(card)
 
     def estimate_depth(self, card: InputCard) -> Worker | None:
         """Estimate the card's missing depth map in the background (cached per image by the estimator).
@@ -281,8 +285,8 @@ class RelightTab(QWidget):
         def finished():
             self._estimating.discard(card)
             card.estimate_button.setEnabled(True)
-            if card.input is not None and card.input.image is not image and not card.ready and self.settings.get("auto_depth"):
-                self.estimate_depth(card)  # another photo was opened on the card meanwhile
+            if card.input is not None and card.input.image is not image:
+                self._estimate_if_waiting(card)  # another photo was opened on the card meanwhile
 
         worker.finished.connect(finished)
         return start_worker(self, worker)
@@ -334,8 +338,8 @@ class RelightTab(QWidget):
             c.show_model_state(installed)
             if c in self._estimating:
                 c.estimate_button.setEnabled(False)
-            if arrived and c.loaded and not c.ready and self.settings.get("auto_depth"):
-                self.estimate_depth(c)
+            if arrived:
+                self._estimate_if_waiting(c)
 
     def download_depth_model(self) -> Worker | None:
         """Download Depth Anything V2 Small on request, with progress and cancel."""
