@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .compose import settings_for
 from .errors import RelightError
 from .guides import CompassGuides, FolderGuides
 from .inference import Relighter, RelightResult, working_shape
@@ -51,13 +52,16 @@ def _as_input(x, role: str) -> Input:
 def relight(source, guide=None, *, light: Light | None = None, relighter: Relighter | None = None,
             checkpoint: str | Path | None = None, device: str = "auto", mode: str = "auto",
             depth_model: str | Path | None = None, guides: CompassGuides | FolderGuides | None = None,
+            keep_exposure: bool | None = None, exposure: float = 0.0,
             progress=None, cancel=None) -> RelightResult:
     """Relight `source` like `guide`, or under `light` (a guide from the light compass).
 
     Inputs may be Input objects, paths, or (image, depth) path pairs; a missing depth map is
-    estimated with the installed depth model."""
+    estimated with the installed depth model. keep_exposure: the output keeps the source's mean
+    brightness (default: yes under a compass light, no with a guide image); exposure: stops up/down."""
     if (guide is None) == (light is None):
         raise RelightError("give either a guide or a light")
+    settings = settings_for(light.kelvin if light is not None else None, keep_exposure, exposure)
     if relighter is None:
         from .checkpoint import resolve_checkpoint
 
@@ -74,4 +78,5 @@ def relight(source, guide=None, *, light: Light | None = None, relighter: Religh
         gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)
     else:
         gui = complete_depth(gui, estimate)
-    return relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode, progress=progress, cancel=cancel)
+    return relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode, compose=settings,
+                              progress=progress, cancel=cancel)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from .cancel import CancelToken
+from .compose import ComposeSettings
 from .errors import RelightError
 from .inference import Relighter
 from .inputs import Input, InputFiles, PairFiles, load_input
@@ -61,7 +62,8 @@ class BatchReport:
 def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *, guide_for: Callable[[Input], Input] | None = None,
                  fill: Callable[[Input, str], Input] | None = None, suffix: str = ".png", bit_depth: int = 16,
                  mode: str = "auto", progress: Progress | None = None, cancel: CancelToken | None = None,
-                 batch_size: int | None = None, io_threads: int | None = None) -> BatchReport:
+                 batch_size: int | None = None, io_threads: int | None = None,
+                 compose: ComposeSettings | None = None) -> BatchReport:
     """Relight every job into `out`/<name><suffix>. `guide_for(source)` supplies the guide (one guide
     photo, or the light compass) instead of the job's own; `fill(input, role)` completes missing depth.
     Progress messages are "N/M name", or "N/M skipped name: problem" for a pair that failed.
@@ -122,7 +124,8 @@ def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *
 
         def run(group: list[tuple[int, tuple]]) -> None:
             try:
-                results = relighter.relight_many([a for _, a in group], mode=mode, batch_size=batch_size, cancel=cancel)
+                results = relighter.relight_many([a for _, a in group], mode=mode, compose=compose, batch_size=batch_size,
+                                                 cancel=cancel)
             except RelightError as exc:
                 for k, _ in group:
                     fail(jobs[k].name, exc)

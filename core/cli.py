@@ -120,16 +120,20 @@ def cmd_infer(args) -> int:
     def guide_for(src):
         return guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)
 
+    from .compose import settings_for
+
+    settings = settings_for(light.kelvin if light is not None else None, args.keep_exposure, args.exposure)
     if not args.input_dir:
         gui = gui or guide_for(src)
-        res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=args.mode)
+        res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=args.mode, compose=settings)
         write_image(out, res.image, args.bit_depth)
         print(f"wrote {out}: {res.describe()}", file=sys.stderr)
         return 0
 
     bar = ProgressBar(100, "relight")
     report = relight_jobs(relighter, pairs, out, guide_for=guide_for if light else None, fill=fill,
-                          suffix="." + args.format, bit_depth=args.bit_depth, mode=args.mode, progress=bar)
+                          suffix="." + args.format, bit_depth=args.bit_depth, mode=args.mode, progress=bar,
+                          compose=settings)
     bar.close()
     for name, msg in report.failed:
         print(f"skipped {name}: {msg}", file=sys.stderr)
@@ -258,8 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16)")
     p.add_argument("--format", default="png", choices=["png", "tif", "jpg", "webp"], help="file type in folder mode (jpg and webp: 8-bit)")
     p.add_argument("--mode", default="auto", choices=OUTPUT_MODES,
-                   help="detail: the network's lighting on the source's own detail (auto = detail); full: the "
-                        "network's image at full resolution; gain-map: working resolution + guided-filter gain map")
+                   help="auto (default): what the checkpoint recommends (the official weights: full; the bundled "
+                        "model: detail); detail: the network's light carried onto the source's own colours and "
+                        "detail; full: the network's image at full resolution; gain-map: working resolution + "
+                        "guided-filter gain map")
+    p.add_argument("--keep-exposure", action=argparse.BooleanOptionalAction, default=None,
+                   help="detail mode: the output keeps the source's mean brightness (default: on with --light, "
+                        "off with a guide image, whose brightness is then part of the target)")
+    p.add_argument("--exposure", type=float, default=0.0, metavar="EV",
+                   help="detail mode: brighten (+) or darken (-) the result by this many stops (default 0)")
     p.add_argument("--max-pixels", type=int, default=None, help="full-resolution pixel budget for --mode auto")
     p.add_argument("--fast", action="store_true", help="CUDA: folded BatchNorm + fp16 + CUDA graphs (about 2.5x faster)")
     _add_device(p)

@@ -20,7 +20,7 @@ def cmd_synth(args) -> int:
     directions = COMPASS_DIRECTIONS if args.directions == 16 else VIDIT_DIRECTIONS
     bar = ProgressBar(args.scenes + args.pairs, "synth")
     synthesize(args.out, args.scenes, args.size, args.seed, args.pairs, progress=bar, workers=args.workers,
-               directions=directions, reference_every=args.reference_every)
+               directions=directions, reference_every=args.reference_every, photo_textures=args.photo_textures)
     bar.close()
     print(f"wrote {args.scenes} scenes ({args.scenes * 5 * len(directions)} images) to {args.out}"
           + (f" and {args.pairs} pairs to {Path(args.out) / 'pairs'}" if args.pairs else ""), file=sys.stderr)
@@ -39,7 +39,7 @@ def cmd_train(args) -> int:
         "val_every": args.val_every, "ckpt_every": args.ckpt_every, "seed": args.seed,
         "val_data": args.val_data, "log_every": args.log_every, "grad_clip": args.grad_clip,
         "vgg_weights": args.vgg_weights, "decay_every_steps": args.decay_every_steps,
-        "max_minutes": args.max_minutes,
+        "max_minutes": args.max_minutes, "loss_colour": args.loss_colour,
         "hflip": True if args.hflip else None, "freeze_encoder": True if args.freeze_encoder else None,
     }
     if args.resume and not args.config:
@@ -126,6 +126,9 @@ def add_training_commands(sub, add_device) -> None:
                    help="light directions: VIDIT's 8, or the 16-point compass (any-azimuth training)")
     p.add_argument("--reference-every", type=int, default=0,
                    help="every Nth scene is the light compass's reference scene (0 = never)")
+    p.add_argument("--photo-textures", action="store_true",
+                   help="also map photographs onto the solids and a random fill light per scene (needs scikit-image, "
+                        "whose sample photos are the textures): scenes that look more like photos")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("cache", help="list or delete the decoded datasets of train --frame-cache")
@@ -159,6 +162,7 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--log-every", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--vgg-weights", help="VGG19 ImageNet weights file for the perceptual term")
+    p.add_argument("--loss-colour", type=float, help="weight of the colour (chromaticity) term (default 0: the paper's loss)")
     p.add_argument("--max-minutes", type=float, help="stop safely after this much training time")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     add_device(p)

@@ -1,7 +1,7 @@
 """Carrying a relighting computed by the network onto the full-resolution source.
 
-``carry_detail`` (the default output, see below) and the older guided-filter gain map
-``carry_to_full_resolution`` (kept as the ``gain-map`` mode).
+The guided-filter gain map ``carry_to_full_resolution`` (the ``gain-map`` output mode); the default
+``detail`` output is ``core.compose``.
 
 S3Net pools globally (channel attention, 32-pixel enhancer pools), so tiles do not compose.
 Instead the network runs on a downscaled pair and its effect is transferred as a smooth,
@@ -57,40 +57,5 @@ def carry_to_full_resolution(
         b_up = cv2.resize(b[:, :, c], (w, h), interpolation=cv2.INTER_LINEAR)
         g = np.clip(a_up * luma_full + b_up, 0.0, max_gain)
         out[:, :, c] = (source_full[:, :, c] + offset) * g - offset
-    np.clip(out, 0.0, 1.0, out=out)
-    return out
-
-
-def carry_detail(
-    source_full: np.ndarray,
-    source_work: np.ndarray,
-    relit_work: np.ndarray,
-    *,
-    sigma: float = 1.0,
-    offset: float = 0.02,
-    max_gain: float = 16.0,
-) -> np.ndarray:
-    """Detail-preserving output: the network decides the lighting, the source keeps its detail.
-
-    Per pixel, the relighting is a gain ``(relit + offset) / (source + offset)`` per channel. That
-    gain is smoothed with a Gaussian (``sigma`` working pixels) weighted by the source's luminance,
-    the same weights for all three channels: where the network's output is the source times a
-    gain (``relit = g * source``), the carried gain is a luminance-weighted mean of ``g`` for every
-    channel alike, so object edges get no colour fringes, and a new shadow (gain near 0) stays
-    dark. The smooth gain is upsampled to full resolution and applied to the full-resolution
-    source, whose own edges and texture pass through untouched.
-    """
-    h, w = source_full.shape[:2]
-    weight = (source_work @ LUMA).astype(np.float32) + offset
-    blur = lambda x: cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
-    norm = blur(weight)
-    out = np.empty_like(source_full)
-    for c in range(3):  # per channel keeps peak memory at a few full-size planes
-        ratio = (relit_work[:, :, c] + offset) / (source_work[:, :, c] + offset)
-        gain = np.clip(blur(weight * ratio) / norm, 0.0, max_gain)
-        if gain.shape != (h, w):
-            shrink = gain.shape[0] * gain.shape[1] > h * w
-            gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        out[:, :, c] = (source_full[:, :, c] + offset) * gain - offset
     np.clip(out, 0.0, 1.0, out=out)
     return out

@@ -15,7 +15,8 @@ import torch
 from .cancel import CancelToken
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .errors import RelightError
-from .gainmap import carry_detail, carry_to_full_resolution
+from .compose import ComposeSettings, compose, exposure_kept
+from .gainmap import carry_to_full_resolution
 from .io import DepthMap
 from .model import S3Net
 from .hardware import cpu_precision
@@ -95,11 +96,13 @@ class RelightResult:
     device: str
     precision: str
     model: str
+    compose: ComposeSettings | None = None  # detail mode: how the light was carried onto the source
 
     def describe(self) -> str:
         w, h = self.working_size
-        where = {"full": "full resolution", "gain-map": f"working resolution {w}x{h} + gain map",
-                 "detail": f"detail-preserving (network at {w}x{h}, source detail kept)"}[self.mode]
+        kept = f", {exposure_kept(self.compose)}" if self.compose is not None else ""
+        where = {"full": "full resolution (the network's own image)", "gain-map": f"working resolution {w}x{h} + gain map",
+                 "detail": f"detail: the network's light at {w}x{h} on the source's own colours and detail{kept}"}[self.mode]
         return f"{self.model} on {self.device} ({self.precision}), {where}, {self.seconds:.2f} s"
 
 
@@ -183,6 +186,17 @@ class Relighter:
         return int(side) ** 2
 
     @property
+    def default_mode(self) -> str:
+        """What 'auto' runs for this checkpoint: its recorded recommendation; the official weights
+        give their own output (full resolution), other checkpoints the colour-true detail output."""
+        if self.info is None:
+            return "detail"
+        if self.info.format == "official":
+            return "full"
+        mode = self.info.metadata.get("output_mode")
+        return mode if mode in OUTPUT_MODES and mode != "auto" else "detail"
+
+    @property
     def model_name(self) -> str:
         return self.info.name if self.info else "S3Net"
 
@@ -233,6 +247,7 @@ class Relighter:
         guide_depth: np.ndarray | DepthMap,
         *,
         mode: str = "auto",
+        compose: ComposeSettings | None = None,
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
     ) -> RelightResult:
@@ -256,7 +271,8 @@ class Relighter:
         if mode not in OUTPUT_MODES:
             raise RelightError(f"unknown mode '{mode}' (use {', '.join(OUTPUT_MODES)})")
         if mode == "auto":
-            mode = "detail"
+            mode = self.default_mode
+        settings = compose or ComposeSettings()
         budget = self.max_pixels
         if mode == "full" and h * w > budget:
             mode = "detail"
@@ -265,10 +281,10 @@ class Relighter:
                 if mode == "full":
                     out, size, ran = self._run_full(source, guide, sd, gd, cancel, notify)
                 elif mode == "gain-map":
-                    out, size, ran = self._run_working(source, guide, sd, gd, budget, cancel, notify, "gain-map")
+                    out, size, ran = self._run_working(source, guide, sd, gd, budget, cancel, notify, "gain-map", settings)
                 else:
                     pixels = min(self.working_pixels or h * w, budget)
-                    out, size, ran = self._run_working(source, guide, sd, gd, pixels, cancel, notify, "detail")
+                    out, size, ran = self._run_working(source, guide, sd, gd, pixels, cancel, notify, "detail", settings)
                 break
             except torch.cuda.OutOfMemoryError:
                 if self.device.type != "cuda" or budget < 256 * 256:
@@ -278,13 +294,15 @@ class Relighter:
                 mode = "detail" if mode == "full" else mode
                 notify(0.0, f"out of GPU memory, retrying with the network at {budget / 2**20:.1f} MP")
         notify(1.0, "done")
-        return RelightResult(out, ran, size, time.perf_counter() - t0, str(self.device), self.precision_label, self.model_name)
+        return RelightResult(out, ran, size, time.perf_counter() - t0, str(self.device), self.precision_label,
+                             self.model_name, settings if ran == "detail" else None)
 
     def relight_many(
         self,
         pairs: list[tuple],
         *,
         mode: str = "auto",
+        compose: ComposeSettings | None = None,
         batch_size: int = 4,
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
@@ -297,7 +315,8 @@ class Relighter:
         the others go through relight() one by one."""
         notify = progress or (lambda f, m: None)
         results: list[RelightResult | None] = [None] * len(pairs)
-        mode = "detail" if mode == "auto" else mode
+        mode = self.default_mode if mode == "auto" else mode
+        settings = compose or ComposeSettings()
         i = 0
         while i < len(pairs):
             if cancel is not None:
@@ -308,22 +327,26 @@ class Relighter:
             group = [i]
             # grow the batch while the whole batch stays within the pixel budget
             while (mode in ("full", "detail") and len(group) < batch_size and group[-1] + 1 < len(pairs)
-                   and (len(group) + 1) * ww * wh <= self.max_pixels
+                   and (len(group) + 1) * ww * wh * (2 if mode == "detail" else 1) <= self.max_pixels
                    and all(a.shape[:2] == (h, w) for a in pairs[group[-1] + 1])):
                 group.append(group[-1] + 1)
             if len(group) == 1:
-                results[i] = self.relight(src, gui, sd, gd, mode=mode, cancel=cancel)
+                results[i] = self.relight(src, gui, sd, gd, mode=mode, compose=settings, cancel=cancel)
             else:
                 t0 = time.perf_counter()
                 arrays = [[a.data if isinstance(a, DepthMap) else a for a in pairs[j]] for j in group]
                 if (ww, wh) != (w, h):
                     arrays = [[cv2.resize(a, (ww, wh), interpolation=cv2.INTER_AREA) for a in item] for item in arrays]
-                outs = self.run_batch(arrays, cancel)
-                if mode == "detail":
-                    outs = [carry_detail(pairs[j][0], arrays[k][0], out) for k, (j, out) in enumerate(zip(group, outs))]
+                if mode == "detail":  # each pair with its reference (the source as its own guide), one batch
+                    both = self.run_batch(arrays + [[a[0], a[0], a[2], a[2]] for a in arrays], cancel)
+                    outs = [compose(pairs[j][0], arrays[k][0], both[k], settings, both[len(group) + k])
+                            for k, j in enumerate(group)]
+                else:
+                    outs = self.run_batch(arrays, cancel)
                 dt = (time.perf_counter() - t0) / len(group)
                 for j, out in zip(group, outs):
-                    results[j] = RelightResult(out, mode, (ww, wh), dt, str(self.device), self.precision_label, self.model_name)
+                    results[j] = RelightResult(out, mode, (ww, wh), dt, str(self.device), self.precision_label,
+                                               self.model_name, settings if mode == "detail" else None)
             i = group[-1] + 1
             notify(i / len(pairs), f"relit {i} of {len(pairs)}")
         return results  # type: ignore[return-value]
@@ -363,7 +386,7 @@ class Relighter:
         out = self.run_network(source, guide, sd, gd, cancel, self._report(notify, 0.05, 0.95))
         return out, (w, h), "full"
 
-    def _run_working(self, source, guide, sd, gd, pixels, cancel, notify, carry: str):
+    def _run_working(self, source, guide, sd, gd, pixels, cancel, notify, carry: str, settings: ComposeSettings):
         h, w = source.shape[:2]
         ww, wh = self._working_size(h, w, carry, pixels)
         if (ww, wh) == (w, h):
@@ -371,12 +394,18 @@ class Relighter:
         else:
             src_w, gui_w, sd_w, gd_w = (cv2.resize(a, (ww, wh), interpolation=cv2.INTER_AREA) for a in (source, guide, sd, gd))
         notify(0.02, f"relighting at working resolution {ww}x{wh}")
-        relit_w = self.run_network(src_w, gui_w, sd_w, gd_w, cancel, self._report(notify, 0.05, 0.85))
+        reference_w = None
+        if carry == "gain-map":
+            relit_w = self.run_network(src_w, gui_w, sd_w, gd_w, cancel, self._report(notify, 0.05, 0.85))
+        else:  # one batch: the source under the guide's light, and under its own (the reference)
+            if cancel is not None:
+                cancel.check()
+            relit_w, reference_w = self.run_batch([[src_w, gui_w, sd_w, gd_w], [src_w, src_w, sd_w, sd_w]], cancel)
         if cancel is not None:
             cancel.check()
         notify(0.9, "carrying the relighting to full resolution" if carry == "gain-map" else "keeping the source's detail")
         if carry == "gain-map":
             out = carry_to_full_resolution(source, src_w, relit_w)
         else:
-            out = carry_detail(source, src_w, relit_w)
+            out = compose(source, src_w, relit_w, settings, reference_w)
         return out, (ww, wh), carry

@@ -2,16 +2,17 @@
 
 Each update looks up the compass guide at the preview size (rendered once per azimuth and kept in
 memory), runs the network there, and carries its lighting onto the display-sized source with the
-detail-preserving transfer. The full-resolution relight runs separately when the user lets go.
+colour-true detail composition (core.compose) with the compass's defaults. The full-resolution relight runs separately when the user lets go.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
-from .gainmap import carry_detail
+from .compose import ComposeSettings, compose
 from .guides import CompassGuides
 from .inference import MULTIPLE, Relighter
 from .inputs import Input
@@ -28,8 +29,12 @@ def _fit(h: int, w: int, pixels: int, multiple: int = 1) -> tuple[int, int]:
 
 class LivePreview:
     def __init__(self, relighter: Relighter, source: Input, guides: CompassGuides | None = None,
-                 preview_pixels: int = PREVIEW_PIXELS, display_side: int = DISPLAY_SIDE):
+                 preview_pixels: int = PREVIEW_PIXELS, display_side: int = DISPLAY_SIDE,
+                 settings: ComposeSettings | None = None):
+        from .compose import compass_settings
+
         self.relighter = relighter
+        self.settings = settings or compass_settings()
         self.guides = guides or CompassGuides()
         h, w = source.image.shape[:2]
         depth = source.require_depth().data
@@ -39,12 +44,16 @@ class LivePreview:
         self.display = cv2.resize(source.image, (self.dw, self.dh), interpolation=cv2.INTER_AREA)
         self.small = cv2.resize(source.image, (self.pw, self.ph), interpolation=cv2.INTER_AREA)
         self.small_depth = cv2.resize(depth, (self.pw, self.ph), interpolation=cv2.INTER_AREA)
+        self.reference: np.ndarray | None = None
 
     def guide(self, light: Light) -> Input:
         return self.guides.guide(light, self.pw, self.ph)
 
     def update(self, light: Light) -> np.ndarray:
         """The relit source at display size for `light` (float RGB in [0, 1])."""
+        settings = replace(self.settings, light_kelvin=light.kelvin)
         g = self.guide(light)
         relit = self.relighter.run_network(self.small, g.image, self.small_depth, g.depth.data)
-        return carry_detail(self.display, self.small, relit)
+        if self.reference is None:  # the source under its own light: the same for every light
+            self.reference = self.relighter.run_network(self.small, self.small, self.small_depth, self.small_depth)
+        return compose(self.display, self.small, relit, settings, self.reference)

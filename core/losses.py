@@ -129,11 +129,27 @@ class VGGPerceptual(nn.Module):
         return loss
 
 
+def colour_loss(pred: torch.Tensor, target: torch.Tensor, pool: int = 4, floor: float = 0.05) -> torch.Tensor:
+    """L1 between the chromaticities of pred and target, at 1/pool resolution.
+
+    Each pixel's colour divided by its channel mean: a grey pixel is (1, 1, 1) whatever its
+    brightness, so the term sees only colour. Charbonnier and W-SSIM weigh a desaturated output
+    little (the chroma of most pixels is small next to their brightness), and a network trained
+    on them alone greys its output; this term makes losing colour cost as much as losing light.
+    ``floor`` keeps near-black pixels, whose colour is noise, from dominating."""
+    p = F.avg_pool2d(pred.float(), pool) if pool > 1 else pred.float()
+    t = F.avg_pool2d(target.float(), pool) if pool > 1 else target.float()
+    cp = p / (p.mean(1, keepdim=True) + floor)
+    ct = t / (t.mean(1, keepdim=True) + floor)
+    return (cp - ct).abs().mean()
+
+
 @dataclass
 class LossWeights:
     charbonnier: float = 1.0
     wssim: float = 1.1
     perceptual: float = 0.1
+    colour: float = 0.0  # not in the paper's recipe; the bundled model trains with it
 
 
 class RelightLoss(nn.Module):
@@ -157,5 +173,9 @@ class RelightLoss(nn.Module):
             p = self.perceptual(pred, target)
             total = total + self.weights.perceptual * p
             terms["perceptual"] = p.detach()
+        if self.weights.colour > 0:
+            k = colour_loss(pred, target)
+            total = total + self.weights.colour * k
+            terms["colour"] = k.detach()
         terms["total"] = total.detach()
         return total, terms

@@ -62,6 +62,7 @@ class TrainConfig:
     loss_charbonnier: float = 1.0
     loss_wssim: float = 1.1
     loss_perceptual: float = 0.1
+    loss_colour: float = 0.0  # chromaticity L1 (core.losses.colour_loss); 0 = the paper's loss
     vgg_weights: str | None = None
     precision: str = "fp32"  # fp32 | bf16 | fp16 (grad scaler for fp16 only)
     grad_clip: float | None = None
@@ -356,7 +357,7 @@ class Trainer:
         model, preset, init_note = _init_model(cfg, self.notify)
         self.notify(f"model {preset}, init: {init_note}")
         vgg = find_vgg19(cfg.vgg_weights)
-        criterion = RelightLoss(LossWeights(cfg.loss_charbonnier, cfg.loss_wssim, cfg.loss_perceptual), vgg).to(device)
+        criterion = RelightLoss(LossWeights(cfg.loss_charbonnier, cfg.loss_wssim, cfg.loss_perceptual, cfg.loss_colour), vgg).to(device)
         if criterion.perceptual_off_reason:
             self.notify("WARNING: " + criterion.perceptual_off_reason)
         if cfg.freeze_encoder:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QF
 
 from core.api import guide_for_light
 from core.batch import check_output_folder, folder_jobs, relight_jobs
+from core.compose import settings_for
 from core.errors import RelightError
 
 from .dialogs import show_error
@@ -117,7 +118,7 @@ class BatchDialog(QDialog):
 
         def work(progress, cancel):
             return relight_jobs(relighter, jobs, out, guide_for=guide_for, suffix=suffix, bit_depth=bits, mode=mode,
-                                progress=progress, cancel=cancel)
+                                compose=settings_for(light.kelvin if choice == 2 else None), progress=progress, cancel=cancel)
 
         self.worker = Worker(work, "Relighting the folder")
         self.worker.progress.connect(self._progress)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout
                                QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from core.inference import RelightResult
+from core.compose import settings_for
 from core.depth_estimation import find_depth_model, load_estimator
 from core.api import guide_for_light
 from core.guides import CompassGuides
@@ -434,7 +435,8 @@ class RelightTab(QWidget):
 
         def work(progress, cancel):
             gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides) if light else photo
-            res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode, progress=progress, cancel=cancel)
+            res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode,
+                                    compose=settings_for(light.kelvin if light else None), progress=progress, cancel=cancel)
             return res, gui.image
 
         self.worker = Worker(work, "Relighting")

@@ -13,13 +13,13 @@ from ..vocab import TEMPERATURES, VIDIT_DIRECTIONS
 
 
 def write_vidit_scene(out: Path, index: int, seed: int, size: int, directions=VIDIT_DIRECTIONS,
-                      reference_every: int = 0) -> None:
+                      reference_every: int = 0, photo_textures: bool = False) -> None:
     """Scene `index` under every (temperature, direction). With reference_every = k, every k-th
     scene is the compass's reference scene, so the network learns to read its guides."""
     if reference_every and index % reference_every == reference_every - 1:
         scene = reference_scene()
     else:
-        scene = random_scene(scene_rng(seed, index))
+        scene = random_scene(scene_rng(seed, index), photo_textures)
     images, depth = render_scene(scene, size, directions=directions)
     name = f"Image{index:03d}"
     for (temp, dname), img in images.items():
@@ -28,15 +28,15 @@ def write_vidit_scene(out: Path, index: int, seed: int, size: int, directions=VI
 
 
 def write_ntire_pair(out: Path, index: int, seed: int, size: int, directions=VIDIT_DIRECTIONS,
-                     reference_every: int = 0) -> None:
+                     reference_every: int = 0, photo_textures: bool = False) -> None:
     """A held-out pair: scene A under s1 (input), scene B under s2 (guide), scene A under s2 (target)."""
     rng = np.random.default_rng([seed, 1_000_000 + index])
     s1 = (int(rng.choice(TEMPERATURES)), str(rng.choice(directions)))
     s2 = (int(rng.choice(TEMPERATURES)), str(rng.choice(directions)))
     while s2 == s1:
         s2 = (int(rng.choice(TEMPERATURES)), str(rng.choice(directions)))
-    scene_a = random_scene(scene_rng(seed, 2_000_000 + 2 * index))
-    scene_b = random_scene(scene_rng(seed, 2_000_001 + 2 * index))
+    scene_a = random_scene(scene_rng(seed, 2_000_000 + 2 * index), photo_textures)
+    scene_b = random_scene(scene_rng(seed, 2_000_001 + 2 * index), photo_textures)
     imgs_a, depth_a = render_scene(scene_a, size, directions=(s1[1], s2[1]), temperatures=(s1[0], s2[0]))
     imgs_b, depth_b = render_scene(scene_b, size, directions=(s2[1],), temperatures=(s2[0],))
     name = f"Pair{index:03d}"
@@ -58,6 +58,7 @@ def synthesize(
     workers: int = 1,
     directions: tuple[str, ...] = VIDIT_DIRECTIONS,
     reference_every: int = 0,
+    photo_textures: bool = False,
 ) -> Path:
     """Write `scenes` VIDIT-layout scenes into out/ (and `pairs` NTIRE pairs into out/pairs).
 
@@ -69,7 +70,11 @@ def synthesize(
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(write_vidit_scene, out, i, f"scene {i}") for i in range(scenes)]
     jobs += [(write_ntire_pair, out / "pairs", k, f"pair {k}") for k in range(pairs)]
-    kw = {"directions": tuple(directions), "reference_every": reference_every}
+    if photo_textures:
+        from ..render.photos import texture_photos
+
+        texture_photos()  # a missing scikit-image is one clear error here, not one per worker
+    kw = {"directions": tuple(directions), "reference_every": reference_every, "photo_textures": photo_textures}
     if workers <= 1:
         for done, (fn, folder, i, note) in enumerate(jobs, 1):
             if cancel is not None:

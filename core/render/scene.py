@@ -46,6 +46,7 @@ class Scene:
     ground_texture: dict
     wall_z: float | None  # back wall plane z = wall_z, facing the camera
     wall_texture: dict
+    ambient: float = AMBIENT  # fill light (sky, bounce), in the light's colour
 
 
 def _random_texture(rng: np.random.Generator) -> dict:
@@ -59,7 +60,28 @@ def _random_texture(rng: np.random.Generator) -> dict:
     }
 
 
-def random_scene(rng: np.random.Generator) -> Scene:
+def _photo_texture(rng: np.random.Generator, count: int) -> dict:
+    """A photograph mapped onto a surface (planar projection along `axis`), at a random scale and offset."""
+    return {"kind": "photo", "photo": int(rng.integers(0, count)), "scale": float(rng.uniform(1.5, 5.0)),
+            "axis": int(rng.integers(0, 3)), "offset": rng.uniform(0, 1, 2).astype(np.float32),
+            "c1": rng.uniform(0.35, 1.0, 3).astype(np.float32), "c2": np.zeros(3, np.float32)}  # c1: a tint
+
+
+def random_scene(rng: np.random.Generator, photo_textures: bool = False) -> Scene:
+    """A random scene. With `photo_textures`, about half the surfaces wear photographs (scikit-image's
+    sample photos) and the fill light varies per scene, as in photos; without, the draw is unchanged."""
+    if photo_textures:
+        from .photos import texture_photos
+
+        count = len(texture_photos())
+        base = _random_texture
+
+        def _random_texture_or_photo(r):  # noqa: ANN001
+            return _photo_texture(r, count) if r.random() < 0.5 else base(r)
+
+        texture = _random_texture_or_photo
+    else:
+        texture = _random_texture
     solids: list[Solid] = []
     for _ in range(int(rng.integers(3, 8))):
         kind = str(rng.choice(["box", "sphere", "cylinder"]))
@@ -67,15 +89,18 @@ def random_scene(rng: np.random.Generator) -> Scene:
         if kind == "box":
             he = rng.uniform(0.25, 0.9, 3).astype(np.float32)
             he[1] = rng.uniform(0.2, 1.3)
-            solids.append(Solid(kind, np.array([x, he[1], z], np.float32), he, float(rng.uniform(0, np.pi)), _random_texture(rng)))
+            solids.append(Solid(kind, np.array([x, he[1], z], np.float32), he, float(rng.uniform(0, np.pi)), texture(rng)))
         elif kind == "sphere":
             r = rng.uniform(0.3, 0.9)
-            solids.append(Solid(kind, np.array([x, r, z], np.float32), np.array([r], np.float32), 0.0, _random_texture(rng)))
+            solids.append(Solid(kind, np.array([x, r, z], np.float32), np.array([r], np.float32), 0.0, texture(rng)))
         else:
             r, hgt = rng.uniform(0.2, 0.6), rng.uniform(0.4, 2.2)
-            solids.append(Solid(kind, np.array([x, 0.0, z], np.float32), np.array([r, hgt], np.float32), 0.0, _random_texture(rng)))
+            solids.append(Solid(kind, np.array([x, 0.0, z], np.float32), np.array([r, hgt], np.float32), 0.0, texture(rng)))
     wall = float(rng.uniform(6.0, 8.0)) if rng.random() < 0.5 else None
-    return Scene(solids, _random_texture(rng), wall, _random_texture(rng))
+    scene = Scene(solids, texture(rng), wall, texture(rng))
+    if photo_textures:
+        scene.ambient = float(rng.uniform(0.03, 0.35))
+    return scene
 
 
 # ---- ray intersections (vectorised over rays; o, d: (N, 3) float32) ----------------------
@@ -169,6 +194,17 @@ def _hit_solid(o, d, s: Solid):
 
 def _albedo(tex: dict, p: np.ndarray) -> np.ndarray:
     kind, c1, c2, s = tex["kind"], tex["c1"], tex["c2"], tex["scale"]
+    if kind == "photo":
+        from .photos import texture_photos
+
+        img = texture_photos()[tex["photo"]]
+        h, w = img.shape[:2]
+        uv = np.delete(p, tex["axis"], axis=1) / s + tex["offset"]
+        # mirrored repeat: no seams where the photo tiles
+        uv = np.abs((uv % 2.0) - 1.0)
+        x = np.minimum((uv[:, 0] * (w - 1)).astype(np.int64), w - 1)
+        y = np.minimum(((1 - uv[:, 1]) * (h - 1)).astype(np.int64), h - 1)
+        return img[y, x] * c1
     if kind == "flat":
         return np.broadcast_to(c1, p.shape).copy()
     if kind == "checks":
@@ -266,7 +302,7 @@ def shade(scene: Scene, geo: Geometry, light: np.ndarray) -> np.ndarray:
         visible &= ~(t < dist)
     direct = LIGHT_POWER * lambert * visible / (dist * dist)
     out = np.zeros_like(geo.albedo)
-    out[geo.hit] = geo.albedo[geo.hit] * (direct + AMBIENT)[:, None]
+    out[geo.hit] = geo.albedo[geo.hit] * (direct + scene.ambient)[:, None]
     return out
 
 
