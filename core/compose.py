@@ -77,8 +77,8 @@ def kelvin_colour(kelvin: float) -> np.ndarray:
 class ComposeSettings:
     """How the network's lighting is carried onto the source (defaults: measured, docs/COMPOSITION.md)."""
 
-    radius: int = 2  # guided-filter window radius, in working-size pixels
-    eps: float = 0.05  # guided-filter regularisation on log luminance (larger: fewer source edges followed)
+    radius: int = 1  # guided-filter window radius, in working-size pixels
+    eps: float = 0.1  # guided-filter regularisation on log luminance (larger: fewer source edges followed)
     dark: float = 0.01  # linear-light offset under the logs: near-black areas get a smooth gain
     source_blur: float = 1.0  # the network's blur (working px): the source's log luminance is blurred this much
     # where it is compared with the network's images
