@@ -83,8 +83,12 @@ def cmd_eval(args) -> int:
     from .inference import Relighter
     from .progress import ProgressBar
 
+    if (args.data is None) == (args.photos is None):
+        raise RelightError("give --data (pairs with ground truth) or --photos (a folder of photographs)")
     ckpt = resolve_checkpoint(args.checkpoint)
     relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision)
+    if args.photos:
+        return _eval_photos(args, relighter, ckpt)
     bar = ProgressBar(100, "eval")
     report = evaluate(relighter, args.data, args.pairs, progress=bar)
     bar.close()
@@ -94,6 +98,45 @@ def cmd_eval(args) -> int:
         report.write_json(args.json, {"checkpoint": str(ckpt), "data": str(args.data)})
     if args.csv:
         report.write_csv(args.csv)
+    return 0
+
+
+def _eval_photos(args, relighter, ckpt) -> int:
+    import json
+
+    from .evaluate import evaluate_photos
+    from .inputs import InputFiles, load_input
+    from .io import IMAGE_SUFFIXES, atomic_write_bytes, write_image
+    from .pairing import find_depth, is_depth_name
+    from .progress import ProgressBar
+
+    folder = Path(args.photos)
+    if not folder.is_dir():
+        raise RelightError("not a folder of photos", folder)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not is_depth_name(p) and p.is_file())
+    if not files:
+        raise RelightError("no images in the folder", folder)
+    inputs = {p.stem: load_input(InputFiles(p, find_depth(p))) for p in files}
+
+    from .evaluate import depth_plane
+
+    bar = ProgressBar(100, "eval")
+    # a depth map beside the photo, else a plain plane (said below)
+    report = evaluate_photos(relighter, [(n, i.image) for n, i in inputs.items()], progress=bar,
+                             depth_for=lambda n, img: inputs[n].depth.data if inputs[n].has_depth
+                             else depth_plane(*img.shape[:2]))
+    bar.close()
+    planes = [n for n, i in inputs.items() if not i.has_depth]
+    print(f"checkpoint {ckpt.name} ({relighter.info.preset if relighter.info else '?'}) on {relighter.device}; "
+          f"{len(inputs)} photos" + (f", {len(planes)} without a depth map beside them: a plain depth plane" if planes else ""))
+    print(report.table())
+    sheet = Path(args.sheet) if args.sheet else None
+    if sheet is not None:
+        write_image(sheet, report.sheet, 8)
+        print(f"contact sheet: {sheet}", file=sys.stderr)
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps({"summary": report.summary(), "per_result": report.rows,
+                                                  "checkpoint": str(ckpt)}, indent=2).encode())
     return 0
 
 
@@ -169,7 +212,10 @@ def add_training_commands(sub, add_device) -> None:
     p.set_defaults(func=cmd_train, precision=None)
 
     p = sub.add_parser("eval", help="PSNR/SSIM of a checkpoint and two baselines on held-out pairs")
-    p.add_argument("--data", required=True, help="NTIRE-layout folder with ground truth, or a VIDIT folder")
+    p.add_argument("--data", help="NTIRE-layout folder with ground truth, or a VIDIT folder")
+    p.add_argument("--photos", help="instead: a folder of photographs (no ground truth), each relit under compass "
+                                    "lights E and W at 5000 K and N at 3500 K; colour, detail and exposure kept")
+    p.add_argument("--sheet", help="with --photos: write a contact sheet PNG (each photo, then its relit versions)")
     p.add_argument("--checkpoint", help="default: the bundled model")
     p.add_argument("--pairs", type=int, help="number of pairs (drawn deterministically from a VIDIT split)")
     p.add_argument("--json")

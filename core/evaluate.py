@@ -16,7 +16,8 @@ import numpy as np
 
 from .errors import RelightError
 from .io import atomic_write_bytes
-from .metrics import detail_ratio, psnr, ssim
+from .metrics import (colour_ratio, delta_e, detail_correlation, detail_ratio, exposure_ratio, geometric_mean, psnr,
+                      ssim)
 from .progress import Progress
 
 MODEL_MODES = ("full", "gain-map", "detail")
@@ -33,25 +34,27 @@ def color_transfer(source: np.ndarray, guide: np.ndarray) -> np.ndarray:
 
 @dataclass
 class EvalReport:
-    rows: list[dict] = field(default_factory=list)  # per pair: name, method, psnr, ssim, detail
+    rows: list[dict] = field(default_factory=list)  # per pair: name, method, psnr, ssim, detail, colour, delta_e
 
     def means(self) -> dict[str, dict[str, float]]:
-        """Mean PSNR and SSIM; the detail ratio's geometric mean (ratios multiply, so a 2x and a 0.5x
-        pair average to 1)."""
+        """Mean PSNR, SSIM and colour error; the detail and colour ratios' geometric means (ratios
+        multiply, so a 2x and a 0.5x pair average to 1) and the largest detail ratio (old shadow
+        outlines show up there)."""
         out: dict[str, dict[str, float]] = {}
         for method in dict.fromkeys(r["method"] for r in self.rows):
             rs = [r for r in self.rows if r["method"] == method]
-            ratios = np.array([r["detail"] for r in rs], np.float64)
-            ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
             out[method] = {"psnr": float(np.mean([r["psnr"] for r in rs])), "ssim": float(np.mean([r["ssim"] for r in rs])),
-                           "detail": float(np.exp(np.log(ratios).mean())) if len(ratios) else float("nan"),
-                           "pairs": len(rs)}
+                           "detail": geometric_mean([r["detail"] for r in rs]),
+                           "detail_max": float(np.nanmax([r["detail"] for r in rs])),
+                           "colour": geometric_mean([r["colour"] for r in rs]),
+                           "delta_e": float(np.mean([r["delta_e"] for r in rs])), "pairs": len(rs)}
         return out
 
     def table(self) -> str:
-        lines = [f"{'method':<16}{'PSNR (dB)':>10}{'SSIM':>9}{'detail':>8}{'pairs':>7}", "-" * 50]
+        lines = [f"{'method':<16}{'PSNR (dB)':>10}{'SSIM':>9}{'detail':>8}{'colour':>8}{'dE_ab':>7}{'pairs':>7}", "-" * 65]
         for m, v in self.means().items():
-            lines.append(f"{m:<16}{v['psnr']:>10.2f}{v['ssim']:>9.4f}{v['detail']:>8.3f}{v['pairs']:>7d}")
+            lines.append(f"{m:<16}{v['psnr']:>10.2f}{v['ssim']:>9.4f}{v['detail']:>8.3f}{v['colour']:>8.3f}"
+                         f"{v['delta_e']:>7.2f}{v['pairs']:>7d}")
         return "\n".join(lines)
 
     def write_json(self, path: str | Path, extra: dict | None = None) -> None:
@@ -60,7 +63,7 @@ class EvalReport:
 
     def write_csv(self, path: str | Path) -> None:
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=["name", "method", "psnr", "ssim", "detail"])
+        w = csv.DictWriter(buf, fieldnames=["name", "method", "psnr", "ssim", "detail", "colour", "delta_e"])
         w.writeheader()
         w.writerows(self.rows)
         atomic_write_bytes(path, buf.getvalue().encode())
@@ -101,7 +104,94 @@ def evaluate(relighter, data: str | Path, n_pairs: int | None = None, progress: 
         outputs["color_transfer"] = color_transfer(src, gui)  # global statistics: any guide size works
         for method, img in outputs.items():
             report.rows.append({"name": name, "method": method, "psnr": psnr(img, tgt), "ssim": ssim(img, tgt),
-                                "detail": detail_ratio(img, tgt)})
+                                "detail": detail_ratio(img, tgt), "colour": colour_ratio(img, tgt),
+                                "delta_e": delta_e(img, tgt)})
         if progress:
             progress((i + 1) / len(pairs), name)
+    return report
+
+
+# ---- photographs without ground truth -------------------------------------------------------------
+
+PHOTO_LIGHTS = (("E", 5000.0), ("W", 5000.0), ("N", 3500.0))
+
+
+def depth_plane(h: int, w: int) -> np.ndarray:
+    """A plain ground plane seen from the front: near (0.16) at the bottom, far (0.46) at the top, in
+    the network's convention (larger is farther; the range of the synthetic scenes)."""
+    return np.repeat(np.linspace(0.46, 0.16, h, dtype=np.float32)[:, None], w, axis=1)
+
+
+@dataclass
+class PhotoReport:
+    rows: list[dict] = field(default_factory=list)  # photo, light, colour, detail, exposure, right_left
+    sheet: np.ndarray | None = None  # contact sheet: each photo, then its relit versions
+
+    def summary(self) -> dict[str, float]:
+        """Geometric means of colour kept and exposure, the smallest detail correlation, and whether
+        light from E left the right half brighter (relative to the left) than light from W on every photo."""
+        by_photo: dict[str, dict[str, float]] = {}
+        for r in self.rows:
+            by_photo.setdefault(r["photo"], {})[r["direction"]] = r["right_left"]
+        east_west = [v["E"] > v["W"] for v in by_photo.values() if "E" in v and "W" in v]
+        return {"colour": geometric_mean([r["colour"] for r in self.rows]),
+                "detail_min": float(min(r["detail"] for r in self.rows)),
+                "exposure": geometric_mean([r["exposure"] for r in self.rows]),
+                "east_brighter_right": float(all(east_west)) if east_west else float("nan"),
+                "results": len(self.rows)}
+
+    def table(self) -> str:
+        lines = [f"{'photo':<22}{'light':<12}{'colour':>8}{'detail':>8}{'exposure':>9}{'right/left':>11}", "-" * 70]
+        for r in self.rows:
+            lines.append(f"{r['photo'][:21]:<22}{r['light']:<12}{r['colour']:>8.3f}{r['detail']:>8.3f}"
+                         f"{r['exposure']:>9.3f}{r['right_left']:>11.3f}")
+        s = self.summary()
+        lines.append(f"colour kept {s['colour']:.3f} (geometric mean), detail correlation >= {s['detail_min']:.3f}, "
+                     f"exposure {s['exposure']:.3f}, E brighter on the right than W on every photo: "
+                     f"{'yes' if s['east_brighter_right'] == 1 else 'no'}")
+        return "\n".join(lines)
+
+
+def _right_left(img: np.ndarray) -> float:
+    y = np.asarray(img, np.float64) @ np.array([0.2126, 0.7152, 0.0722])
+    w = y.shape[1]
+    return float(y[:, w // 2:].mean() / max(y[:, : w // 2].mean(), 1e-6))
+
+
+def evaluate_photos(relighter, photos, lights=PHOTO_LIGHTS, settings_for_light=None, depth_for=None,
+                    sheet_height: int = 192, progress: Progress | None = None, cancel=None) -> PhotoReport:
+    """Relight each (name, image) under compass lights and measure what a photographer checks:
+    colour kept (Lab chroma output / source), detail kept (correlation of luminance Laplacians),
+    exposure (mean luminance output / source) and where the light went (right/left brightness).
+    depth_for(name, image) gives each photo's depth (default: a plain plane, near at the bottom)."""
+    from .api import guide_for_light
+    from .compose import settings_for
+    from .render.light import Light
+
+    settings_for_light = settings_for_light or (lambda light: settings_for(light.kelvin))
+    depth_for = depth_for or (lambda name, img: depth_plane(*img.shape[:2]))
+    report, strips = PhotoReport(), []
+    photos = list(photos)
+    for i, (name, img) in enumerate(photos):
+        if cancel is not None:
+            cancel.check()
+        h, w = img.shape[:2]
+        depth = depth_for(name, img)
+        tiles = [img]
+        for direction, kelvin in lights:
+            light = Light.parse(direction, kelvin)
+            guide = guide_for_light(light, (h, w), relighter.working_pixels)
+            out = relighter.relight(img, guide.image, depth, guide.depth, compose=settings_for_light(light)).image
+            report.rows.append({"photo": name, "light": f"{direction} {kelvin:g} K", "direction": direction,
+                                "colour": colour_ratio(out, img), "detail": detail_correlation(out, img),
+                                "exposure": exposure_ratio(out, img), "right_left": _right_left(out) / _right_left(img)})
+            tiles.append(out)
+        tw = max(1, round(w * sheet_height / h))
+        strips.append(np.concatenate([cv2.resize(t, (tw, sheet_height), interpolation=cv2.INTER_AREA) for t in tiles], 1))
+        if progress:
+            progress((i + 1) / len(photos), name)
+    if strips:
+        width = max(s.shape[1] for s in strips)
+        report.sheet = np.concatenate([np.pad(s, ((0, 4), (0, width - s.shape[1]), (0, 0)), constant_values=1.0)
+                                       for s in strips], 0)
     return report

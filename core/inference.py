@@ -15,7 +15,8 @@ import torch
 from .cancel import CancelToken
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .errors import RelightError
-from .compose import ComposeSettings, compose, exposure_kept
+from .compose import ComposeSettings, exposure_kept
+from .compose import compose as compose_output
 from .gainmap import carry_to_full_resolution
 from .io import DepthMap
 from .model import S3Net
@@ -102,7 +103,7 @@ class RelightResult:
         w, h = self.working_size
         kept = f", {exposure_kept(self.compose)}" if self.compose is not None else ""
         where = {"full": "full resolution (the network's own image)", "gain-map": f"working resolution {w}x{h} + gain map",
-                 "detail": f"detail: the network's light at {w}x{h} on the source's own colours and detail{kept}"}[self.mode]
+                 "detail": f"detail-preserving: the network's light at {w}x{h} on the source's own colours and detail{kept}"}[self.mode]
         return f"{self.model} on {self.device} ({self.precision}), {where}, {self.seconds:.2f} s"
 
 
@@ -339,7 +340,7 @@ class Relighter:
                     arrays = [[cv2.resize(a, (ww, wh), interpolation=cv2.INTER_AREA) for a in item] for item in arrays]
                 if mode == "detail":  # each pair with its reference (the source as its own guide), one batch
                     both = self.run_batch(arrays + [[a[0], a[0], a[2], a[2]] for a in arrays], cancel)
-                    outs = [compose(pairs[j][0], arrays[k][0], both[k], settings, both[len(group) + k])
+                    outs = [compose_output(pairs[j][0], arrays[k][0], both[k], settings, both[len(group) + k])
                             for k, j in enumerate(group)]
                 else:
                     outs = self.run_batch(arrays, cancel)
@@ -364,7 +365,8 @@ class Relighter:
         return working_shape(h, w, pixels)
 
     @torch.inference_mode()
-    def run_batch(self, arrays: list[list[np.ndarray]], cancel: CancelToken | None = None) -> list[np.ndarray]:
+    def run_batch(self, arrays: list[list[np.ndarray]], cancel: CancelToken | None = None,
+                  report: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
         """One forward pass over same-size pairs [[source, guide, source_depth, guide_depth], ...]."""
         x, (h, w) = pad_to_multiple(self._upload(arrays))
         if self.channels_last:
@@ -372,7 +374,7 @@ class Relighter:
         if self.graphed is not None:
             y = self.graphed(x)
         else:
-            with self._autocast(), _stage_hooks(self.model, cancel, None):
+            with self._autocast(), _stage_hooks(self.model, cancel, report):
                 y = self.model.forward_packed(x)
         y = y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         return list(y)
@@ -400,12 +402,13 @@ class Relighter:
         else:  # one batch: the source under the guide's light, and under its own (the reference)
             if cancel is not None:
                 cancel.check()
-            relit_w, reference_w = self.run_batch([[src_w, gui_w, sd_w, gd_w], [src_w, src_w, sd_w, sd_w]], cancel)
+            relit_w, reference_w = self.run_batch([[src_w, gui_w, sd_w, gd_w], [src_w, src_w, sd_w, sd_w]], cancel,
+                                                  self._report(notify, 0.05, 0.85))
         if cancel is not None:
             cancel.check()
         notify(0.9, "carrying the relighting to full resolution" if carry == "gain-map" else "keeping the source's detail")
         if carry == "gain-map":
             out = carry_to_full_resolution(source, src_w, relit_w)
         else:
-            out = compose(source, src_w, relit_w, settings, reference_w)
+            out = compose_output(source, src_w, relit_w, settings, reference_w)
         return out, (ww, wh), carry

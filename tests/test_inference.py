@@ -159,13 +159,15 @@ def test_relight_many_batches_same_size_pairs_and_matches_single_runs(relighter)
     seen = []
     calls = []
     real = relighter.run_batch
-    relighter.run_batch = lambda arrays, cancel=None: calls.append(len(arrays)) or real(arrays, cancel)
+    relighter.run_batch = lambda arrays, cancel=None, report=None: calls.append(len(arrays)) or real(arrays, cancel)
     try:
         for mode in ("full", "detail"):
             calls.clear()
             seen.clear()
             many = relighter.relight_many(pairs, mode=mode, batch_size=2, progress=lambda f, m: seen.append(f))
-            assert calls == [2]  # the first two pairs ran as one batch
+            # the first two pairs ran as one batch (in detail mode with their references: the source
+            # under its own light), the others one by one
+            assert calls == ([2] if mode == "full" else [4, 2, 2])
             assert [r.image.shape for r in many] == [(64, 64, 3), (64, 64, 3), (64, 96, 3), (64, 64, 3)]
             assert [r.mode for r in many] == [mode] * 4
             for r, p in zip(many, pairs):  # batched conv kernels round differently
@@ -192,6 +194,14 @@ def test_cuda_out_of_memory_falls_back_to_a_smaller_working_size(lite_checkpoint
         return real(src, *args, **kw)
 
     monkeypatch.setattr(r, "run_network", flaky)
+    real_batch = r.run_batch
+
+    def batch_on_cpu(arrays, cancel=None, report=None):
+        sizes.append(arrays[0][0].shape[:2])
+        r.device = torch.device("cpu")
+        return real_batch(arrays, cancel, report)
+
+    monkeypatch.setattr(r, "run_batch", batch_on_cpu)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     r.device = torch.device("cuda")  # only the fallback logic sees this
     notes = []
