@@ -138,6 +138,9 @@ class TrainConfig:
                                    "the same run (start a new one, e.g. with --init from its checkpoint)", Path(out))
             changes.append(f"{k}: {getattr(cfg, k)} -> {v}")
             setattr(cfg, k, v)
+        # the run continues where the user pointed, never in the folder its config.json names (a copied
+        # run would otherwise overwrite the original)
+        cfg.out = str(out)
         return cfg, changes
 
     def save(self, path: str | Path) -> None:
