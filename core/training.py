@@ -521,7 +521,7 @@ class Trainer:
     def _prepare_run_folder(self) -> Path:
         """Create the run folder, remove temporary files a killed run left, check resume vs new."""
         if self.rank == 0:
-            self.out.mkdir(parents=True, exist_ok=True)
+            make_run_folder(self.out)
             for tmp in self.out.glob(".*.tmp"):  # a SIGKILL during an atomic write leaves these
                 tmp.unlink(missing_ok=True)
         state_path = self.out / "state.pt"
@@ -611,6 +611,13 @@ def _record_step(line: str) -> int:
         return 0
 
 
+def make_run_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, a link loop, no permission
+        raise RelightError(f"cannot create the run folder ({exc.strerror or exc})", out) from None
+
+
 class RunLock:
     """One trainer per run folder: an advisory lock on RUN/.lock, held while training (rank 0)."""
 
@@ -625,7 +632,7 @@ class RunLock:
             import fcntl
         except ImportError:  # Windows: no advisory locks here
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_run_folder(self.path.parent)
         self.handle = open(self.path, "a+")
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
