@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import RelightError
+from .errors import RelightError, clean
 from .model import PRESETS
 from .vocab import COMPASS_DIRECTIONS, VIDIT_DIRECTIONS
 
@@ -42,12 +42,12 @@ def cmd_train(args) -> int:
         "max_minutes": args.max_minutes,
         "hflip": True if args.hflip else None, "freeze_encoder": True if args.freeze_encoder else None,
     }
+    notes = []  # said with the run's first message: a run that cannot start says only why
     if args.resume and not args.config:
         # everything comes from the run's config.json; flags given now change it (and say so)
         out = overrides.pop("out") or TrainConfig().out
         cfg, changes = TrainConfig.for_resume(out, overrides)
-        for c in changes:
-            print(f"resume: {c} (recorded in config.json)", file=sys.stderr)
+        notes = [f"resume: {clean(c)} (recorded in config.json)" for c in changes]
     else:
         cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
         for k, v in overrides.items():
@@ -67,7 +67,9 @@ def cmd_train(args) -> int:
         bar["bar"].update(info.step, f"loss {info.terms['total']:.4f} lr {info.lr:.1e} {info.images_per_s:.1f} img/s")
 
     def on_message(msg):
-        print(("\n" if bar.get("bar") and bar["bar"].tty else "") + msg, file=sys.stderr)
+        while notes:
+            print(notes.pop(0), file=sys.stderr)
+        print(("\n" if bar.get("bar") and bar["bar"].tty else "") + clean(msg), file=sys.stderr)
 
     result = train(cfg, Callbacks(on_step=on_step, on_message=on_message), resume=args.resume)
     if bar.get("bar"):
