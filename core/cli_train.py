@@ -100,19 +100,31 @@ def cmd_eval(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .data.frame_cache import default_cache_root, list_caches, remove_cache
+    from .data.frame_cache import clear_caches, default_cache_root, list_caches
+    from .errors import name_list
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
-    caches = list_caches(root)
-    total = sum(c.bytes for c in caches)
-    for c in caches:
-        if args.action == "clear":
-            remove_cache(c.folder)
-            print(f"removed {c.describe()}")
-        else:
-            print(c.describe())
-    verb = "freed" if args.action == "clear" else "in"
-    print(f"{len(caches)} frame cache(s), {total / 2**30:.2f} GB {verb} {root}", file=sys.stderr)
+    if args.action != "clear":
+        caches = list_caches(root)
+        for c in caches:
+            print(clean(c.describe()))
+        print(clean(f"{len(caches)} frame cache(s), {sum(c.bytes for c in caches) / 2**30:.2f} GB in {root}"),
+              file=sys.stderr)
+        return 0
+    report = clear_caches(root)
+    for c in report.removed:
+        print(clean(f"removed {c.describe()}"))
+    for name in report.leftovers:
+        print(clean(f"removed {name} (left by a build that was stopped)"))
+    freed = f"{len(report.removed)} frame cache(s), {sum(c.bytes for c in report.removed) / 2**30:.2f} GB freed"
+    if report.failed:
+        raise RelightError(f"{freed}; not removed: " + name_list([f"{n} ({why})" for n, why in report.failed], 3), root)
+    for name in report.busy:
+        print(clean(f"kept {name}: being built by a running training"), file=sys.stderr)
+    if report.others:
+        print(f"left {len(report.others)} item(s) that are not frame caches: {name_list(report.others, 3)}",
+              file=sys.stderr)
+    print(clean(f"{freed} in {root}"), file=sys.stderr)
     return 0
 
 

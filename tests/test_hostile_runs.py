@@ -151,3 +151,102 @@ def test_negative_or_odd_step_in_the_state_is_one_line(run, tmp_path, capsys):
         torch.save({**st, "step": step}, b / "state.pt")
         code, err = cli(capsys, "train", "--out", b, "--resume", *COMMON)
         one_error_line(code, err, "state.pt", f"step is {step}")
+
+
+# -- frame caches ---------------------------------------------------------------------------------------
+
+def _fresh_cache(data, root):
+    from core.data.frame_cache import build_frame_cache
+    from core.data.layouts import scan_vidit
+
+    return build_frame_cache(scan_vidit(data), root)
+
+
+def _index(cache) -> dict:
+    return json.loads((cache.folder / "index.json").read_text())
+
+
+@pytest.mark.parametrize("damage", [
+    lambda c: (c.folder / "depth.f32").write_bytes((c.folder / "depth.f32").read_bytes()[:-100]),
+    lambda c: (c.folder / "index.json").write_text(json.dumps({**_index(c), "dtype": "float64"})),
+    lambda c: (c.folder / "index.json").write_text("[]"),
+    lambda c: (c.folder / "index.json").write_text('{"version": 1, "dtype": '),
+    lambda c: (c.folder / "index.json").write_bytes(b"\xff" * 10),
+    lambda c: (c.folder / "index.json").write_text(json.dumps({**_index(c), "shape": [-64, -64]})),
+    lambda c: (c.folder / "index.json").write_text(json.dumps({k: v for k, v in _index(c).items() if k != "depth"})),
+    lambda c: (c.folder / "index.json").write_text(json.dumps({**_index(c), "frames": [["x", 1, "N"]] * 120})),
+    lambda c: (c.folder / "frames.u8").unlink(),
+    lambda c: ((c.folder / "depth.f32").unlink(), os.mkfifo(c.folder / "depth.f32")),
+])
+def test_a_damaged_frame_cache_is_refused_in_one_line_and_rebuilt(data, tmp_path, caplog, damage):
+    import logging
+
+    import numpy as np
+
+    from core.io import read_depth
+
+    cache = _fresh_cache(data, tmp_path / "c")
+    damage(cache)
+    with caplog.at_level(logging.WARNING, logger="relight"):
+        again = _fresh_cache(data, tmp_path / "c")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "frame cache" in warnings[0] and "\n" not in warnings[0], warnings
+    assert again.folder == cache.folder
+    reference = _fresh_cache(data, tmp_path / "ref")
+    for key in reference.frame_rows:
+        assert np.array_equal(again.frame(*key), reference.frame(*key))
+    for scene, depth_file in ((s, data / f"{s}.npy") for s in reference.depth_rows):
+        np.testing.assert_array_equal(again.depth(scene), read_depth(depth_file).data)
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == sorted([cache.folder.name, cache.folder.name + ".lock"])
+
+
+def _cache_root_with_neighbours(data, tmp_path):
+    """A cache root as a user's disk has it: a cache, a leftover build, a live build, a folder of the
+    user's with an index.json, and a link to a copy of a cache elsewhere."""
+    import fcntl
+
+    root = tmp_path / "cache"
+    cache = _fresh_cache(data, root)
+    dead = root / "0123456789abcdef0123.tmp-999999"  # its builder was killed (its lock is free)
+    dead.mkdir()
+    (dead / "frames.u8").write_bytes(b"\0" * 1000)
+    live = root / "fedcba9876543210fedc.tmp-12345"  # being built: its builder holds the lock
+    live.mkdir()
+    (live / "depth.f32").write_bytes(b"\0" * 100)
+    held = open(root / "fedcba9876543210fedc.lock", "a+")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    mine = root / "photos"
+    mine.mkdir()
+    (mine / "index.json").write_text('{"version": 1}')
+    (mine / "holiday.png").write_bytes(b"precious")
+    elsewhere = tmp_path / "elsewhere" / cache.folder.name
+    shutil.copytree(cache.folder, elsewhere)
+    os.symlink(elsewhere, root / "00000000000000000000")  # sorts first: a bad entry must not stop the rest
+    return root, cache, dead, live, mine, elsewhere, held
+
+
+def test_cache_clear_deletes_only_what_it_provably_made(data, tmp_path, capsys):
+    root, cache, dead, live, mine, elsewhere, held = _cache_root_with_neighbours(data, tmp_path)
+    try:
+        code, err = cli(capsys, "cache", "clear", "--cache-dir", root)
+    finally:
+        held.close()
+    assert code == 0, err
+    assert not cache.folder.exists() and not dead.exists()
+    assert (live / "depth.f32").is_file()  # a live build is never touched
+    assert (mine / "holiday.png").read_bytes() == b"precious" and (mine / "index.json").is_file()
+    assert (root / "00000000000000000000").is_symlink() and (elsewhere / "index.json").is_file()
+    assert "kept fedcba9876543210fedc.tmp-12345" in err and "not frame caches" in err
+
+
+def test_cache_clear_keeps_going_past_a_bad_entry(data, tmp_path, capsys):
+    root, cache, dead, live, mine, elsewhere, held = _cache_root_with_neighbours(data, tmp_path)
+    held.close()
+    bad = root / "00000000000000000001"  # named like a cache, holding a file this program never writes
+    shutil.copytree(cache.folder, bad)
+    (bad / "notes.txt").write_text("mine")
+    code, err = cli(capsys, "cache", "clear", "--cache-dir", root)
+    one_error_line(code, err, "00000000000000000001 (", "did not write (notes.txt)", "1 frame cache(s)")
+    assert (bad / "notes.txt").is_file() and (bad / "index.json").is_file()
+    assert not cache.folder.exists() and not dead.exists() and not live.exists()  # the lock is free now
+    assert (mine / "holiday.png").is_file() and (elsewhere / "frames.u8").is_file()
