@@ -114,9 +114,12 @@ def cmd_cache(args) -> int:
     report = clear_caches(root)
     for c in report.removed:
         print(clean(f"removed {c.describe()}"))
+    for name, why in report.damaged:
+        print(f"removed {name} ({why})")
     for name in report.leftovers:
         print(clean(f"removed {name} (left by a build that was stopped)"))
-    freed = f"{len(report.removed)} frame cache(s), {sum(c.bytes for c in report.removed) / 2**30:.2f} GB freed"
+    freed = (f"{len(report.removed) + len(report.damaged)} frame cache(s), "
+             f"{sum(c.bytes for c in report.removed) / 2**30:.2f} GB freed")
     if report.failed:
         raise RelightError(f"{freed}; not removed: " + name_list([f"{n} ({why})" for n, why in report.failed], 3), root)
     for name in report.busy:

@@ -136,7 +136,7 @@ class FrameCache:
         frames = {(s, (t, d)): i for i, (s, t, d) in enumerate(meta["frames"])}
         depth = {s: i for i, s in enumerate(meta["depth"])}
         if len(frames) != len(meta["frames"]) or len(depth) != len(meta["depth"]):
-            raise RelightError("frame cache is damaged (its index names a frame twice); it is rebuilt", folder)
+            raise RelightError("frame cache is damaged (its index names a frame twice)", folder)
         cache = cls(folder, tuple(meta["shape"]), dtype, frames, depth)
         h, w = cache.shape
         for f, expect in ((cache.frames_file, len(frames) * h * w * 3 * np.dtype(dtype).itemsize),
@@ -144,7 +144,7 @@ class FrameCache:
             size = _regular_size(f)
             if size != expect:
                 what = "missing" if size is None else f"{size} bytes, not {expect}"
-                raise RelightError(f"frame cache is damaged ({f.name} is {what}); it is rebuilt", folder)
+                raise RelightError(f"frame cache is damaged ({f.name} is {what})", folder)
         return cache
 
     def holds(self, keys: list[tuple[str, Setting]], scenes: list[str]) -> bool:
@@ -164,7 +164,7 @@ def _regular_size(path: Path) -> int | None:
 def _read_index(folder: Path) -> dict:
     """index.json checked field by field: version, dtype, shape, frames, depth (and dataset, text)."""
     def bad(why: str) -> RelightError:
-        return RelightError(f"frame cache is damaged ({why}); it is rebuilt", folder)
+        return RelightError(f"frame cache is damaged ({why})", folder)
 
     path = folder / "index.json"
     size = _regular_size(path)
@@ -226,9 +226,14 @@ def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize:
                 cache = FrameCache.open(folder)
                 if cache.holds(keys, scenes):
                     return cache
-                raise RelightError("frame cache does not hold every frame of the dataset; it is rebuilt", folder)
+                raise RelightError("frame cache does not hold every frame of the dataset", folder)
             except RelightError as exc:
-                log.warning("%s", exc)  # one line; the rebuild below replaces it
+                try:  # under the lock: no one else reads it now
+                    _delete_cache_folder(folder, must_be_valid=False)
+                except (OSError, RelightError) as gone:
+                    why = gone.detail if isinstance(gone, RelightError) else gone.strerror or str(gone)
+                    raise RelightError(f"{exc.detail}; it cannot be rebuilt: {why}", folder) from None
+                log.warning("%s; rebuilding it", exc)  # one line
         first = _decode(index, *keys[0], resize)
         h, w = first.shape[:2]
         dtype = np.uint8 if _as_uint8(first) is not None else np.uint16
@@ -363,15 +368,17 @@ def _entries(root: Path) -> list[os.DirEntry]:
 class ClearReport:
     removed: list[CacheEntry] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)  # unfinished builds removed
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # (name, why) damaged caches removed
     busy: list[str] = field(default_factory=list)  # being built by a running process: kept
     failed: list[tuple[str, str]] = field(default_factory=list)  # (name, why): kept
     others: list[str] = field(default_factory=list)  # not this program's: never touched
 
 
 def clear_caches(root: str | Path | None = None) -> ClearReport:
-    """Delete the frame caches under `root` and the build folders a killed build left (KEY.tmp-PID/),
-    but only what is provably this program's (names, files, index) and not being built right now (its
-    lock is free). One bad entry is reported and the rest still cleared; links are never followed."""
+    """Delete the frame caches under `root` (damaged ones too) and the build folders a killed build left
+    (KEY.tmp-PID/), but only what is provably this program's (a cache's name holding only a cache's
+    files) and not being built right now (its lock is free). One bad entry is reported and the rest
+    still cleared; links are never followed."""
     root = Path(root) if root else default_cache_root()
     report = ClearReport()
     entries = _entries(root)
@@ -387,9 +394,18 @@ def clear_caches(root: str | Path | None = None) -> ClearReport:
                     if not _flock(lock, wait=False) or (build and int(build.group(2)) == os.getpid()):
                         report.busy.append(name)
                         continue
-                    _delete_cache_folder(path, must_be_valid=not build)
+                    damage = None
+                    if not build and name not in caches:
+                        try:
+                            FrameCache.open(path)
+                        except RelightError as exc:
+                            damage = exc.detail
+                    # a damaged cache is still this program's when it holds only a cache's files
+                    _delete_cache_folder(path, must_be_valid=False)
                     if build:
                         report.leftovers.append(name)
+                    elif damage:
+                        report.damaged.append((name, clean(damage)))
                     else:
                         report.removed.append(caches.get(name) or CacheEntry(path, "?", 0, (0, 0), 0))
             except (OSError, RelightError) as exc:
