@@ -122,7 +122,7 @@ sys.exit(core.cli.main(sys.argv[2:]))
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="address-space limit and /proc are Linux's")
 def test_running_out_of_memory_while_decoding_is_one_line(tmp_path, pair, lite_checkpoint):
     img, dep = pair
-    ok, buf = cv2.imencode(".png", np.zeros((9000, 9000), np.uint8))  # 81 MP: under the pixel limit, 1 GB as float RGB
+    _, buf = cv2.imencode(".png", np.zeros((9000, 9000), np.uint8))  # 81 MP: under the pixel limit, 1 GB as float RGB
     (tmp_path / "big.png").write_bytes(buf.tobytes())
     r = subprocess.run([sys.executable, "-c", OOM_CHILD, str(ROOT), "infer", "--source", str(tmp_path / "big.png"),
                         "--guide", str(img), "--guide-depth", str(dep), "--output", str(tmp_path / "o.png"),

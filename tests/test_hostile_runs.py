@@ -11,7 +11,6 @@ import torch
 
 from core.cli import main
 from core.data.synthetic import synthesize
-from core.errors import RelightError
 from core.training import TrainConfig, train
 
 
