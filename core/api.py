@@ -37,16 +37,27 @@ def guide_for_light(light: Light, source_shape: tuple[int, int], working_pixels:
     return (guides or compass_guides()).guide(light, gw, gh)
 
 
+def _is_path(x) -> bool:
+    return isinstance(x, (str, Path)) or (hasattr(x, "__fspath__") and not isinstance(x, bytes))
+
+
 def _as_input(x, role: str) -> Input:
     if isinstance(x, Input):
         return x
     if isinstance(x, InputFiles):
         return load_input(x)
-    if isinstance(x, (str, Path)):
+    if _is_path(x):
         return load_input(InputFiles(x))
-    if isinstance(x, tuple) and len(x) == 2:
+    if isinstance(x, tuple) and len(x) == 2 and _is_path(x[0]) and (x[1] is None or _is_path(x[1])):
         return load_input(InputFiles(*x))
-    raise RelightError(f"the {role} must be an Input, InputFiles, an image path or (image, depth) paths")
+    raise RelightError(f"the {role} must be an Input, InputFiles, an image path or (image, depth) paths, "
+                       f"not {_describe(x)}")
+
+
+def _describe(x) -> str:
+    if isinstance(x, tuple):
+        return "a tuple of " + ", ".join(type(v).__name__ for v in x[:4]) + (", ..." if len(x) > 4 else "")
+    return "None" if x is None else type(x).__name__
 
 
 def relight(source, guide=None, *, light: Light | None = None, relighter: Relighter | None = None,
@@ -61,6 +72,16 @@ def relight(source, guide=None, *, light: Light | None = None, relighter: Religh
     brightness (default: yes under a compass light, no with a guide image); exposure: stops up/down."""
     if (guide is None) == (light is None):
         raise RelightError("give either a guide or a light")
+    if light is not None and not isinstance(light, Light):
+        raise RelightError(f"light must be a Light, e.g. Light(azimuth=45, kelvin=3500), not {_describe(light)}")
+    if relighter is not None and not isinstance(relighter, Relighter):
+        raise RelightError(f"relighter must be a Relighter, not {_describe(relighter)}")
+    for name, value in (("checkpoint", checkpoint), ("depth_model", depth_model)):
+        if value is not None and not _is_path(value):
+            raise RelightError(f"{name} must be a file path, not {_describe(value)}")
+    for name, value in (("device", device), ("mode", mode)):
+        if not isinstance(value, str):
+            raise RelightError(f"{name} must be a string, not {_describe(value)}")
     settings = settings_for(light.kelvin if light is not None else None, keep_exposure, exposure)
     if relighter is None:
         from .checkpoint import resolve_checkpoint

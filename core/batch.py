@@ -10,7 +10,7 @@ from typing import Callable
 
 from .cancel import CancelToken
 from .compose import ComposeSettings
-from .errors import RelightError
+from .errors import RelightError, WriteError, name_list
 from .inference import Relighter
 from .inputs import Input, InputFiles, PairFiles, load_input
 from .io import EIGHT_BIT_ONLY, IMAGE_SUFFIXES, write_image
@@ -23,14 +23,36 @@ def folder_jobs(folder: str | Path, sources_only: bool = False) -> list[PairFile
     of input/ or of a plain folder (each job's guide field repeats its source, unused)."""
     folder = Path(folder)
     if not sources_only or (folder / "input").is_dir():
-        pairs = ntire_pairs(folder)
+        pairs = unique_names(ntire_pairs(folder))
         return [PairFiles(p.source, p.source, p.name) for p in pairs] if sources_only else pairs
     if not folder.is_dir():
         raise RelightError("folder not found", folder)
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not is_depth_name(p))
     if not images:
         raise RelightError("no images in the folder", folder)
-    return [PairFiles(InputFiles(p, find_depth(p)), InputFiles(p, find_depth(p)), p.stem) for p in images]
+    return unique_names([PairFiles(InputFiles(p, find_depth(p)), InputFiles(p, find_depth(p)), p.stem) for p in images])
+
+
+def unique_names(jobs: list[PairFiles]) -> list[PairFiles]:
+    """Jobs whose names (their output file names) differ: `a.png`, `a.jpg` and `a.tif` in one folder
+    become a_png, a_jpg and a_tif (compared without case: some file systems ignore it). Names that
+    still collide are refused, naming them."""
+    def key(name: str) -> str:
+        return name.casefold()
+
+    count: dict[str, int] = {}
+    for j in jobs:
+        count[key(j.name)] = count.get(key(j.name), 0) + 1
+    renamed = [j if count[key(j.name)] == 1 else
+               PairFiles(j.source, j.guide, f"{j.name}_{j.source.image.suffix.lstrip('.')}") for j in jobs]
+    seen: dict[str, list[str]] = {}
+    for j in renamed:
+        seen.setdefault(key(j.name), []).append(j.source.image.name)
+    clashes = [n for names in seen.values() if len(names) > 1 for n in names]
+    if clashes:
+        raise RelightError(f"these inputs would write the same output file: {name_list(clashes)}; rename them",
+                           jobs[0].source.image.parent)
+    return renamed
 
 
 def check_output_folder(jobs: list[PairFiles], out: Path) -> None:
@@ -42,7 +64,7 @@ def check_output_folder(jobs: list[PairFiles], out: Path) -> None:
                 continue
             try:
                 inside = f.resolve().is_relative_to(out.resolve())
-            except OSError:
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
                 inside = False
             if inside:
                 raise RelightError(f"refusing to write into a folder that holds inputs ({f.name})", out)
@@ -53,10 +75,11 @@ class BatchReport:
     out: Path
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (job name, message)
+    not_written: list[str] = field(default_factory=list)  # job names relit but not saved (disk full, ...)
+    total: int = 0
 
     def summary(self) -> str:
-        n = len(self.written) + len(self.failed)
-        return f"relit {len(self.written)} of {n} pairs into {self.out}"
+        return f"relit {len(self.written)} of {self.total or len(self.written) + len(self.failed)} pairs into {self.out}"
 
 
 def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *, guide_for: Callable[[Input], Input] | None = None,
@@ -81,8 +104,12 @@ def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *
     if suffix.lower() in EIGHT_BIT_ONLY:
         bit_depth = 8
     check_output_folder(jobs, out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = BatchReport(out)
+    jobs = unique_names(jobs)  # one output file per job, or a refusal before any work
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError) as exc:
+        raise RelightError(f"cannot create the output folder ({getattr(exc, 'strerror', None) or exc})", out) from None
+    report = BatchReport(out, total=len(jobs))
     fill = fill or (lambda inp, role: inp)
     done = 0
 
@@ -119,6 +146,9 @@ def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *
                 try:
                     report.written.append(fut.result())
                     finish(jobs[k].name, jobs[k].name)
+                except WriteError as exc:
+                    report.not_written.append(jobs[k].name)
+                    fail(jobs[k].name, exc)
                 except RelightError as exc:
                     fail(jobs[k].name, exc)
 

@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import Cancelled, RelightError
+from .errors import Cancelled, RelightError, clean, name_list
 from .io import DEPTH_FORMATS
 from .vocab import OUTPUT_MODES, PRECISIONS
 
@@ -22,7 +22,7 @@ def _add_device(p: argparse.ArgumentParser) -> None:
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return False
 
 
@@ -42,7 +42,7 @@ class DepthFiller:
             from .depth_estimation import load_estimator
 
             self.estimator = load_estimator(self.model_dir, self.device, self.precision)
-        print(f"{role} {inp.name}: no depth map given, estimating it with {self.estimator.name}", file=sys.stderr)
+        print(f"{role} {clean(inp.name)}: no depth map given, estimating it with {self.estimator.name}", file=sys.stderr)
         return complete_depth(inp, self.estimator.estimate)
 
 
@@ -54,7 +54,7 @@ def _with_depth(image: str, depth: str | None, role: str):
     if depth is None:
         found = find_depth(image)
         if found is not None:
-            print(f"{role} {Path(image).name}: using the depth map beside it, {found.name}", file=sys.stderr)
+            print(f"{role} {clean(Path(image).name)}: using the depth map beside it, {clean(found.name)}", file=sys.stderr)
         return InputFiles(image, found)
     return InputFiles(image, depth)
 
@@ -127,7 +127,7 @@ def cmd_infer(args) -> int:
         gui = gui or guide_for(src)
         res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=args.mode, compose=settings)
         write_image(out, res.image, args.bit_depth)
-        print(f"wrote {out}: {res.describe()}", file=sys.stderr)
+        print(f"wrote {clean(out)}: {res.describe()}", file=sys.stderr)
         return 0
 
     bar = ProgressBar(100, "relight")
@@ -136,8 +136,11 @@ def cmd_infer(args) -> int:
                           compose=settings)
     bar.close()
     for name, msg in report.failed:
-        print(f"skipped {name}: {msg}", file=sys.stderr)
-    print(report.summary(), file=sys.stderr)
+        print(f"skipped {clean(name)}: {msg}", file=sys.stderr)
+    print(clean(report.summary()), file=sys.stderr)
+    if report.not_written:  # relit but lost (e.g. the disk is full): the run did not do its job
+        raise RelightError(f"{len(report.not_written)} result(s) could not be written: {name_list(report.not_written)}",
+                           out)
     return 0 if report.written else 2
 
 
@@ -159,7 +162,7 @@ def cmd_depth(args) -> int:
     for img, tgt in zip(images, targets):
         depth = estimator.estimate(read_image(img))
         write_depth(tgt, depth.data, args.format)
-        print(f"wrote {tgt}: {depth.origin}, {depth.scaling}", file=sys.stderr)
+        print(f"wrote {clean(tgt)}: {depth.origin}, {depth.scaling}", file=sys.stderr)
     return 0
 
 
@@ -311,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except RelightError as exc:
         print(f"relight: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:  # a reader bounds what it decodes; this is what is left (e.g. a limit set for the process)
+        print("relight: error: out of memory (try a smaller image, batch or --max-pixels)", file=sys.stderr)
         return 2
     except Cancelled:
         print("relight: cancelled", file=sys.stderr)

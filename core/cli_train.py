@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import RelightError
+from .errors import RelightError, clean
 from .model import PRESETS
 from .vocab import COMPASS_DIRECTIONS, VIDIT_DIRECTIONS
 
@@ -42,12 +42,12 @@ def cmd_train(args) -> int:
         "max_minutes": args.max_minutes, "loss_colour": args.loss_colour,
         "hflip": True if args.hflip else None, "freeze_encoder": True if args.freeze_encoder else None,
     }
+    notes = []  # said with the run's first message: a run that cannot start says only why
     if args.resume and not args.config:
         # everything comes from the run's config.json; flags given now change it (and say so)
         out = overrides.pop("out") or TrainConfig().out
         cfg, changes = TrainConfig.for_resume(out, overrides)
-        for c in changes:
-            print(f"resume: {c} (recorded in config.json)", file=sys.stderr)
+        notes = [f"resume: {clean(c)} (recorded in config.json)" for c in changes]
     else:
         cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
         for k, v in overrides.items():
@@ -67,7 +67,9 @@ def cmd_train(args) -> int:
         bar["bar"].update(info.step, f"loss {info.terms['total']:.4f} lr {info.lr:.1e} {info.images_per_s:.1f} img/s")
 
     def on_message(msg):
-        print(("\n" if bar.get("bar") and bar["bar"].tty else "") + msg, file=sys.stderr)
+        while notes:
+            print(notes.pop(0), file=sys.stderr)
+        print(("\n" if bar.get("bar") and bar["bar"].tty else "") + clean(msg), file=sys.stderr)
 
     result = train(cfg, Callbacks(on_step=on_step, on_message=on_message), resume=args.resume)
     if bar.get("bar"):
@@ -141,19 +143,34 @@ def _eval_photos(args, relighter, ckpt) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .data.frame_cache import default_cache_root, list_caches, remove_cache
+    from .data.frame_cache import clear_caches, default_cache_root, list_caches
+    from .errors import name_list
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
-    caches = list_caches(root)
-    total = sum(c.bytes for c in caches)
-    for c in caches:
-        if args.action == "clear":
-            remove_cache(c.folder)
-            print(f"removed {c.describe()}")
-        else:
-            print(c.describe())
-    verb = "freed" if args.action == "clear" else "in"
-    print(f"{len(caches)} frame cache(s), {total / 2**30:.2f} GB {verb} {root}", file=sys.stderr)
+    if args.action != "clear":
+        caches = list_caches(root)
+        for c in caches:
+            print(clean(c.describe()))
+        print(clean(f"{len(caches)} frame cache(s), {sum(c.bytes for c in caches) / 2**30:.2f} GB in {root}"),
+              file=sys.stderr)
+        return 0
+    report = clear_caches(root)
+    for c in report.removed:
+        print(clean(f"removed {c.describe()}"))
+    for name, why in report.damaged:
+        print(f"removed {name} ({why})")
+    for name in report.leftovers:
+        print(clean(f"removed {name} (left by a build that was stopped)"))
+    freed = (f"{len(report.removed) + len(report.damaged)} frame cache(s), "
+             f"{sum(c.bytes for c in report.removed) / 2**30:.2f} GB freed")
+    if report.failed:
+        raise RelightError(f"{freed}; not removed: " + name_list([f"{n} ({why})" for n, why in report.failed], 3), root)
+    for name in report.busy:
+        print(clean(f"kept {name}: being built by a running training"), file=sys.stderr)
+    if report.others:
+        print(f"left {len(report.others)} item(s) that are not frame caches: {name_list(report.others, 3)}",
+              file=sys.stderr)
+    print(clean(f"{freed} in {root}"), file=sys.stderr)
     return 0
 
 

@@ -25,9 +25,14 @@ class InputFiles:
     depth: Path | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "image", Path(self.image))
-        if self.depth is not None:
-            object.__setattr__(self, "depth", Path(self.depth))
+        for role in ("image", "depth"):
+            value = getattr(self, role)
+            if value is None and role == "depth":
+                continue
+            try:
+                object.__setattr__(self, role, Path(value))
+            except TypeError:
+                raise RelightError(f"the {role} must be a file path, not {type(value).__name__}") from None
 
 
 @dataclass

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import RelightError
+from .errors import RelightError, WriteError, name_list
 from .safe_load import load_npy, load_npz_member
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
@@ -46,10 +46,16 @@ class DepthMap:
         return self.data.shape  # type: ignore[return-value]
 
 
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        # exists() is False for a link that leads nowhere: say so rather than "not found"
+        raise RelightError("is a link to nothing (a missing target or a loop)" if path.is_symlink() else "file not found",
+                           path)
+
+
 def _read_raw(path: Path) -> np.ndarray:
     """cv2.imread that also works with non-ASCII paths and reports failures as RelightError."""
-    if not path.exists():
-        raise RelightError("file not found", path)
+    _check_exists(path)
     if path.is_dir():
         raise RelightError("is a folder, not an image", path)
     try:
@@ -59,10 +65,30 @@ def _read_raw(path: Path) -> np.ndarray:
     if buf.size == 0:
         raise RelightError("file is empty", path)
     _check_header_size(path)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # e.g. a PFM/PAM/HDR header beyond OpenCV's own pixel limit, or no memory
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise RelightError(f"image is larger than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP this program reads", path) from None
+        if "memory" in str(exc).lower():
+            raise RelightError("not enough memory to decode the image", path) from None
+        raise RelightError("not a readable image (corrupt or unsupported format)", path) from None
     if img is None:
         raise RelightError("not a readable image (corrupt or unsupported format)", path)
     return img
+
+
+def _decoding(read):
+    """`read(path)` with running out of memory while decoding said as the file's problem."""
+    import functools
+
+    @functools.wraps(read)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return read(path, *args, **kwargs)
+        except MemoryError:
+            raise RelightError("not enough memory to read it", path) from None
+    return wrapper
 
 
 def _check_header_size(path: Path) -> None:
@@ -91,10 +117,23 @@ def _to_unit_float(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32) / float(info.max)
 
 
+def _common_dtype(img: np.ndarray, path: Path) -> np.ndarray:
+    """uint8, uint16 or float32 samples (what colour conversion takes): float64 and wider unsigned
+    integers become float32 in [0, 1]; signed samples have no meaning as light and are refused."""
+    if img.dtype in (np.uint8, np.uint16, np.float32):
+        return img
+    if img.dtype.kind == "f":
+        return np.clip(np.nan_to_num(img.astype(np.float32)), 0.0, 1.0)
+    if img.dtype.kind == "u":
+        return (img.astype(np.float64) / float(np.iinfo(img.dtype).max)).astype(np.float32)
+    raise RelightError(f"has signed {img.dtype} samples; save it as an unsigned 8- or 16-bit or a float image", path)
+
+
+@_decoding
 def read_image(path: str | Path) -> np.ndarray:
     """Image file -> float32 RGB (H, W, 3) in [0, 1]."""
     path = Path(path)
-    img = _read_raw(path)
+    img = _common_dtype(_read_raw(path), path)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     elif img.shape[2] == 1:
@@ -129,6 +168,8 @@ def _float_depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
         arr = arr[0]
     if arr.ndim != 2:
         raise RelightError(f"depth must be a 2-D array, found shape {arr.shape}", path)
+    if arr.size == 0:
+        raise RelightError(f"depth array is empty (shape {arr.shape})", path)
     if arr.dtype.kind not in "fiub":
         raise RelightError(f"depth has non-numeric dtype {arr.dtype}", path)
     if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
@@ -152,17 +193,17 @@ def _float_depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     return (arr - lo) / span, f"min-max normalised from [{lo:g}, {hi:g}]"
 
 
+@_decoding
 def read_depth(path: str | Path) -> DepthMap:
     """Depth file -> DepthMap (float32, network range). See the module docstring for scaling."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if not path.exists():
-        raise RelightError("file not found", path)
+    _check_exists(path)
     if suffix == ".npy":
         obj = load_npy(path)
         if isinstance(obj, dict):
             if "normalized_depth" not in obj:
-                raise RelightError(f"depth dict has no 'normalized_depth' entry (keys: {sorted(map(str, obj))})", path)
+                raise RelightError(f"depth dict has no 'normalized_depth' entry (keys: {name_list(sorted(map(str, obj)))})", path)
             value = obj["normalized_depth"]
             if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
                 raise RelightError(f"normalized_depth is a {type(value).__name__}"
@@ -170,8 +211,8 @@ def read_depth(path: str | Path) -> DepthMap:
                                    + ", not a numeric array", path)
             _check_fits_float32(value, path)
             arr = value.astype(np.float32)
-            if arr.ndim != 2:
-                raise RelightError(f"normalized_depth must be 2-D, found shape {arr.shape}", path)
+            if arr.ndim != 2 or arr.size == 0:
+                raise RelightError(f"normalized_depth must be a non-empty 2-D array, found shape {arr.shape}", path)
             if not np.isfinite(arr).all():
                 raise RelightError("depth has non-finite values (NaN or inf)", path)
             return DepthMap(arr, path, "VIDIT normalized_depth, as stored")
@@ -278,7 +319,7 @@ def write_image(path: str | Path, rgb: np.ndarray, bit_depth: int = 8) -> Path:
     try:
         _atomic_write_bytes(path, data)
     except OSError as exc:
-        raise RelightError(f"cannot write the file ({exc.strerror or exc})", path) from None
+        raise WriteError(f"cannot write the file ({exc.strerror or exc})", path, exc.errno) from None
     return path
 
 
@@ -309,7 +350,7 @@ def write_depth(path: str | Path, depth: np.ndarray, fmt: str = "png16") -> Path
     try:
         _atomic_write_bytes(path, data)
     except OSError as exc:
-        raise RelightError(f"cannot write the file ({exc.strerror or exc})", path) from None
+        raise WriteError(f"cannot write the file ({exc.strerror or exc})", path, exc.errno) from None
     return path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import RelightError
+from .errors import RelightError, name_list
 
 # Pickles are rebuilt from stand-ins: numpy's own constructors never see the file's bytes. A dtype
 # becomes a plain numeric dtype named by its string (dtype flags, fields and object types from the
@@ -148,7 +148,7 @@ def load_npz_member(path: Path, prefer: tuple[str, ...] = ("normalized_depth", "
             names = [n.removesuffix(".npy") for n in zf.namelist()]
             key = next((k for k in prefer if k in names), names[0] if len(names) == 1 else None)
             if key is None:
-                raise RelightError(f"cannot tell which array is the depth (arrays: {names}); name it 'depth'", path)
+                raise RelightError(f"cannot tell which array is the depth (arrays: {name_list(names)}); name it 'depth'", path)
             info = zf.getinfo(key + ".npy")
             with zf.open(info) as f:
                 version = np.lib.format.read_magic(f)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -22,17 +23,151 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .cancel import CancelToken
 from .checkpoint import load_checkpoint, read_state_dict, save_checkpoint
-from .errors import RelightError
+from .errors import RelightError, clean, name_list
 from .inference import pad_to_multiple, pick_device
 from .io import atomic_write_bytes
 from .losses import LossWeights, RelightLoss
 from .metrics import psnr, ssim
-from .model import create_model
+from .model import PRESETS, create_model
 from .progress import Progress
 from .vocab import PRECISIONS
 from .weights import find_res2net, find_vgg19, load_imagenet_encoder
 
 log = logging.getLogger("relight.train")
+
+
+def _short(value) -> str:
+    """A value as a message may quote it: short, on one line, safe for nested or self-referencing data."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict, r.maxlong = 2, 40, 40, 4, 4, 40
+    return clean(r.repr(value))
+
+
+def _show(value) -> str:
+    if isinstance(value, str):
+        return "the text " + _short(value)
+    return _short(value) if isinstance(value, (bool, int, float)) else f"{type(value).__name__} {_short(value)}"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one TrainConfig field may hold: its type, its range (ends open or closed), its choices,
+    whether None is allowed, and a value that means "off" outside the range (crop 0)."""
+
+    kind: type | str  # int, float, bool, str, or "pair" (two floats)
+    low: float | None = None
+    high: float | None = None
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+    off: int | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def check(self, name: str, value, path: Path | None = None) -> None:
+        problem = self.problem(name, value)
+        if problem:
+            raise RelightError(problem, path)
+
+    def problem(self, name: str, value) -> str | None:
+        if value is None:
+            return None if self.optional else f"{name} must be set, not null"
+        if self.kind == "pair":
+            if not isinstance(value, (list, tuple)) or len(value) != 2:
+                return f"{name} must be two numbers, not {_show(value)}"
+            for v in value:
+                bad = self._number(name, v, float)
+                if bad:
+                    return bad
+            return None
+        if self.kind is bool:
+            return None if isinstance(value, bool) else f"{name} must be true or false, not {_show(value)}"
+        if self.kind is str:
+            if not isinstance(value, str):
+                return f"{name} must be text, not {_show(value)}"
+            if len(value) > 4096 or "\0" in value:
+                return f"{name} is not a usable name (over 4096 characters or a NUL character)"
+            if self.choices and value not in self.choices:
+                return f"unknown {name} {_short(value)} (use {', '.join(self.choices)})"
+            return None
+        return self._number(name, value, self.kind)
+
+    def _number(self, name: str, value, kind) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name} must be a {'whole ' if kind is int else ''}number, not {_show(value)}"
+        if kind is int and not isinstance(value, int):
+            return f"{name} must be a whole number, not {_show(value)}"
+        if not math.isfinite(value):
+            return f"{name} must be a finite number, not {_show(value)}"
+        if self.off is not None and value == self.off:
+            return None
+        if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
+            return f"{name} must be {'more than' if self.open_low else 'at least'} {self.low:g}, not {_show(value)}"
+        if self.high is not None and (value > self.high or (self.open_high and value == self.high)):
+            return f"{name} must be {'less than' if self.open_high else 'at most'} {self.high:g}, not {_show(value)}"
+        return None
+
+
+_STEPS = 1e9
+# The one table of what a run's settings may hold: config.json, --config YAML, resume, the CLI and the app.
+SETTINGS: dict[str, Setting] = {
+    "data": Setting(str), "out": Setting(str), "preset": Setting(str, choices=tuple(PRESETS)), "init": Setting(str),
+    "imagenet_weights": Setting(str, optional=True), "freeze_encoder": Setting(bool),
+    "epochs": Setting(int, 1, 1e6), "steps": Setting(int, 1, _STEPS, optional=True), "batch": Setting(int, 1, 4096),
+    "crop": Setting(int, 32, 8192, optional=True, off=0), "resize": Setting(int, 32, 8192, optional=True, off=0),
+    "hflip": Setting(bool), "same_scene_guide": Setting(bool),
+    "val_fraction": Setting(float, 0, 1, open_high=True), "val_data": Setting(str, optional=True),
+    "val_limit": Setting(int, 0, 1e6), "lr": Setting(float, 0, 1, open_low=True, open_high=True),
+    "betas": Setting("pair"), "weight_decay": Setting(float, 0, 10),
+    "decay_every_epochs": Setting(int, 1, 1e6), "decay_every_steps": Setting(int, 1, _STEPS, optional=True),
+    "decay_gamma": Setting(float, 0, 1, open_low=True),
+    "loss_charbonnier": Setting(float, 0, 1000), "loss_wssim": Setting(float, 0, 1000),
+    "loss_perceptual": Setting(float, 0, 1000), "vgg_weights": Setting(str, optional=True),
+    "precision": Setting(str, choices=PRECISIONS), "grad_clip": Setting(float, 0, 1e6, optional=True, open_low=True),
+    "seed": Setting(int, 0, 2**32 - 1), "val_every": Setting(int, 1, _STEPS, optional=True),
+    "ckpt_every": Setting(int, 1, _STEPS, optional=True), "log_every": Setting(int, 1, _STEPS),
+    "num_workers": Setting(int, 0, 256), "frame_cache": Setting(bool), "cache_dir": Setting(str, optional=True),
+    "device": Setting(str), "channels_last": Setting(bool),
+    "max_minutes": Setting(float, 0, 1e7, optional=True, open_low=True),
+}
+MAX_SETTINGS_BYTES = 1 << 20
+
+
+def read_settings_file(path: Path) -> dict:
+    """A JSON or YAML file of settings as a dict; anything else (not text, not a mapping, too deep, a
+    YAML tag that builds objects) is one RelightError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_SETTINGS_BYTES + 1)
+    except FileNotFoundError:
+        raise RelightError("file not found", path) from None
+    except OSError as exc:
+        raise RelightError(f"cannot be read ({exc.strerror or exc})", path) from None
+    if len(data) > MAX_SETTINGS_BYTES:
+        raise RelightError(f"is larger than {MAX_SETTINGS_BYTES >> 20} MB; a config is a few lines", path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RelightError(f"is not UTF-8 text (byte {exc.start})", path) from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text)
+            raw = {} if raw is None else raw
+        else:
+            raw = json.loads(text)
+    except RecursionError:
+        raise RelightError("is nested too deeply to be a config", path) from None
+    except ValueError as exc:  # json.JSONDecodeError, or an integer with too many digits
+        raise RelightError(f"is not valid JSON ({clean(exc)})", path) from None
+    except Exception as exc:  # yaml.YAMLError: bad syntax, or a tag such as !!python/object
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise RelightError(f"is not a valid settings file ({type(exc).__name__}: {first})", path) from None
+    if not isinstance(raw, dict):
+        raise RelightError(f"must hold a mapping of settings, not a {type(raw).__name__}", path)
+    return raw
 
 
 @dataclass
@@ -79,44 +214,22 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
+        """A config from JSON (a run's config.json) or YAML, every field checked against SETTINGS."""
         path = Path(path)
-        text = path.read_text()
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            raw = yaml.safe_load(text) or {}
-        else:
-            raw = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
+        raw = read_settings_file(path)
+        unknown = sorted(str(k) for k in raw if k not in SETTINGS)
         if unknown:
-            raise RelightError(f"unknown config keys: {', '.join(unknown)}", path)
+            raise RelightError(f"unknown config keys: {name_list(unknown)}", path)
+        for name, value in raw.items():
+            SETTINGS[name].check(name, value, path)
         if "betas" in raw:
             raw["betas"] = tuple(raw["betas"])
         return cls(**raw)
 
     def validate(self) -> None:
-        """Refuse settings that cannot train (one message naming the setting)."""
-        from .model import PRESETS
-
-        checks = [
-            (self.batch >= 1, f"batch must be at least 1, not {self.batch}"),
-            (self.steps is None or self.steps >= 1, f"steps must be at least 1, not {self.steps}"),
-            (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
-            (self.log_every >= 1, f"log_every must be at least 1, not {self.log_every}"),
-            (self.val_every is None or self.val_every >= 1, f"val_every must be at least 1, not {self.val_every}"),
-            (self.ckpt_every is None or self.ckpt_every >= 1, f"ckpt_every must be at least 1, not {self.ckpt_every}"),
-            (self.num_workers >= 0, f"workers must be 0 or more, not {self.num_workers}"),
-            (self.lr > 0 and self.lr < 1, f"lr must be between 0 and 1, not {self.lr}"),
-            (self.precision in PRECISIONS, f"unknown precision '{self.precision}' (use {', '.join(PRECISIONS)})"),
-            (self.preset in PRESETS, f"unknown preset '{self.preset}' (use {', '.join(PRESETS)})"),
-            (not self.crop or self.crop >= 32, f"crop must be at least 32, not {self.crop}"),
-            (not self.resize or self.resize >= 32, f"resize must be at least 32, not {self.resize}"),
-            (self.max_minutes is None or self.max_minutes > 0, f"max_minutes must be positive, not {self.max_minutes}"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise RelightError(msg)
+        """Refuse settings that cannot train (one message naming the setting): the same table as files."""
+        for f in fields(self):
+            SETTINGS[f.name].check(f.name, getattr(self, f.name))
 
     # Changing these on resume would not continue the same run.
     FIXED_ON_RESUME = ("preset", "precision")
@@ -139,6 +252,9 @@ class TrainConfig:
                                    "the same run (start a new one, e.g. with --init from its checkpoint)", Path(out))
             changes.append(f"{k}: {getattr(cfg, k)} -> {v}")
             setattr(cfg, k, v)
+        # the run continues where the user pointed, never in the folder its config.json names (a copied
+        # run would otherwise overwrite the original)
+        cfg.out = str(out)
         return cfg, changes
 
     def save(self, path: str | Path) -> None:
@@ -313,9 +429,16 @@ class Trainer:
         self.rank, self.local_rank, self.world = _dist_info()
         self.out = Path(cfg.out)
         self._owns_process_group = False
+        self._held: list[str] | None = []
 
     # -- messages -------------------------------------------------------------------------
     def notify(self, msg: str) -> None:
+        if self._held is not None:  # said once the run is set up: a setup error is then the only line
+            self._held.append(msg)
+        else:
+            self._say(msg)
+
+    def _say(self, msg: str) -> None:
         if self.rank == 0:
             if self.cb.on_message:
                 self.cb.on_message(msg)
@@ -347,7 +470,7 @@ class Trainer:
         device = self._setup_device()
         state_path = self._prepare_run_folder()
 
-        train_ds, val_ds, summary = build_datasets(cfg, lambda f, m: self.notify(m), self.cancel)
+        train_ds, val_ds, summary = build_datasets(cfg, lambda f, m: self._say(m), self.cancel)
         self.notify(summary)
         if len(train_ds) < cfg.batch * self.world:
             raise RelightError(f"the training set has {len(train_ds)} samples, fewer than one batch "
@@ -390,6 +513,9 @@ class Trainer:
         elif self.rank == 0:
             cfg.save(self.out / "config.json")
             (self.out / "run.json").write_text(json.dumps(meta, indent=2))
+        held, self._held = self._held or [], None
+        for msg in held:
+            self.notify(msg)
 
         train_model = model
         if self.world > 1:
@@ -519,7 +645,7 @@ class Trainer:
     def _prepare_run_folder(self) -> Path:
         """Create the run folder, remove temporary files a killed run left, check resume vs new."""
         if self.rank == 0:
-            self.out.mkdir(parents=True, exist_ok=True)
+            make_run_folder(self.out)
             for tmp in self.out.glob(".*.tmp"):  # a SIGKILL during an atomic write leaves these
                 tmp.unlink(missing_ok=True)
         state_path = self.out / "state.pt"
@@ -533,13 +659,18 @@ class Trainer:
         """Load state.pt; make last.safetensors and metrics.jsonl agree with its step."""
         try:
             st = torch.load(state_path, map_location="cpu", weights_only=True)
+            step = st["step"]
+            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= _STEPS:
+                raise RelightError(f"cannot resume: the training state's step is {_short(step)}, not a step count",
+                                   state_path)
             model.load_state_dict(st["model"])
             opt.load_state_dict(st["optimizer"])
             scaler.load_state_dict(st["scaler"])
-            step = int(st["step"])
             torch.set_rng_state(st["torch_rng"])
+        except RelightError:
+            raise
         except Exception as exc:  # truncated or foreign file: many failure modes inside torch
-            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            first = clean((str(exc).splitlines() or [type(exc).__name__])[0][:200])
             raise RelightError(f"cannot resume: the training state is damaged or from another model ({first})",
                                state_path) from None
         if torch.cuda.is_available() and "cuda_rng" in st and device.type == "cuda":
@@ -547,20 +678,38 @@ class Trainer:
         self.notify(f"resumed from step {step}")
         if self.rank == 0:
             self.cfg.save(self.out / "config.json")  # records settings changed on resume
-            metrics = self.out / "metrics.jsonl"
-            if metrics.is_file():  # drop records of steps after the state (they will be redone)
-                keep = [ln for ln in metrics.read_text().splitlines() if ln.strip() and _record_step(ln) <= step]
-                atomic_write_bytes(metrics, ("\n".join(keep) + "\n" if keep else "").encode())
+            self._trim_metrics(step)
             last = self.out / "last.safetensors"
             try:
                 _, last_meta, _ = read_state_dict(last)
-                last_step = (last_meta.get("training") or {}).get("step")
+                training = last_meta.get("training")
+                last_step = training.get("step") if isinstance(training, dict) else None
             except RelightError:
                 last_step = None
             if last_step != step:  # killed between the two writes: rewrite the export from the state
                 save_checkpoint(last, model, preset, extra={"training": {**meta, "step": step, "config": asdict(self.cfg)},
                                                             "trained": True, "working_size": self.working_size})
         return step
+
+    def _trim_metrics(self, step: int) -> None:
+        """Drop the records of steps after the state's (they will be redone). Lines that are not
+        records (a killed append, or anything else) are kept as they are, and said."""
+        metrics = self.out / "metrics.jsonl"
+        if not metrics.is_file():
+            return
+        if metrics.stat().st_size > MAX_METRICS_BYTES:
+            raise RelightError(f"is larger than {MAX_METRICS_BYTES >> 20} MB; move it away to resume", metrics)
+        keep, odd = [], 0
+        for line in metrics.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            at = _record_step(line)
+            odd += at is None
+            if at is None or at <= step:
+                keep.append(line)
+        if odd:
+            self.notify(f"{metrics.name}: {odd} line(s) are not metrics records; kept as they are")
+        atomic_write_bytes(metrics, b"\n".join(keep) + b"\n" if keep else b"")
 
     def _checkpoint(self, model, opt, scaler, step, preset, meta, device) -> None:
         if self.rank == 0:
@@ -602,11 +751,24 @@ class Trainer:
             self.cb.on_validation(info)
 
 
-def _record_step(line: str) -> int:
+MAX_METRICS_BYTES = 512 << 20
+
+
+def _record_step(line: bytes) -> int | None:
+    """The step of one metrics.jsonl line, or None when the line is not a record this program writes."""
     try:
-        return int(json.loads(line).get("step", 0))
-    except (ValueError, AttributeError, TypeError):
-        return 0
+        rec = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep, too many digits
+        return None
+    step = rec.get("step") if isinstance(rec, dict) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def make_run_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, a link loop, no permission
+        raise RelightError(f"cannot create the run folder ({exc.strerror or exc})", out) from None
 
 
 class RunLock:
@@ -623,7 +785,7 @@ class RunLock:
             import fcntl
         except ImportError:  # Windows: no advisory locks here
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_run_folder(self.path.parent)
         self.handle = open(self.path, "a+")
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

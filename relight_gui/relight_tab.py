@@ -321,7 +321,13 @@ class RelightTab(QWidget):
         """Run `write` in a worker (encoding a large image takes seconds); refuse a path that is one
         of the inputs. Returns the worker, or None when the name was refused."""
         inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
-        if any(path.resolve() == p.resolve() for p in inputs):
+        def same(a: Path, b: Path) -> bool:
+            try:
+                return a.resolve() == b.resolve()
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+                return False
+
+        if any(same(path, p) for p in inputs):
             show_error(self, "Not saved", f"{path.name} is one of the inputs; choose another name.")
             return None
         worker = Worker(lambda progress, cancel: write(), f"Saving {path.name}")

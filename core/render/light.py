@@ -30,8 +30,10 @@ def azimuth_of(direction: str | float) -> float:
         except ValueError:
             raise RelightError(f"unknown light direction '{direction}' (use N, NE, E, ... NW or degrees, "
                                "0 = N = away from the camera, 90 = E = the camera's right)") from None
-    else:
+    elif isinstance(direction, (int, float, np.integer, np.floating)) and not isinstance(direction, bool):
         value = float(direction)
+    else:
+        raise RelightError(f"light direction must be a compass name or degrees, not {type(direction).__name__}")
     if not math.isfinite(value):
         raise RelightError(f"light direction must be a finite number of degrees, not {direction}")
     return value % 360.0
@@ -55,6 +57,8 @@ class Light:
 
     def __post_init__(self):
         lo, hi = KELVIN_RANGE
+        if isinstance(self.kelvin, bool) or not isinstance(self.kelvin, (int, float, np.integer, np.floating)):
+            raise RelightError(f"colour temperature must be a number of kelvin, not {type(self.kelvin).__name__}")
         if not (math.isfinite(self.kelvin) and lo <= self.kelvin <= hi):
             raise RelightError(f"colour temperature must be between {lo} and {hi} K, not {self.kelvin:g}")
         object.__setattr__(self, "azimuth", azimuth_of(self.azimuth))
