@@ -11,7 +11,7 @@ from pathlib import Path
 from .errors import RelightError
 from .guides import CompassGuides, FolderGuides
 from .inference import Relighter, RelightResult, working_shape
-from .inputs import Input, InputFiles, complete_depth, load_input
+from .inputs import Input, InputFiles, check_memory, complete_depth, load_input
 from .render.light import Light
 
 __all__ = ["Light", "compass_guides", "guide_for_light", "relight"]
@@ -36,15 +36,13 @@ def guide_for_light(light: Light, source_shape: tuple[int, int], working_pixels:
     return (guides or compass_guides()).guide(light, gw, gh)
 
 
-def _as_input(x, role: str) -> Input:
-    if isinstance(x, Input):
+def _as_files(x, role: str) -> Input | InputFiles:
+    if isinstance(x, (Input, InputFiles)):
         return x
-    if isinstance(x, InputFiles):
-        return load_input(x)
     if isinstance(x, (str, Path)):
-        return load_input(InputFiles(x))
+        return InputFiles(x)
     if isinstance(x, tuple) and len(x) == 2:
-        return load_input(InputFiles(*x))
+        return InputFiles(*x)
     raise RelightError(f"the {role} must be an Input, InputFiles, an image path or (image, depth) paths")
 
 
@@ -62,8 +60,12 @@ def relight(source, guide=None, *, light: Light | None = None, relighter: Religh
         from .checkpoint import resolve_checkpoint
 
         relighter = Relighter.from_checkpoint(resolve_checkpoint(checkpoint), device=device)
-    src = _as_input(source, "source")
-    gui = _as_input(guide, "guide") if guide is not None else None
+    src, gui = _as_files(source, "source"), _as_files(guide, "guide") if guide is not None else None
+    if isinstance(src, InputFiles):  # the pair's memory need, from the headers, before decoding
+        check_memory(src, gui if isinstance(gui, InputFiles) else None)
+        src = load_input(src, checked=True)
+    if isinstance(gui, InputFiles):
+        gui = load_input(gui)
     estimate = None
     if not src.has_depth or (gui is not None and not gui.has_depth):
         from .depth_estimation import load_estimator

@@ -63,7 +63,7 @@ def cmd_infer(args) -> int:
     from .batch import check_output_folder, folder_jobs, relight_jobs
     from .checkpoint import resolve_checkpoint
     from .inference import Relighter
-    from .inputs import load_input
+    from .inputs import check_memory, load_input
     from .io import OUTPUT_SUFFIXES, write_image
     from .progress import ProgressBar
 
@@ -95,9 +95,13 @@ def cmd_infer(args) -> int:
         for p in (args.source, args.source_depth, args.guide, args.guide_depth):
             if p is not None and _same_file(Path(p), out):
                 raise RelightError("refusing to overwrite an input file", out)
-        # Read and check every input (and estimate missing depth) before loading the relighting model.
-        src = fill(load_input(_with_depth(args.source, args.source_depth, "source")), "source")
-        gui = None if light else fill(load_input(_with_depth(args.guide, args.guide_depth, "guide")), "guide")
+        # Read and check every input (and estimate missing depth) before loading the relighting model;
+        # the pair's memory need is checked from the headers before anything is decoded.
+        src_files = _with_depth(args.source, args.source_depth, "source")
+        gui_files = None if light else _with_depth(args.guide, args.guide_depth, "guide")
+        check_memory(src_files, gui_files)
+        src = fill(load_input(src_files, checked=True), "source")
+        gui = None if light else fill(load_input(gui_files, checked=True), "guide")
 
     ckpt = resolve_checkpoint(args.checkpoint)
     relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision,
