@@ -164,20 +164,34 @@ def cmd_depth(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .depth_estimation import find_depth_model
-    from .model_store import MODELS, download_model
+    from .model_store import MODELS, describe_folder, download_model, install_model, model_locations
     from .progress import ProgressBar
 
     if args.action == "list":
         for m in MODELS.values():
-            try:
-                where = find_depth_model()
-            except RelightError as exc:
-                where = f"problem: {exc}"
-            print(f"{m.name}: {m.title} ({m.licence}), from {m.repo}: {where or 'not installed'}")
+            print(f"{m.name}: {m.title} ({m.licence}), {m.repo} at revision {m.revision}")
+        print("looked for, in order (--depth-model DIR comes first when given):")
+        in_use = None
+        for i, (label, folder) in enumerate(model_locations(), 1):
+            if folder is None:
+                print(f"  {i}. {label}: not set")
+                continue
+            status = describe_folder(folder)
+            print(f"  {i}. {label}: {folder}: {status}")
+            if in_use is None and status.startswith("valid"):
+                in_use = folder
+        print(f"in use: {in_use}" if in_use else "in use: none; get it with 'relight models download "
+              f"{next(iter(MODELS))}', or 'relight models install FOLDER_OR_ARCHIVE' on a machine without network")
         return 0
     if not args.name:
-        raise RelightError(f"name the model to download: {', '.join(MODELS)}")
+        raise RelightError("name the model to download (" + ", ".join(MODELS) + ")" if args.action == "download"
+                           else "give the folder or archive to install (.zip, .tar, .tar.gz, .tar.bz2, .tar.xz)")
+    if args.action == "install":
+        bar = ProgressBar(100, "install")
+        dest = install_model(args.name, args.dest, progress=bar)
+        bar.close()
+        print(f"installed {next(iter(MODELS))} from {args.name} in {dest}", file=sys.stderr)
+        return 0
     bar = ProgressBar(100, "download")
     dest = download_model(args.name, args.dest, progress=bar)
     bar.close()
@@ -278,10 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(p)
     p.set_defaults(func=cmd_depth)
 
-    p = sub.add_parser("models", help="list or download optional models (only when asked)")
-    p.add_argument("action", choices=["list", "download"])
-    p.add_argument("name", nargs="?", help="e.g. depth-anything-v2-small")
-    p.add_argument("--dest", help="install folder (default: the app's data folder)")
+    p = sub.add_parser("models", help="list, download or install optional models (only when asked)")
+    p.add_argument("action", choices=["list", "download", "install"])
+    p.add_argument("name", nargs="?", help="download: the model, e.g. depth-anything-v2-small; install: a model folder "
+                                           "or archive (.zip, .tar.*) brought from another machine")
+    p.add_argument("--dest", help="install folder (default: the app's data folder); an existing folder is replaced "
+                                  "only if relight made it")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("info", help="versions, devices and which optional weights were found")

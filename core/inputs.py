@@ -42,8 +42,8 @@ def pair_memory_budget() -> tuple[int, str]:
             mb = float(env)
         except ValueError:
             raise RelightError(f"{MEMORY_BUDGET_ENV} must be a number of megabytes, not {env!r}") from None
-        if not 1 <= mb <= 1 << 40:
-            raise RelightError(f"{MEMORY_BUDGET_ENV} must be between 1 and 2^40 MB, not {env}")
+        if not 0.01 <= mb <= 1 << 40:
+            raise RelightError(f"{MEMORY_BUDGET_ENV} must be between 0.01 and 2^40 MB, not {env}")
         return int(mb * 2**20), f"${MEMORY_BUDGET_ENV}"
     total = physical_memory()
     if total is None:
