@@ -187,9 +187,7 @@ def cmd_models(args) -> int:
         raise RelightError("name the model to download (" + ", ".join(MODELS) + ")" if args.action == "download"
                            else "give the folder or archive to install (.zip, .tar, .tar.gz, .tar.bz2, .tar.xz)")
     if args.action == "install":
-        bar = ProgressBar(100, "install")
-        dest = install_model(args.name, args.dest, progress=bar)
-        bar.close()
+        dest = install_model(args.name, args.dest)  # a local copy: a few seconds, no progress bar
         print(f"installed {next(iter(MODELS))} from {args.name} in {dest}", file=sys.stderr)
         return 0
     bar = ProgressBar(100, "download")

@@ -120,18 +120,18 @@ class _Fields:
         return tuple(v)
 
 
-def _check_remote_free(raw: dict, path: Path) -> None:
+def _check_remote_free(raw: dict, path: Path, prefix: str = "") -> None:
     """A config may not point anywhere but this folder: no hub or timm backbone, no remote code."""
     if raw.get("backbone") not in (None, ""):
-        raise RelightError(f"backbone names {str(raw['backbone'])[:60]!r}; only the built-in DINOv2 backbone is "
-                           "loaded (nothing is fetched from the network)", path)
+        raise RelightError(f"{prefix}backbone names {str(raw['backbone'])[:60]!r}; only the built-in DINOv2 backbone "
+                           "is loaded (nothing is fetched from the network)", path)
     for key in ("use_timm_backbone", "use_pretrained_backbone"):
         if raw.get(key):
-            raise RelightError(f"{key} is set; a backbone would be fetched from the network, which is never done", path)
+            raise RelightError(f"{prefix}{key} is set; a backbone would be fetched from the network, which is never done", path)
     if raw.get("backbone_kwargs"):
-        raise RelightError("backbone_kwargs is set; only the built-in DINOv2 backbone is loaded", path)
+        raise RelightError(f"{prefix}backbone_kwargs is set; only the built-in DINOv2 backbone is loaded", path)
     if "auto_map" in raw:
-        raise RelightError("auto_map names remote code; it is never run", path)
+        raise RelightError(f"{prefix}auto_map names remote code; it is never run", path)
 
 
 def _check_config(raw: dict, path: Path) -> tuple[dict, dict]:
@@ -141,7 +141,7 @@ def _check_config(raw: dict, path: Path) -> tuple[dict, dict]:
     bc = raw.get("backbone_config")
     if not isinstance(bc, dict):
         top.fail("backbone_config", "expected the DINOv2 backbone's settings")
-    _check_remote_free(bc, path)
+    _check_remote_free(bc, path, "backbone_config.")
     b = _Fields(bc, path, "backbone_config.")
     b.choice("model_type", None, ("dinov2",))
     hidden = b.int("hidden_size", 768, 1, SMALL["hidden_size"])
@@ -303,9 +303,10 @@ def check_model_folder(folder: str | Path) -> DepthModelSpec:
     found = read_safetensors_header(weights_path)
     expected = _expected_weights(backbone, head, folder / CONFIG)
     by_name = {_canonical(k): (dtype, shape) for k, (dtype, shape) in found.items()}
-    missing = [k for k in expected if _canonical(k) not in by_name and k not in _OPTIONAL_WEIGHTS]
+    required = [k for k in expected if k not in _OPTIONAL_WEIGHTS]
+    missing = [k for k in required if _canonical(k) not in by_name]
     if missing:
-        what = "none of the" if len(missing) == len(expected) else f"{len(expected) - len(missing)} of the {len(expected)}"
+        what = "none of the" if len(missing) == len(required) else f"only {len(required) - len(missing)} of the {len(required)}"
         raise RelightError(f"holds {what} weights this architecture needs (missing e.g. {', '.join(missing[:2])})", weights_path)
     for k, shape in expected.items():
         got = by_name.get(_canonical(k))
