@@ -195,7 +195,7 @@ def test_no_socket_on_any_estimation_path(capsys, tmp_path, tiny_depth_model, li
         # the command line, one pair
         code, err = run_cli(capsys, "infer", "--source", src, "--guide", gui, "--guide-depth", gdep, "--output",
                             tmp_path / "o.png", "--checkpoint", lite_checkpoint, "--device", "cpu", "--depth-model", folder)
-        assert (code == 0) == ok, err
+        assert sockets_blocked == [] and (code == 0) == ok, (sockets_blocked, err)
         if not ok:
             assert err.count("\n") == 1 and "backbone_config.backbone names 'hf-hub:timm/" in err and str(hub) in err, err
         # the command line, folder mode
@@ -249,13 +249,17 @@ def _pin_to(monkeypatch, folder: Path):
 
 
 class FakeHub:
-    """Answers file URLs from memory and records them."""
+    """Answers file URLs (and the hub's file-list API) from memory and records what was asked."""
 
     def __init__(self, files: dict[str, bytes]):
         self.files, self.urls = files, []
 
     def __call__(self, url: str):
         self.urls.append(url)
+        if "/api/models/" in url:
+            return io.BytesIO(json.dumps({"siblings": [
+                {"rfilename": n, "size": len(d), "lfs": {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()}}
+                for n, d in self.files.items()]}).encode())
         return io.BytesIO(self.files[url.rsplit("/", 1)[1]])
 
 
@@ -279,7 +283,7 @@ def test_download_asks_for_the_pinned_revision_and_checks_against_the_table(tmp_
     dest = tmp_path / "models" / "depth-anything-v2-small"
     seen = []
     assert download_model("depth-anything-v2-small", dest, progress=lambda f, m: seen.append(f), opener=hub) == dest
-    assert all(f"/resolve/{pinned.revision}/" in u for u in hub.urls) and len(hub.urls) == 3
+    assert all(f"/resolve/{pinned.revision}/" in u for u in hub.urls) and len(hub.urls) == 3  # no file list asked
     assert is_model_dir(dest) and made_by_us(dest) and (dest / MARKER).is_file()
     assert (dest / "model.safetensors").read_bytes() == files["model.safetensors"]
     assert seen[-1] == 1.0 and seen == sorted(seen)
@@ -298,15 +302,16 @@ def test_download_asks_for_the_pinned_revision_and_checks_against_the_table(tmp_
     # a second download replaces the folder it made
     assert download_model("depth-anything-v2-small", dest, opener=hub) == dest and made_by_us(dest)
     assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]
+    (tmp_path / "empty").mkdir()  # an empty folder is fine
+    assert download_model("depth-anything-v2-small", tmp_path / "empty", opener=hub) == tmp_path / "empty"
     with pytest.raises(RelightError, match="unknown model"):
         download_model("depth-anything-v2-large", other)
 
 
-def test_download_never_replaces_a_folder_it_did_not_make(capsys, tmp_path, tiny_depth_model, monkeypatch):
+def test_download_never_replaces_a_folder_it_did_not_make(capsys, tmp_path, tiny_depth_model, monkeypatch, sockets_blocked):
     from core import model_store
     from core.model_store import download_model
 
-    _pin_to(monkeypatch, tiny_depth_model)
     hub = FakeHub({n: (tiny_depth_model / n).read_bytes() for n in FILES})
     mine = tmp_path / "photos"
     (mine / "sub").mkdir(parents=True)
@@ -324,13 +329,12 @@ def test_download_never_replaces_a_folder_it_did_not_make(capsys, tmp_path, tiny
     assert code == 2 and err.count("\n") == 1 and "refusing to replace it" in err and str(mine) in err, err
     assert (mine / "holiday.jpg").read_bytes() == b"precious" and (mine / "sub" / "notes.txt").read_text() == "keep"
     assert sorted(p.name for p in mine.iterdir()) == ["holiday.jpg", "sub"]
-    assert hub.urls == []  # refused before downloading anything
-    # a link is not followed; an empty folder is fine
+    assert hub.urls == [] and sockets_blocked == []  # refused before downloading anything
+    # a link is not followed
     (tmp_path / "link").symlink_to(mine)
     with pytest.raises(RelightError, match="is a link"):
         download_model("depth-anything-v2-small", tmp_path / "link", opener=hub)
-    (tmp_path / "empty").mkdir()
-    assert download_model("depth-anything-v2-small", tmp_path / "empty", opener=hub) == tmp_path / "empty"
+    assert sorted(p.name for p in mine.iterdir()) == ["holiday.jpg", "sub"]
 
 
 def _archive(kind: str, path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
