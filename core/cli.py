@@ -171,17 +171,20 @@ def cmd_models(args) -> int:
         for m in MODELS.values():
             print(f"{m.name}: {m.title} ({m.licence}), {m.repo} at revision {m.revision}")
         print("looked for, in order (--depth-model DIR comes first when given):")
-        in_use = None
+        in_use = None  # the first folder that is there is the one used, valid or not (as find_depth_model does)
         for i, (label, folder) in enumerate(model_locations(), 1):
             if folder is None:
                 print(f"  {i}. {label}: not set")
                 continue
             status = describe_folder(folder)
             print(f"  {i}. {label}: {folder}: {status}")
-            if in_use is None and status.startswith("valid"):
-                in_use = folder
-        print(f"in use: {in_use}" if in_use else "in use: none; get it with 'relight models download "
-              f"{next(iter(MODELS))}', or 'relight models install FOLDER_OR_ARCHIVE' on a machine without network")
+            if in_use is None and status != "nothing there":
+                in_use = (folder, status.startswith("valid"))
+        if in_use is None:
+            print(f"in use: none; get it with 'relight models download {next(iter(MODELS))}', or "
+                  "'relight models install FOLDER_OR_ARCHIVE' on a machine without network")
+        else:
+            print(f"in use: {in_use[0]}" + ("" if in_use[1] else " (not usable: estimation stops with the problem above)"))
         return 0
     if not args.name:
         raise RelightError("name the model to download (" + ", ".join(MODELS) + ")" if args.action == "download"

@@ -336,7 +336,8 @@ def install_model(source: str | Path, dest: str | Path | None = None, name: str 
         _finish(partial, dest, model, str(source))
     except RelightError as exc:
         if exc.path is None:
-            raise RelightError(exc.detail, source) from None
+            hint = ("; another model folder can be used as it is with --depth-model DIR" if "pinned" in exc.detail else "")
+            raise RelightError(exc.detail + hint, source) from None
         raise
     except OSError as exc:
         raise RelightError(f"cannot install the model ({exc.strerror or exc})", dest) from None
