@@ -12,7 +12,7 @@ from .compose import settings_for
 from .errors import RelightError
 from .guides import CompassGuides, FolderGuides
 from .inference import Relighter, RelightResult, working_shape
-from .inputs import Input, InputFiles, complete_depth, load_input
+from .inputs import Input, InputFiles, check_memory, complete_depth, load_input
 from .render.light import Light
 
 __all__ = ["Light", "compass_guides", "guide_for_light", "relight"]
@@ -41,23 +41,21 @@ def _is_path(x) -> bool:
     return isinstance(x, (str, Path)) or (hasattr(x, "__fspath__") and not isinstance(x, bytes))
 
 
-def _as_input(x, role: str) -> Input:
-    if isinstance(x, Input):
-        return x
-    if isinstance(x, InputFiles):
-        return load_input(x)
-    if _is_path(x):
-        return load_input(InputFiles(x))
-    if isinstance(x, tuple) and len(x) == 2 and _is_path(x[0]) and (x[1] is None or _is_path(x[1])):
-        return load_input(InputFiles(*x))
-    raise RelightError(f"the {role} must be an Input, InputFiles, an image path or (image, depth) paths, "
-                       f"not {_describe(x)}")
-
-
 def _describe(x) -> str:
     if isinstance(x, tuple):
         return "a tuple of " + ", ".join(type(v).__name__ for v in x[:4]) + (", ..." if len(x) > 4 else "")
     return "None" if x is None else type(x).__name__
+
+
+def _as_files(x, role: str) -> Input | InputFiles:
+    if isinstance(x, (Input, InputFiles)):
+        return x
+    if _is_path(x):
+        return InputFiles(x)
+    if isinstance(x, tuple) and len(x) == 2 and _is_path(x[0]) and (x[1] is None or _is_path(x[1])):
+        return InputFiles(*x)
+    raise RelightError(f"the {role} must be an Input, InputFiles, an image path or (image, depth) paths, "
+                       f"not {_describe(x)}")
 
 
 def relight(source, guide=None, *, light: Light | None = None, relighter: Relighter | None = None,
@@ -87,8 +85,12 @@ def relight(source, guide=None, *, light: Light | None = None, relighter: Religh
         from .checkpoint import resolve_checkpoint
 
         relighter = Relighter.from_checkpoint(resolve_checkpoint(checkpoint), device=device)
-    src = _as_input(source, "source")
-    gui = _as_input(guide, "guide") if guide is not None else None
+    src, gui = _as_files(source, "source"), _as_files(guide, "guide") if guide is not None else None
+    if isinstance(src, InputFiles):  # the pair's memory need, from the headers, before decoding
+        check_memory(src, gui if isinstance(gui, InputFiles) else None)
+        src = load_input(src, checked=True)
+    if isinstance(gui, InputFiles):
+        gui = load_input(gui)
     estimate = None
     if not src.has_depth or (gui is not None and not gui.has_depth):
         from .depth_estimation import load_estimator

@@ -12,7 +12,7 @@ from .cancel import CancelToken
 from .compose import ComposeSettings
 from .errors import RelightError, WriteError, name_list
 from .inference import Relighter
-from .inputs import Input, InputFiles, PairFiles, load_input
+from .inputs import Input, InputFiles, PairFiles, check_memory, load_input
 from .io import EIGHT_BIT_ONLY, IMAGE_SUFFIXES, write_image
 from .pairing import find_depth, is_depth_name, ntire_pairs
 from .progress import Progress
@@ -114,8 +114,9 @@ def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *
     done = 0
 
     def load(job: PairFiles):
-        src = fill(load_input(job.source), "source")
-        gui = guide_for(src) if guide_for else fill(load_input(job.guide), "guide")
+        check_memory(job.source, None if guide_for else job.guide)
+        src = fill(load_input(job.source, checked=True), "source")
+        gui = guide_for(src) if guide_for else fill(load_input(job.guide, checked=True), "guide")
         return src.image, gui.image, src.require_depth(), gui.require_depth()
 
     def finish(name: str, note: str) -> None:

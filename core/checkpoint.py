@@ -19,7 +19,7 @@ from . import __version__
 from .errors import RelightError
 from .io import atomic_write_bytes
 from .model import PRESETS, S3Net, create_model
-from .safe_load import load_torch_file
+from .safe_load import check_regular, load_torch_file, open_regular
 from .vocab import RESOURCES
 
 BUNDLED_MODEL = RESOURCES / "models" / "s3net-lite-synthetic.safetensors"
@@ -113,12 +113,13 @@ def _plain_json(v, depth: int = 0):
 def read_state_dict(path: str | Path) -> tuple[dict, dict, str]:
     """-> (state_dict, metadata, format). Safetensors are native; anything else is read as a torch file."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise RelightError("checkpoint not found", path)
+    check_regular(path)  # a FIFO or device named like a checkpoint is refused, not waited on
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
-        with open(path, "rb") as f:  # the JSON header's length comes first: check it before parsing
+        with open_regular(path) as f:  # the JSON header's length comes first: check it before parsing
             head = f.read(8)
         n = int.from_bytes(head, "little") if len(head) == 8 else -1
         if not 0 < n <= MAX_HEADER_BYTES or n + 8 > path.stat().st_size:

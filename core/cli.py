@@ -63,7 +63,7 @@ def cmd_infer(args) -> int:
     from .batch import check_output_folder, folder_jobs, relight_jobs
     from .checkpoint import resolve_checkpoint
     from .inference import Relighter
-    from .inputs import load_input
+    from .inputs import check_memory, load_input
     from .io import OUTPUT_SUFFIXES, write_image
     from .progress import ProgressBar
 
@@ -95,9 +95,13 @@ def cmd_infer(args) -> int:
         for p in (args.source, args.source_depth, args.guide, args.guide_depth):
             if p is not None and _same_file(Path(p), out):
                 raise RelightError("refusing to overwrite an input file", out)
-        # Read and check every input (and estimate missing depth) before loading the relighting model.
-        src = fill(load_input(_with_depth(args.source, args.source_depth, "source")), "source")
-        gui = None if light else fill(load_input(_with_depth(args.guide, args.guide_depth, "guide")), "guide")
+        # Read and check every input (and estimate missing depth) before loading the relighting model;
+        # the pair's memory need is checked from the headers before anything is decoded.
+        src_files = _with_depth(args.source, args.source_depth, "source")
+        gui_files = None if light else _with_depth(args.guide, args.guide_depth, "guide")
+        check_memory(src_files, gui_files)
+        src = fill(load_input(src_files, checked=True), "source")
+        gui = None if light else fill(load_input(gui_files, checked=True), "guide")
 
     ckpt = resolve_checkpoint(args.checkpoint)
     relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision,
@@ -167,20 +171,35 @@ def cmd_depth(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .depth_estimation import find_depth_model
-    from .model_store import MODELS, download_model
+    from .model_store import MODELS, describe_folder, download_model, install_model, model_locations
     from .progress import ProgressBar
 
     if args.action == "list":
         for m in MODELS.values():
-            try:
-                where = find_depth_model()
-            except RelightError as exc:
-                where = f"problem: {exc}"
-            print(f"{m.name}: {m.title} ({m.licence}), from {m.repo}: {where or 'not installed'}")
+            print(f"{m.name}: {m.title} ({m.licence}), {m.repo} at revision {m.revision}")
+        print("looked for, in order (--depth-model DIR comes first when given):")
+        in_use = None  # the first folder that is there is the one used, valid or not (as find_depth_model does)
+        for i, (label, folder) in enumerate(model_locations(), 1):
+            if folder is None:
+                print(f"  {i}. {label}: not set")
+                continue
+            status = describe_folder(folder)
+            print(f"  {i}. {label}: {folder}: {status}")
+            if in_use is None and status != "nothing there":
+                in_use = (folder, status.startswith("valid"))
+        if in_use is None:
+            print(f"in use: none; get it with 'relight models download {next(iter(MODELS))}', or "
+                  "'relight models install FOLDER_OR_ARCHIVE' on a machine without network")
+        else:
+            print(f"in use: {in_use[0]}" + ("" if in_use[1] else " (not usable: estimation stops with the problem above)"))
         return 0
     if not args.name:
-        raise RelightError(f"name the model to download: {', '.join(MODELS)}")
+        raise RelightError("name the model to download (" + ", ".join(MODELS) + ")" if args.action == "download"
+                           else "give the folder or archive to install (.zip, .tar, .tar.gz, .tar.bz2, .tar.xz)")
+    if args.action == "install":
+        dest = install_model(args.name, args.dest)  # a local copy: a few seconds, no progress bar
+        print(f"installed {next(iter(MODELS))} from {args.name} in {dest}", file=sys.stderr)
+        return 0
     bar = ProgressBar(100, "download")
     dest = download_model(args.name, args.dest, progress=bar)
     bar.close()
@@ -288,10 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(p)
     p.set_defaults(func=cmd_depth)
 
-    p = sub.add_parser("models", help="list or download optional models (only when asked)")
-    p.add_argument("action", choices=["list", "download"])
-    p.add_argument("name", nargs="?", help="e.g. depth-anything-v2-small")
-    p.add_argument("--dest", help="install folder (default: the app's data folder)")
+    p = sub.add_parser("models", help="list, download or install optional models (only when asked)")
+    p.add_argument("action", choices=["list", "download", "install"])
+    p.add_argument("name", nargs="?", help="download: the model, e.g. depth-anything-v2-small; install: a model folder "
+                                           "or archive (.zip, .tar.*) brought from another machine")
+    p.add_argument("--dest", help="install folder (default: the app's data folder); an existing folder is replaced "
+                                  "only if relight made it")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("info", help="versions, devices and which optional weights were found")

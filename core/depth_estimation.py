@@ -9,14 +9,13 @@ depth is normalised to n in [0, 1] (1 = nearest) and turned back into depth betw
 like a real depth (not linearly in the inverse).
 
 Weights are read from a local folder in ``save_pretrained`` layout (config.json,
-model.safetensors, preprocessor_config.json) and never downloaded here (see core.model_store).
+model.safetensors, preprocessor_config.json), checked first (core.depth_model) and never downloaded
+here (see core.model_store).
 Only the Small model is offered: Apache-2.0; Base/Large/Giant are CC-BY-NC.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import math
 import os
 import threading
@@ -28,6 +27,7 @@ import cv2
 import numpy as np
 import torch
 
+from .depth_model import build_model, check_model_folder
 from .errors import RelightError
 from .io import DepthMap
 
@@ -70,7 +70,8 @@ def missing_model_message() -> str:
 
 
 def is_model_dir(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    """The folder holds the model's files (any kind of entry: a FIFO in their place is refused when read)."""
+    return all((folder / n).exists() and not (folder / n).is_dir() for n in ("config.json", "model.safetensors"))
 
 
 def find_depth_model(explicit: str | Path | None = None) -> Path | None:
@@ -91,40 +92,6 @@ def find_depth_model(explicit: str | Path | None = None) -> Path | None:
     return folder if is_model_dir(folder) else None
 
 
-@contextlib.contextmanager
-def _offline():
-    """Make the Hugging Face libraries work from local files only while a model loads."""
-    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.update({k: "1" for k in keys})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _preprocessing(folder: Path) -> dict:
-    cfg = {"size": 518, "multiple": 14, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
-    path = folder / "preprocessor_config.json"
-    if path.is_file() and path.stat().st_size < 1 << 20:
-        try:
-            raw = json.loads(path.read_text())
-            size = raw.get("size", {})
-            cfg["size"] = int(size.get("height", cfg["size"]) if isinstance(size, dict) else size)
-            cfg["multiple"] = int(raw.get("ensure_multiple_of", cfg["multiple"])) or 1
-            cfg["mean"] = tuple(float(v) for v in raw.get("image_mean", cfg["mean"]))[:3]
-            cfg["std"] = tuple(float(v) for v in raw.get("image_std", cfg["std"]))[:3]
-        except (ValueError, TypeError, AttributeError):
-            raise RelightError("preprocessor_config.json is not valid", path) from None
-    if not 14 <= cfg["size"] <= 4096:
-        raise RelightError(f"preprocessor_config.json asks for an input size of {cfg['size']}", path)
-    return cfg
-
-
 class DepthAnything:
     """Depth Anything V2 (Small) through transformers, from a local folder, on a chosen device."""
 
@@ -135,27 +102,19 @@ class DepthAnything:
         from .inference import pick_device
 
         self.folder = Path(folder)
-        if not is_model_dir(self.folder):
-            raise RelightError("not a depth model folder (expected config.json and model.safetensors)", self.folder)
         self.device = pick_device(device) if isinstance(device, str) else device
         self.dtype = torch.float16 if precision == "fp16" and self.device.type == "cuda" else torch.float32
-        self.pre = _preprocessing(self.folder)
-        with _LOAD_LOCK, _offline():
+        with _LOAD_LOCK:
+            # every file, size and weight is checked before anything is built; the model is made from the
+            # checked values and the local safetensors file alone (nothing can reach the network)
             try:
-                from transformers import DepthAnythingForDepthEstimation
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()  # no loading bars on the command line
-
-                # safetensors only: a pickled weights file in a downloaded folder is never read
-                model = DepthAnythingForDepthEstimation.from_pretrained(
-                    str(self.folder), local_files_only=True, use_safetensors=True)
-            except ImportError:
-                raise RelightError("depth estimation needs the 'transformers' package") from None
-            except Exception as exc:  # a damaged download fails in many ways (OSError, SafetensorError, …)
-                first = (str(exc).splitlines() or [type(exc).__name__])[0]
-                raise RelightError(f"cannot load the depth model ({first})", self.folder) from None
-        self.model = model.eval().to(self.device, self.dtype)
+                spec = check_model_folder(self.folder)
+                model = build_model(spec)
+            except RelightError as exc:
+                raise RelightError(f"cannot load the depth model: {exc}") from None
+        self.spec = spec
+        self.pre = {"size": spec.size, "multiple": spec.multiple, "mean": spec.mean, "std": spec.std}
+        self.model = model.to(self.device, self.dtype)
         self._cache: OrderedDict[str, DepthMap] = OrderedDict()
         self.cache_size = cache_size
         import threading
@@ -168,6 +127,9 @@ class DepthAnything:
         size, m = self.pre["size"], self.pre["multiple"]
         sh, sw = size / h, size / w
         scale = sw if abs(1 - sw) < abs(1 - sh) else sh
+        # a very long, thin image would give the attention a huge number of patches: at most the
+        # patches of a 4:1 image at the configured size
+        scale = min(scale, size * 2 / math.sqrt(h * w))
         return max(m, int(round(h * scale / m)) * m), max(m, int(round(w * scale / m)) * m)
 
     def estimate(self, image: np.ndarray) -> DepthMap:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from .errors import RelightError, WriteError, name_list
-from .safe_load import load_npy, load_npz_member
+from .safe_load import check_regular, load_npy, load_npz_member, npz_member_header, open_regular
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 DEPTH_SUFFIXES = (".npy", ".npz", ".png", ".tif", ".tiff", ".exr")
@@ -54,17 +54,18 @@ def _check_exists(path: Path) -> None:
 
 
 def _read_raw(path: Path) -> np.ndarray:
-    """cv2.imread that also works with non-ASCII paths and reports failures as RelightError."""
+    """cv2.imdecode of a regular file's bytes (non-ASCII paths work; a FIFO or device is refused
+    before it is opened); failures are RelightError."""
     _check_exists(path)
-    if path.is_dir():
-        raise RelightError("is a folder, not an image", path)
-    try:
-        buf = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise RelightError(f"cannot be read ({exc.strerror})", path) from None
-    if buf.size == 0:
+    with open_regular(path) as f:
+        try:
+            raw = f.read()
+        except OSError as exc:
+            raise RelightError(f"cannot be read ({exc.strerror})", path) from None
+    if not raw:
         raise RelightError("file is empty", path)
-    _check_header_size(path)
+    _check_header_size(path, raw)
+    buf = np.frombuffer(raw, dtype=np.uint8)
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # e.g. a PFM/PAM/HDR header beyond OpenCV's own pixel limit, or no memory
@@ -91,19 +92,63 @@ def _decoding(read):
     return wrapper
 
 
-def _check_header_size(path: Path) -> None:
-    """Refuse decompression bombs from the image header (Pillow reads it without decoding)."""
+def _pillow_size(source) -> tuple[int, int] | None:
+    """(width, height) from an image's header, without decoding it; None when Pillow cannot tell."""
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = None  # our own limit below, with our own message
+    Image.MAX_IMAGE_PIXELS = None  # our own limits, with our own messages
     try:
-        with Image.open(path) as im:
-            w, h = im.size
+        with Image.open(source) as im:
+            return im.size
     except Exception:  # not a format Pillow knows (e.g. EXR): OpenCV's pixel limit still applies
+        return None
+
+
+def _check_header_size(path: Path, data: bytes) -> None:
+    """Refuse decompression bombs from the image header (Pillow reads it without decoding)."""
+    import io as _io
+
+    size = _pillow_size(_io.BytesIO(data))  # shares the bytes, no copy
+    if size is None:
         return
+    w, h = size
     if w * h > MAX_IMAGE_PIXELS:
         raise RelightError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), more than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP "
                            "this program reads", path)
+
+
+def image_header(path: str | Path) -> tuple[int, int] | None:
+    """An image file's (width, height) from its header, nothing decoded; None when its format hides it."""
+    path = Path(path)
+    with open_regular(path) as f:
+        return _pillow_size(f)
+
+
+def depth_header(path: str | Path) -> tuple[int, int] | None:
+    """A depth file's (width, height) from its header (.npy, .npz, PNG, TIFF), nothing decoded; None when
+    only decoding would tell (a VIDIT pickle: its size is bounded by the file's)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    shape = None
+    if suffix == ".npz":
+        shape = npz_member_header(path)[1]
+    elif suffix == ".npy":
+        try:
+            with open_regular(path) as f:
+                version = np.lib.format.read_magic(f)
+                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = reader(f)
+            if dtype.hasobject:
+                return None
+        except RelightError:
+            raise
+        except Exception:  # the reader gives the precise message
+            return None
+    else:
+        return image_header(path)
+    if len(shape) == 3 and shape[0] == 1:
+        shape = shape[1:]
+    return (int(shape[1]), int(shape[0])) if len(shape) >= 2 else None
 
 
 def _to_unit_float(img: np.ndarray) -> np.ndarray:
@@ -199,6 +244,7 @@ def read_depth(path: str | Path) -> DepthMap:
     path = Path(path)
     suffix = path.suffix.lower()
     _check_exists(path)
+    check_regular(path)
     if suffix == ".npy":
         obj = load_npy(path)
         if isinstance(obj, dict):

@@ -29,9 +29,14 @@ def depth_candidates(image: Path) -> list[Path]:
     return out
 
 
+def _present(path: Path) -> bool:
+    # any entry but a folder: a FIFO or device named like a depth file is found, then refused when read
+    return path.exists() and not path.is_dir()
+
+
 def find_depth(image: str | Path) -> Path | None:
     for cand in depth_candidates(Path(image)):
-        if cand.is_file():
+        if _present(cand):
             return cand
     return None
 
@@ -45,14 +50,19 @@ def pair_dropped(paths: list[Path]) -> tuple[list[InputFiles], list[str]]:
     """Pair a set of dropped files/folders into image + depth. Returns (inputs, problems); an image
     whose depth is not found is an input without depth (it can be estimated), not a problem."""
     files: list[Path] = []
+    skipped: list[str] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(q for q in p.iterdir() if q.is_file())
+            entries = sorted(p.iterdir())
+            files += [q for q in entries if q.is_file()]
+            skipped += [f"{q.name}: not a regular file, skipped" for q in entries if _present(q) and not q.is_file()]
         elif p.is_file():
             files.append(p)
+        elif _present(p):
+            skipped.append(f"{p.name}: not a regular file, skipped")
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES and not is_depth_name(f)]
     depths = [f for f in files if f not in images and f.suffix.lower() in DEPTH_SUFFIXES]
-    pairs, problems, used = [], [], set()
+    pairs, problems, used = [], list(skipped), set()
     for img in images:
         cands = depth_candidates(img)
         if len(images) == 1 and len(depths) == 1:
@@ -65,7 +75,7 @@ def pair_dropped(paths: list[Path]) -> tuple[list[InputFiles], list[str]]:
     for d in depths:
         if d not in used and not images:
             problems.append(f"{d.name}: a depth map without its image")
-    if not files:
+    if not files and not skipped:
         problems.append("nothing to open")
     elif not images and not problems:
         problems.append("no image files among the dropped files")

@@ -1,7 +1,4 @@
 """Depth for photos without depth: the conversion, the estimator, the CLI, the library, downloads."""
-import hashlib
-import io
-import json
 import socket
 import time
 
@@ -111,46 +108,7 @@ def test_without_a_model_infer_fails_fast_and_offline(capsys, tmp_path, lite_che
     assert not (tmp_path / "o.png").exists()
 
 
-class FakeHub:
-    """Answers the hub's API and file URLs from memory."""
-
-    def __init__(self, files: dict[str, bytes], lie_sha=False):
-        self.files, self.lie_sha = files, lie_sha
-
-    def __call__(self, url: str):
-        if "/api/models/" in url:
-            siblings = []
-            for name, data in self.files.items():
-                s = {"rfilename": name, "size": len(data)}
-                if name.endswith(".safetensors"):
-                    sha = hashlib.sha256(b"other" if self.lie_sha else data).hexdigest()
-                    s["lfs"] = {"size": len(data), "sha256": sha}
-                siblings.append(s)
-            return io.BytesIO(json.dumps({"siblings": siblings}).encode())
-        return io.BytesIO(self.files[url.rsplit("/", 1)[1]])
-
-
-def test_download_is_checked_and_placed_atomically(tmp_path, tiny_depth_model):
-    from core.cancel import CancelToken
-    from core.depth_estimation import is_model_dir
-    from core.model_store import download_model
-
-    files = {n: (tiny_depth_model / n).read_bytes() for n in ("config.json", "preprocessor_config.json", "model.safetensors")}
-    dest = tmp_path / "models" / "depth-anything-v2-small"
-    seen = []
-    assert download_model("depth-anything-v2-small", dest, progress=lambda f, m: seen.append(f), opener=FakeHub(files)) == dest
-    assert is_model_dir(dest) and (dest / "model.safetensors").read_bytes() == files["model.safetensors"]
-    assert seen[-1] == 1.0 and seen == sorted(seen)
-    other = tmp_path / "other"
-    with pytest.raises(RelightError, match="checksum"):
-        download_model("depth-anything-v2-small", other, opener=FakeHub(files, lie_sha=True))
-    token = CancelToken()
-    token.cancel()
-    with pytest.raises(Cancelled):
-        download_model("depth-anything-v2-small", other, cancel=token, opener=FakeHub(files))
-    assert not other.exists() and not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
-    with pytest.raises(RelightError, match="unknown model"):
-        download_model("depth-anything-v2-large", other)
+# Downloads and installs against the pinned table: tests/test_depth_models.py
 
 
 def test_two_threads_loading_at_once_share_one_model(tiny_depth_model):
