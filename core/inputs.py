@@ -145,6 +145,8 @@ def load_input(files: InputFiles, *, checked: bool = False) -> Input:
         check_memory(files)
     if files.depth is not None:
         img, dep = image_header(files.image), depth_header(files.depth)
+        if dep is not None and 0 in dep:
+            raise RelightError(f"depth map is empty ({dep[0]}x{dep[1]})", files.depth)
         if img is not None and dep is not None and img != dep:
             raise RelightError(f"depth is {dep[0]}x{dep[1]} but its image is {img[0]}x{img[1]}", files.depth)
     image = read_image(files.image)

@@ -49,9 +49,11 @@ def check_regular(path: str | Path) -> os.stat_result:
     would block forever or never end)."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        raise RelightError("file not found", path) from None
     except OSError as exc:
+        if os.path.islink(path):  # a link that leads nowhere: a missing target or a loop
+            raise RelightError("is a link to nothing (a missing target or a loop)", path) from None
+        if isinstance(exc, FileNotFoundError):
+            raise RelightError("file not found", path) from None
         raise RelightError(f"cannot be read ({exc.strerror or exc})", path) from None
     if not stat.S_ISREG(st.st_mode):
         raise RelightError(_file_kind(st.st_mode), path)
