@@ -31,7 +31,7 @@ DEFAULT_WRAP = 0.2  # light reaching this far past the terminator (in n.l) softe
 DEFAULT_DISTANCE = 3.0  # light distance from the scene centre, in median depths: a gentle falloff across the frame
 MAX_FALLOFF = 4.0  # inverse-square gain cap for surfaces near the light
 MAX_PENUMBRA_DEG = 12.0  # angular radius of the light at softness 1
-SHADOW_STEPS = 40
+SHADOW_STEPS = 48
 WORK_SIDE = 512  # the light is worked out at this longer side (it is smooth), then brought up edge-aware
 SHADOW_THICKNESS = 0.3  # an occluder is taken as this deep (fraction of its depth): a ray passing farther behind it is free
 FLATTEN_SIGMA = 0.04  # blur of the photo's log luminance for "flatten", as a fraction of the diagonal
@@ -138,15 +138,25 @@ def cast_shadows(geo: Geometry, to_light: torch.Tensor, light_dist: torch.Tensor
     ay, by = origin[:, 1:2] * sy, z * ray[:, 1:2] * sy
     az, bz = origin[:, 2:3], z * ray[:, 2:3]
     inv_z, slack = 1 / z, 1 / f  # clearance in depth units per unit length; one pixel of slack
+    # the pixel's own tangent plane, seen along the camera ray through each ray point, is at depth
+    # rz * (n.p) / (n.r): only samples in front of it occlude, so a flat or convex surface never
+    # shadows itself (that is the shading's job) while a concave corner still does
+    n_p = (n * p).sum(1, keepdim=True)
+    n_o, n_b = (n * origin).sum(1, keepdim=True), (n * ray).sum(1, keepdim=True) * z
     tau_light = light_dist * inv_z
     reach = 2.4 * math.tan(math.radians(geo.fov_deg) / 2) + 0.1  # relative ray length that crosses the frame
     taus = torch.logspace(math.log10(1.5 / f), math.log10(reach), steps, device=z.device, dtype=z.dtype)
+    # each pixel of a 2x2 block marches a quarter step further: four pixels together sample the ray
+    # four times as finely, so shadow ends and penumbrae do not come in plateaus of one step
+    ratio = (reach * f / 1.5) ** (1 / max(1, steps - 1))
+    yy, xx = torch.arange(h, device=z.device) % 2, torch.arange(w, device=z.device) % 2
+    dither = ratio ** ((2 * yy.view(-1, 1) + xx.view(1, -1)).to(z.dtype) / 4)
     chunk = chunk or (steps if z.device.type != "cpu" else 1)  # GPU: one launch per op; CPU: small, cached tensors
     clear = torch.full_like(z, math.inf)
     inf = torch.tensor(math.inf, device=z.device, dtype=z.dtype)
     finite_light = bool(torch.isfinite(tau_light).any())
     for k0 in range(0, steps, chunk):
-        tk = taus[k0:k0 + chunk].view(1, -1, 1, 1)  # (1, K, 1, 1)
+        tk = taus[k0:k0 + chunk].view(1, -1, 1, 1) * dither  # (1, K, H, W)
         k = tk.shape[1]
         rz = torch.addcmul(az, tk, bz).clamp_min_(1e-4)  # behind the camera: projected far away, never blocks
         inv = rz.reciprocal()
@@ -155,8 +165,10 @@ def cast_shadows(geo: Geometry, to_light: torch.Tensor, light_dist: torch.Tensor
                            align_corners=False).view(b, k, h, w)
         gap = zs - rz  # > 0: the ray passes in front of the surface there
         angle = (gap * inv_z + slack) / tk  # clearance seen from the pixel (tangent of the angle)
+        n_r = torch.addcmul(n_o, tk, n_b)
+        tangent = torch.where(n_r < -1e-6, rz * n_p / n_r.clamp(max=-1e-6), inf)
         # a ray far behind an occluder is not blocked, nor one that left the picture
-        counts = (gap > -SHADOW_THICKNESS * zs) & (grid.abs().amax(-1) <= 1)
+        counts = (gap > -SHADOW_THICKNESS * zs) & (zs < tangent - z * slack) & (grid.abs().amax(-1) <= 1)
         if finite_light:
             counts &= tk < tau_light  # nothing beyond the light
         clear = torch.minimum(clear, torch.where(counts, angle, inf).amin(1, keepdim=True))
