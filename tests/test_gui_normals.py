@@ -92,3 +92,24 @@ def test_normals_engine_on_the_compass_needs_no_model_and_follows_the_light(qtbo
     # back to S3Net: the missing model holds the relight up again
     compass.set_engine("s3net")
     assert not rt.relight_button.isEnabled()
+
+
+def test_batch_dialog_adds_the_compass_light_with_the_normals_engine(qtbot, window_without_model, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        photo_with_dome(folder)
+        (folder / "photo.png").rename(folder / f"p{i}.png")
+        (folder / "photo.npy").rename(folder / f"p{i}.npy")
+    rt = window_without_model.relight_tab
+    rt.guide_tabs.setCurrentIndex(1)
+    rt.compass.set_engine("normals")
+    dlg = rt.open_batch()
+    qtbot.addWidget(dlg)
+    assert "normals engine" in dlg.compass.text() and dlg.compass.isChecked()
+    dlg.input.setText(str(folder))
+    dlg.output.setText(str(tmp_path / "lit"))
+    w = dlg.start()  # no S3Net model is loaded: the normals engine needs none
+    qtbot.waitUntil(lambda: w.done, timeout=60000)
+    assert sorted(p.name for p in (tmp_path / "lit").iterdir()) == ["p0.png", "p1.png"]
+    dlg.close()
