@@ -22,8 +22,8 @@ from .render.light import Light
 from .render.normals import DEFAULT_FOV_DEG
 
 ENGINE_NAME = "normals engine"
-PREVIEW_WORK_SIDE = 192  # shading and shadows while the light moves; the picture itself is at display size
-PREVIEW_STEPS = 20
+PREVIEW_WORK_SIDE = 160  # shading and shadows while the light moves; the picture itself is at display size
+PREVIEW_STEPS = 16
 
 
 @dataclass
