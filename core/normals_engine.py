@@ -89,6 +89,8 @@ class NormalsRelighter:
             progress(0.5, "adding the light")
         out = add_light(self._tensor(image), geo, light, self.optics)[0].permute(1, 2, 0).float().cpu().numpy()
         h, w = geo.depth.shape[-2:]
+        if progress:
+            progress(1.0, "done")
         return NormalsResult(np.ascontiguousarray(out), "normals", (w, h), time.perf_counter() - t0, str(self.device),
                              "fp32", ENGINE_NAME, light)
 
