@@ -52,7 +52,7 @@ def light_position(azimuth_deg: float) -> np.ndarray:
 # (lowest, highest, meaning). Defaults are the dataclass fields below.
 LIGHT_SETTINGS = {
     "elevation": (0.0, 90.0, "degrees above the horizon"),
-    "intensity": (0.0, 4.0, "strength of the added light (1 = the photo's own exposure where it faces the light)"),
+    "intensity": (0.0, 4.0, "strength of the added light: a surface facing it gets ambient + intensity times its own light"),
     "ambient": (0.0, 1.0, "share of the photo's own light kept where the new light does not reach"),
     "softness": (0.0, 1.0, "size of the light: 0 = hard cast shadows, 1 = a wide penumbra"),
     "flatten": (0.0, 1.0, "how much of the photo's existing light is divided out first"),
