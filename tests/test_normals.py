@@ -288,3 +288,33 @@ def test_cuda_and_cpu_agree():
         geo = geometry(torch.from_numpy(z).to(dev))
         outs.append(to_image(add_light(from_image(img).to(dev), geo, light).cpu()))
     assert np.abs(outs[0] - outs[1]).mean() < 2e-3
+
+
+def test_the_march_gives_the_same_shadows_in_one_launch_as_step_by_step():
+    # CUDA runs every step in one launch per operation, the CPU a few steps at a time: one answer
+    z = box_on_floor(128)
+    geo = geometry(torch.from_numpy(z), Optics(distance=SUN))
+    light = Light(120, elevation=30, softness=0.5)
+    to_light, _, dist = light_field(geo.points, light, geo.centre, SUN)
+    one = cast_shadows(geo, to_light, dist, 0.5, chunk=48)
+    steps = cast_shadows(geo, to_light, dist, 0.5, chunk=1)
+    assert torch.allclose(one, steps, atol=1e-5) and float(one.min()) < 0.05
+
+
+def test_a_light_at_a_distance_follows_the_inverse_square_law_on_a_plane():
+    n, zc, dist = 200, 0.4, 3.0
+    optics = Optics(distance=dist, shadows=False, work_side=n)
+    light = Light(150, elevation=20)
+    geo = geometry(torch.full((n, n), zc), optics)
+    shade = shading(geo, light, optics)[0, 0].numpy()
+    f = focal_px(n, n, optics.fov_deg)
+    u = (np.arange(n) + 0.5 - n / 2) / f
+    p = np.stack(np.broadcast_arrays(u[None, :] * zc, -u[:, None] * zc, np.full((n, n), zc)), -1)
+    from core.render.light import light_direction
+
+    pos = np.array([0, 0, zc]) + dist * zc * light_direction(150, 20)
+    v = pos - p
+    r = np.linalg.norm(v, axis=-1)
+    expected = np.clip((-v[..., 2] / r + optics.wrap) / (1 + optics.wrap), 0, 1) * np.minimum((dist * zc / r) ** 2, 4)
+    assert np.abs(shade - expected).max() < 1e-3
+    assert shade[:, -20:].mean() > shade[:, :20].mean()  # from the SSE: brighter on the right
