@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -119,8 +119,6 @@ class NormalsPreview:
 
     def __init__(self, engine: NormalsRelighter, source, display_side: int = 720,
                  work_side: int = PREVIEW_WORK_SIDE, steps: int = PREVIEW_STEPS):
-        from dataclasses import replace
-
         h, w = source.image.shape[:2]
         scale = min(1.0, display_side / max(h, w))
         self.dw, self.dh = max(1, round(w * scale)), max(1, round(h * scale))

@@ -435,7 +435,11 @@ class RelightTab(QWidget):
         light = self.compass.light if self.compass_active else None
         photo = self.guide_card.input
         guides = self.guides
-        normals = self.normals_engine() if self.normals_active else None
+        try:
+            normals = self.normals_engine() if self.normals_active else None
+        except RelightError as exc:  # e.g. the Settings tab names a device this machine lacks
+            show_error(self, "Relighting failed", str(exc))
+            return None
 
         def work(progress, cancel):
             if normals is not None:  # the light added from the depth map; compared with the source
@@ -493,7 +497,10 @@ class RelightTab(QWidget):
         if self.normals_active:
             if src is None or not src.has_depth:
                 return None
-            engine = self.normals_engine()
+            try:
+                engine = self.normals_engine()
+            except RelightError:
+                return None  # said when the full relight runs
             key = (id(src), id(engine))
             if self._preview_session is None or self._preview_session[0] != key:
                 self._preview_session = (key, NormalsPreview(engine, src))
