@@ -3,6 +3,7 @@
     from core.api import relight, Light
     result = relight("photo.jpg", light=Light(azimuth=45, kelvin=3500))   # depth estimated if missing
     result = relight(("src.png", "src.npy"), guide=("guide.png", "guide.npy"), checkpoint="weight.pkl")
+    result = relight(("photo.jpg", "photo.npy"), light=Light(azimuth=135, elevation=35, softness=0.5), engine="normals")
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .guides import CompassGuides, FolderGuides
 from .inference import Relighter, RelightResult, working_shape
 from .inputs import Input, InputFiles, check_memory, complete_depth, load_input
 from .render.light import Light
+from .vocab import ENGINES, Engine
 
 __all__ = ["Light", "compass_guides", "guide_for_light", "relight"]
 
@@ -61,13 +63,29 @@ def _as_files(x, role: str) -> Input | InputFiles:
 def relight(source, guide=None, *, light: Light | None = None, relighter: Relighter | None = None,
             checkpoint: str | Path | None = None, device: str = "auto", mode: str = "auto",
             depth_model: str | Path | None = None, guides: CompassGuides | FolderGuides | None = None,
-            keep_exposure: bool | None = None, exposure: float = 0.0,
+            keep_exposure: bool | None = None, exposure: float = 0.0, engine: Engine = "s3net",
             progress=None, cancel=None) -> RelightResult:
     """Relight `source` like `guide`, or under `light` (a guide from the light compass).
 
     Inputs may be Input objects, paths, or (image, depth) path pairs; a missing depth map is
     estimated with the installed depth model. keep_exposure: the output keeps the source's mean
-    brightness (default: yes under a compass light, no with a guide image); exposure: stops up/down."""
+    brightness (default: yes under a compass light, no with a guide image); exposure: stops up/down.
+    With ``engine="normals"`` the light is added from the source's depth map (its elevation,
+    intensity, ambient, softness and flatten are used); no guide and no checkpoint are read."""
+    if engine not in ENGINES:
+        raise RelightError(f"unknown engine '{engine}' (use {' or '.join(ENGINES)})")
+    if engine == "normals":
+        if guide is not None or light is None:
+            raise RelightError("the normals engine adds a light: give light=Light(...), not a guide")
+        from .normals_engine import NormalsRelighter
+
+        src = _as_files(source, "source")
+        src = load_input(src) if isinstance(src, InputFiles) else src
+        if not src.has_depth:
+            from .depth_estimation import load_estimator
+
+            src = complete_depth(src, load_estimator(depth_model, device).estimate)
+        return NormalsRelighter(device).relight(src.image, src.depth, light, progress=progress, cancel=cancel)
     if (guide is None) == (light is None):
         raise RelightError("give either a guide or a light")
     if light is not None and not isinstance(light, Light):

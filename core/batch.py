@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .cancel import CancelToken
 from .compose import ComposeSettings
@@ -16,6 +16,9 @@ from .inputs import Input, InputFiles, PairFiles, check_memory, load_input
 from .io import EIGHT_BIT_ONLY, IMAGE_SUFFIXES, write_image
 from .pairing import find_depth, is_depth_name, ntire_pairs
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from .normals_engine import NormalsBatch
 
 
 def folder_jobs(folder: str | Path, sources_only: bool = False) -> list[PairFiles]:
@@ -82,12 +85,13 @@ class BatchReport:
         return f"relit {len(self.written)} of {self.total or len(self.written) + len(self.failed)} pairs into {self.out}"
 
 
-def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *, guide_for: Callable[[Input], Input] | None = None,
+def relight_jobs(relighter: "Relighter | NormalsBatch", jobs: list[PairFiles], out: str | Path, *, guide_for: Callable[[Input], Input] | None = None,
                  fill: Callable[[Input, str], Input] | None = None, suffix: str = ".png", bit_depth: int = 16,
                  mode: str = "auto", progress: Progress | None = None, cancel: CancelToken | None = None,
                  batch_size: int | None = None, io_threads: int | None = None,
                  compose: ComposeSettings | None = None) -> BatchReport:
-    """Relight every job into `out`/<name><suffix>. `guide_for(source)` supplies the guide (one guide
+    """Relight every job into `out`/<name><suffix> with S3Net, or with the normals engine's
+    ``NormalsBatch`` (one light, no guides read). `guide_for(source)` supplies the guide (one guide
     photo, or the light compass) instead of the job's own; `fill(input, role)` completes missing depth.
     Progress messages are "N/M name", or "N/M skipped name: problem" for a pair that failed.
 
@@ -114,8 +118,10 @@ def relight_jobs(relighter: Relighter, jobs: list[PairFiles], out: str | Path, *
     done = 0
 
     def load(job: PairFiles):
-        check_memory(job.source, None if guide_for else job.guide)
+        check_memory(job.source, None if (guide_for or not getattr(relighter, "needs_guide", True)) else job.guide)
         src = fill(load_input(job.source, checked=True), "source")
+        if not getattr(relighter, "needs_guide", True):  # the normals engine: a light, no guide
+            return src.image, None, src.require_depth(), None
         gui = guide_for(src) if guide_for else fill(load_input(job.guide, checked=True), "guide")
         return src.image, gui.image, src.require_depth(), gui.require_depth()
 

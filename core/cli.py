@@ -82,6 +82,13 @@ def cmd_infer(args) -> int:
         light = Light.parse(args.light, args.temperature)
     elif args.guide_folder:
         raise RelightError("--guide-folder picks guides for --light; give --light too")
+    if args.engine == "normals":
+        from .cli_normals import infer_normals
+
+        return infer_normals(args, out, fill)
+    from .cli_normals import refuse_normals_flags
+
+    refuse_normals_flags(args)
     if args.input_dir:
         pairs = folder_jobs(args.input_dir, sources_only=light is not None)
         check_output_folder(pairs, out)
@@ -295,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="detail mode: brighten (+) or darken (-) the result by this many stops (default 0)")
     p.add_argument("--max-pixels", type=int, default=None, help="full-resolution pixel budget for --mode auto")
     p.add_argument("--fast", action="store_true", help="CUDA: folded BatchNorm + fp16 + CUDA graphs (about 2.5x faster)")
+    from .cli_normals import add_normals_flags
+
+    add_normals_flags(p)
     _add_device(p)
     p.set_defaults(func=cmd_infer)
 

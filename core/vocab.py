@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal, get_args
 
 from . import __version__ as VERSION  # noqa: F401  (re-exported: the one version string)
 
@@ -24,6 +25,11 @@ KELVIN_RANGE = (1500, 12000)  # what the compass and the renderer accept
 # to full resolution; detail: network's lighting carried onto the source's own detail; auto: the
 # default for the model and the image size.
 OUTPUT_MODES = ("auto", "detail", "full", "gain-map")
+# The relighting engines: S3Net (a guide image, or the light compass's rendered guide) and the
+# normals engine (a light added from the depth map's surface normals; no guide, no checkpoint).
+Engine = Literal["s3net", "normals"]
+ENGINES: tuple[str, ...] = get_args(Engine)
+ENGINE_LABELS = {"s3net": "S3Net", "normals": "Normals (add a light)"}
 COMPARE_MODES = {"split": "Split", "side": "Side by side", "toggle": "Toggle", "difference": "Difference"}
 
 

@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", help="use this .ini file for settings instead of the user's")
     parser.add_argument("--light", help="open the light compass at this direction (N, NE, … or degrees)")
     parser.add_argument("--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin")
+    from core.render.light import LIGHT_SETTINGS
+    from core.vocab import ENGINES
+
+    parser.add_argument("--engine", choices=ENGINES, help="with --light: the compass's engine (default s3net)")
+    for name, (lo, hi, meaning) in LIGHT_SETTINGS.items():
+        parser.add_argument(f"--{name}", type=float, help=f"with --engine normals: {meaning} ({lo:g}..{hi:g})")
     parser.add_argument("files", nargs="*", help="images and depth maps to open (paired as when dropped)")
     args = parser.parse_args(argv)
 
@@ -88,10 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         from core.render.light import Light
 
         try:
-            light = Light.parse(args.light, args.temperature)
+            light = Light.parse(args.light, args.temperature, **{n: getattr(args, n) for n in LIGHT_SETTINGS})
         except RelightError as exc:
             parser.error(str(exc))
         win.relight_tab.compass.set_light(light)
+        if args.engine:
+            win.relight_tab.compass.set_engine(args.engine)
         win.relight_tab.guide_tabs.setCurrentIndex(1)
     if args.screenshot:
         return run_screenshot(app, win, Path(args.screenshot))

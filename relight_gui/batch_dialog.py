@@ -34,7 +34,8 @@ class BatchDialog(QDialog):
         self.guides = QButtonGroup(self)
         self.from_folder = QRadioButton("Each source's guide from the folder (guide/)")
         self.one_photo = QRadioButton("The guide photo on the Guide card, for every source")
-        self.compass = QRadioButton(f"The light compass: {tab.compass.light.describe()}")
+        engine = " (normals engine)" if tab.compass.engine == "normals" else ""
+        self.compass = QRadioButton(f"The light compass{engine}: {tab.compass.light.describe()}")
         for i, b in enumerate((self.from_folder, self.one_photo, self.compass)):
             self.guides.addButton(b, i)
         (self.compass if tab.compass_active else self.from_folder).setChecked(True)
@@ -94,9 +95,13 @@ class BatchDialog(QDialog):
 
     def start(self) -> Worker | None:
         relighter = self.tab.model.relighter
+        choice = self.guides.checkedId()
+        if choice == 2 and self.tab.compass.engine == "normals":  # a light added from each source's depth
+            from core.normals_engine import NormalsBatch
+
+            relighter = NormalsBatch(self.tab.normals_engine(), self.tab.compass.light)
         if relighter is None or self.worker is not None:
             return None
-        choice = self.guides.checkedId()
         try:
             jobs = folder_jobs(self.input.text().strip(), sources_only=choice != 0)
             check_output_folder(jobs, Path(self.output.text().strip()))

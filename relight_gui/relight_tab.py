@@ -15,6 +15,7 @@ from core.api import guide_for_light
 from core.guides import CompassGuides
 from core.inputs import InputFiles, load_input
 from core.live import LivePreview
+from core.normals_engine import NormalsPreview, NormalsRelighter
 from core.io import DEPTH_SUFFIXES, EIGHT_BIT_ONLY, IMAGE_SUFFIXES, OUTPUT_SUFFIXES, write_depth, write_image
 from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.pairing import find_depth, ntire_pairs, pair_dropped
@@ -73,6 +74,8 @@ class RelightTab(QWidget):
         self.preview.succeeded.connect(self._preview_ready, QUEUED)
         self.preview.failed.connect(self._preview_failed, QUEUED)
         self._preview_session: tuple | None = None
+        self._normals: NormalsRelighter | None = None  # the normals engine, made on first use
+        self._normals_device = None
         self._relight_again = False
         self.guide_image = None  # the guide of the last result (photo or rendered)
         # the inputs live in a side panel; the picture gets the rest of the window
@@ -401,12 +404,13 @@ class RelightTab(QWidget):
     def update_state(self) -> None:
         running = self.worker is not None
         ready = self.source_card.ready and (self.compass_active or self.guide_card.ready)
-        if self.model.busy:
+        normals = self.normals_active  # the normals engine needs no model
+        if self.model.busy and not normals:
             self.banner.setText("Loading the model…")
-        elif self.model.relighter is None:
+        elif self.model.relighter is None and not normals:
             self.banner.setText(f"<span style='color:#d9534f'><b>No model loaded.</b> {self.model.error or ''} "
                                 "Choose a checkpoint in Settings (e.g. the official weight.pkl).</span>")
-        elif not self.model.trained:
+        elif not self.model.trained and not normals:
             self.banner.setText("<span style='color:#d9534f'><b>This checkpoint holds untrained weights</b>; "
                                 "its output would not be a relighting. Choose a trained checkpoint in Settings.</span>")
         elif not ready:
@@ -423,7 +427,7 @@ class RelightTab(QWidget):
             warn = [f"{c.title}: {w}" for c in (self.source_card, self.guide_card) for w in c.warnings]
             idle = "Relighting…" if running else "Ready."
             self.banner.setText(("⚠ " + "; ".join(warn) + ". ") if warn else idle)
-        can = ready and self.model.ready and self.model.trained and not running
+        can = ready and (normals or (self.model.ready and self.model.trained)) and not running
         self.relight_button.setEnabled(can)
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(self.result is not None and not running)
@@ -438,8 +442,15 @@ class RelightTab(QWidget):
         light = self.compass.light if self.compass_active else None
         photo = self.guide_card.input
         guides = self.guides
+        try:
+            normals = self.normals_engine() if self.normals_active else None
+        except RelightError as exc:  # e.g. the Settings tab names a device this machine lacks
+            show_error(self, "Relighting failed", str(exc))
+            return None
 
         def work(progress, cancel):
+            if normals is not None:  # the light added from the depth map; compared with the source
+                return normals.relight(src.image, src.depth, light, progress=progress, cancel=cancel), src.image
             gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides) if light else photo
             res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode,
                                     compose=settings_for(light.kelvin if light else None), progress=progress, cancel=cancel)
@@ -478,8 +489,30 @@ class RelightTab(QWidget):
     def compass_active(self) -> bool:
         return self.guide_tabs.currentIndex() == 1
 
-    def _session(self) -> LivePreview | None:
+    @property
+    def normals_active(self) -> bool:
+        return self.compass_active and self.compass.engine == "normals"
+
+    def normals_engine(self) -> NormalsRelighter:
+        """The normals engine on the Settings tab's device (made again when that changes)."""
+        device = self.settings.get("device")
+        if self._normals is None or self._normals_device != device:
+            self._normals, self._normals_device = NormalsRelighter(device), device
+        return self._normals
+
+    def _session(self) -> LivePreview | NormalsPreview | None:
         src, relighter = self.source_card.input, self.model.relighter
+        if self.normals_active:
+            if src is None or not src.has_depth:
+                return None
+            try:
+                engine = self.normals_engine()
+            except RelightError:
+                return None  # said when the full relight runs
+            key = (id(src), id(engine))
+            if self._preview_session is None or self._preview_session[0] != key:
+                self._preview_session = (key, NormalsPreview(engine, src))
+            return self._preview_session[1]
         if src is None or not src.has_depth or relighter is None or not self.model.ready:
             return None
         key = (id(src), id(relighter))
@@ -492,13 +525,20 @@ class RelightTab(QWidget):
         if not self.compass_active:
             return
         session = self._session()
+        if session is None and self.normals_active:
+            return  # nothing to light yet
         if session is None:
             self.preview.submit(lambda: (light, None, self.guides.guide(light, 192, 192).image, None))
             return
-        self.preview.submit(lambda: (light, session.update(light), session.guide(light).image, session))
+        def update():
+            guide = session.guide(light)  # None: the normals engine has no guide
+            return light, session.update(light), guide.image if guide is not None else None, session
+
+        self.preview.submit(update)
 
     def compass_changed(self, light) -> None:
         """On release: the full-resolution relight (queued behind a running one)."""
+        self.update_state()  # the engine may have changed, and with it what a relight needs
         self.compass_changing(light)
         if self.worker is not None:
             self._relight_again = True
@@ -510,7 +550,8 @@ class RelightTab(QWidget):
         self.compass.show_guide(guide)
         if image is not None and session is self._session() and self.worker is None:
             self.compare.set_images(session.display, image, ("source", "preview"), keep_view=True)
-            self.result_label.setText(f"Live preview ({light.describe()}), network at {session.pw}×{session.ph}; "
+            where = session.describe() if isinstance(session, NormalsPreview) else f"network at {session.pw}×{session.ph}"
+            self.result_label.setText(f"Live preview ({light.describe()}), {where}; "
                                       "the full-resolution result follows on release")
 
     def _preview_failed(self, msg: str) -> None:

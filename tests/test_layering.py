@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE_MODULES = ["core.api", "core.cli", "core.cli_train", "core.training", "core.evaluate", "core.inference",
                 "core.depth_estimation", "core.depth_model", "core.model_store", "core.guides", "core.live", "core.inputs",
                 "core.checkpoint", "core.io", "core.data.datasets", "core.data.frame_cache", "core.data.synthetic", "core.render", "core.vocab",
-                "core.accel", "core.logs", "core.batch", "core.hardware", "core.render.photos", "core.compose"]
+                "core.accel", "core.logs", "core.batch", "core.hardware", "core.render.photos", "core.compose",
+                "core.normals_engine", "core.cli_normals"]
 
 
 def _modules_after_import(*names: str) -> set[str]:

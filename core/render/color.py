@@ -37,3 +37,13 @@ def kelvin_to_linear_rgb(kelvin: float) -> np.ndarray:
     xyz = xyz / xyz[1]
     rgb = _XYZ_TO_SRGB @ xyz
     return np.clip(rgb, 0.0, None).astype(np.float32)
+
+
+WHITE_KELVIN = 6500.0  # sRGB's white (D65, about 6504 K): a photo's neutral light
+
+
+def light_colour(kelvin: float) -> np.ndarray:
+    """A light's colour relative to a photo's white: the black body at `kelvin` divided by the one at
+    6500 K, scaled to luminance 1. A 6500 K light adds no colour cast; 2500 K is warm, 10000 K cool."""
+    rgb = kelvin_to_linear_rgb(kelvin) / kelvin_to_linear_rgb(WHITE_KELVIN)
+    return (rgb / float(rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32))).astype(np.float32)

@@ -11,16 +11,24 @@ import math
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from core.render.color import kelvin_to_linear_rgb
-from core.render.light import Light
-from core.vocab import COMPASS_DIRECTIONS, VIDIT_DIRECTIONS
+from core.render.light import LIGHT_SETTINGS, Light
+from core.vocab import COMPASS_DIRECTIONS, ENGINE_LABELS, ENGINES, VIDIT_DIRECTIONS
 
 from ..imaging import to_qimage
 
 SNAP_DEG = 45.0
 KELVIN_MIN, KELVIN_MAX = 2000, 10000
+# the normals engine's sliders: setting -> (label, slider steps per unit, how the value reads)
+NORMALS_SLIDERS = {
+    "elevation": ("Elevation", 1, lambda v: f"{v:.0f}°"),
+    "intensity": ("Intensity", 100, lambda v: f"{v:.2f}"),
+    "ambient": ("Ambient", 100, lambda v: f"{v * 100:.0f} %"),
+    "softness": ("Softness", 100, lambda v: f"{v * 100:.0f} %"),
+    "flatten": ("Flatten", 100, lambda v: f"{v * 100:.0f} %"),
+}
 
 
 def kelvin_srgb(kelvin: float) -> QColor:
@@ -164,10 +172,48 @@ class CompassPanel(QWidget):
         trow.addWidget(self.slider, 1)
         trow.addWidget(self.swatch)
         trow.addWidget(self.kelvin_label)
+        # the engine: S3Net with the rendered guide, or the normals engine with its own sliders
+        self.engine_combo = QComboBox()
+        self.engine_combo.setObjectName("engine_combo")
+        for name in ENGINES:
+            self.engine_combo.addItem(ENGINE_LABELS[name], name)
+        self.engine_combo.setToolTip("S3Net: the network relights like the rendered guide\n"
+                                     "Normals: a light added from the depth map's surface normals (no model needed)")
+        erow = QHBoxLayout()
+        erow.addWidget(QLabel("Engine"))
+        erow.addWidget(self.engine_combo, 1)
+        self.normals_box = QWidget()
+        form = QFormLayout(self.normals_box)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.sliders: dict[str, QSlider] = {}
+        self.slider_labels: dict[str, QLabel] = {}
+        defaults = Light()
+        for name, (label, per_unit, _fmt) in NORMALS_SLIDERS.items():
+            lo, hi, meaning = LIGHT_SETTINGS[name]
+            sl = QSlider(Qt.Orientation.Horizontal)
+            sl.setObjectName(f"{name}_slider")
+            sl.setRange(round(lo * per_unit), round(hi * per_unit))
+            sl.setValue(round(getattr(defaults, name) * per_unit))
+            sl.setToolTip(meaning[:1].upper() + meaning[1:])
+            sl.sliderMoved.connect(lambda _v: self._emit(self.changing))
+            sl.sliderReleased.connect(lambda: self._emit(self.changed))
+            sl.valueChanged.connect(lambda _v, sl=sl: None if sl.isSliderDown() else self._emit(self.changed))
+            value = QLabel()
+            value.setMinimumWidth(42)
+            cell = QHBoxLayout()
+            cell.addWidget(sl, 1)
+            cell.addWidget(value)
+            form.addRow(label, cell)
+            self.sliders[name], self.slider_labels[name] = sl, value
+        self.engine_combo.currentIndexChanged.connect(lambda _i: (self._show_engine(), self._emit(self.changed)))
         lay = QVBoxLayout(self)
+        lay.addLayout(erow)
         lay.addLayout(row, 1)
         lay.addLayout(trow)
+        lay.addWidget(self.normals_box)
         lay.addWidget(self.light_label)
+        self.light_label.setWordWrap(True)  # the normals engine's settings make a long line
+        self._show_engine()
         self.dial.moved.connect(lambda _a: self._emit(self.changing))
         self.dial.released.connect(lambda _a: self._emit(self.changed))
         self.slider.sliderMoved.connect(lambda _v: self._emit(self.changing))
@@ -177,14 +223,29 @@ class CompassPanel(QWidget):
 
     @property
     def light(self) -> Light:
-        return Light(self.dial.azimuth, float(self.slider.value() * 100))
+        settings = {n: self.sliders[n].value() / per_unit for n, (_l, per_unit, _f) in NORMALS_SLIDERS.items()}
+        return Light(self.dial.azimuth, float(self.slider.value() * 100), **settings)
+
+    @property
+    def engine(self) -> str:
+        return self.engine_combo.currentData()
+
+    def set_engine(self, engine: str) -> None:
+        self.engine_combo.setCurrentIndex(ENGINES.index(engine))
 
     def set_light(self, light: Light) -> None:
         self.dial.set_azimuth(light.azimuth)
-        self.slider.blockSignals(True)
-        self.slider.setValue(int(round(light.kelvin / 100)))
-        self.slider.blockSignals(False)
+        for sl, value in [(self.slider, int(round(light.kelvin / 100)))] + [
+                (self.sliders[n], round(getattr(light, n) * per_unit)) for n, (_l, per_unit, _f) in NORMALS_SLIDERS.items()]:
+            sl.blockSignals(True)
+            sl.setValue(value)
+            sl.blockSignals(False)
         self._refresh()
+
+    def _show_engine(self) -> None:
+        normals = self.engine == "normals"
+        self.normals_box.setVisible(normals)
+        self.guide_view.setVisible(not normals)  # the normals engine has no guide
 
     def show_guide(self, image: np.ndarray | None) -> None:
         from PySide6.QtGui import QPixmap
@@ -204,7 +265,11 @@ class CompassPanel(QWidget):
         self.swatch.setStyleSheet(f"background: {color.name()}; border: 1px solid #333;")
         self.kelvin_label.setText(f"{light.kelvin:.0f} K")
         text = light.describe()
+        if self.engine == "normals":
+            text += ", " + light.describe_settings()
         self.light_label.setText(text[:1].upper() + text[1:])
+        for name, (_l, _p, fmt) in NORMALS_SLIDERS.items():
+            self.slider_labels[name].setText(fmt(getattr(light, name)))
 
     def _emit(self, signal) -> None:
         self._refresh()
