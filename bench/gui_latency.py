@@ -93,11 +93,12 @@ def main() -> None:
     measure(f"fine-tune s3net-lite, {args.steps} steps of {args.batch}x{args.size}^2 (CPU)", ft.start, None)
 
     rt = win.relight_tab
-    demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
     from core.inputs import InputFiles
+    from core.resources import demo_pair
 
-    rt.load_into(rt.source_card, InputFiles(demo / "source.png", demo / "source.npy"))
-    rt.load_into(rt.guide_card, InputFiles(demo / "guide.png", demo / "guide.npy"))
+    demo = demo_pair()
+    rt.load_into(rt.source_card, InputFiles(demo.source, demo.source_depth))
+    rt.load_into(rt.guide_card, InputFiles(demo.guide, demo.guide_depth))
     while not rt.relight_button.isEnabled():
         app.processEvents()
         time.sleep(0.01)

@@ -19,10 +19,10 @@ from . import __version__
 from .errors import RelightError
 from .io import atomic_write_bytes
 from .model import PRESETS, S3Net, create_model
+from .resources import bundled_model_path
 from .safe_load import load_torch_file
-from .vocab import RESOURCES
 
-BUNDLED_MODEL = RESOURCES / "models" / "s3net-lite-synthetic.safetensors"
+BUNDLED_MODEL = bundled_model_path()
 
 
 @dataclass

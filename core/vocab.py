@@ -1,9 +1,6 @@
 """The product's vocabulary, defined once: precisions, light directions and temperatures, output
-and compare modes, the resources folder. Everything else imports these names."""
+and compare modes. Everything else imports these names (where the product's files are: core.resources)."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 from . import __version__ as VERSION  # noqa: F401  (re-exported: the one version string)
 
@@ -25,12 +22,3 @@ KELVIN_RANGE = (1500, 12000)  # what the compass and the renderer accept
 # default for the model and the image size.
 OUTPUT_MODES = ("auto", "detail", "full", "gain-map")
 COMPARE_MODES = {"split": "Split", "side": "Side by side", "toggle": "Toggle", "difference": "Difference"}
-
-
-def _resources() -> Path:
-    if getattr(sys, "frozen", False):  # PyInstaller: data files live next to the executable
-        return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
-
-
-RESOURCES = _resources()
