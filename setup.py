@@ -4,6 +4,7 @@ resources/ (bundled model and card, demo pair, icons, .desktop file) stays a top
 project and ships inside the core package as core/_resources, where core.resources finds it with
 importlib.resources. pyproject.toml alone cannot add a mapped folder to the packages it finds.
 """
+
 from setuptools import find_namespace_packages, find_packages, setup
 
 # resources/ and each folder in it, as data-only packages (setuptools ships data by package)

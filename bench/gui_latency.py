@@ -74,7 +74,7 @@ def main() -> None:
             time.sleep(0.001)
         timer.stop()
         d = np.array(ticks[1:]) if len(ticks) > 1 else np.zeros(1)
-        worst = sorted(zip(ticks, stamps), reverse=True)[:3]
+        worst = sorted(zip(ticks, stamps, strict=True), reverse=True)[:3]
         results[label] = (time.perf_counter() - t0, float(np.percentile(d, 99)), float(d.max()), len(d))
         print(f"{label}: worst delays " + ", ".join(f"{w:.0f} ms at {t - begin:.1f} s" for w, t in worst))
 

@@ -6,6 +6,7 @@ carries that folder as ``core/_resources`` (setup.py maps it), found with ``impo
 source checkout or an editable install has no ``core/_resources`` and uses ``resources/`` itself.
 Only names are fixed here, never contents: a newer bundled model may replace the file.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -75,8 +76,9 @@ class DemoPair:
 
 def demo_pair() -> DemoPair:
     """The bundled demo scene: source and guide with VIDIT depth dicts, and the ground truth."""
-    return DemoPair(*(resource_path("demo", n) for n in ("source.png", "source.npy", "guide.png", "guide.npy",
-                                                          "target.png")))
+    return DemoPair(
+        *(resource_path("demo", n) for n in ("source.png", "source.npy", "guide.png", "guide.npy", "target.png"))
+    )
 
 
 def icon_path(size: int = 256) -> Path:

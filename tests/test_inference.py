@@ -112,7 +112,7 @@ def test_unknown_device_and_precision_are_user_errors(lite_checkpoint):
         Relighter(model, device="tpu")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_cuda_matches_cpu(lite_checkpoint):
     a = Relighter.from_checkpoint(lite_checkpoint, device="cpu").relight(*_inputs(64, 64)).image
     # cuDNN's default TF32 convolutions keep 10 mantissa bits: compare true fp32 with fp32
@@ -122,7 +122,7 @@ def test_cuda_matches_cpu(lite_checkpoint):
     assert np.abs(a - b).max() < 2e-3
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_pinned_uploads_give_the_same_results(lite_checkpoint):
     r = Relighter.from_checkpoint(lite_checkpoint, device="cuda")
     assert r.pin_memory
