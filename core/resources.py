@@ -96,3 +96,14 @@ def icon_paths() -> list[Path]:
 def desktop_file_path() -> Path:
     """The freedesktop menu entry (Linux)."""
     return resource_path(DESKTOP_FILE_NAME)
+
+
+if __name__ == "__main__":  # python -m core.resources: where this installation's files are
+    for name, path in [
+        ("bundled model", bundled_model_path()),
+        ("model card", model_card_path()),
+        *((f"demo {k}", p) for k, p in vars(demo_pair()).items()),
+        *((f"icon {p.stem.rsplit('-', 1)[1]}px", p) for p in icon_paths()),
+        (".desktop file", desktop_file_path()),
+    ]:
+        print(f"{name + ':':19} {path}{'' if path.is_file() else '  (missing)'}")

@@ -153,6 +153,7 @@ def test_download_is_checked_and_placed_atomically(tmp_path, tiny_depth_model):
         download_model("depth-anything-v2-large", other)
 
 
+@pytest.mark.slow
 def test_two_threads_loading_at_once_share_one_model(tiny_depth_model):
     # a fresh process: the first import of transformers' lazy classes is what two threads race on
     code = f"""
