@@ -5,9 +5,11 @@ core module, the mypy error codes it still produces. CI (scripts/lint.sh) fails 
 new code is held to the full rule set while old findings are fixed file by file. Run it after fixing
 findings (the baseline shrinks) and never to hide a new one:
 
-    .venv/bin/python scripts/lint_baseline.py [--check]
+    .venv/bin/python scripts/lint_baseline.py [--check | --clear]
 
 --check exits 1 when the baseline is not the current one (e.g. it still names fixed findings).
+--clear empties it, so that `ruff format .` and `ruff check --fix .` reach every file; then run the script
+again to record what is left.
 """
 
 from __future__ import annotations
@@ -99,10 +101,16 @@ def render(ruff: dict[str, set[str]], fmt: list[str], mypy: dict[str, set[str]])
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="only say whether the recorded baseline is current")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="only say whether the recorded baseline is current")
+    mode.add_argument("--clear", action="store_true", help="empty the baseline (before formatting everything)")
     args = ap.parse_args()
     text = PYPROJECT.read_text()
     head, old, tail = _split(text)
+    if args.clear:
+        PYPROJECT.write_text(head + BEGIN + END + tail)
+        print(f"lint baseline in {PYPROJECT.name} emptied")
+        return 0
     BARE_CONFIG.parent.mkdir(parents=True, exist_ok=True)
     BARE_CONFIG.write_text(head + BEGIN + END + tail)
     new = render(ruff_findings(), unformatted(), mypy_findings())
