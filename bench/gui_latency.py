@@ -74,7 +74,7 @@ def main() -> None:
             time.sleep(0.001)
         timer.stop()
         d = np.array(ticks[1:]) if len(ticks) > 1 else np.zeros(1)
-        worst = sorted(zip(ticks, stamps), reverse=True)[:3]
+        worst = sorted(zip(ticks, stamps, strict=True), reverse=True)[:3]
         results[label] = (time.perf_counter() - t0, float(np.percentile(d, 99)), float(d.max()), len(d))
         print(f"{label}: worst delays " + ", ".join(f"{w:.0f} ms at {t - begin:.1f} s" for w, t in worst))
 
@@ -93,11 +93,12 @@ def main() -> None:
     measure(f"fine-tune s3net-lite, {args.steps} steps of {args.batch}x{args.size}^2 (CPU)", ft.start, None)
 
     rt = win.relight_tab
-    demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
     from core.inputs import InputFiles
+    from core.resources import demo_pair
 
-    rt.load_into(rt.source_card, InputFiles(demo / "source.png", demo / "source.npy"))
-    rt.load_into(rt.guide_card, InputFiles(demo / "guide.png", demo / "guide.npy"))
+    demo = demo_pair()
+    rt.load_into(rt.source_card, InputFiles(demo.source, demo.source_depth))
+    rt.load_into(rt.guide_card, InputFiles(demo.guide, demo.guide_depth))
     while not rt.relight_button.isEnabled():
         app.processEvents()
         time.sleep(0.01)

@@ -20,7 +20,7 @@ from core.inference import Relighter  # noqa: E402
 from core.inputs import InputFiles, load_input  # noqa: E402
 from core.live import DISPLAY_SIDE, LivePreview  # noqa: E402
 from core.render.light import Light  # noqa: E402
-from core.vocab import RESOURCES  # noqa: E402
+from core.resources import demo_pair  # noqa: E402
 
 
 def main() -> None:
@@ -32,8 +32,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=360)
     args = ap.parse_args()
     r = Relighter.from_checkpoint(BUNDLED_MODEL, device=args.device, accelerate=args.fast)
-    demo = RESOURCES / "demo"
-    src = load_input(InputFiles(demo / "source.png", demo / "source.npy"))
+    demo = demo_pair()
+    src = load_input(InputFiles(demo.source, demo.source_depth))
     lp = LivePreview(r, src, preview_pixels=args.preview ** 2, display_side=args.display)
     lp.update(Light(0, 6500))  # warm-up: geometry, kernels
     sync = torch.cuda.synchronize if r.device.type == "cuda" else (lambda: None)

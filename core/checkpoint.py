@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -19,10 +19,10 @@ from . import __version__
 from .errors import RelightError
 from .io import atomic_write_bytes
 from .model import PRESETS, S3Net, create_model
+from .resources import bundled_model_path
 from .safe_load import check_regular, load_torch_file, open_regular
-from .vocab import RESOURCES
 
-BUNDLED_MODEL = RESOURCES / "models" / "s3net-lite-synthetic.safetensors"
+BUNDLED_MODEL = bundled_model_path()
 
 
 @dataclass
@@ -41,7 +41,7 @@ class CheckpointInfo:
         return self.format == "official" or bool(self.metadata.get("trained", True))
 
 
-@lru_cache(maxsize=None)
+@cache
 def preset_shapes(preset: str) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
         model = create_model(preset)
@@ -127,7 +127,7 @@ def read_state_dict(path: str | Path) -> tuple[dict, dict, str]:
         try:
             with safe_open(str(path), framework="pt") as f:
                 raw_meta = f.metadata() or {}
-                state = {k: f.get_tensor(k) for k in f.keys()}
+                state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict: keys() only)
         except Exception as exc:
             raise RelightError(f"not a readable safetensors file ({exc})", path) from None
         meta: dict = {}
@@ -157,7 +157,8 @@ def load_checkpoint(path: str | Path, expect_preset: str | None = None) -> tuple
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise RelightError(f"{len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}); the file is damaged", path)
+        raise RelightError(
+            f"{len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}); the file is damaged", path)
     model.load_state_dict(state, strict=True)
     model.eval()
     return model, CheckpointInfo(path, preset, fmt, meta)

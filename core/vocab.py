@@ -1,9 +1,7 @@
 """The product's vocabulary, defined once: precisions, light directions and temperatures, output
-and compare modes, the resources folder. Everything else imports these names."""
+and compare modes. Everything else imports these names (where the product's files are: core.resources)."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Literal, get_args
 
 from . import __version__ as VERSION  # noqa: F401  (re-exported: the one version string)
@@ -31,12 +29,3 @@ Engine = Literal["s3net", "normals"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 ENGINE_LABELS = {"s3net": "S3Net", "normals": "Normals (add a light)"}
 COMPARE_MODES = {"split": "Split", "side": "Side by side", "toggle": "Toggle", "difference": "Difference"}
-
-
-def _resources() -> Path:
-    if getattr(sys, "frozen", False):  # PyInstaller: data files live next to the executable
-        return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
-
-
-RESOURCES = _resources()

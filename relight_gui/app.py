@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 
 from core.inputs import InputFiles
-from core.vocab import RESOURCES
-
-DEMO = RESOURCES / "demo"
+from core.resources import demo_pair, icon_paths
 
 
 def setup_logging() -> Path | None:
@@ -37,10 +35,8 @@ def app_icon():
     from PySide6.QtGui import QIcon
 
     icon = QIcon()
-    for size in (16, 32, 48, 64, 128, 256):
-        p = RESOURCES / "icons" / f"relight-studio-{size}.png"
-        if p.is_file():
-            icon.addFile(str(p))
+    for p in icon_paths():
+        icon.addFile(str(p))
     return icon
 
 
@@ -83,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow(settings)
     win.show()
     if args.demo or (args.screenshot and not args.files):
-        rt = win.relight_tab
-        rt.load_into(rt.source_card, InputFiles(DEMO / "source.png", DEMO / "source.npy"))
-        rt.load_into(rt.guide_card, InputFiles(DEMO / "guide.png", DEMO / "guide.npy"))
+        rt, demo = win.relight_tab, demo_pair()
+        rt.load_into(rt.source_card, InputFiles(demo.source, demo.source_depth))
+        rt.load_into(rt.guide_card, InputFiles(demo.guide, demo.guide_depth))
     elif args.files:
         rt = win.relight_tab
         rt.handle_drop(rt.source_card, [Path(f) for f in args.files])

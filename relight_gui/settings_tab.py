@@ -12,6 +12,7 @@ from core.checkpoint import BUNDLED_MODEL
 from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model
 from core.errors import RelightError
 from core.hardware import cpu_has_native_bf16
+from core.resources import model_card_path
 from core.vocab import PRECISIONS
 
 from .imaging import COLORMAPS
@@ -158,7 +159,7 @@ class SettingsTab(QWidget):
         plain text: text from a downloaded file is never rendered as markup (no links, no images)."""
         info = relighter.info
         head = f"{info.name} — preset {info.preset}, {info.format} format, on {relighter.device} ({relighter.precision_label})"
-        card = info.path.with_suffix(".md") if info.path else None
+        card = model_card_path(info.path) if info.path else None
         if card and card.is_file() and info.path.resolve() == BUNDLED_MODEL.resolve():
             self.card.setMarkdown(f"**{head}**\n\n" + card.read_text())
             return

@@ -15,6 +15,17 @@ import torch  # noqa: E402
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+def pytest_collection_modifyitems(config, items):
+    """gui marks every test of a test_gui*.py module and any test using qtbot, so a new GUI test
+    needs no marker of its own; gpu tests skip without CUDA."""
+    no_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if item.path.name.startswith("test_gui") or "qtbot" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.gui)
+        if item.get_closest_marker("gpu") and not torch.cuda.is_available():
+            item.add_marker(no_cuda)
+
+
 def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Give every parameter and BatchNorm statistic non-trivial values (so BN is not an identity)."""
     g = torch.Generator().manual_seed(seed)
@@ -27,7 +38,8 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             elif name.endswith("running_mean"):
                 t.copy_(torch.randn(t.shape, generator=g) * 0.1)
             elif t.ndim == 1:
-                t.copy_(torch.randn(t.shape, generator=g) * 0.1 + (1.0 if "bn" in name or "downsample.2" in name or "conv1.1" in name or "conv1.4" in name else 0.0))
+                scale_like = "bn" in name or any(k in name for k in ("downsample.2", "conv1.1", "conv1.4"))
+                t.copy_(torch.randn(t.shape, generator=g) * 0.1 + (1.0 if scale_like else 0.0))
             else:
                 fan_in = t[0].numel()
                 t.copy_(torch.randn(t.shape, generator=g) * (1.0 / fan_in) ** 0.5)
@@ -80,5 +92,6 @@ def tiny_depth_model(tmp_path_factory):
     DepthAnythingForDepthEstimation(cfg).eval().save_pretrained(folder, safe_serialization=True)
     (folder / "preprocessor_config.json").write_text(json.dumps({
         "do_resize": True, "size": {"height": 56, "width": 56}, "keep_aspect_ratio": True, "ensure_multiple_of": 14,
-        "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], "image_processor_type": "DPTImageProcessor"}))
+        "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
+        "image_processor_type": "DPTImageProcessor"}))
     return folder

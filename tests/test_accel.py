@@ -12,6 +12,7 @@ from core.model import create_model
 
 
 @pytest.mark.parametrize("preset", ["s3net-lite", "s3net"])
+@pytest.mark.slow
 def test_folded_and_padded_models_give_the_eager_output(preset):
     model = randomize(create_model(preset), 3).eval()
     x = torch.rand(1, 8, 64, 96, generator=torch.Generator().manual_seed(0))
@@ -33,6 +34,7 @@ def test_folded_and_padded_models_give_the_eager_output(preset):
     assert model.head_padding == 0  # the original model is untouched
 
 
+@pytest.mark.slow
 def test_padding_a_half_precision_channels_last_copy_as_the_compiled_path_does():
     import copy
 
@@ -46,6 +48,7 @@ def test_padding_a_half_precision_channels_last_copy_as_the_compiled_path_does()
     torch.testing.assert_close(b, a, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_the_compiled_path_pads_its_own_copy_and_the_cuda_graph_keeps_the_plain_head():
     from core.accel import CompiledS3Net, GraphedS3Net
 
@@ -59,6 +62,7 @@ def test_the_compiled_path_pads_its_own_copy_and_the_cuda_graph_keeps_the_plain_
 
 
 @pytest.mark.parametrize("preset", ["s3net-lite", "s3net"])
+@pytest.mark.slow
 def test_every_reshaping_step_keeps_the_output_in_float64(preset):
     model = randomize(create_model(preset), 6).eval().double()
     folded = fold_batchnorm(model)
@@ -71,6 +75,7 @@ def test_every_reshaping_step_keeps_the_output_in_float64(preset):
     assert folded.enhancer.refine1.in_channels % 8 != 0  # the folded model itself is untouched
 
 
+@pytest.mark.slow
 def test_padded_splits_have_tensor_core_widths_and_keep_each_split_in_place():
     folded = fold_batchnorm(randomize(create_model("s3net"), 7).eval())
     widths = sorted({b.width for b in folded.encoder.modules() if hasattr(b, "convs")})

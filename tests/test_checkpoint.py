@@ -17,6 +17,7 @@ def official_file(tmp_path_factory):
     return model, path
 
 
+@pytest.mark.slow
 def test_official_format_loads_strictly_and_gives_same_output(official_file):
     model, path = official_file
     loaded, info = load_checkpoint(path)

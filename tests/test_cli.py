@@ -45,6 +45,7 @@ def test_infer_uses_bundled_model_and_says_so(capsys, small_pair, tmp_path):
     assert read_image(out).shape == (70, 90, 3)
 
 
+@pytest.mark.slow
 def test_subprocess_error_is_one_line_exit_2_without_traceback(small_pair, lite_checkpoint, tmp_path):
     out = tmp_path / "never.png"
     args = infer_args(dict(small_pair, guide=tmp_path / "missing.png"), out, lite_checkpoint)
@@ -135,6 +136,7 @@ def test_info_reports_devices_and_weights(capsys):
     assert ("cuda:0 " in out) == torch.cuda.is_available() and ("cuda not available" in out) != torch.cuda.is_available()
 
 
+@pytest.mark.slow
 def test_synth_and_eval_commands(capsys, lite_checkpoint, tmp_path):
     code, _, err = run_cli(capsys, "synth", "--out", tmp_path / "d", "--scenes", "2", "--size", "64", "--pairs", "2")
     assert code == 0 and len(list((tmp_path / "d").glob("Image*_*.png"))) == 80

@@ -111,6 +111,7 @@ def test_without_a_model_infer_fails_fast_and_offline(capsys, tmp_path, lite_che
 # Downloads and installs against the pinned table: tests/test_depth_models.py
 
 
+@pytest.mark.slow
 def test_two_threads_loading_at_once_share_one_model(tiny_depth_model):
     # a fresh process: the first import of transformers' lazy classes is what two threads race on
     code = f"""

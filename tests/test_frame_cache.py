@@ -86,6 +86,7 @@ def test_sixteen_bit_and_mixed_sizes(tmp_path, vidit):
     assert not list((tmp_path / "c16").glob("*.tmp-*"))
 
 
+@pytest.mark.slow
 def test_training_on_the_cache_gives_the_same_losses(vidit, tmp_path):
     def run(name, **kw):
         losses = []

@@ -42,6 +42,7 @@ def test_compass_guide_is_the_renderers_reference_scene(tmp_path):
         g.guide(Light(0, 6500), 8)
 
 
+@pytest.mark.slow
 def test_relighting_to_a_light_given_as_numbers(bundled):
     """Held-out scenes lit from N at 6500 K, relit to a light given as numbers: closer to the
     renderer's truth than the source; the bright side follows the light; warmer and cooler."""

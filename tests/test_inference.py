@@ -49,6 +49,7 @@ def test_depth_size_mismatch_is_refused(relighter):
         relighter.relight(src, gui, np.zeros((32, 32), np.float32), gd)
 
 
+@pytest.mark.slow
 def test_large_image_path_keeps_full_resolution(lite_checkpoint):
     r = Relighter.from_checkpoint(lite_checkpoint, device="cpu", max_pixels=64 * 96)
     src, gui, sd, gd = _inputs(200, 300)
@@ -112,7 +113,7 @@ def test_unknown_device_and_precision_are_user_errors(lite_checkpoint):
         Relighter(model, device="tpu")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_cuda_matches_cpu(lite_checkpoint):
     a = Relighter.from_checkpoint(lite_checkpoint, device="cpu").relight(*_inputs(64, 64)).image
     # cuDNN's default TF32 convolutions keep 10 mantissa bits: compare true fp32 with fp32
@@ -122,7 +123,7 @@ def test_cuda_matches_cpu(lite_checkpoint):
     assert np.abs(a - b).max() < 2e-3
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_pinned_uploads_give_the_same_results(lite_checkpoint):
     r = Relighter.from_checkpoint(lite_checkpoint, device="cuda")
     assert r.pin_memory
@@ -134,6 +135,7 @@ def test_pinned_uploads_give_the_same_results(lite_checkpoint):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_4096x3072_pair_on_cpu_stays_within_6_gb(lite_checkpoint, tmp_path):
     code = f"""
 import resource, numpy as np, torch
@@ -154,6 +156,7 @@ print(res.mode, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     assert int(rss_kb) * 1024 < 6 * 2**30
 
 
+@pytest.mark.slow
 def test_relight_many_batches_same_size_pairs_and_matches_single_runs(relighter):
     pairs = [_inputs(64, 64, 1), _inputs(64, 64, 2), _inputs(64, 96, 3), _inputs(64, 64, 4)]
     seen = []

@@ -69,6 +69,7 @@ def vgg_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_perceptual_uses_stated_slices_and_weights(vgg_file):
     from torchvision.models import vgg19
 

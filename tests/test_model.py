@@ -40,6 +40,7 @@ def test_state_dict_keys_and_shapes_equal_official_manifest(s3net):
     assert ref == ours
 
 
+@pytest.mark.slow
 def test_output_equals_independent_transcription_of_release(s3net):
     ref = RefDehaze3().eval()
     ref.load_state_dict(s3net.state_dict(), strict=True)
@@ -54,6 +55,7 @@ def test_output_equals_independent_transcription_of_release(s3net):
     torch.testing.assert_close(ours, theirs, rtol=0, atol=2e-5)
 
 
+@pytest.mark.slow
 def test_input_order_matters(s3net):
     g = torch.Generator().manual_seed(1)
     a, b = torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g)
@@ -63,6 +65,7 @@ def test_input_order_matters(s3net):
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.slow
 def test_presets_run_on_odd_multiples_of_32(preset):
     m = create_model(preset).eval()
     x = torch.rand(2, 3, 32, 96)

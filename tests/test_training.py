@@ -16,6 +16,8 @@ from core.errors import RelightError
 from core.training import Callbacks, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
+# training runs, resumes and kills take from seconds to minutes each on 2 CPU cores
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
