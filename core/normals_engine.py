@@ -92,7 +92,7 @@ class NormalsRelighter:
         if progress:
             progress(1.0, "done")
         return NormalsResult(np.ascontiguousarray(out), "normals", (w, h), time.perf_counter() - t0, str(self.device),
-                             "fp32", ENGINE_NAME, light)
+                             "fp32", ENGINE_NAME, light=light)
 
 
 class NormalsBatch:
