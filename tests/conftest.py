@@ -95,3 +95,19 @@ def tiny_depth_model(tmp_path_factory):
         "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
         "image_processor_type": "DPTImageProcessor"}))
     return folder
+
+
+def cli(capsys, *args):
+    """Run the command line in-process: (exit code, what it wrote to stderr)."""
+    from core.cli import main
+
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def one_error_line(code, err, *needles):
+    """A user error: exit 2 and exactly one line naming the problem, never a traceback."""
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("relight: error: ") and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, (n, err)

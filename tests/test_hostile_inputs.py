@@ -12,23 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from core.cli import main
+from conftest import cli, one_error_line
 from core.errors import RelightError
 from core.io import read_depth, read_image, write_depth_npy, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(capsys, *args):
-    code = main([str(a) for a in args])
-    return code, capsys.readouterr().err
-
-
-def one_error_line(code, err, *needles):
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("relight: error: ") and "Traceback" not in err, err
-    for n in needles:
-        assert n in err, (n, err)
 
 
 @pytest.fixture

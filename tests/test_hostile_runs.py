@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.cli import main
+from conftest import cli, one_error_line
 from core.data.synthetic import synthesize
 from core.training import TrainConfig, train
 
@@ -31,18 +31,6 @@ def run(data, tmp_path_factory):
 
 
 COMMON = ["--device", "cpu", "--workers", "0"]
-
-
-def cli(capsys, *args):
-    code = main([str(a) for a in args])
-    return code, capsys.readouterr().err
-
-
-def one_error_line(code, err, *needles):
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("relight: error: ") and "Traceback" not in err, err
-    for n in needles:
-        assert n in err, (n, err)
 
 
 def test_resuming_a_copied_run_writes_only_into_the_copy(run, tmp_path, capsys):
