@@ -176,9 +176,9 @@ def test_full_relight_through_the_worker_then_save_and_swap(qtbot, window, tmp_p
     assert rt.suggested_name() == "src_relit"
     rt.swap()
     assert rt.guide_card.image_path == before
-    # the old result is marked stale and Save's name follows the current source
-    assert rt.result_label.text().startswith("Stale") and rt.compare.labels[1] == "relit (stale)"
-    assert rt.suggested_name() == "gui_relit"
+    # the old result is marked stale; the view shows the new source; Save's name follows the result's source
+    assert rt.result_label.text().startswith("Stale") and rt.compare.after is None
+    assert rt.compare.before is rt.source_card.image and rt.suggested_name() == "src_relit"
     # re-run with another guide without reloading the source
     rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "other", seed=9)))
     qtbot.waitUntil(lambda: rt.guide_card.image_path.name == "other.png", timeout=10000)

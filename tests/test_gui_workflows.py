@@ -1,0 +1,122 @@
+"""The app as a new user meets it: stale results, batch with photos that lack depth, batch progress and
+cancel, resuming an interrupted fine-tune, small windows, the next-step hint, the depth model offline
+and when chosen, consistent defaults, and which model made a result."""
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
+
+from core.io import read_image, write_image  # noqa: E402
+from test_gui import _collect_garbage_on_the_gui_thread, _load_both, dialogs, make_pair, mime, window  # noqa: E402,F401
+
+DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+
+
+def visible_boxes(name: str | None = None) -> list[QMessageBox]:
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()
+            and (name is None or w.objectName() == name)]
+
+
+def click_later(qtbot, name: str, button_text: str, done: list) -> None:
+    """Answer the modal box `name` (opened next) with the button whose text starts with `button_text`."""
+    def answer():
+        boxes = visible_boxes(name)
+        if not boxes:
+            QTimer.singleShot(50, answer)
+            return
+        box = boxes[0]
+        done.append(box.text())
+        button = next(b for b in box.buttons() if b.text().replace("&", "").startswith(button_text))
+        button.click()
+
+    QTimer.singleShot(50, answer)
+
+
+def relit(qtbot, rt):
+    with qtbot.waitSignal(rt.resultReady, timeout=30000) as blocker:
+        rt.relight()
+    qtbot.waitUntil(lambda: rt.worker is None, timeout=10000)
+    return blocker.args[0]
+
+
+# ---- 1. a stale result --------------------------------------------------------------------
+def test_a_stale_result_is_saved_after_a_warning_under_the_name_of_its_own_source(qtbot, window, tmp_path, monkeypatch):
+    rt = window.relight_tab
+    _load_both(qtbot, rt, tmp_path)  # src.png + gui.png
+    res = relit(qtbot, rt)
+    rt.source_card.handle_mime(mime(*make_pair(tmp_path, "rocket", seed=7)))  # another photo opens
+    qtbot.waitUntil(lambda: rt.source_card.image_path.name == "rocket.png", timeout=10000)
+    assert rt.suggested_name() == "src_relit"  # the result's own source, not the photo open now
+    starts = []
+
+    def fake_save_dialog(parent, title, start, filters):
+        starts.append(start)
+        return str(tmp_path / "saved.png"), "PNG 16-bit (*.png)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", fake_save_dialog)
+    asked = []
+    click_later(qtbot, "staleSaveDialog", "Cancel", asked)
+    rt.save_dialog()  # Ctrl+S
+    assert asked and "src.png" in asked[0] and not starts  # warned; cancelled: nothing written
+    click_later(qtbot, "staleSaveDialog", "Save", asked)
+    rt.save_dialog()
+    assert len(asked) == 2 and starts and Path(starts[0]).name == "src_relit.png"
+    qtbot.waitUntil(lambda: (tmp_path / "saved.png").is_file(), timeout=10000)
+    np.testing.assert_allclose(read_image(tmp_path / "saved.png"), res.image, atol=1 / 65535)
+    # a current result saves without a question
+    relit(qtbot, rt)
+    assert not rt.stale and rt.suggested_name() == "rocket_relit"
+    rt.save_dialog()
+    assert len(asked) == 2 and Path(starts[-1]).name == "rocket_relit.png"
+
+
+# ---- 6. the next step ---------------------------------------------------------------------
+def test_the_view_says_the_next_step_and_a_new_source_replaces_the_old_pairs_result(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    view = rt.compare
+    assert "source" in view.placeholder and view.before is None
+    rt.source_card.handle_mime(mime(*make_pair(tmp_path, "src")))
+    qtbot.waitUntil(lambda: rt.source_card.ready, timeout=10000)
+    assert "guide" in view.placeholder and view.before is rt.source_card.image and view.after is None
+    rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "gui", seed=3)))
+    qtbot.waitUntil(lambda: rt.relight_button.isEnabled(), timeout=10000)
+    assert "press Relight" in view.placeholder
+    view.grab()  # paints the source with the hint over it
+    res = relit(qtbot, rt)
+    assert view.after is res.image
+    rt.source_card.handle_mime(mime(*make_pair(tmp_path, "next", seed=8)))
+    qtbot.waitUntil(lambda: rt.source_card.image_path.name == "next.png", timeout=10000)
+    assert view.after is None and view.before is rt.source_card.image  # not the previous pair's result
+    assert "press Relight" in view.placeholder
+    rt.against.setCurrentText("guide")  # the compare choice does not bring the old result back
+    assert view.after is None
+    # the demo pair: the view asks for Relight
+    rt.load_into(rt.source_card, __import__("core.inputs").inputs.InputFiles(DEMO / "source.png", DEMO / "source.npy"))
+    rt.load_into(rt.guide_card, __import__("core.inputs").inputs.InputFiles(DEMO / "guide.png", DEMO / "guide.npy"))
+    qtbot.waitUntil(lambda: rt.source_card.image_path.name == "source.png" and rt.guide_card.image_path.name == "guide.png",
+                    timeout=10000)
+    assert "press Relight" in view.placeholder
+
+
+# ---- 10. which model ran ------------------------------------------------------------------
+def test_the_result_says_which_model_ran_and_flags_the_bundled_synthetic_model(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    _load_both(qtbot, rt, tmp_path)
+    relit(qtbot, rt)
+    assert "lite" in rt.model_note.text() and "synthetic" not in rt.model_note.text()
+    with qtbot.waitSignal(window.model.loaded, timeout=60000):
+        window.use_checkpoint("")  # the bundled model
+    relit(qtbot, rt)
+    note = rt.model_note.text()
+    assert "s3net-lite-synthetic" in note and "synthetic scenes only" in note
+    assert "s3net-lite-synthetic.md" in note and "<a href=" in note
+    assert rt.model_note.isVisible()
+    rt.model_note.linkActivated.emit("card")
+    assert window.tabs.currentWidget() is window.settings_tab and "Model card" in window.settings_tab.card.toPlainText()
