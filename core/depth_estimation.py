@@ -214,6 +214,30 @@ def load_estimator(model_dir: str | Path | None = None, device: str = "auto", pr
         return _LOADED[key]
 
 
+class DepthFiller:
+    """Completes inputs whose depth map is missing (``fill(input, role)``), as the command line, the
+    batch runner and the app's batch do: the model loads once, at the first input that needs it;
+    safe to call from several reading threads. `notify` hears one line per estimated input."""
+
+    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32",
+                 notify=None):
+        self.model_dir, self.device, self.precision, self.notify = model_dir, device, precision, notify
+        self.estimator: DepthAnything | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, inp, role: str):
+        from .inputs import complete_depth
+
+        if inp.has_depth:
+            return inp
+        with self._lock:
+            if self.estimator is None:
+                self.estimator = load_estimator(self.model_dir, self.device, self.precision)
+        if self.notify is not None:
+            self.notify(f"{role} {inp.name}: no depth map given, estimating it with {self.estimator.name}")
+        return complete_depth(inp, self.estimator.estimate)
+
+
 def estimate_depth(image: np.ndarray, model_dir: str | Path | None = None, device: str = "auto",
                    precision: str = "fp32") -> DepthMap:
     """One call from Python: a depth map for `image` (float RGB in [0, 1]) in the network's convention."""

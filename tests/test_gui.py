@@ -557,7 +557,7 @@ def test_batch_dialog_relights_a_folder_lists_bad_pairs_and_opens_the_output(qtb
     qtbot.waitUntil(lambda: w.done, timeout=60000)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Pair000.png", "Pair002.png"]
     assert dlg.errors.count() == 1 and "Pair001" in dlg.errors.item(0).text() and "Pair001.npy" in dlg.errors.item(0).text()
-    assert "relit 2 of 3" in dlg.status.text() and dlg.open_button.isEnabled()
+    assert "wrote 2 of 3" in dlg.status.text() and dlg.open_button.isEnabled()
     assert dlg.progress.value() == 1000
     # many sources with the light compass
     dlg.compass.setChecked(True)

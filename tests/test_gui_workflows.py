@@ -120,3 +120,74 @@ def test_the_result_says_which_model_ran_and_flags_the_bundled_synthetic_model(q
     assert rt.model_note.isVisible()
     rt.model_note.linkActivated.emit("card")
     assert window.tabs.currentWidget() is window.settings_tab and "Model card" in window.settings_tab.card.toPlainText()
+
+
+# ---- 2. batch estimates missing depth ---------------------------------------------------------
+def photos(folder: Path, n: int, size=(48, 64)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(11)
+    return [write_image(folder / f"photo{i}.png", rng.random((*size, 3)), 8) for i in range(n)]
+
+
+def test_batch_estimates_missing_depth_like_a_single_relight(qtbot, window, tmp_path, tiny_depth_model, monkeypatch):
+    monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    photos(tmp_path / "in", 3)
+    make_pair(tmp_path / "in", "paired", (48, 64))  # one photo has its depth map beside it
+    rt = window.relight_tab
+    rt.guide_tabs.setCurrentIndex(1)  # every photo lit by the light compass
+    dlg = rt.open_batch()
+    qtbot.addWidget(dlg)
+    assert dlg.compass.isChecked()
+    dlg.input.setText(str(tmp_path / "in"))
+    # without a depth model: the photos are skipped, in the app's words
+    dlg.output.setText(str(tmp_path / "out0"))
+    w = dlg.start()
+    assert "depth model is installed" in dlg.status.text()
+    qtbot.waitUntil(lambda: w.done, timeout=60000)
+    assert "wrote 1 of 4" in dlg.status.text() and dlg.errors.count() == 3
+    texts = " ".join(dlg.errors.item(i).text() for i in range(dlg.errors.count()))
+    assert "flag" not in texts and "relight depth" not in texts and "install the depth model" in texts
+    # with the depth model (the app's setting), as the single relight and `relight infer --input-dir` do
+    window.settings_tab.depth_model.setText(str(tiny_depth_model))
+    window.settings_tab.depth_model.editingFinished.emit()
+    dlg.output.setText(str(tmp_path / "out"))
+    w = dlg.start()
+    qtbot.waitUntil(lambda: w.done, timeout=120000)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["paired.png", "photo0.png", "photo1.png", "photo2.png"]
+    assert "wrote 4 of 4" in dlg.status.text() and dlg.errors.count() == 0
+    dlg.close()
+
+
+# ---- 3. batch progress and cancel ---------------------------------------------------------
+def test_batch_progress_follows_the_files_and_cancel_stops_after_the_current_pair(qtbot, window, tmp_path, monkeypatch):
+    for i in range(10):
+        make_pair(tmp_path / "in", f"p{i}", (48, 64), seed=i)
+    rt = window.relight_tab
+    relighter = window.model.relighter
+    real = relighter.relight_many
+    def slow(pairs, **kw):  # a pair takes a while, as on a real photo
+        time.sleep(1.0)
+        return real(pairs, **kw)
+
+    monkeypatch.setattr(relighter, "relight_many", slow)
+    rt.guide_tabs.setCurrentIndex(1)
+    dlg = rt.open_batch()
+    qtbot.addWidget(dlg)
+    dlg.input.setText(str(tmp_path / "in"))
+    dlg.output.setText(str(tmp_path / "out"))
+    dlg.progress.setValue(1000)  # the last batch's bar
+    dlg.progress.setFormat("7/7")
+    seen = []
+    dlg.progress.valueChanged.connect(lambda v: seen.append((v, len(list((tmp_path / "out").glob("*.png"))))))
+    w = dlg.start()
+    assert dlg.progress.value() == 0 and dlg.progress.format() == "0/10"  # a new batch starts at 0
+    qtbot.waitUntil(lambda: dlg.progress.format().startswith("4/10"), timeout=60000)
+    dlg.cancel_button.click()
+    qtbot.waitUntil(lambda: w.done, timeout=60000)
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == [f"p{i}.png" for i in range(4)]
+    assert "wrote 4 of 10 (cancelled)" in dlg.status.text()
+    # the bar moved with the files: each step came once its file was on disk
+    assert [v for v, _ in seen] == [0, 100, 200, 300, 400] and all(n >= v // 100 for v, n in seen)
+    dlg.close()
