@@ -20,7 +20,7 @@ from core.io import DEPTH_SUFFIXES, EIGHT_BIT_ONLY, IMAGE_SUFFIXES, OUTPUT_SUFFI
 from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.pairing import find_depth, ntire_pairs, pair_dropped
 from core.errors import RelightError
-from core.vocab import COMPARE_MODES, OUTPUT_MODES
+from core.vocab import COMPARE_MODES, KELVIN_RANGE, OUTPUT_MODES
 
 from .dialogs import show_error
 from .imaging import to_qimage
@@ -28,7 +28,7 @@ from .model_state import ModelState
 from .settings import Settings
 from .widgets.compare_view import CompareView
 from .widgets.input_card import InputCard
-from .widgets.compass import KELVIN_MAX, CompassPanel
+from .widgets.compass import CompassPanel
 from .widgets.overflow_row import OverflowRow
 from .workers import QUEUED, LatestOnly, Worker, start_worker
 
@@ -95,6 +95,13 @@ class RelightTab(QWidget):
         self.swap_button.clicked.connect(self.swap)
         # the guide side: a guide photo, or the light compass (a guide rendered from numbers)
         self.compass = CompassPanel()
+        # the whole range the renderer and `relight infer --temperature` accept
+        lo, hi = KELVIN_RANGE
+        self.compass.slider.setRange(lo // 100, hi // 100)
+        # the label as wide as its widest text: the slider's handle stays put when "9900 K" becomes "10000 K"
+        label = self.compass.kelvin_label
+        label.setFixedWidth(label.fontMetrics().horizontalAdvance(f"{hi} K") + 6)
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.guide_tabs = QTabWidget()
         self.guide_tabs.setObjectName("guide_tabs")
         self.guide_tabs.addTab(self.guide_card, "Guide photo")

@@ -44,6 +44,8 @@ class SettingsTab(QWidget):
         self.device.setCurrentIndex(max(0, self.device.findData(settings.get("device"))))
         self.precision = QComboBox()
         native_bf16 = cpu_has_native_bf16()
+        self.precision.addItem(f"auto ({'bf16' if native_bf16 else 'fp32'} here: bf16 on a CPU with native bf16, "
+                               "fp32 otherwise)", "auto")
         for p in PRECISIONS:  # a precision slower on this machine is not offered as a speed-up
             note = {"bf16": "" if native_bf16 else " (CPU: slower here, no native bf16)",
                     "fp16": " (CUDA only)" if not torch.cuda.is_available() else ""}.get(p, "")

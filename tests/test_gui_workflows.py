@@ -191,3 +191,127 @@ def test_batch_progress_follows_the_files_and_cancel_stops_after_the_current_pai
     # the bar moved with the files: each step came once its file was on disk
     assert [v for v, _ in seen] == [0, 100, 200, 300, 400] and all(n >= v // 100 for v, n in seen)
     dlg.close()
+
+
+# ---- 9. consistency -----------------------------------------------------------------------
+def test_app_and_command_line_agree_and_controls_hold_still(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    from core.cli import build_parser
+    from core.render.light import Light
+    from core.vocab import KELVIN_RANGE
+    from relight_gui.settings import DEFAULTS
+
+    # precision: the app's default is the command line's
+    cli = build_parser().parse_args(["infer", "--source", "a.png", "--output", "b.png"])
+    assert DEFAULTS["precision"] == cli.precision == "auto"
+    assert window.settings_tab.precision.currentData() == "auto"
+    # temperature: the compass offers what `relight infer --temperature` accepts, 1500-12000 K
+    compass = window.relight_tab.compass
+    assert (compass.slider.minimum() * 100, compass.slider.maximum() * 100) == KELVIN_RANGE == (1500, 12000)
+    assert Light.parse("N", 1500).kelvin == 1500 and Light.parse("N", 12000).kelvin == 12000
+    # the slider's handle does not jump when its label widens (9900 K -> 10000 K)
+    window.resize(1280, 720)
+    window.relight_tab.guide_tabs.setCurrentIndex(1)
+    compass.set_light(Light(0, 9900))
+    QApplication.processEvents()
+    before = compass.slider.geometry()
+    compass.set_light(Light(0, 10000))
+    QApplication.processEvents()
+    assert compass.slider.geometry() == before and compass.kelvin_label.text() == "10000 K"
+    # Open output folder: says where the files are when no file manager starts
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: False)
+    dlg = window.relight_tab.open_batch()
+    qtbot.addWidget(dlg)
+    dlg.output.setText(str(tmp_path))
+    assert dlg.open_output() is False
+    qtbot.waitUntil(lambda: bool([b for b in dlg.findChildren(QMessageBox) if b.isVisible()]), timeout=5000)
+    box = [b for b in dlg.findChildren(QMessageBox) if b.isVisible()][0]
+    assert "No file manager" in box.text() and str(tmp_path) in box.text()
+    dlg.close()
+
+
+def test_finetune_panels_keep_their_width_when_a_run_starts_and_stops(qtbot, window, tmp_path):
+    from core.data.synthetic import synthesize
+
+    synthesize(tmp_path / "data", scenes=2, size=64, seed=0, pairs=0)
+    ft = window.finetune_tab
+    window.resize(1280, 720)
+    window.tabs.setCurrentWidget(ft)
+    ft.data.setText(str(tmp_path / "data"))
+    ft.base.setCurrentText("Scratch")
+    ft.preset.setCurrentText("s3net-lite")
+    ft.batch.setValue(1)
+    ft.steps.setValue(3)
+    ft.val_every.setValue(100)
+    ft.out.setText(str(tmp_path / "run"))
+    QApplication.processEvents()
+    left = ft.findChild(type(ft.log_view)).parentWidget()
+    width = left.width()
+    widths = []
+    ft.bridge.step.connect(lambda info: (QApplication.processEvents(), widths.append(left.width())))
+    w = ft.start()
+    qtbot.waitUntil(lambda: w.done, timeout=120000)
+    QApplication.processEvents()
+    assert widths and set(widths) == {width} and left.width() == width
+
+
+# ---- 4. resume after quitting mid-training ------------------------------------------------
+def test_quit_mid_training_asks_and_resume_after_relaunch_continues_that_run(qtbot, tmp_path, lite_checkpoint):
+    from PySide6.QtCore import QSettings
+
+    from core.data.synthetic import synthesize
+    from relight_gui.main_window import MainWindow
+    from relight_gui.settings import Settings
+
+    synthesize(tmp_path / "data", scenes=2, size=64, seed=0, pairs=0)
+    ini = str(tmp_path / "settings.ini")
+
+    def launch():
+        s = Settings(QSettings(ini, QSettings.Format.IniFormat))
+        s.set("checkpoint", str(lite_checkpoint))
+        s.set("device", "cpu")
+        win = MainWindow(s)
+        qtbot.addWidget(win)
+        win.show()
+        return win
+
+    win = launch()
+    ft = win.finetune_tab
+    ft.data.setText(str(tmp_path / "data"))
+    ft.base.setCurrentText("Scratch")
+    ft.preset.setCurrentText("s3net-lite")
+    ft.batch.setValue(1)
+    ft.val_every.setValue(100)
+    ft.ckpt_every.setValue(100)
+    ft.out.setText(str(tmp_path / "finetune"))
+    ft.steps.setValue(2)
+    w = ft.start()  # a first run that finishes
+    qtbot.waitUntil(lambda: w.done, timeout=120000)
+    assert not ft.resume_button.isEnabled()  # nothing left to resume there
+    ft.steps.setValue(12)
+    w = ft.start()  # the next run goes to finetune-2
+    assert ft.out.text() == str(tmp_path / "finetune-2")
+    qtbot.waitUntil(lambda: len(ft.history.get("total", ([], []))[0]) >= 3, timeout=120000)
+    # quitting asks; Cancel and "keep training" leave the app running
+    asked = []
+    click_later(qtbot, "quitDuringTraining", "Cancel", asked)
+    win.close()
+    assert asked and win.isVisible() and not w.done
+    click_later(qtbot, "quitDuringTraining", "Stop", asked)
+    win.close()  # stop: the step finishes, a checkpoint is written, the window closes
+    assert len(asked) == 2 and w.wait(100) and not win.isVisible()
+    stopped_at = json.loads((tmp_path / "finetune-2" / "metrics.jsonl").read_text().splitlines()[-1])["step"]
+    assert 3 <= stopped_at < 12 and (tmp_path / "finetune-2" / "state.pt").is_file()
+
+    win = launch()  # relaunch
+    ft = win.finetune_tab
+    assert ft.out.text() == str(tmp_path / "finetune-2")  # the interrupted run, not the finished one
+    qtbot.waitUntil(lambda: "2 scenes" in ft.data_summary.text(), timeout=10000)  # the label matches the field
+    assert ft.resume_button.isEnabled()
+    qtbot.mouseClick(ft.resume_button, __import__("PySide6.QtCore").QtCore.Qt.MouseButton.LeftButton)
+    assert ft.history["total"][0][:3] == [1, 2, 3]  # the curves start with the earlier steps
+    qtbot.waitUntil(lambda: ft.worker is None, timeout=120000)
+    assert ft.history["total"][0] == list(range(1, 13))  # every step once, to the end
+    assert "resumed from step" in ft.log_view.toPlainText()
+    win.close()
