@@ -73,6 +73,73 @@ def is_model_dir(folder: Path) -> bool:
     return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
 
 
+BACKBONE_SIZES = {384: "Small", 768: "Base", 1024: "Large", 1536: "Giant"}  # DINOv2 width -> model size
+
+
+def _read_json(path: Path, limit: int = 1 << 20) -> dict:
+    try:
+        if path.stat().st_size > limit:
+            raise RelightError("is too large for a model configuration", path)
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise RelightError("is not a readable JSON file (damaged or incomplete copy?)", path) from None
+    if not isinstance(data, dict):
+        raise RelightError("is not a model configuration (expected a JSON object)", path)
+    return data
+
+
+def depth_model_title(config: dict, folder: Path | None = None) -> str:
+    """A depth model's name as its files say: the hub name it was saved from, else a Depth Anything
+    folder name that agrees with the backbone's size, else the backbone's size."""
+    import re
+
+    hidden = (config.get("backbone_config") or {}).get("hidden_size")
+    size = BACKBONE_SIZES.get(hidden) if isinstance(hidden, int) else None
+
+    def title(name: str) -> str:
+        words = [w for w in re.split(r"[-_ ]+", re.sub(r"[-_]hf$", "", name, flags=re.I)) if w]
+        return " ".join(w.upper() if re.fullmatch(r"v\d+", w, re.I) else w[:1].upper() + w[1:] for w in words)
+
+    name = str(config.get("_name_or_path") or "").rstrip("/").split("/")[-1]
+    if name:
+        return title(name)
+    if folder is not None and re.search(r"depth[-_ ]?anything", folder.name, re.I) and size and size.lower() in folder.name.lower():
+        return title(folder.name)
+    return f"Depth Anything {size}" if size else f"Depth Anything ({hidden or '?'}-wide backbone)"
+
+
+def inspect_depth_model(folder: str | Path) -> str:
+    """Check a depth model folder fully without loading the network (config.json, the weights'
+    header, preprocessor_config.json); -> its title. A damaged file is a RelightError naming it."""
+    import struct
+
+    folder = Path(folder)
+    if not is_model_dir(folder):
+        raise RelightError("not a depth model folder (expected config.json and model.safetensors "
+                           "as written by save_pretrained)", folder)
+    config = _read_json(folder / "config.json")
+    if config.get("model_type") != "depth_anything":
+        raise RelightError(f"is not a Depth Anything model (model_type '{config.get('model_type')}')", folder / "config.json")
+    weights = folder / "model.safetensors"
+    try:
+        size = weights.stat().st_size
+        with open(weights, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if not 2 <= n <= min(size - 8, 100 << 20):
+                raise ValueError
+            header = json.loads(f.read(n))
+        tensors = [v for k, v in header.items() if k != "__metadata__"]
+        end = max(int(v["data_offsets"][1]) for v in tensors)
+        if 8 + n + end > size:
+            raise RelightError(f"is cut short ({size} bytes, its header describes {8 + n + end})", weights)
+    except RelightError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, IndexError, struct.error):
+        raise RelightError("is not a readable safetensors file (damaged or incomplete copy?)", weights) from None
+    _preprocessing(folder)
+    return depth_model_title(config, folder)
+
+
 def find_depth_model(explicit: str | Path | None = None) -> Path | None:
     """The depth model folder: `explicit` (must be valid), $RELIGHT_DEPTH_MODEL, then the app's data folder."""
     if explicit:
@@ -128,7 +195,7 @@ def _preprocessing(folder: Path) -> dict:
 class DepthAnything:
     """Depth Anything V2 (Small) through transformers, from a local folder, on a chosen device."""
 
-    name = DEPTH_MODEL_TITLE
+    name = DEPTH_MODEL_TITLE  # each instance: the name its config.json gives
 
     def __init__(self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32",
                  cache_size: int = 8):
@@ -140,6 +207,10 @@ class DepthAnything:
         self.device = pick_device(device) if isinstance(device, str) else device
         self.dtype = torch.float16 if precision == "fp16" and self.device.type == "cuda" else torch.float32
         self.pre = _preprocessing(self.folder)
+        try:
+            self.name = depth_model_title(_read_json(self.folder / "config.json"), self.folder)
+        except RelightError:
+            pass  # transformers reports a damaged config below, naming the file
         with _LOAD_LOCK, _offline():
             try:
                 from transformers import DepthAnythingForDepthEstimation

@@ -44,6 +44,7 @@ class MainWindow(QMainWindow):
         self.settings_tab.depthModelChanged.connect(self.relight_tab.refresh_depth_model)
         self.finetune_tab.useCheckpoint.connect(self.use_checkpoint)
         self.relight_tab.modelCardRequested.connect(lambda: self.tabs.setCurrentWidget(self.settings_tab))
+        self.relight_tab.depthModelChosen.connect(self.settings_tab.set_depth_model)
         self.model.loaded.connect(self._model_loaded)
         self.model.failed.connect(self._model_failed)
         self.model.loading.connect(lambda name: (self.model_label.setText(f"model: loading {name}…"), self.relight_tab.update_state()))

@@ -1,6 +1,7 @@
 """Relight tab: source and guide cards, relight with progress and cancel, compare, save."""
 from __future__ import annotations
 
+import logging
 from html import escape
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout
 
 from core.checkpoint import BUNDLED_MODEL
 from core.inference import RelightResult
-from core.depth_estimation import find_depth_model, load_estimator
+from core.depth_estimation import default_model_dir, find_depth_model, inspect_depth_model, load_estimator
 from core.api import guide_for_light
 from core.guides import CompassGuides
 from core.inputs import InputFiles, load_input
@@ -33,6 +34,8 @@ from .widgets.overflow_row import OverflowRow
 from .workers import QUEUED, LatestOnly, Worker, start_worker
 
 
+log = logging.getLogger("relight.gui")
+
 SAVE_FILTERS = ["PNG 16-bit (*.png)", "PNG 8-bit (*.png)", "TIFF 16-bit (*.tif *.tiff)", "TIFF 8-bit (*.tif *.tiff)",
                 "JPEG 8-bit (*.jpg *.jpeg)"] + (["WebP 8-bit (*.webp)"] if ".webp" in OUTPUT_SUFFIXES else [])
 
@@ -48,11 +51,19 @@ def labelled(text: str, combo: QComboBox) -> QWidget:
     return w
 
 
-def depth_model_installed(settings: Settings) -> bool:
+def depth_model_folder(settings: Settings) -> Path | None:
+    """The configured depth model's folder when it is there and every file checks out."""
     try:
-        return find_depth_model(settings.get("depth_model") or None) is not None
+        folder = find_depth_model(settings.get("depth_model") or None)
+        if folder is not None:
+            inspect_depth_model(folder)
+        return folder
     except RelightError:
-        return False
+        return None
+
+
+def depth_model_installed(settings: Settings) -> bool:
+    return depth_model_folder(settings) is not None
 
 
 def model_note(info) -> str:
@@ -79,7 +90,7 @@ class RelightTab(QWidget):
         super().__init__(parent)
         self.model, self.settings = model, settings
         self._estimating: set[InputCard] = set()  # cards whose depth estimate is running
-        self._model_was_installed = depth_model_installed(settings)
+        self._model_folder = depth_model_folder(settings)  # the usable depth model, when there is one
         self.result: RelightResult | None = None
         # what the result was made from (source file and image, guide, model): its name and its
         # comparison follow these, not the inputs opened since
@@ -380,9 +391,12 @@ class RelightTab(QWidget):
     def refresh_depth_model(self) -> None:
         """The depth model setting changed (or a download finished): the cards' Estimate/Download
         offers follow it, and photos waiting for depth get it when estimating on open is on."""
-        installed = depth_model_installed(self.settings)
-        arrived = installed and not self._model_was_installed  # not on every edit of the setting
-        self._model_was_installed = installed
+        folder = depth_model_folder(self.settings)
+        installed = folder is not None
+        # a usable model that was not there before (after none, or after a damaged one): photos
+        # waiting for depth get it; re-saving the same folder does not estimate again
+        arrived = installed and folder != self._model_folder
+        self._model_folder = folder
         for c in (self.source_card, self.guide_card):
             c.show_model_state(installed)
             if c in self._estimating:
@@ -406,7 +420,7 @@ class RelightTab(QWidget):
         worker = Worker(lambda progress, cancel: download_model(m.name, progress=progress, cancel=cancel), "Download")
         dialog.canceled.connect(worker.cancel)
         worker.progress.connect(lambda f, msg: (dialog.setValue(int(f * 1000)), dialog.setLabelText(msg)))
-        worker.failed.connect(lambda msg: show_error(self, "Download failed", msg))
+        worker.failed.connect(self.download_failed)
         worker.succeeded.connect(lambda path: self.statusMessage.emit(f"{m.title} installed in {path}"))
 
         def finished():
@@ -415,6 +429,32 @@ class RelightTab(QWidget):
 
         worker.finished.connect(finished)
         return start_worker(self, worker)
+
+    def download_failed(self, msg: str):
+        """Say what went wrong and how to bring the model from another computer; offer its folder."""
+        from PySide6.QtWidgets import QMessageBox
+
+        m, here = DEPTH_ANYTHING_V2_SMALL, default_model_dir()
+        box = QMessageBox(QMessageBox.Icon.Warning, "Download failed", msg, QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("downloadFailed")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setInformativeText(
+            f"To bring {m.title} from a computer that has it (or that can reach huggingface.co/{m.repo}): copy its "
+            f"folder — config.json, model.safetensors and preprocessor_config.json — to this computer, then either "
+            f"choose that folder here, put it at {here}, or run\n\n    relight models install PATH\n\n"
+            "which checks the files' checksums and copies them into place.")
+        choose = box.addButton("Choose folder…", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        choose.clicked.connect(self.choose_depth_model_folder)
+        box.finished.connect(box.deleteLater)
+        box.open()
+        log.warning("Download failed: %s", msg)
+        return box
+
+    def choose_depth_model_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the depth model folder", str(Path.home()))
+        if path:
+            self.depthModelChosen.emit(path)  # the Settings tab checks it and saves it
 
     def refresh_recent(self) -> None:
         for card in (self.source_card, self.guide_card):

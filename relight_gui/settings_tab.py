@@ -9,11 +9,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QPushButton, QTextBrowser, QVBoxLayout, QWidget)
 
 from core.checkpoint import BUNDLED_MODEL
-from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model
+from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model, inspect_depth_model
 from core.errors import RelightError
 from core.hardware import cpu_has_native_bf16
 from core.vocab import PRECISIONS
 
+from .dialogs import show_error
 from .imaging import COLORMAPS
 from .settings import Settings
 
@@ -76,7 +77,7 @@ class SettingsTab(QWidget):
         self.depth_model.setPlaceholderText(f"${DEPTH_MODEL_ENV} or {default_model_dir()}")
         self.depth_model.setToolTip("Folder of Depth Anything V2 Small (save_pretrained layout), used to estimate "
                                     "depth maps for photos that have none")
-        self.depth_model.editingFinished.connect(self._depth_model_changed)
+        self.depth_model.editingFinished.connect(lambda: self._depth_model_changed(ask=True))
         browse_depth = QPushButton("Browse…")
         browse_depth.clicked.connect(self.browse_depth_model)
         self.depth_status = QLabel()
@@ -127,22 +128,39 @@ class SettingsTab(QWidget):
     def browse_depth_model(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose the depth model folder", str(Path.home()))
         if path:
-            self.depth_model.setText(path)
-            self._depth_model_changed()
+            self.set_depth_model(path)
 
-    def _depth_model_changed(self) -> None:
-        """Save the setting at once and say whether a usable model is there."""
+    def set_depth_model(self, path: str) -> bool:
+        """Use the depth model in `path` (checked first); False when it was refused."""
+        self.depth_model.setText(path)
+        return self._depth_model_changed(ask=True, force=True)
+
+    def _depth_model_changed(self, ask: bool = False, force: bool = False) -> bool:
+        """A folder typed or chosen is checked fully at once (every file readable, the configuration
+        a Depth Anything one): a damaged one is refused with a dialog and the previous setting kept.
+        Otherwise the setting is saved and the status names the model by what its config says."""
         text = self.depth_model.text().strip()
+        previous = self.settings.get("depth_model")
+        if text and ask and (force or text != previous):
+            try:
+                inspect_depth_model(text)
+            except RelightError as exc:
+                show_error(self, "Not a usable depth model", f"{exc}\n\nThe depth model setting was not changed.")
+                self.depth_model.setText(previous)
+                return False
         self.settings.set("depth_model", text)
         try:
             found = find_depth_model(text or None)
+            title = inspect_depth_model(found) if found else None
         except RelightError as exc:
             self.depth_status.setText(f"⚠ {exc}")
-            return
-        self.depth_status.setText(f"Depth model: {found}" if found else
+            self.depthModelChanged.emit()
+            return False
+        self.depth_status.setText(f"Depth model: {title}, in {found}" if found else
                                   "No depth model installed: use Download model… on a card without depth, "
                                   "or choose a folder here.")
         self.depthModelChanged.emit()
+        return found is not None
 
     def apply(self) -> None:
         self.settings.set("device", self.device.currentData())

@@ -45,7 +45,7 @@ def test_library_call_returns_the_readers_type(tiny_depth_model):
     d = estimate_depth(img, tiny_depth_model, device="cpu")
     assert d.shape == (70, 90) and d.data.dtype == np.float32
     assert NEAR - 1e-6 <= d.data.min() and d.data.max() <= FAR + 1e-6
-    assert "Depth Anything V2 Small" in d.origin and d.path is None
+    assert "Depth Anything (32-wide backbone)" in d.origin and d.path is None
     assert estimate_depth(img, tiny_depth_model, device="cpu") is d  # cached per image
     with pytest.raises(RelightError, match="not a depth model folder"):
         estimate_depth(img, tiny_depth_model / "nope")
@@ -79,7 +79,7 @@ def test_infer_estimates_missing_depth_and_says_so(capsys, tmp_path, tiny_depth_
     code, _, err = run_cli(capsys, "infer", "--source", src, "--guide", gui, "--guide-depth", gd, "--output", out,
                            "--checkpoint", lite_checkpoint, "--device", "cpu", "--depth-model", tiny_depth_model)
     assert code == 0, err
-    assert "source src.png: no depth map given, estimating it with Depth Anything V2 Small" in err
+    assert "source src.png: no depth map given, estimating it with Depth Anything (32-wide backbone)" in err
     assert "guide gui.png" not in err and read_image(out).shape == (64, 64, 3)
 
 

@@ -110,7 +110,7 @@ def test_a_photo_without_depth_gets_an_estimate_from_its_card(qtbot, window, tmp
     assert card.estimate_button.isEnabled() and not card.download_button.isVisible()
     qtbot.mouseClick(card.estimate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: card.ready, timeout=20000)
-    assert card.depth.shape == (64, 96) and "estimated (Depth Anything V2 Small)" in card.info.text()
+    assert card.depth.shape == (64, 96) and "estimated (Depth Anything (32-wide backbone))" in card.info.text()
     assert not card.no_depth.isVisible() and card.save_depth_button.isVisible()
     with qtbot.waitSignal(rt.save_depth(card, tmp_path / "photo_depth.png").succeeded, timeout=10000):
         pass
@@ -133,7 +133,7 @@ def test_photos_get_depth_on_open_and_when_the_depth_model_arrives(qtbot, window
     window.settings_tab.depth_model.setText(str(tiny_depth_model))  # the model arrives
     window.settings_tab.depth_model.editingFinished.emit()
     qtbot.waitUntil(lambda: rt.source_card.ready, timeout=20000)
-    assert "estimated (Depth Anything V2 Small)" in rt.source_card.info.text()
+    assert "estimated (Depth Anything (32-wide backbone))" in rt.source_card.info.text()
     guide = write_image(tmp_path / "guide.png", np.random.default_rng(6).random((64, 96, 3)), 8)
     rt.guide_card.handle_mime(mime(guide))  # with the model installed, opening is enough
     qtbot.waitUntil(lambda: rt.relight_button.isEnabled(), timeout=20000)

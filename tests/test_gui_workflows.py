@@ -315,3 +315,82 @@ def test_quit_mid_training_asks_and_resume_after_relaunch_continues_that_run(qtb
     assert ft.history["total"][0] == list(range(1, 13))  # every step once, to the end
     assert "resumed from step" in ft.log_view.toPlainText()
     win.close()
+
+
+# ---- 7. the depth model offline -----------------------------------------------------------
+def test_download_failing_offline_says_how_to_bring_the_model_and_offers_its_folder(qtbot, window, tmp_path,
+                                                                                     tiny_depth_model, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    from PySide6.QtCore import QRect, Qt
+
+    monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tiny_depth_model))
+    window.resize(1280, 720)
+    rt = window.relight_tab
+    rt.source_card.handle_mime(mime(write_image(tmp_path / "photo.png", np.random.default_rng(2).random((48, 64, 3)), 8)))
+    qtbot.waitUntil(lambda: rt.source_card.loaded, timeout=10000)
+    card = rt.source_card
+    QApplication.processEvents()
+    # the card's message is shown whole ("No depth map for th" was all that showed)
+    label = card.no_depth_label
+    assert label.isVisible() and "needs the depth model" in label.text()
+    need = label.fontMetrics().boundingRect(QRect(0, 0, label.contentsRect().width(), 10000),
+                                            int(Qt.TextFlag.TextWordWrap), label.text())
+    assert need.width() <= label.contentsRect().width() and need.height() <= label.contentsRect().height()
+    qtbot.mouseClick(card.download_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(visible_boxes("downloadFailed")), timeout=20000)
+    box = visible_boxes("downloadFailed")[0]
+    assert "cannot reach" in box.text()
+    how = box.informativeText()
+    assert "relight models install PATH" in how and "model.safetensors" in how and "depth-anything-v2-small" in how
+    choose = next(b for b in box.buttons() if b.text() == "Choose folder…")
+    choose.click()  # the folder brought from another computer
+    assert window.settings.get("depth_model") == str(tiny_depth_model)
+    qtbot.waitUntil(lambda: card.ready, timeout=20000)  # the waiting photo gets its depth
+
+
+# ---- 8. the depth model folder, checked when chosen -----------------------------------------
+def test_a_damaged_depth_model_folder_is_refused_at_once_and_a_good_one_estimates_waiting_photos(
+        qtbot, window, tmp_path, tiny_depth_model, monkeypatch):
+    import shutil
+
+    monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_depth_model, broken)
+    (broken / "config.json").write_text('{"model_type": "depth_anything", "backbone_config": {')  # cut short
+    rt, st = window.relight_tab, window.settings_tab
+    rt.source_card.handle_mime(mime(write_image(tmp_path / "photo.png", np.random.default_rng(3).random((48, 64, 3)), 8)))
+    qtbot.waitUntil(lambda: rt.source_card.loaded, timeout=10000)
+    assert not st.set_depth_model(str(broken))  # refused when chosen, not at the next estimate
+    qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=5000)
+    assert "config.json" in dialogs(window)[0].text() and window.settings.get("depth_model") == ""
+    for d in dialogs(window):
+        d.accept()
+    assert st.depth_model.text() == "" and not rt.source_card.ready
+    # a model that passed the check but fails to load (its weights are not a Depth Anything network's)
+    odd = tmp_path / "odd-model"
+    shutil.copytree(tiny_depth_model, odd)
+    cfg = json.loads((odd / "config.json").read_text())
+    cfg["backbone_config"]["hidden_size"] = 48
+    (odd / "config.json").write_text(json.dumps(cfg))
+    assert st.set_depth_model(str(odd))
+    qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=20000)  # the estimate on open failed
+    for d in dialogs(window):
+        d.accept()
+    assert not rt.source_card.ready
+    qtbot.waitUntil(lambda: not rt._estimating, timeout=10000)
+    assert st.set_depth_model(str(tiny_depth_model))  # a good one now: the waiting photo gets its depth
+    qtbot.waitUntil(lambda: rt.source_card.ready, timeout=20000)
+    # the model is named by its config, not always "Depth Anything V2 Small"
+    assert "Depth Anything (32-wide backbone)" in st.depth_status.text()
+    assert "estimated (Depth Anything (32-wide backbone))" in rt.source_card.info.text()
