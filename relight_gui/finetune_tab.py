@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy,
-                               QSpinBox, QSplitter, QVBoxLayout, QWidget)
+                               QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from core.data.layouts import detect_layout, scan_ntire, scan_vidit
 from core.errors import RelightError
@@ -147,8 +147,14 @@ class FineTuneTab(QWidget):
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
         ll.addWidget(self.log_view, 1)
+        # the form scrolls in a small window; the curves keep the rest
+        left_scroll = QScrollArea()
+        left_scroll.setWidget(left)
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        left_scroll.setMinimumWidth(220)
         split = QSplitter()
-        split.addWidget(left)
+        split.addWidget(left_scroll)
         split.addWidget(self._build_live_view())
         split.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
@@ -289,7 +295,7 @@ class FineTuneTab(QWidget):
         self.preview_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview = QLabel("")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumHeight(140)
+        self.preview.setMinimumHeight(60)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self.loss_plot, 3)

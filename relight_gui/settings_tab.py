@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QTextBrowser, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QTextBrowser, QVBoxLayout, QWidget)
 
 from core.checkpoint import BUNDLED_MODEL
 from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model, inspect_depth_model
@@ -108,10 +108,20 @@ class SettingsTab(QWidget):
         apply.clicked.connect(self.apply)
         self.card = QTextBrowser()
         self.card.setOpenExternalLinks(False)
-        lay = QVBoxLayout(self)
+        # a small window scrolls the settings instead of growing past the screen
+        inner = QWidget()
+        lay = QVBoxLayout(inner)
         lay.addLayout(form)
         lay.addWidget(apply)
         lay.addWidget(self.card, 1)
+        self.card.setMinimumHeight(120)
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
     def browse_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a checkpoint", str(Path.home()),

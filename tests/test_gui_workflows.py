@@ -394,3 +394,64 @@ def test_a_damaged_depth_model_folder_is_refused_at_once_and_a_good_one_estimate
     # the model is named by its config, not always "Depth Anything V2 Small"
     assert "Depth Anything (32-wide backbone)" in st.depth_status.text()
     assert "estimated (Depth Anything (32-wide backbone))" in rt.source_card.info.text()
+
+
+# ---- 5. small windows ---------------------------------------------------------------------
+def buttons_apart_and_readable(widget) -> list[str]:
+    """Problems with the visible buttons under `widget`: overlapping another, or narrower than their text."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QAbstractButton, QTabBar
+
+    problems = []
+    shown = [b for b in widget.findChildren(QAbstractButton) if b.isVisible() and b.text()
+             and not isinstance(b.parentWidget(), QTabBar) and b.window() is widget.window()]
+    rects = {b: QRect(b.mapTo(b.window(), QPoint(0, 0)), b.size()) for b in shown}
+    clip = {}
+    for b in shown:  # what of the button a scroll area lets through
+        r, w = QRect(rects[b]), b.parentWidget()
+        while w is not None and w is not b.window():
+            r = r.intersected(QRect(w.mapTo(b.window(), QPoint(0, 0)), w.size()))
+            w = w.parentWidget()
+        clip[b] = r
+    for i, a in enumerate(shown):
+        text = a.text().replace("&", "")
+        if clip[a].width() < a.fontMetrics().horizontalAdvance(text) + 6 and clip[a].width() == rects[a].width():
+            problems.append(f"'{text}' is {a.width()} px wide for its text")
+        for b in shown[i + 1:]:
+            if clip[a].intersects(clip[b]) and not clip[a].isEmpty():
+                problems.append(f"'{text}' overlaps '{b.text()}'")
+    return problems
+
+
+@pytest.mark.parametrize("size", [(640, 400), (800, 500), (1280, 720), (1920, 1080)])
+def test_toolbars_keep_every_button_readable_and_apart_at_any_window_size(qtbot, window, tmp_path, size):
+    rt = window.relight_tab
+    _load_both(qtbot, rt, tmp_path)
+    relit(qtbot, rt)
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=5000)
+    for tab in (rt, window.finetune_tab, window.settings_tab):
+        window.tabs.setCurrentWidget(tab)
+        QApplication.processEvents()
+        assert buttons_apart_and_readable(tab) == [], (size, tab)
+    window.tabs.setCurrentWidget(rt)
+    QApplication.processEvents()
+    for row in (rt.run_row, rt.view_row):
+        hidden = row.hidden_controls()
+        assert row.more.isVisible() == bool(hidden)
+        shown = [w for w in row.controls if w.isVisible()]
+        assert rt.relight_button.isVisible() and shown, size
+        for a, b in zip(shown, shown[1:]):
+            assert a.geometry().right() < b.geometry().left()
+        if hidden:  # what does not fit is one click away, in the More menu
+            row._fill_menu()
+            entries = [a.text() for a in row.menu.actions()]
+            for w in hidden:
+                names = [w.text()] if hasattr(w, "text") else [lab.text().strip(" :") for lab in w.findChildren(type(rt.banner))]
+                assert any(n in entries for n in names), (names, entries)
+    if size[0] >= 1280:
+        assert not rt.run_row.hidden_controls() and not rt.view_row.hidden_controls()  # everything in sight
+    if size == (640, 400):  # the menu works: Save… from it opens the save dialog's path
+        row = rt.run_row
+        row._fill_menu()
+        assert any(a.text() == "Batch…" for a in row.menu.actions())
