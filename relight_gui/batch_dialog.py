@@ -154,6 +154,8 @@ class BatchDialog(QDialog):
 
     def _done(self, report) -> None:
         text = f"wrote {len(report.written)} of {report.total}" + (" (cancelled)" if report.cancelled else "")
+        if report.cancelled:
+            self.progress.setFormat(f"cancelled: {len(report.written)}/{report.total} written")
         self.status.setText(text + (f"; {len(report.failed)} skipped" if report.failed else "") + f" into {report.out}")
 
     def _finished(self) -> None:

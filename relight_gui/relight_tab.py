@@ -67,17 +67,13 @@ def depth_model_installed(settings: Settings) -> bool:
 
 
 def model_note(info) -> str:
-    """Which model made a result; for the bundled model, that it learnt from synthetic scenes only,
-    with a link to its card."""
-    if info is None:
-        return "Model: S3Net"
-    text = f"Model: {escape(info.name)} ({escape(info.preset)})"
-    if info.path is not None and info.path.resolve() == BUNDLED_MODEL.resolve():
-        card = info.path.with_suffix(".md")
-        text += (" — the bundled model, trained on synthetic scenes only: it shows the pipeline; for real photos "
-                 "use the official weights or fine-tune. "
-                 f"<a href='{QUrl.fromLocalFile(str(card)).toString()}'>Model card</a>")
-    return text
+    """One line under a result made by the bundled model: it learnt from synthetic scenes only; a
+    link to its card. Empty for other models (the result line names every model)."""
+    if info is None or info.path is None or info.path.resolve() != BUNDLED_MODEL.resolve():
+        return ""
+    card = QUrl.fromLocalFile(str(info.path.with_suffix(".md"))).toString()
+    return (f"<a href='{card}'>Bundled model</a>, trained on synthetic scenes only: "
+            "for real photos use the official weights or fine-tune.")
 
 
 class RelightTab(QWidget):
@@ -223,6 +219,8 @@ class RelightTab(QWidget):
         self.model_note.setWordWrap(True)
         self.model_note.setTextFormat(Qt.TextFormat.RichText)
         self.model_note.linkActivated.connect(lambda _href: self.modelCardRequested.emit())
+        self.model_note.setToolTip("Open the model card (Settings tab)")
+        self.model_note.hide()
 
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -256,6 +254,15 @@ class RelightTab(QWidget):
         lay.addWidget(self.splitter)
         self.refresh_recent()
         self.update_state()
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        # in a small window the inputs panel gives way to the picture (at most 45 % of the width)
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        cap = max(self.splitter.widget(0).minimumWidth(), int(total * 0.45))
+        if total and sizes[0] > cap:
+            self.splitter.setSizes([cap, total - cap])
 
     # ---- inputs ---------------------------------------------------------------------------
     def open_dialog(self, card: InputCard) -> None:
@@ -448,7 +455,6 @@ class RelightTab(QWidget):
         choose.clicked.connect(self.choose_depth_model_folder)
         box.finished.connect(box.deleteLater)
         box.open()
-        log.warning("Download failed: %s", msg)
         return box
 
     def choose_depth_model_folder(self) -> None:
@@ -471,6 +477,9 @@ class RelightTab(QWidget):
         """The inputs changed: the result no longer belongs to them; say so until the next run. A new
         source replaces the old pair's result in the view (the result is kept: Save still writes it)."""
         self.source_changed = self.source_changed or source_changed
+        if self.worker is None:  # the bar's "done" was about the earlier inputs
+            self.progress.setValue(0)
+            self.progress.setFormat("")
         if self.result is not None:
             self.stale = True
             made = self.result_from or {}
@@ -536,7 +545,9 @@ class RelightTab(QWidget):
         if not src.ready:
             if src in self._estimating:
                 return "Estimating the source's depth map…"
-            return "The source has no depth map: estimate it on its card (Estimate depth)."
+            if depth_model_installed(self.settings):
+                return "The source has no depth map: estimate it on its card (Estimate depth)."
+            return "The source has no depth map: open its depth map, or get the depth model on its card (Download model…)."
         if not ready:
             if gui.loaded and not gui.ready:
                 return ("Estimating the guide's depth map…" if gui in self._estimating
@@ -589,8 +600,11 @@ class RelightTab(QWidget):
         self.result, self.result_from = res, made_from
         self.stale = self.source_changed = False
         self.show_result()
-        self.result_label.setText(f"Result: {res.describe()}")
-        self.model_note.setText(model_note((made_from or {}).get("info")))
+        info = (made_from or {}).get("info")
+        self.result_label.setText(f"Result: {res.describe()}" + (f" · preset {info.preset}" if info else ""))
+        note = model_note(info)
+        self.model_note.setText(note)
+        self.model_note.setVisible(bool(note))
         self.resultReady.emit(res)
 
     # ---- the light compass ----------------------------------------------------------------
@@ -676,7 +690,7 @@ class RelightTab(QWidget):
                           QMessageBox.StandardButton.NoButton, self)
         box.setObjectName("staleSaveDialog")
         box.setTextFormat(Qt.TextFormat.PlainText)
-        save = box.addButton(f"Save {self.suggested_name()}", QMessageBox.ButtonRole.AcceptRole)
+        save = box.addButton(f"Save it as {self.suggested_name()}…", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.exec()
         return box.clickedButton() is save

@@ -110,12 +110,13 @@ def test_the_result_says_which_model_ran_and_flags_the_bundled_synthetic_model(q
     rt = window.relight_tab
     _load_both(qtbot, rt, tmp_path)
     relit(qtbot, rt)
-    assert "lite" in rt.model_note.text() and "synthetic" not in rt.model_note.text()
+    assert "lite.safetensors" in rt.result_label.text() and "preset s3net-lite" in rt.result_label.text()
+    assert rt.model_note.isHidden()  # no note for a model of one's own
     with qtbot.waitSignal(window.model.loaded, timeout=60000):
         window.use_checkpoint("")  # the bundled model
     relit(qtbot, rt)
     note = rt.model_note.text()
-    assert "s3net-lite-synthetic" in note and "synthetic scenes only" in note
+    assert "s3net-lite-synthetic" in rt.result_label.text() and "synthetic scenes only" in note
     assert "s3net-lite-synthetic.md" in note and "<a href=" in note
     assert rt.model_note.isVisible()
     rt.model_note.linkActivated.emit("card")
