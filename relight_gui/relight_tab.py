@@ -352,11 +352,14 @@ class RelightTab(QWidget):
         def finished():
             self._estimating.discard(card)
             card.estimate_button.setEnabled(True)
+            self.update_state()
             if card.input is not None and card.input.image is not image:
                 self._estimate_if_waiting(card)  # another photo was opened on the card meanwhile
 
         worker.finished.connect(finished)
-        return start_worker(self, worker)
+        started = start_worker(self, worker)
+        self.update_state()  # the hint says the depth is on its way
+        return started
 
     def open_batch(self):
         """The batch dialog: relight a whole folder with the current model, output mode and guide."""

@@ -29,6 +29,8 @@ class OverflowRow(QWidget):
     def add(self, w: QWidget, trailing: bool = False) -> QWidget:
         w.setParent(self)
         (self.trailing if trailing else self.items).append(w)
+        # the layout ignores the row's size hint (it may be narrower than all of it) but never its minimum
+        self.setMinimumWidth(self.minimumSizeHint().width())
         self._layout()
         return w
 
