@@ -454,7 +454,7 @@ class FineTuneTab(QWidget):
 
     def load_history(self, folder: str | Path) -> None:
         """The curves of a run's earlier steps, from its metrics.jsonl."""
-        from core.training import StepInfo, ValInfo
+        from core.training import ValInfo
 
         for rec in read_metrics(folder):
             if "val_psnr" in rec:

@@ -1,8 +1,6 @@
 """Relight tab: source and guide cards, relight with progress and cancel, compare, save."""
 from __future__ import annotations
 
-import logging
-from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -33,8 +31,6 @@ from .widgets.compass import CompassPanel
 from .widgets.overflow_row import OverflowRow
 from .workers import QUEUED, LatestOnly, Worker, start_worker
 
-
-log = logging.getLogger("relight.gui")
 
 SAVE_FILTERS = ["PNG 16-bit (*.png)", "PNG 8-bit (*.png)", "TIFF 16-bit (*.tif *.tiff)", "TIFF 8-bit (*.tif *.tiff)",
                 "JPEG 8-bit (*.jpg *.jpeg)"] + (["WebP 8-bit (*.webp)"] if ".webp" in OUTPUT_SUFFIXES else [])

@@ -2,7 +2,6 @@
 cancel, resuming an interrupted fine-tune, small windows, the next-step hint, the depth model offline
 and when chosen, consistent defaults, and which model made a result."""
 import json
-import os
 import time
 from pathlib import Path
 
@@ -10,9 +9,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
 
+from core.inputs import InputFiles  # noqa: E402
 from core.io import read_image, write_image  # noqa: E402
 from test_gui import _collect_garbage_on_the_gui_thread, _load_both, dialogs, make_pair, mime, window  # noqa: E402,F401
 
@@ -98,8 +98,8 @@ def test_the_view_says_the_next_step_and_a_new_source_replaces_the_old_pairs_res
     rt.against.setCurrentText("guide")  # the compare choice does not bring the old result back
     assert view.after is None
     # the demo pair: the view asks for Relight
-    rt.load_into(rt.source_card, __import__("core.inputs").inputs.InputFiles(DEMO / "source.png", DEMO / "source.npy"))
-    rt.load_into(rt.guide_card, __import__("core.inputs").inputs.InputFiles(DEMO / "guide.png", DEMO / "guide.npy"))
+    rt.load_into(rt.source_card, InputFiles(DEMO / "source.png", DEMO / "source.npy"))
+    rt.load_into(rt.guide_card, InputFiles(DEMO / "guide.png", DEMO / "guide.npy"))
     qtbot.waitUntil(lambda: rt.source_card.image_path.name == "source.png" and rt.guide_card.image_path.name == "guide.png",
                     timeout=10000)
     assert "press Relight" in view.placeholder
@@ -310,7 +310,7 @@ def test_quit_mid_training_asks_and_resume_after_relaunch_continues_that_run(qtb
     assert ft.out.text() == str(tmp_path / "finetune-2")  # the interrupted run, not the finished one
     qtbot.waitUntil(lambda: "2 scenes" in ft.data_summary.text(), timeout=10000)  # the label matches the field
     assert ft.resume_button.isEnabled()
-    qtbot.mouseClick(ft.resume_button, __import__("PySide6.QtCore").QtCore.Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(ft.resume_button, Qt.MouseButton.LeftButton)
     assert ft.history["total"][0][:3] == [1, 2, 3]  # the curves start with the earlier steps
     qtbot.waitUntil(lambda: ft.worker is None, timeout=120000)
     assert ft.history["total"][0] == list(range(1, 13))  # every step once, to the end
@@ -324,7 +324,7 @@ def test_download_failing_offline_says_how_to_bring_the_model_and_offers_its_fol
     import urllib.error
     import urllib.request
 
-    from PySide6.QtCore import QRect, Qt
+    from PySide6.QtCore import QRect
 
     monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
