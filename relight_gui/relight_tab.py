@@ -246,6 +246,8 @@ class RelightTab(QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([380, 900])
+        self._panel_wanted: int | None = None  # the inputs panel's width when the window allows it
+        self.splitter.splitterMoved.connect(lambda pos, _i: setattr(self, "_panel_wanted", pos))
         lay = QVBoxLayout(self)
         lay.addWidget(self.splitter)
         self.refresh_recent()
@@ -253,12 +255,18 @@ class RelightTab(QWidget):
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
-        # in a small window the inputs panel gives way to the picture (at most 45 % of the width)
+        # in a small window the inputs panel gives way to the picture (at most 45 % of the width);
+        # it grows back to the width it had (or was dragged to) when the window grows again
         sizes = self.splitter.sizes()
         total = sum(sizes)
+        if not total:
+            return
+        if self._panel_wanted is None:
+            self._panel_wanted = sizes[0]
         cap = max(self.splitter.widget(0).minimumWidth(), int(total * 0.45))
-        if total and sizes[0] > cap:
-            self.splitter.setSizes([cap, total - cap])
+        want = min(self._panel_wanted, cap)
+        if sizes[0] != want:
+            self.splitter.setSizes([want, total - want])
 
     # ---- inputs ---------------------------------------------------------------------------
     def open_dialog(self, card: InputCard) -> None:
