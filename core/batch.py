@@ -79,10 +79,12 @@ class BatchReport:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (job name, message)
     not_written: list[str] = field(default_factory=list)  # job names relit but not saved (disk full, ...)
-    total: int = 0
+    total: int = 0  # jobs asked for
+    cancelled: bool = False  # stopped early: the pairs relit until then are written
 
     def summary(self) -> str:
-        return f"relit {len(self.written)} of {self.total or len(self.written) + len(self.failed)} pairs into {self.out}"
+        n = self.total or len(self.written) + len(self.failed)
+        return f"relit {len(self.written)} of {n} pairs into {self.out}" + (" (cancelled)" if self.cancelled else "")
 
 
 def relight_jobs(relighter: "Relighter | NormalsBatch", jobs: list[PairFiles], out: str | Path, *, guide_for: Callable[[Input], Input] | None = None,
@@ -93,12 +95,17 @@ def relight_jobs(relighter: "Relighter | NormalsBatch", jobs: list[PairFiles], o
     """Relight every job into `out`/<name><suffix> with S3Net, or with the normals engine's
     ``NormalsBatch`` (one light, no guides read). `guide_for(source)` supplies the guide (one guide
     photo, or the light compass) instead of the job's own; `fill(input, role)` completes missing depth.
-    Progress messages are "N/M name", or "N/M skipped name: problem" for a pair that failed.
+    Progress messages are "N/M name" as each file is written, or "N/M skipped name: problem" for a
+    pair that failed. On cancel no further pair is relit, the ones already relit are written, and the
+    report (``cancelled``) is returned.
 
     Reading and decoding the next pairs and encoding/writing finished ones run in `io_threads` threads
     while the network works; consecutive pairs of one size go through the network as one batch."""
     import os
+    import threading
     from concurrent.futures import ThreadPoolExecutor
+
+    from .errors import Cancelled
 
     # PNG/TIFF decoding and encoding release the GIL: one thread per core keeps up with the network
     io_threads = io_threads or min(8, os.cpu_count() or 2)
@@ -116,6 +123,8 @@ def relight_jobs(relighter: "Relighter | NormalsBatch", jobs: list[PairFiles], o
     report = BatchReport(out, total=len(jobs))
     fill = fill or (lambda inp, role: inp)
     done = 0
+    lock = threading.Lock()  # files finish in the writer threads
+    written: dict[int, Path] = {}
 
     def load(job: PairFiles):
         check_memory(job.source, None if (guide_for or not getattr(relighter, "needs_guide", True)) else job.guide)
@@ -127,13 +136,31 @@ def relight_jobs(relighter: "Relighter | NormalsBatch", jobs: list[PairFiles], o
 
     def finish(name: str, note: str) -> None:
         nonlocal done
-        done += 1
-        if progress:
-            progress(done / len(jobs), f"{done}/{len(jobs)} {note}")
+        with lock:  # one count and one message at a time, in order
+            done += 1
+            if progress:
+                progress(done / len(jobs), f"{done}/{len(jobs)} {note}")
 
     def fail(name: str, exc: Exception) -> None:
-        report.failed.append((name, str(exc)))
+        with lock:
+            report.failed.append((name, str(exc)))
         finish(name, f"skipped {name}: {exc}")
+
+    def on_written(k: int, fut) -> None:
+        """In the writer thread, as soon as a file is on disk: the bar moves with the files."""
+        try:
+            path = fut.result()
+        except WriteError as exc:  # relit but not saved (disk full, ...): the command exits non-zero
+            with lock:
+                report.not_written.append(jobs[k].name)
+            fail(jobs[k].name, exc)
+            return
+        except RelightError as exc:
+            fail(jobs[k].name, exc)
+            return
+        with lock:
+            written[k] = path
+        finish(jobs[k].name, jobs[k].name)
 
     with ThreadPoolExecutor(max(1, io_threads)) as pool:
         window = max(2, batch_size * 2)  # pairs read ahead of the network
@@ -148,34 +175,35 @@ def relight_jobs(relighter: "Relighter | NormalsBatch", jobs: list[PairFiles], o
                 next_read += 1
 
         def collect(block: bool) -> None:
+            """Wait for finished writes (all with `block`; else only beyond the read-ahead window)."""
             while writes and (block or writes[0][1].done() or len(writes) > window):
-                k, fut = writes.popleft()
-                try:
-                    report.written.append(fut.result())
-                    finish(jobs[k].name, jobs[k].name)
-                except WriteError as exc:
-                    report.not_written.append(jobs[k].name)
-                    fail(jobs[k].name, exc)
-                except RelightError as exc:
-                    fail(jobs[k].name, exc)
+                exc = writes.popleft()[1].exception()
+                if exc is not None and not isinstance(exc, RelightError):
+                    raise exc  # a bug, not a bad pair (on_written reported the pair's own problems)
 
         def run(group: list[tuple[int, tuple]]) -> None:
             try:
-                results = relighter.relight_many([a for _, a in group], mode=mode, compose=compose, batch_size=batch_size,
-                                                 cancel=cancel)
+                results = relighter.relight_many([a for _, a in group], mode=mode, compose=compose,
+                                                 batch_size=batch_size, cancel=cancel)
+            except Cancelled:
+                report.cancelled = True  # this group is dropped; the ones before it are written
+                return
             except RelightError as exc:
                 for k, _ in group:
                     fail(jobs[k].name, exc)
                 return
             for (k, _), res in zip(group, results):
-                writes.append((k, pool.submit(write_image, out / f"{jobs[k].name}{suffix}", res.image, bit_depth)))
+                fut = pool.submit(write_image, out / f"{jobs[k].name}{suffix}", res.image, bit_depth)
+                fut.add_done_callback(lambda f, k=k: on_written(k, f))
+                writes.append((k, fut))
             collect(block=False)
 
         group: list[tuple[int, tuple]] = []  # consecutive pairs of one size, run as one batch
         read_ahead()
-        while reads:
-            if cancel is not None:
-                cancel.check()
+        while reads and not report.cancelled:
+            if cancel is not None and cancel.cancelled:
+                report.cancelled = True
+                break
             i, fut = reads.popleft()
             read_ahead()
             try:
@@ -187,7 +215,10 @@ def relight_jobs(relighter: "Relighter | NormalsBatch", jobs: list[PairFiles], o
                 run(group)
                 group = []
             group.append((i, arrays))
-        if group:
+        if group and not report.cancelled:
             run(group)
+        for _, fut in reads:  # reads ahead of a cancel are not needed
+            fut.cancel()
         collect(block=True)
+    report.written = [written[k] for k in sorted(written)]
     return report

@@ -26,26 +26,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-class DepthFiller:
-    """Estimates missing depth maps on demand; the model loads once, at the first input that needs it."""
-
-    def __init__(self, model_dir: str | None, device: str, precision: str):
-        self.model_dir, self.device, self.precision = model_dir, device, precision
-        self.estimator = None
-
-    def __call__(self, inp, role: str):
-        from .inputs import complete_depth
-
-        if inp.has_depth:
-            return inp
-        if self.estimator is None:
-            from .depth_estimation import load_estimator
-
-            self.estimator = load_estimator(self.model_dir, self.device, self.precision)
-        print(f"{role} {clean(inp.name)}: no depth map given, estimating it with {self.estimator.name}", file=sys.stderr)
-        return complete_depth(inp, self.estimator.estimate)
-
-
 def _with_depth(image: str, depth: str | None, role: str):
     """The image and its depth file: the one given, else one found beside it by name (and said)."""
     from .inputs import InputFiles
@@ -72,7 +52,9 @@ def cmd_infer(args) -> int:
     if args.max_pixels is not None and args.max_pixels < 32 * 32:
         raise RelightError("--max-pixels must be at least 1024 (32x32)")
     out = Path(args.output)
-    fill = DepthFiller(args.depth_model, args.device, "fp32")
+    from .depth_estimation import DepthFiller
+
+    fill = DepthFiller(args.depth_model, args.device, "fp32", notify=lambda msg: print(clean(msg), file=sys.stderr))
     light = None
     if args.light is not None:
         from .render.light import Light

@@ -16,6 +16,7 @@ Only the Small model is offered: Apache-2.0; Base/Large/Giant are CC-BY-NC.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import threading
@@ -74,6 +75,51 @@ def is_model_dir(folder: Path) -> bool:
     return all((folder / n).exists() and not (folder / n).is_dir() for n in ("config.json", "model.safetensors"))
 
 
+BACKBONE_SIZES = {384: "Small", 768: "Base", 1024: "Large", 1536: "Giant"}  # DINOv2 width -> model size
+
+
+def _read_json(path: Path, limit: int = 1 << 20) -> dict:
+    try:
+        if path.stat().st_size > limit:
+            raise RelightError("is too large for a model configuration", path)
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise RelightError("is not a readable JSON file (damaged or incomplete copy?)", path) from None
+    if not isinstance(data, dict):
+        raise RelightError("is not a model configuration (expected a JSON object)", path)
+    return data
+
+
+def depth_model_title(config: dict, folder: Path | None = None) -> str:
+    """A depth model's name as its files say: the hub name it was saved from, else a Depth Anything
+    folder name that agrees with the backbone's size, else the backbone's size."""
+    import re
+
+    hidden = (config.get("backbone_config") or {}).get("hidden_size")
+    size = BACKBONE_SIZES.get(hidden) if isinstance(hidden, int) else None
+
+    def title(name: str) -> str:
+        words = [w for w in re.split(r"[-_ ]+", re.sub(r"[-_]hf$", "", name, flags=re.I)) if w]
+        return " ".join(w.upper() if re.fullmatch(r"v\d+", w, re.I) else w[:1].upper() + w[1:] for w in words)
+
+    name = str(config.get("_name_or_path") or "").rstrip("/").split("/")[-1]
+    if name:
+        return title(name)
+    if folder is not None and re.search(r"depth[-_ ]?anything", folder.name, re.I) and size and size.lower() in folder.name.lower():
+        return title(folder.name)
+    return f"Depth Anything {size}" if size else f"Depth Anything ({hidden or '?'}-wide backbone)"
+
+
+def inspect_depth_model(folder: str | Path) -> str:
+    """Check a depth model folder fully without loading the network (every file, field and weight
+    shape, core.depth_model); -> its title as its files say. A damaged file is a RelightError naming it."""
+    from .depth_model import check_model_folder
+
+    folder = Path(folder)
+    check_model_folder(folder)
+    return depth_model_title(_read_json(folder / "config.json"), folder)
+
+
 def find_depth_model(explicit: str | Path | None = None) -> Path | None:
     """The depth model folder: `explicit` (must be valid), $RELIGHT_DEPTH_MODEL, then the app's data folder."""
     if explicit:
@@ -95,7 +141,7 @@ def find_depth_model(explicit: str | Path | None = None) -> Path | None:
 class DepthAnything:
     """Depth Anything V2 (Small) through transformers, from a local folder, on a chosen device."""
 
-    name = DEPTH_MODEL_TITLE
+    name = DEPTH_MODEL_TITLE  # each instance: the name its config.json gives
 
     def __init__(self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32",
                  cache_size: int = 8):
@@ -174,6 +220,30 @@ def load_estimator(model_dir: str | Path | None = None, device: str = "auto", pr
             _LOADED.clear()  # one model in memory at a time
             _LOADED[key] = DepthAnything(folder, device, precision)
         return _LOADED[key]
+
+
+class DepthFiller:
+    """Completes inputs whose depth map is missing (``fill(input, role)``), as the command line, the
+    batch runner and the app's batch do: the model loads once, at the first input that needs it;
+    safe to call from several reading threads. `notify` hears one line per estimated input."""
+
+    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32",
+                 notify=None):
+        self.model_dir, self.device, self.precision, self.notify = model_dir, device, precision, notify
+        self.estimator: DepthAnything | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, inp, role: str):
+        from .inputs import complete_depth
+
+        if inp.has_depth:
+            return inp
+        with self._lock:
+            if self.estimator is None:
+                self.estimator = load_estimator(self.model_dir, self.device, self.precision)
+        if self.notify is not None:
+            self.notify(f"{role} {inp.name}: no depth map given, estimating it with {self.estimator.name}")
+        return complete_depth(inp, self.estimator.estimate)
 
 
 def estimate_depth(image: np.ndarray, model_dir: str | Path | None = None, device: str = "auto",

@@ -123,8 +123,7 @@ class Input:
 
     def require_depth(self) -> DepthMap:
         if self.depth is None:
-            raise RelightError("has no depth map; give one, or estimate it "
-                               "(relight depth, or leave the depth flag out with a depth model installed)",
+            raise RelightError("has no depth map; give one, or install the depth model to estimate it",
                                self.files.image if self.files else None)
         return self.depth
 

@@ -1,5 +1,6 @@
 """Relight a folder from the app: the command line's folder mode (core.batch) behind a dialog, with
-N/M progress, per-pair errors listed and skipped, cancel, and "Open output folder" at the end."""
+N/M progress as files are written, photos without depth estimated as in a single relight, per-pair
+errors listed and skipped, cancel after the current pair, and "Open output folder" at the end."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QF
 from core.api import guide_for_light
 from core.batch import check_output_folder, folder_jobs, relight_jobs
 from core.compose import settings_for
+from core.depth_estimation import DepthFiller
 from core.errors import RelightError
 
 from .dialogs import show_error
@@ -57,7 +59,7 @@ class BatchDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.open_button = QPushButton("Open output folder")
         self.open_button.setEnabled(False)
-        self.open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.output.text())))
+        self.open_button.clicked.connect(self.open_output)
         close = QPushButton("Close")
         close.clicked.connect(self.close)
 
@@ -120,10 +122,21 @@ class BatchDialog(QDialog):
         self.tab.settings.set("batch_output", out)
         self.errors.clear()
         self.open_button.setEnabled(False)
+        self.progress.setValue(0)  # a new batch starts empty, not at the last one's N/N
+        self.progress.setFormat(f"0/{len(jobs)}")
+        # photos without depth get it estimated, as in a single relight, when the depth model is there
+        from .relight_tab import depth_model_installed
+
+        settings = self.tab.settings
+        fill = (DepthFiller(settings.get("depth_model") or None, settings.get("device"))
+                if depth_model_installed(settings) else None)
+        # one pair at a time on the CPU, so Cancel stops after the current pair
+        batch_size = 1 if relighter.device.type == "cpu" else None
 
         def work(progress, cancel):
-            return relight_jobs(relighter, jobs, out, guide_for=guide_for, suffix=suffix, bit_depth=bits, mode=mode,
-                                compose=settings_for(light.kelvin if choice == 2 else None), progress=progress, cancel=cancel)
+            return relight_jobs(relighter, jobs, out, guide_for=guide_for, fill=fill, suffix=suffix, bit_depth=bits,
+                                mode=mode, progress=progress, cancel=cancel, batch_size=batch_size,
+                                compose=settings_for(light.kelvin if choice == 2 else None))
 
         self.worker = Worker(work, "Relighting the folder")
         self.worker.progress.connect(self._progress)
@@ -133,7 +146,10 @@ class BatchDialog(QDialog):
         self.worker.finished.connect(self._finished)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.status.setText(f"Relighting {len(jobs)} pairs…")
+        lacking = any(j.source.depth is None or (choice == 0 and j.guide.depth is None) for j in jobs)
+        missing = ("; photos without a depth map are skipped until the depth model is installed (Download model… "
+                   "on a card, or Settings → Depth model)") if lacking and fill is None else ""
+        self.status.setText(f"Relighting {len(jobs)} pairs…{missing}")
         return start_worker(self, self.worker)
 
     def _progress(self, fraction: float, message: str) -> None:
@@ -144,7 +160,10 @@ class BatchDialog(QDialog):
         self.progress.setFormat(message)
 
     def _done(self, report) -> None:
-        self.status.setText(report.summary() + (f"; {len(report.failed)} skipped" if report.failed else ""))
+        text = f"wrote {len(report.written)} of {report.total}" + (" (cancelled)" if report.cancelled else "")
+        if report.cancelled:
+            self.progress.setFormat(f"cancelled: {len(report.written)}/{report.total} written")
+        self.status.setText(text + (f"; {len(report.failed)} skipped" if report.failed else "") + f" into {report.out}")
 
     def _finished(self) -> None:
         self.worker = None
@@ -156,6 +175,15 @@ class BatchDialog(QDialog):
         if self.worker is not None:
             self.worker.cancel()
             self.status.setText("Cancelling after this pair…")
+
+    def open_output(self) -> bool:
+        """Show the output folder in the file manager, or say where it is when none can be started."""
+        folder = self.output.text().strip()
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(folder)):
+            return True
+        show_error(self, "Cannot open the folder",
+                   f"No file manager could be started to show the output folder. The files are in:\n{folder}")
+        return False
 
     def closeEvent(self, ev):
         self.cancel()

@@ -2,6 +2,7 @@
 live loss and validation curves, speed, ETA, the latest validation preview and a log."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
-                               QSplitter, QVBoxLayout, QWidget)
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy,
+                               QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from core.data.layouts import detect_layout, scan_ntire, scan_vidit
 from core.errors import RelightError
@@ -77,6 +78,40 @@ class _TrainBridge(QObject):
     checkpoint = Signal(str)
 
 
+def run_progress(folder: str | Path) -> tuple[int, int] | None:
+    """(last logged step, the run's total steps) of the run in `folder`, or None when it holds none.
+    Read from config.json and metrics.jsonl, so no model state is loaded to decide what Resume offers."""
+    folder = Path(folder)
+    if not (folder / "state.pt").is_file():
+        return None
+    try:
+        total = int(json.loads((folder / "config.json").read_text()).get("steps") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        total = 0
+    steps = [r["step"] for r in read_metrics(folder) if "step" in r]
+    return (max(steps) if steps else 0), total
+
+
+def read_metrics(folder: str | Path, limit: int = 64 << 20) -> list[dict]:
+    """The records of a run's metrics.jsonl (losses per step, validation), skipping damaged lines."""
+    path = Path(folder) / "metrics.jsonl"
+    try:
+        if not path.is_file() or path.stat().st_size > limit:
+            return []
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    out = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+            out.append(rec)
+    return out
+
+
 def next_free_folder(folder: Path) -> Path:
     """folder, folder-2, folder-3, … : the first that holds no run."""
     base, n = folder, 1
@@ -112,13 +147,21 @@ class FineTuneTab(QWidget):
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
         ll.addWidget(self.log_view, 1)
+        # the form scrolls in a small window; the curves keep the rest
+        left_scroll = QScrollArea()
+        left_scroll.setWidget(left)
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        left_scroll.setMinimumWidth(220)
         split = QSplitter()
-        split.addWidget(left)
+        split.addWidget(left_scroll)
         split.addWidget(self._build_live_view())
         split.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         self.update_buttons()
+        if self.data.text().strip():  # the summary describes the dataset in the field, from the start
+            self.scan()
 
     def _build_dataset_box(self) -> QGroupBox:
         self.data = QLineEdit(self.settings.get("finetune_data"))
@@ -170,7 +213,9 @@ class FineTuneTab(QWidget):
         self.precision.addItems(list(PRECISIONS))
         self.val_every = self._spin(100, 1, 1_000_000)
         self.ckpt_every = self._spin(100, 1, 1_000_000)
-        self.out = QLineEdit(str(Path.home() / "relight-runs" / "finetune"))
+        # the last run started (an interrupted one is what Resume should offer after a relaunch)
+        self.out = QLineEdit(self.settings.get("finetune_out") or str(Path.home() / "relight-runs" / "finetune"))
+        self.out.textChanged.connect(lambda _t: self.update_buttons())
         self.frame_cache = QCheckBox("decode once")
         self.frame_cache.setChecked(self.settings.get("finetune_frame_cache"))
         self.frame_cache.setToolTip("VIDIT-layout data: decode every image once into a memory-mapped cache in the "
@@ -193,7 +238,7 @@ class FineTuneTab(QWidget):
         self.perceptual_note.setWordWrap(True)
         return hp
 
-    def _build_run_buttons(self) -> QHBoxLayout:
+    def _build_run_buttons(self) -> QVBoxLayout:
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(lambda: self.start(resume=False))
         self.stop_button = QPushButton("Stop")
@@ -203,12 +248,20 @@ class FineTuneTab(QWidget):
         self.resume_button.clicked.connect(lambda: self.start(resume=True))
         self.use_button = QPushButton("Use this checkpoint for relighting")
         self.use_button.clicked.connect(lambda: self.useCheckpoint.emit(str(self.last_checkpoint)))
+        # speed and ETA on a line of their own that never asks for width: the panels keep their
+        # width when a run starts or stops
         self.speed = QLabel(" ")
+        self.speed.setObjectName("speed")
+        self.speed.setWordWrap(True)
+        self.speed.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         brow = QHBoxLayout()
         for b in (self.start_button, self.stop_button, self.resume_button, self.use_button):
             brow.addWidget(b)
-        brow.addWidget(self.speed, 1)
-        return brow
+        brow.addStretch(1)
+        rows = QVBoxLayout()
+        rows.addLayout(brow)
+        rows.addWidget(self.speed)
+        return rows
 
     def _build_live_view(self) -> QWidget:
         """Loss curves, validation PSNR/SSIM and the latest validation preview."""
@@ -242,7 +295,7 @@ class FineTuneTab(QWidget):
         self.preview_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview = QLabel("")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumHeight(140)
+        self.preview.setMinimumHeight(60)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self.loss_plot, 3)
@@ -279,6 +332,7 @@ class FineTuneTab(QWidget):
         if not folder:
             return None
         self.data_summary.setText("Scanning…")
+        self.settings.set("finetune_data", folder)
         w = Worker(lambda p, c: scan_dataset(folder), "Scanning the dataset")
         w.succeeded.connect(self.data_summary.setText)
         w.failed.connect(lambda m: (self.data_summary.setText(f"<span style='color:#d9534f'>{m}</span>")))
@@ -344,11 +398,13 @@ class FineTuneTab(QWidget):
             # Start never overwrites a run: the next free folder name, said in the log
             cfg.out = str(next_free_folder(Path(cfg.out)))
             self.out.setText(cfg.out)
+        self.settings.set("finetune_out", cfg.out)
         self.settings.set("finetune_data", cfg.data)
         self.settings.set("finetune_steps", cfg.steps)
         self.settings.set("finetune_frame_cache", cfg.frame_cache)
-        if not resume:
-            self.clear_plots()
+        self.clear_plots()
+        if resume:  # the curves start with the steps the run has already made
+            self.load_history(cfg.out)
         b = self.bridge
         cb = Callbacks(on_step=b.step.emit, on_validation=b.validation.emit, on_message=b.message.emit,
                        on_checkpoint=lambda p: b.checkpoint.emit(str(p)))
@@ -374,7 +430,13 @@ class FineTuneTab(QWidget):
     def update_buttons(self) -> None:
         running = self.worker is not None
         self.start_button.setEnabled(not running)
-        self.resume_button.setEnabled(not running and (Path(self.out.text()) / "state.pt").is_file())
+        progress = run_progress(self.out.text().strip()) if self.out.text().strip() else None
+        resumable = progress is not None and (progress[1] == 0 or progress[0] < progress[1])
+        self.resume_button.setEnabled(not running and resumable)
+        self.resume_button.setToolTip(
+            "Continue the run in the Run folder" if resumable else
+            f"The run in the Run folder has finished ({progress[0]} of {progress[1]} steps)" if progress else
+            "The Run folder holds no run to continue")
         self.stop_button.setEnabled(running)
         self.use_button.setEnabled(self.last_checkpoint is not None and self.last_checkpoint.is_file())
 
@@ -390,13 +452,35 @@ class FineTuneTab(QWidget):
         self.psnr_curve.setData([], [])
         self.ssim_curve.setData([], [])
 
-    def _on_step(self, info) -> None:
-        for k, v in info.terms.items():
+    def load_history(self, folder: str | Path) -> None:
+        """The curves of a run's earlier steps, from its metrics.jsonl."""
+        from core.training import ValInfo
+
+        for rec in read_metrics(folder):
+            if "val_psnr" in rec:
+                self._on_validation(ValInfo(rec["step"], rec["val_psnr"], rec.get("val_ssim", float("nan"))), redraw=False)
+            else:
+                terms = {k: v for k, v in rec.items() if k not in ("step", "epoch", "lr", "images_per_s")
+                         and isinstance(v, (int, float))}
+                self._add_step(rec["step"], terms)
+        for k, (xs, ys) in self.history.items():
+            self.curves[k].setData(xs, ys)
+        self.psnr_curve.setData(self.val_history[0], self.val_history[1])
+        self.ssim_curve.setData(self.val_history[0], self.val_history[2])
+
+    def _add_step(self, step: int, terms: dict) -> None:
+        for k, v in terms.items():
             xs, ys = self.history.setdefault(k, ([], []))
-            xs.append(info.step)
+            while xs and xs[-1] >= step:  # a resumed run redoes the steps after its checkpoint
+                xs.pop()
+                ys.pop()
+            xs.append(step)
             ys.append(v)
             if k not in self.curves:
                 self.curves[k] = self.loss_plot.plot([], [], pen=pg.mkPen(CURVE_COLOURS.get(k, "#c080ff"), width=2), name=k)
+
+    def _on_step(self, info) -> None:
+        self._add_step(info.step, info.terms)
         now = time.perf_counter()
         if now - self._last_plot > 0.1 or info.step == info.total_steps:  # redraw at most 10 times a second
             self._last_plot = now
@@ -405,13 +489,18 @@ class FineTuneTab(QWidget):
         eta = f"{info.eta_s / 60:.1f} min" if info.eta_s > 90 else f"{info.eta_s:.0f} s"
         self.speed.setText(f"step {info.step}/{info.total_steps} · {info.images_per_s:.1f} img/s · ETA {eta} · lr {info.lr:.1e}")
 
-    def _on_validation(self, info) -> None:
+    def _on_validation(self, info, redraw: bool = True) -> None:
         s, p, q = self.val_history
+        while s and s[-1] >= info.step:  # redone after a resume
+            s.pop()
+            p.pop()
+            q.pop()
         s.append(info.step)
         p.append(info.psnr)
         q.append(info.ssim)
-        self.psnr_curve.setData(s, p)
-        self.ssim_curve.setData(s, q)
+        if redraw:
+            self.psnr_curve.setData(s, p)
+            self.ssim_curve.setData(s, q)
         if info.preview is not None:
             pix = QPixmap.fromImage(to_qimage(info.preview))
             self.preview.setPixmap(pix.scaled(self.preview.width(), self.preview.height(), Qt.AspectRatioMode.KeepAspectRatio,

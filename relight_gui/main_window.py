@@ -43,6 +43,8 @@ class MainWindow(QMainWindow):
         self.settings_tab.colormapChanged.connect(self.relight_tab.set_colormap)
         self.settings_tab.depthModelChanged.connect(self.relight_tab.refresh_depth_model)
         self.finetune_tab.useCheckpoint.connect(self.use_checkpoint)
+        self.relight_tab.modelCardRequested.connect(lambda: self.tabs.setCurrentWidget(self.settings_tab))
+        self.relight_tab.depthModelChosen.connect(self.settings_tab.set_depth_model)
         self.model.loaded.connect(self._model_loaded)
         self.model.failed.connect(self._model_failed)
         self.model.loading.connect(lambda name: (self.model_label.setText(f"model: loading {name}…"), self.relight_tab.update_state()))
@@ -109,7 +111,34 @@ class MainWindow(QMainWindow):
         self.relight_tab.update_state()
         show_error(self, "Cannot load the checkpoint", msg)
 
+    def ask_quit_during_training(self) -> str:
+        """"stop" (finish the step, write a checkpoint, quit), "keep" (quit when the run ends) or "cancel"."""
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit while training?",
+                          f"A fine-tuning run is going on in {self.finetune_tab.out.text()}.",
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("quitDuringTraining")
+        box.setInformativeText("Stop it now (it finishes the current step and writes a checkpoint you can resume), "
+                               "keep training and quit when the run ends, or cancel and keep working.")
+        stop = box.addButton("Stop and save a checkpoint", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep training, quit when done", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return {stop: "stop", keep: "keep"}.get(box.clickedButton(), "cancel")
+
     def closeEvent(self, ev):
+        ft = self.finetune_tab
+        if ft.worker is not None and not self.closing:
+            choice = self.ask_quit_during_training()
+            if choice != "stop":
+                ev.ignore()
+                if choice == "keep" and not getattr(self, "_quit_after_training", False):
+                    self._quit_after_training = True
+                    ft.worker.finished.connect(self.close)
+                    ft.log("Relight Studio quits when this run ends")
+                return
+            ft.log("stopping: the run finishes this step and writes a checkpoint")
         self.settings.q.setValue("window/geometry", self.saveGeometry())
         self.settings.q.setValue("window/relight_splitter", self.relight_tab.splitter.saveState())
         # stop and join every background thread: a QThread destroyed while running aborts the process

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
+from core.checkpoint import BUNDLED_MODEL
 from core.inference import RelightResult
 from core.compose import settings_for
-from core.depth_estimation import find_depth_model, load_estimator
+from core.depth_estimation import default_model_dir, find_depth_model, inspect_depth_model, load_estimator
 from core.api import guide_for_light
 from core.guides import CompassGuides
 from core.inputs import InputFiles, load_input
@@ -20,7 +21,7 @@ from core.io import DEPTH_SUFFIXES, EIGHT_BIT_ONLY, IMAGE_SUFFIXES, OUTPUT_SUFFI
 from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.pairing import find_depth, ntire_pairs, pair_dropped
 from core.errors import RelightError
-from core.vocab import COMPARE_MODES, OUTPUT_MODES
+from core.vocab import COMPARE_MODES, KELVIN_RANGE, OUTPUT_MODES
 
 from .dialogs import show_error
 from .imaging import to_qimage
@@ -29,6 +30,7 @@ from .settings import Settings
 from .widgets.compare_view import CompareView
 from .widgets.input_card import InputCard
 from .widgets.compass import CompassPanel
+from .widgets.overflow_row import OverflowRow
 from .workers import QUEUED, LatestOnly, Worker, start_worker
 
 
@@ -36,23 +38,59 @@ SAVE_FILTERS = ["PNG 16-bit (*.png)", "PNG 8-bit (*.png)", "TIFF 16-bit (*.tif *
                 "JPEG 8-bit (*.jpg *.jpeg)"] + (["WebP 8-bit (*.webp)"] if ".webp" in OUTPUT_SUFFIXES else [])
 
 
-def depth_model_installed(settings: Settings) -> bool:
+def labelled(text: str, combo: QComboBox) -> QWidget:
+    """A label and its combo box as one toolbar control (they move into the More menu together)."""
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(4)
+    lay.addWidget(QLabel(text))
+    lay.addWidget(combo)
+    return w
+
+
+def depth_model_folder(settings: Settings) -> Path | None:
+    """The configured depth model's folder when it is there and every file checks out."""
     try:
-        return find_depth_model(settings.get("depth_model") or None) is not None
+        folder = find_depth_model(settings.get("depth_model") or None)
+        if folder is not None:
+            inspect_depth_model(folder)
+        return folder
     except RelightError:
-        return False
+        return None
+
+
+def depth_model_installed(settings: Settings) -> bool:
+    return depth_model_folder(settings) is not None
+
+
+def model_note(info) -> str:
+    """One line under a result made by the bundled model: it learnt from synthetic scenes only; a
+    link to its card. Empty for other models (the result line names every model)."""
+    if info is None or info.path is None or info.path.resolve() != BUNDLED_MODEL.resolve():
+        return ""
+    card = QUrl.fromLocalFile(str(info.path.with_suffix(".md"))).toString()
+    return (f"<a href='{card}'>Bundled model</a>, trained on synthetic scenes only: "
+            "for real photos use the official weights or fine-tune.")
 
 
 class RelightTab(QWidget):
     resultReady = Signal(object)  # RelightResult
     statusMessage = Signal(str)
+    modelCardRequested = Signal()
+    depthModelChosen = Signal(str)  # a folder picked after a failed download
 
     def __init__(self, model: ModelState, settings: Settings, parent=None):
         super().__init__(parent)
         self.model, self.settings = model, settings
         self._estimating: set[InputCard] = set()  # cards whose depth estimate is running
-        self._model_was_installed = depth_model_installed(settings)
+        self._model_folder = depth_model_folder(settings)  # the usable depth model, when there is one
         self.result: RelightResult | None = None
+        # what the result was made from (source file and image, guide, model): its name and its
+        # comparison follow these, not the inputs opened since
+        self.result_from: dict | None = None
+        self.stale = False  # the inputs changed since the result
+        self.source_changed = False  # ... and the source too: the view shows the new source instead
         self.worker: Worker | None = None
 
         self.source_card = InputCard("Source")
@@ -62,6 +100,13 @@ class RelightTab(QWidget):
         self.swap_button.clicked.connect(self.swap)
         # the guide side: a guide photo, or the light compass (a guide rendered from numbers)
         self.compass = CompassPanel()
+        # the whole range the renderer and `relight infer --temperature` accept
+        lo, hi = KELVIN_RANGE
+        self.compass.slider.setRange(lo // 100, hi // 100)
+        # the label as wide as its widest text: the slider's handle stays put when "9900 K" becomes "10000 K"
+        label = self.compass.kelvin_label
+        label.setFixedWidth(label.fontMetrics().horizontalAdvance(f"{hi} K") + 6)
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.guide_tabs = QTabWidget()
         self.guide_tabs.setObjectName("guide_tabs")
         self.guide_tabs.addTab(self.guide_card, "Guide photo")
@@ -114,16 +159,17 @@ class RelightTab(QWidget):
         self.progress.setMinimumWidth(60)
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.relight_button)
-        run_row.addWidget(self.cancel_button)
-        run_row.addWidget(QLabel("Output:"))
-        run_row.addWidget(self.mode_combo)
-        run_row.addWidget(self.progress, 1)
+        # the toolbars keep every control at its full width; what does not fit goes into "More ▾"
+        self.run_row = OverflowRow()
+        self.run_row.setObjectName("run_row")
+        self.run_row.add(self.relight_button)
+        self.run_row.add(self.cancel_button)
+        self.run_row.add(labelled("Output:", self.mode_combo))
 
         self.compare = CompareView()
         self.mode_group = QButtonGroup(self)
-        view_row = QHBoxLayout()
+        self.view_row = OverflowRow()
+        self.view_row.setObjectName("view_row")
         for i, (mode, label) in enumerate(COMPARE_MODES.items()):
             b = QPushButton(label)
             b.setCheckable(True)
@@ -133,21 +179,19 @@ class RelightTab(QWidget):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             self.mode_group.addButton(b, i)
             b.clicked.connect(lambda _=False, m=mode: (self.compare.set_mode(m), self.compare.setFocus()))
-            view_row.addWidget(b)
+            self.view_row.add(b)
         self.gain = QComboBox()
         self.gain.setObjectName("difference_gain")
         self.gain.addItems([f"×{g}" for g in (1, 2, 4, 8, 16)])
         self.gain.setCurrentText("×4")
-        self.gain.setToolTip("Difference mode: amplification of |after − before|")
+        self.gain.setToolTip("Difference gain: amplification of |after − before|")
         self.gain.currentTextChanged.connect(lambda t: self.compare.set_difference_gain(float(t[1:])))
-        view_row.addWidget(self.gain)
-        view_row.addWidget(QLabel(" vs"))
+        self.view_row.add(labelled("Gain", self.gain))
         self.against = QComboBox()
         self.against.setToolTip("Compare the result with the source or with the guide")
         self.against.addItems(["source", "guide"])
         self.against.currentTextChanged.connect(lambda _: self.show_result())
-        view_row.addWidget(self.against)
-        view_row.addStretch(1)
+        self.view_row.add(labelled("vs", self.against))
         fit = QPushButton("Fit")
         fit.clicked.connect(self.compare.fit)
         one = QPushButton("1:1")
@@ -160,34 +204,44 @@ class RelightTab(QWidget):
         self.batch_button.setToolTip("Relight a whole folder (Ctrl+B)")
         self.batch_button.clicked.connect(self.open_batch)
         for w in (fit, one):
-            view_row.addWidget(w)
+            self.view_row.add(w, trailing=True)
         for w in (self.save_button, self.copy_button, self.batch_button):
-            run_row.addWidget(w)
-        # buttons may narrow to their text in a small window (the style's 80 px is a preference)
+            self.run_row.add(w)
+        # buttons may narrow to their text (the style's 80 px is a preference)
         for b in (self.cancel_button, fit, one, self.save_button, self.copy_button, self.batch_button,
                   *self.mode_group.buttons()):
             b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 20)
         self.result_label = QLabel(" ")
         self.result_label.setWordWrap(True)  # a long model name must not widen the window
+        # which model made the result, and a note with a link to its card when it is the bundled one
+        self.model_note = QLabel("")
+        self.model_note.setObjectName("model_note")
+        self.model_note.setWordWrap(True)
+        self.model_note.setTextFormat(Qt.TextFormat.RichText)
+        self.model_note.linkActivated.connect(lambda _href: self.modelCardRequested.emit())
+        self.model_note.setToolTip("Open the model card (Settings tab)")
+        self.model_note.hide()
 
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addLayout(cards)
-        top.setMinimumWidth(300)
+        top.setMinimumWidth(240)
         panel = QScrollArea()  # small windows scroll the inputs instead of squeezing the picture
         panel.setWidget(top)
         panel.setWidgetResizable(True)
         panel.setFrameShape(QScrollArea.Shape.NoFrame)
-        panel.setMinimumWidth(320)
+        panel.setMinimumWidth(250)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
-        bl.addLayout(run_row)
+        bl.addWidget(self.run_row)
+        bl.addWidget(self.progress)
         bl.addWidget(self.banner)
-        bl.addLayout(view_row)
+        bl.addWidget(self.view_row)
         bl.addWidget(self.compare, 1)
         bl.addWidget(self.result_label)
+        bl.addWidget(self.model_note)
         # no fixed minimum width here: the toolbars' own minimum holds, so a narrow window never
         # squeezes the buttons over each other (the splitter and the window respect it)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -196,10 +250,27 @@ class RelightTab(QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([380, 900])
+        self._panel_wanted: int | None = None  # the inputs panel's width when the window allows it
+        self.splitter.splitterMoved.connect(lambda pos, _i: setattr(self, "_panel_wanted", pos))
         lay = QVBoxLayout(self)
         lay.addWidget(self.splitter)
         self.refresh_recent()
         self.update_state()
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        # in a small window the inputs panel gives way to the picture (at most 45 % of the width);
+        # it grows back to the width it had (or was dragged to) when the window grows again
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if not total:
+            return
+        if self._panel_wanted is None:
+            self._panel_wanted = sizes[0]
+        cap = max(self.splitter.widget(0).minimumWidth(), int(total * 0.45))
+        want = min(self._panel_wanted, cap)
+        if sizes[0] != want:
+            self.splitter.setSizes([want, total - want])
 
     # ---- inputs ---------------------------------------------------------------------------
     def open_dialog(self, card: InputCard) -> None:
@@ -240,7 +311,7 @@ class RelightTab(QWidget):
 
         def done(inp):
             card.set_input(inp)
-            self.mark_stale()
+            self.mark_stale(source_changed=card is self.source_card)
             card.show_model_state(depth_model_installed(self.settings))
             self.settings.add_recent(str(files.image), str(files.depth or ""))
             self.settings.set("input_dir", str(files.image.parent))  # Open… starts here next time
@@ -289,11 +360,14 @@ class RelightTab(QWidget):
         def finished():
             self._estimating.discard(card)
             card.estimate_button.setEnabled(True)
+            self.update_state()
             if card.input is not None and card.input.image is not image:
                 self._estimate_if_waiting(card)  # another photo was opened on the card meanwhile
 
         worker.finished.connect(finished)
-        return start_worker(self, worker)
+        started = start_worker(self, worker)
+        self.update_state()  # the hint says the depth is on its way
+        return started
 
     def open_batch(self):
         """The batch dialog: relight a whole folder with the current model, output mode and guide."""
@@ -341,9 +415,12 @@ class RelightTab(QWidget):
     def refresh_depth_model(self) -> None:
         """The depth model setting changed (or a download finished): the cards' Estimate/Download
         offers follow it, and photos waiting for depth get it when estimating on open is on."""
-        installed = depth_model_installed(self.settings)
-        arrived = installed and not self._model_was_installed  # not on every edit of the setting
-        self._model_was_installed = installed
+        folder = depth_model_folder(self.settings)
+        installed = folder is not None
+        # a usable model that was not there before (after none, or after a damaged one): photos
+        # waiting for depth get it; re-saving the same folder does not estimate again
+        arrived = installed and folder != self._model_folder
+        self._model_folder = folder
         for c in (self.source_card, self.guide_card):
             c.show_model_state(installed)
             if c in self._estimating:
@@ -367,7 +444,7 @@ class RelightTab(QWidget):
         worker = Worker(lambda progress, cancel: download_model(m.name, progress=progress, cancel=cancel), "Download")
         dialog.canceled.connect(worker.cancel)
         worker.progress.connect(lambda f, msg: (dialog.setValue(int(f * 1000)), dialog.setLabelText(msg)))
-        worker.failed.connect(lambda msg: show_error(self, "Download failed", msg))
+        worker.failed.connect(self.download_failed)
         worker.succeeded.connect(lambda path: self.statusMessage.emit(f"{m.title} installed in {path}"))
 
         def finished():
@@ -377,6 +454,31 @@ class RelightTab(QWidget):
         worker.finished.connect(finished)
         return start_worker(self, worker)
 
+    def download_failed(self, msg: str):
+        """Say what went wrong and how to bring the model from another computer; offer its folder."""
+        from PySide6.QtWidgets import QMessageBox
+
+        m, here = DEPTH_ANYTHING_V2_SMALL, default_model_dir()
+        box = QMessageBox(QMessageBox.Icon.Warning, "Download failed", msg, QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("downloadFailed")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setInformativeText(
+            f"To bring {m.title} from a computer that has it (or that can reach huggingface.co/{m.repo}): copy its "
+            f"folder — config.json, model.safetensors and preprocessor_config.json — to this computer, then either "
+            f"choose that folder here, put it at {here}, or run\n\n    relight models install PATH\n\n"
+            "which checks the files' checksums and copies them into place.")
+        choose = box.addButton("Choose folder…", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        choose.clicked.connect(self.choose_depth_model_folder)
+        box.finished.connect(box.deleteLater)
+        box.open()
+        return box
+
+    def choose_depth_model_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the depth model folder", str(Path.home()))
+        if path:
+            self.depthModelChosen.emit(path)  # the Settings tab checks it and saves it
+
     def refresh_recent(self) -> None:
         for card in (self.source_card, self.guide_card):
             card.set_recent(self.settings.recent())
@@ -385,16 +487,31 @@ class RelightTab(QWidget):
         s, g = self.source_card.state(), self.guide_card.state()
         self.source_card.restore(g)
         self.guide_card.restore(s)
-        self.mark_stale()
+        self.mark_stale(source_changed=True)
         self.update_state()
 
-    def mark_stale(self) -> None:
-        """The inputs changed: the shown result no longer belongs to them; say so until the next run."""
-        if self.result is not None and not self.result_label.text().startswith("Stale"):
-            self.result_label.setText("Stale: the inputs changed since this result. Relight to update it. ("
-                                      + self.result.describe() + ")")
+    def mark_stale(self, source_changed: bool = False) -> None:
+        """The inputs changed: the result no longer belongs to them; say so until the next run. A new
+        source replaces the old pair's result in the view (the result is kept: Save still writes it)."""
+        self.source_changed = self.source_changed or source_changed
+        if self.worker is None:  # the bar's "done" was about the earlier inputs
+            self.progress.setValue(0)
+            self.progress.setFormat("")
+        if self.result is not None:
+            self.stale = True
+            made = self.result_from or {}
+            self.result_label.setText(f"Stale: the inputs changed since this result (made from {made.get('source_name', '?')} "
+                                      f"with {made.get('guide', '?')}). Relight to update it. ({self.result.describe()})")
+        if self.result is None or self.source_changed:
+            self.show_inputs()
+        else:
             self.compare.labels = (self.compare.labels[0], "relit (stale)")
             self.compare.update()
+
+    def show_inputs(self) -> None:
+        """No result for these inputs yet: the view shows the source (or nothing) under the next-step hint."""
+        src = self.source_card.image
+        self.compare.set_images(src, None, ("source", ""))
 
     def set_colormap(self, cmap: str) -> None:
         for card in (self.source_card, self.guide_card):
@@ -427,11 +544,36 @@ class RelightTab(QWidget):
             warn = [f"{c.title}: {w}" for c in (self.source_card, self.guide_card) for w in c.warnings]
             idle = "Relighting…" if running else "Ready."
             self.banner.setText(("⚠ " + "; ".join(warn) + ". ") if warn else idle)
+        self.compare.set_hint(self.next_step(ready, running))
         can = ready and (normals or (self.model.ready and self.model.trained)) and not running
         self.relight_button.setEnabled(can)
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(self.result is not None and not running)
+        self.save_button.setToolTip("Save the result (it is stale: the inputs changed since)" if self.stale
+                                    else "Save the result (Ctrl+S)")
         self.copy_button.setEnabled(self.result is not None)
+
+    def next_step(self, ready: bool, running: bool) -> str:
+        """The empty view's hint: what to do next, following the inputs as they load."""
+        src, gui = self.source_card, self.guide_card
+        if running:
+            return "Relighting…"
+        if not src.loaded:
+            return "Open or drop a source photo (with its depth map if you have one)."
+        if not src.ready:
+            if src in self._estimating:
+                return "Estimating the source's depth map…"
+            if depth_model_installed(self.settings):
+                return "The source has no depth map: estimate it on its card (Estimate depth)."
+            return "The source has no depth map: open its depth map, or get the depth model on its card (Download model…)."
+        if not ready:
+            if gui.loaded and not gui.ready:
+                return ("Estimating the guide's depth map…" if gui in self._estimating
+                        else "The guide has no depth map: estimate it on its card, or use the Light compass tab.")
+            return "Next: open or drop a guide photo, or choose a light on the Light compass tab."
+        if self.model.busy or self.model.relighter is None:
+            return "Loading the model…"
+        return "Both inputs are ready: press Relight (Ctrl+R)."
 
     def relight(self) -> Worker | None:
         if not self.relight_button.isEnabled():
@@ -447,6 +589,8 @@ class RelightTab(QWidget):
         except RelightError as exc:  # e.g. the Settings tab names a device this machine lacks
             show_error(self, "Relighting failed", str(exc))
             return None
+        made_from = {"source": self.source_card.image_path, "source_name": src.name, "source_image": src.image,
+                     "guide": light.describe() if light else photo.name, "info": None if normals else relighter.info}
 
         def work(progress, cancel):
             if normals is not None:  # the light added from the depth map; compared with the source
@@ -458,7 +602,7 @@ class RelightTab(QWidget):
 
         self.worker = Worker(work, "Relighting")
         self.worker.progress.connect(self._progress)
-        self.worker.succeeded.connect(self._done)
+        self.worker.succeeded.connect(lambda payload: self._done(payload, made_from))
         self.worker.failed.connect(lambda msg: show_error(self, "Relighting failed", msg))
         self.worker.cancelled.connect(lambda: self.statusMessage.emit("Relighting cancelled"))
         self.worker.finished.connect(self._finished)
@@ -477,11 +621,16 @@ class RelightTab(QWidget):
         self.progress.setValue(int(frac * 1000))
         self.progress.setFormat(msg)
 
-    def _done(self, payload) -> None:
+    def _done(self, payload, made_from: dict | None = None) -> None:
         res, self.guide_image = payload
-        self.result = res
+        self.result, self.result_from = res, made_from
+        self.stale = self.source_changed = False
         self.show_result()
-        self.result_label.setText(f"Result: {res.describe()}")
+        info = (made_from or {}).get("info")
+        self.result_label.setText(f"Result: {res.describe()}" + (f" · preset {info.preset}" if info else ""))
+        note = model_note(info)
+        self.model_note.setText(note)
+        self.model_note.setVisible(bool(note))
         self.resultReady.emit(res)
 
     # ---- the light compass ----------------------------------------------------------------
@@ -568,23 +717,44 @@ class RelightTab(QWidget):
         self.update_state()
 
     def show_result(self) -> None:
-        if self.result is None:
+        if self.result is None or self.source_changed:
             return
-        ref = self.source_card.image if self.against.currentText() == "source" else self.guide_image
+        made = self.result_from or {}
+        ref = made.get("source_image", self.source_card.image) if self.against.currentText() == "source" else self.guide_image
         label = self.against.currentText()
         if ref is not None and ref.shape != self.result.image.shape:
             import cv2
 
             ref = cv2.resize(ref, (self.result.image.shape[1], self.result.image.shape[0]), interpolation=cv2.INTER_AREA)
-        self.compare.set_images(ref, self.result.image, (label, "relit"), keep_view=True)
+        self.compare.set_images(ref, self.result.image, (label, "relit (stale)" if self.stale else "relit"), keep_view=True)
 
     # ---- output ---------------------------------------------------------------------------
     def suggested_name(self) -> str:
-        """The result's file name: the *current* source's name, "_relit"."""
-        return (self.source_card.image_path.stem if self.source_card.image_path else "result") + "_relit"
+        """The result's file name: the name of the source it was made from, "_relit" (not the source
+        opened since)."""
+        source = (self.result_from or {}).get("source")
+        return (source.stem if source else "result") + "_relit"
+
+    def confirm_stale_save(self) -> bool:
+        """A stale result is saved only when the user says so: it was made from other inputs."""
+        from PySide6.QtWidgets import QMessageBox
+
+        made = self.result_from or {}
+        box = QMessageBox(QMessageBox.Icon.Warning, "Save an earlier result?",
+                          f"This result was made from {made.get('source_name', '?')} with {made.get('guide', '?')}, "
+                          "not from the inputs open now. Save it anyway, or Relight first to save the current inputs' result.",
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("staleSaveDialog")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        save = box.addButton(f"Save it as {self.suggested_name()}…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is save
 
     def save_dialog(self) -> None:
         if self.result is None:
+            return
+        if self.stale and not self.confirm_stale_save():
             return
         start = str(Path(self.settings.get("output_dir")) / f"{self.suggested_name()}.png")
         path, chosen = QFileDialog.getSaveFileName(self, "Save the relit image", start, ";;".join(SAVE_FILTERS))

@@ -8,7 +8,7 @@ from PySide6.QtCore import QSettings
 
 DEFAULTS = {
     "device": "auto",
-    "precision": "fp32",
+    "precision": "auto",  # as `relight infer`: bf16 on a CPU with native bf16, fp32 otherwise
     "fast": True,
     "checkpoint": "",  # empty: the bundled model
     "colormap": "turbo",
@@ -18,6 +18,7 @@ DEFAULTS = {
     "depth_model": "",  # empty: $RELIGHT_DEPTH_MODEL or the app's data folder
     "auto_depth": True,  # estimate a missing depth map as soon as a photo is opened (model installed)
     "finetune_data": "",
+    "finetune_out": "",  # the run folder of the last run started
     "finetune_steps": 500,
     "finetune_frame_cache": False,
     "batch_input": "",

@@ -6,15 +6,16 @@ from pathlib import Path
 import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QTextBrowser, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QTextBrowser, QVBoxLayout, QWidget)
 
 from core.checkpoint import BUNDLED_MODEL
-from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model
+from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model, inspect_depth_model
 from core.errors import RelightError
 from core.hardware import cpu_has_native_bf16
 from core.resources import model_card_path
 from core.vocab import PRECISIONS
 
+from .dialogs import show_error
 from .imaging import COLORMAPS
 from .settings import Settings
 
@@ -45,6 +46,8 @@ class SettingsTab(QWidget):
         self.device.setCurrentIndex(max(0, self.device.findData(settings.get("device"))))
         self.precision = QComboBox()
         native_bf16 = cpu_has_native_bf16()
+        self.precision.addItem(f"auto ({'bf16' if native_bf16 else 'fp32'} here: bf16 on a CPU with native bf16, "
+                               "fp32 otherwise)", "auto")
         for p in PRECISIONS:  # a precision slower on this machine is not offered as a speed-up
             note = {"bf16": "" if native_bf16 else " (CPU: slower here, no native bf16)",
                     "fp16": " (CUDA only)" if not torch.cuda.is_available() else ""}.get(p, "")
@@ -75,7 +78,7 @@ class SettingsTab(QWidget):
         self.depth_model.setPlaceholderText(f"${DEPTH_MODEL_ENV} or {default_model_dir()}")
         self.depth_model.setToolTip("Folder of Depth Anything V2 Small (save_pretrained layout), used to estimate "
                                     "depth maps for photos that have none")
-        self.depth_model.editingFinished.connect(self._depth_model_changed)
+        self.depth_model.editingFinished.connect(lambda: self._depth_model_changed(ask=True))
         browse_depth = QPushButton("Browse…")
         browse_depth.clicked.connect(self.browse_depth_model)
         self.depth_status = QLabel()
@@ -106,10 +109,20 @@ class SettingsTab(QWidget):
         apply.clicked.connect(self.apply)
         self.card = QTextBrowser()
         self.card.setOpenExternalLinks(False)
-        lay = QVBoxLayout(self)
+        # a small window scrolls the settings instead of growing past the screen
+        inner = QWidget()
+        lay = QVBoxLayout(inner)
         lay.addLayout(form)
         lay.addWidget(apply)
         lay.addWidget(self.card, 1)
+        self.card.setMinimumHeight(120)
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
     def browse_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a checkpoint", str(Path.home()),
@@ -126,22 +139,39 @@ class SettingsTab(QWidget):
     def browse_depth_model(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose the depth model folder", str(Path.home()))
         if path:
-            self.depth_model.setText(path)
-            self._depth_model_changed()
+            self.set_depth_model(path)
 
-    def _depth_model_changed(self) -> None:
-        """Save the setting at once and say whether a usable model is there."""
+    def set_depth_model(self, path: str) -> bool:
+        """Use the depth model in `path` (checked first); False when it was refused."""
+        self.depth_model.setText(path)
+        return self._depth_model_changed(ask=True, force=True)
+
+    def _depth_model_changed(self, ask: bool = False, force: bool = False) -> bool:
+        """A folder typed or chosen is checked fully at once (every file readable, the configuration
+        a Depth Anything one): a damaged one is refused with a dialog and the previous setting kept.
+        Otherwise the setting is saved and the status names the model by what its config says."""
         text = self.depth_model.text().strip()
+        previous = self.settings.get("depth_model")
+        if text and ask and (force or text != previous):
+            try:
+                inspect_depth_model(text)
+            except RelightError as exc:
+                show_error(self, "Not a usable depth model", f"{exc}\n\nThe depth model setting was not changed.")
+                self.depth_model.setText(previous)
+                return False
         self.settings.set("depth_model", text)
         try:
             found = find_depth_model(text or None)
+            title = inspect_depth_model(found) if found else None
         except RelightError as exc:
             self.depth_status.setText(f"⚠ {exc}")
-            return
-        self.depth_status.setText(f"Depth model: {found}" if found else
+            self.depthModelChanged.emit()
+            return False
+        self.depth_status.setText(f"Depth model: {title}, in {found}" if found else
                                   "No depth model installed: use Download model… on a card without depth, "
                                   "or choose a folder here.")
         self.depthModelChanged.emit()
+        return found is not None
 
     def apply(self) -> None:
         self.settings.set("device", self.device.currentData())

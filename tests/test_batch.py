@@ -30,3 +30,31 @@ def test_mixed_sizes_and_a_bad_pair_give_the_single_run_results(tmp_path, lite_c
         want = r.relight(s.image, g.image, s.depth, g.depth, mode="full").image
         got = read_image(tmp_path / "out" / f"{job.name}.png")
         np.testing.assert_allclose(got, want, atol=1 / 65535 + 2e-4)
+
+
+def test_cancel_stops_relighting_writes_what_was_relit_and_reports_it(tmp_path, lite_checkpoint):
+    from core.cancel import CancelToken
+
+    rng = np.random.default_rng(1)
+    jobs = []
+    for k in range(6):
+        img = write_image(tmp_path / f"s{k}.png", rng.random((32, 32, 3)), 8)
+        dep = write_depth_npy(tmp_path / f"s{k}.npy", rng.random((32, 32)))
+        jobs.append(PairFiles(InputFiles(img, dep), InputFiles(img, dep), f"P{k}"))
+    import time
+
+    r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
+    real = r.relight_many
+    r.relight_many = lambda pairs, **kw: (time.sleep(0.3), real(pairs, **kw))[1]  # a pair takes a while
+    cancel = CancelToken()
+    on_disk = []
+
+    def progress(f, m):  # called as each file is written: it is already there
+        on_disk.append((m, (tmp_path / "out" / f"{m.split()[-1]}.png").is_file()))
+        if m.startswith("2/"):
+            cancel.cancel()
+
+    report = relight_jobs(r, jobs, tmp_path / "out", batch_size=1, io_threads=2, progress=progress, cancel=cancel)
+    assert report.cancelled and report.total == 6 and [p.name for p in report.written] == ["P0.png", "P1.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["P0.png", "P1.png"]
+    assert all(there for _, there in on_disk) and "(cancelled)" in report.summary()

@@ -42,7 +42,7 @@ def test_library_call_returns_the_readers_type(tiny_depth_model):
     d = estimate_depth(img, tiny_depth_model, device="cpu")
     assert d.shape == (70, 90) and d.data.dtype == np.float32
     assert NEAR - 1e-6 <= d.data.min() and d.data.max() <= FAR + 1e-6
-    assert "Depth Anything V2 Small" in d.origin and d.path is None
+    assert "Depth Anything (32-wide backbone)" in d.origin and d.path is None
     assert estimate_depth(img, tiny_depth_model, device="cpu") is d  # cached per image
     with pytest.raises(RelightError, match="not a depth model folder"):
         estimate_depth(img, tiny_depth_model / "nope")
@@ -76,7 +76,7 @@ def test_infer_estimates_missing_depth_and_says_so(capsys, tmp_path, tiny_depth_
     code, _, err = run_cli(capsys, "infer", "--source", src, "--guide", gui, "--guide-depth", gd, "--output", out,
                            "--checkpoint", lite_checkpoint, "--device", "cpu", "--depth-model", tiny_depth_model)
     assert code == 0, err
-    assert "source src.png: no depth map given, estimating it with Depth Anything V2 Small" in err
+    assert "source src.png: no depth map given, estimating it with Depth Anything (32-wide backbone)" in err
     assert "guide gui.png" not in err and read_image(out).shape == (64, 64, 3)
 
 
@@ -147,3 +147,26 @@ def test_a_damaged_depth_model_is_a_clear_error(capsys, tmp_path, tiny_depth_mod
     img = write_image(tmp_path / "photo.png", np.random.default_rng(2).random((64, 80, 3)), 8)
     code, _, err = run_cli(capsys, "depth", img, "--output", tmp_path / "d.png", "--model", broken, "--device", "cpu")
     assert code == 2 and "cannot load the depth model" in err and str(broken) in err and "Traceback" not in err
+
+
+def test_a_depth_model_folder_is_checked_fully_and_named_by_its_config(tmp_path, tiny_depth_model):
+    import shutil
+
+    from core.depth_estimation import depth_model_title, inspect_depth_model
+
+    assert inspect_depth_model(tiny_depth_model) == "Depth Anything (32-wide backbone)"
+    assert depth_model_title({"_name_or_path": "depth-anything/Depth-Anything-V2-Small-hf"}) == "Depth Anything V2 Small"
+    assert depth_model_title({"backbone_config": {"hidden_size": 1024}}) == "Depth Anything Large"
+    for name, damage in (("config.json", b'{"model_type": "depth_anything", '), ("model.safetensors", b"\x10\x00"),
+                         ("config.json", b'{"model_type": "dpt"}')):
+        folder = tmp_path / f"m-{name}-{len(damage)}"
+        shutil.copytree(tiny_depth_model, folder)
+        (folder / name).write_bytes(damage)
+        with pytest.raises(RelightError, match=name.replace(".", r"\.")):
+            inspect_depth_model(folder)
+    cut = tmp_path / "cut"
+    shutil.copytree(tiny_depth_model, cut)
+    data = (cut / "model.safetensors").read_bytes()
+    (cut / "model.safetensors").write_bytes(data[: len(data) // 2])  # an interrupted copy
+    with pytest.raises(RelightError, match="cut short"):
+        inspect_depth_model(cut)

@@ -16,7 +16,7 @@ class CompareView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumSize(320, 240)
+        self.setMinimumSize(200, 100)  # small windows keep the toolbars; the picture scales
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.before: np.ndarray | None = None
@@ -47,6 +47,12 @@ class CompareView(QWidget):
             self.fit()
         self.update()
 
+    def set_hint(self, text: str) -> None:
+        """The next step, shown on the empty view or over a lone source."""
+        if text != self.placeholder:
+            self.placeholder = text
+            self.update()
+
     def set_difference_gain(self, gain: float) -> None:
         self.gain = gain
         if self.before is not None and self.after is not None:
@@ -66,7 +72,7 @@ class CompareView(QWidget):
     # ---- geometry -------------------------------------------------------------------------
     def panes(self) -> list[QRectF]:
         r = QRectF(self.rect())
-        if self.mode == "side":
+        if self.mode == "side" and self._qa is not None:  # a lone image fills the view
             half = r.width() / 2
             return [QRectF(0, 0, half - 1, r.height()), QRectF(half + 1, 0, half - 1, r.height())]
         return [r]
@@ -134,7 +140,20 @@ class CompareView(QWidget):
         after = self._qa or self._qb
         panes = self.panes()
         captions = []
-        if self.mode == "side":
+        if self._qa is None:  # one image (the source before any result): no comparison, the hint over it
+            pane = panes[0]
+            self._draw(p, before, pane)
+            captions = [(pane, self.labels[0])] if self.labels[0] else []
+            if self.placeholder:
+                fm = p.fontMetrics()
+                box = fm.boundingRect(pane.adjusted(40, 0, -40, 0).toRect(),
+                                      int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.placeholder)
+                box = QRectF(box).adjusted(-12, -8, 12, 8)
+                box.moveCenter(QPointF(pane.center().x(), pane.bottom() - box.height() / 2 - 24))
+                p.fillRect(box, QColor(0, 0, 0, 170))
+                p.setPen(QColor(255, 255, 255))
+                p.drawText(box, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+        elif self.mode == "side":
             self._draw(p, before, panes[0])
             self._draw(p, after, panes[1])
             captions = [(panes[0], self.labels[0]), (panes[1], self.labels[1])]
@@ -144,7 +163,7 @@ class CompareView(QWidget):
             captions = [(panes[0], (self.labels[0] if show_before else self.labels[1]) + "  (hold Space to flip)")]
         elif self.mode == "difference":
             self._draw(p, self._qd or after, panes[0])
-            captions = [(panes[0], f"|{self.labels[1]} - {self.labels[0]}| x4")]
+            captions = [(panes[0], f"|{self.labels[1]} - {self.labels[0]}| ×{self.gain:g}")]
         else:
             pane = panes[0]
             x = pane.left() + self.divider * pane.width()

@@ -19,7 +19,7 @@ class ImagePanel(QWidget):
         super().__init__(parent)
         self.placeholder = placeholder
         self.qimage: QImage | None = None
-        self.setMinimumSize(140, 120)
+        self.setMinimumSize(100, 90)  # two side by side fit the inputs panel of a small window
         self.setMouseTracking(True)
 
     def set_qimage(self, img: QImage | None) -> None:

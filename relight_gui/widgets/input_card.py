@@ -60,9 +60,13 @@ class InputCard(QFrame):
         self.warning_label.setTextFormat(Qt.TextFormat.PlainText)
         # a photo without depth: estimate it (or get the model first)
         self.no_depth = QFrame()
-        nd = QHBoxLayout(self.no_depth)
-        nd.setContentsMargins(0, 0, 0, 0)
+        nd_rows = QVBoxLayout(self.no_depth)
+        nd_rows.setContentsMargins(0, 0, 0, 0)
+        nd = QHBoxLayout()
+        # the message wraps on a line of its own: a narrow card shows all of it
         self.no_depth_label = QLabel("No depth map for this image.")
+        self.no_depth_label.setObjectName("no_depth_label")
+        self.no_depth_label.setWordWrap(True)
         self.estimate_button = QPushButton("Estimate depth")
         self.estimate_button.setObjectName("estimate_depth")
         self.estimate_button.setToolTip("Estimate the depth map with Depth Anything V2 Small (runs on this computer)")
@@ -74,9 +78,11 @@ class InputCard(QFrame):
         self.save_depth_button.setToolTip("Save the estimated depth map (16-bit PNG, .npy or VIDIT .npy)")
         self.save_depth_button.clicked.connect(self.saveDepthRequested)
         self.save_depth_button.hide()
-        nd.addWidget(self.no_depth_label, 1)
         nd.addWidget(self.estimate_button)
         nd.addWidget(self.download_button)
+        nd.addStretch(1)
+        nd_rows.addWidget(self.no_depth_label)
+        nd_rows.addLayout(nd)
         self.no_depth.hide()
         lay = QVBoxLayout(self)
         lay.addLayout(head)
@@ -138,6 +144,18 @@ class InputCard(QFrame):
         self.download_button.setVisible(not installed)
         self.no_depth_label.setText("No depth map for this image." if installed else
                                     "No depth map for this image. Estimating one needs the depth model.")
+        self._fit_message()
+
+    def _fit_message(self) -> None:
+        """Reserve the wrapped message's full height (a layout inside a scroll area sizes the label
+        for one line and cuts the rest off)."""
+        label = self.no_depth_label
+        width = label.width() if label.isVisible() and label.width() > 50 else self.contentsRect().width() - 20
+        label.setMinimumHeight(label.heightForWidth(max(width, 50)))
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        self._fit_message()
 
     def _show_depth(self) -> None:
         inp = self.input
@@ -151,6 +169,7 @@ class InputCard(QFrame):
             where = inp.depth.path.name if inp.depth.path is not None else inp.depth.origin
             self.info.setText(f"{line1}\n{where} · depth {lo:.3g} – {hi:.3g} ({inp.depth.scaling})")
         self.no_depth.setVisible(inp.depth is None)
+        self._fit_message()
         self.save_depth_button.setVisible(inp.depth is not None and inp.depth.origin.startswith("estimated"))
         w = self.warnings
         self.warning_label.setText("⚠ " + "; ".join(w) if w else "")
