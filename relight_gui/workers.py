@@ -78,6 +78,10 @@ class Worker(QObject):
     def _mark_done(self) -> None:
         self.done = True
 
+    @Slot()
+    def _thread_finished(self) -> None:
+        RUNNING.discard(self)
+
     def cancel(self) -> None:
         self.cancel_token.cancel()
 
@@ -123,10 +127,15 @@ def start_worker(parent: QObject, worker: Worker) -> Worker:
     # direct: QThread.quit is thread-safe, and a queued call would need the GUI loop, which
     # stop_workers() blocks while it waits
     runner.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-    thread.finished.connect(runner.deleteLater)
+    # no runner.deleteLater: that would destroy the runner (a Python subclass) in the worker thread,
+    # where its destructor waits for the GIL while holding a Qt connection lock that the GUI thread
+    # (holding the GIL, e.g. in QMenu.addAction -> QObject::connect) may be waiting for: both hang.
+    # The runner goes with its Worker, on the GUI thread.
     thread.finished.connect(thread.deleteLater)
     RUNNING.add(worker)
-    thread.finished.connect(lambda: RUNNING.discard(worker))
+    # a slot of the worker (a GUI-thread object): the last reference to the worker and its runner is
+    # dropped on the GUI thread, never in the finishing thread (a plain lambda would run there)
+    thread.finished.connect(worker._thread_finished)
     thread.start()
     return worker
 
