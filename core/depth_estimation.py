@@ -159,6 +159,7 @@ class DepthAnything:
             except RelightError as exc:
                 raise RelightError(f"cannot load the depth model: {exc}") from None
         self.spec = spec
+        self.name = depth_model_title(_read_json(self.folder / "config.json"), self.folder)  # checked above
         self.pre = {"size": spec.size, "multiple": spec.multiple, "mean": spec.mean, "std": spec.std}
         self.model = model.to(self.device, self.dtype)
         self._cache: OrderedDict[str, DepthMap] = OrderedDict()

@@ -168,5 +168,5 @@ def test_a_depth_model_folder_is_checked_fully_and_named_by_its_config(tmp_path,
     shutil.copytree(tiny_depth_model, cut)
     data = (cut / "model.safetensors").read_bytes()
     (cut / "model.safetensors").write_bytes(data[: len(data) // 2])  # an interrupted copy
-    with pytest.raises(RelightError, match="cut short"):
+    with pytest.raises(RelightError, match="cut off"):
         inspect_depth_model(cut)
