@@ -16,6 +16,7 @@ import os
 import shutil
 import stat
 import tempfile
+import urllib.error
 import urllib.request
 import zlib
 from dataclasses import dataclass, field
@@ -194,6 +195,8 @@ def download_model(name: str, dest: str | Path | None = None, progress: Progress
             try:
                 with opener(url) as resp:
                     _copy_checked(resp.read, partial / fname, fname, pinned, cancel, advance)
+            except urllib.error.URLError as exc:  # no connection (offline, no DNS, refused)
+                raise RelightError(f"cannot reach {HUB} ({exc.reason})", dest) from None
             except OSError as exc:
                 raise RelightError(f"download failed ({getattr(exc, 'reason', None) or exc})", dest) from None
         _finish(partial, dest, model, f"{HUB}/{model.repo}@{model.revision}")

@@ -131,7 +131,7 @@ class BatchDialog(QDialog):
         fill = (DepthFiller(settings.get("depth_model") or None, settings.get("device"))
                 if depth_model_installed(settings) else None)
         # one pair at a time on the CPU, so Cancel stops after the current pair
-        batch_size = 1 if relighter.device.type == "cpu" else None
+        batch_size = 1 if getattr(getattr(relighter, "device", None), "type", "cpu") == "cpu" else None
 
         def work(progress, cancel):
             return relight_jobs(relighter, jobs, out, guide_for=guide_for, fill=fill, suffix=suffix, bit_depth=bits,

@@ -378,14 +378,14 @@ def test_a_damaged_depth_model_folder_is_refused_at_once_and_a_good_one_estimate
     for d in dialogs(window):
         d.accept()
     assert st.depth_model.text() == "" and not rt.source_card.ready
-    # a model that passed the check but fails to load (its weights are not a Depth Anything network's)
+    # a config whose sizes do not match its weights is refused when chosen too (the weights' shapes are checked)
     odd = tmp_path / "odd-model"
     shutil.copytree(tiny_depth_model, odd)
     cfg = json.loads((odd / "config.json").read_text())
     cfg["backbone_config"]["hidden_size"] = 48
     (odd / "config.json").write_text(json.dumps(cfg))
-    assert st.set_depth_model(str(odd))
-    qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=20000)  # the estimate on open failed
+    assert not st.set_depth_model(str(odd))
+    qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=20000)
     for d in dialogs(window):
         d.accept()
     assert not rt.source_card.ready
