@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QF
 
 from core.api import guide_for_light
 from core.batch import check_output_folder, folder_jobs, relight_jobs
-from core.compose import settings_for
 from core.depth_estimation import DepthFiller
 from core.errors import RelightError
 
@@ -133,10 +132,12 @@ class BatchDialog(QDialog):
         # one pair at a time on the CPU, so Cancel stops after the current pair
         batch_size = 1 if getattr(getattr(relighter, "device", None), "type", "cpu") == "cpu" else None
 
+        compose = self.tab.compose_settings(light if choice == 2 else None)
+
         def work(progress, cancel):
             return relight_jobs(relighter, jobs, out, guide_for=guide_for, fill=fill, suffix=suffix, bit_depth=bits,
                                 mode=mode, progress=progress, cancel=cancel, batch_size=batch_size,
-                                compose=settings_for(light.kelvin if choice == 2 else None))
+                                compose=compose)
 
         self.worker = Worker(work, "Relighting the folder")
         self.worker.progress.connect(self._progress)

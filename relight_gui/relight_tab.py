@@ -5,12 +5,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from core.checkpoint import BUNDLED_MODEL
 from core.inference import RelightResult
 from core.compose import settings_for
+
+EXPOSURE_CHOICES = {"auto": "auto", "keep": "photo's", "network": "network's"}
 from core.depth_estimation import default_model_dir, find_depth_model, inspect_depth_model, load_estimator
 from core.api import guide_for_light
 from core.guides import CompassGuides
@@ -152,6 +154,22 @@ class RelightTab(QWidget):
         self.mode_combo.setToolTip("auto = detail: the network's lighting on the source's own detail, at any size\n"
                                    "full: the network's own image at full resolution (soft)\n"
                                    "gain-map: a working resolution + guided-filter gain map")
+        # detail output: whether the result keeps the source's brightness, and stops up or down
+        self.exposure_combo = QComboBox()
+        for key, label in EXPOSURE_CHOICES.items():
+            self.exposure_combo.addItem(label, key)
+        self.exposure_combo.setCurrentIndex(max(0, self.exposure_combo.findData(settings.get("exposure"))))
+        self.exposure_combo.currentIndexChanged.connect(lambda _i: settings.set("exposure", self.exposure_combo.currentData()))
+        self.exposure_combo.setToolTip("auto: under the light compass the photo keeps its brightness; with a guide photo\n"
+                                       "the guide's brightness is part of the target\n"
+                                       "keep: always the source's brightness; network: always the network's")
+        self.ev_spin = QDoubleSpinBox()
+        self.ev_spin.setRange(-4.0, 4.0)
+        self.ev_spin.setSingleStep(0.25)
+        self.ev_spin.setSuffix(" EV")
+        self.ev_spin.setValue(float(settings.get("exposure_ev")))
+        self.ev_spin.valueChanged.connect(lambda v: settings.set("exposure_ev", float(v)))
+        self.ev_spin.setToolTip("Brighten (+) or darken (-) the result by this many stops")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
@@ -165,6 +183,9 @@ class RelightTab(QWidget):
         self.run_row.add(self.relight_button)
         self.run_row.add(self.cancel_button)
         self.run_row.add(labelled("Output:", self.mode_combo))
+        exposure = labelled("Exposure:", self.exposure_combo)
+        exposure.layout().addWidget(self.ev_spin)
+        self.run_row.add(exposure)
 
         self.compare = CompareView()
         self.mode_group = QButtonGroup(self)
@@ -575,6 +596,12 @@ class RelightTab(QWidget):
             return "Loading the model…"
         return "Both inputs are ready: press Relight (Ctrl+R)."
 
+    def compose_settings(self, light):
+        """How the detail output is composed (core.compose.settings_for): the light's temperature when
+        the compass gives the light, and the exposure controls."""
+        keep = {"auto": None, "keep": True, "network": False}[self.exposure_combo.currentData() or "auto"]
+        return settings_for(light.kelvin if light else None, keep, self.ev_spin.value())
+
     def relight(self) -> Worker | None:
         if not self.relight_button.isEnabled():
             return None
@@ -589,6 +616,7 @@ class RelightTab(QWidget):
         except RelightError as exc:  # e.g. the Settings tab names a device this machine lacks
             show_error(self, "Relighting failed", str(exc))
             return None
+        compose = self.compose_settings(light)
         made_from = {"source": self.source_card.image_path, "source_name": src.name, "source_image": src.image,
                      "guide": light.describe() if light else photo.name, "info": None if normals else relighter.info}
 
@@ -597,7 +625,7 @@ class RelightTab(QWidget):
                 return normals.relight(src.image, src.depth, light, progress=progress, cancel=cancel), src.image
             gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides) if light else photo
             res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode,
-                                    compose=settings_for(light.kelvin if light else None), progress=progress, cancel=cancel)
+                                    compose=compose, progress=progress, cancel=cancel)
             return res, gui.image
 
         self.worker = Worker(work, "Relighting")

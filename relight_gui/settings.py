@@ -15,6 +15,8 @@ DEFAULTS = {
     "output_dir": str(Path.home()),
     "input_dir": str(Path.home()),
     "mode": "auto",
+    "exposure": "auto",  # detail output: auto (kept under the compass, the guide's with a guide photo), keep, network
+    "exposure_ev": 0.0,  # stops up (+) or down (-)
     "depth_model": "",  # empty: $RELIGHT_DEPTH_MODEL or the app's data folder
     "auto_depth": True,  # estimate a missing depth map as soon as a photo is opened (model installed)
     "finetune_data": "",

@@ -456,3 +456,27 @@ def test_toolbars_keep_every_button_readable_and_apart_at_any_window_size(qtbot,
         row = rt.run_row
         row._fill_menu()
         assert any(a.text() == "Batch…" for a in row.menu.actions())
+
+
+# ---- exposure of the detail output ------------------------------------------------------------
+def test_exposure_controls_reach_the_result(qtbot, window, tmp_path):
+    from core.metrics import exposure_ratio
+
+    rt = window.relight_tab
+    _load_both(qtbot, rt, tmp_path)
+    rt.mode_combo.setCurrentText("detail")
+    rt.exposure_combo.setCurrentIndex(rt.exposure_combo.findData("keep"))
+    relit(qtbot, rt)
+    src = rt.source_card.input.image
+    assert rt.result.compose.keep_exposure and "exposure kept" in rt.result_label.text()
+    assert abs(exposure_ratio(rt.result.image, src) - 1) < 0.05  # the photo's own brightness
+    kept = rt.result.image.copy()
+    rt.ev_spin.setValue(1.0)
+    relit(qtbot, rt)
+    assert rt.result.compose.exposure_ev == 1.0 and rt.result.image.mean() > kept.mean() + 0.02
+    assert window.settings.get("exposure") == "keep" and window.settings.get("exposure_ev") == 1.0
+    # auto with a guide photo: the guide's brightness is the target, the network's exposure is used
+    rt.exposure_combo.setCurrentIndex(rt.exposure_combo.findData("auto"))
+    rt.ev_spin.setValue(0.0)
+    relit(qtbot, rt)
+    assert not rt.result.compose.keep_exposure
