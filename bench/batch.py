@@ -4,6 +4,7 @@ batched), same relighter, same pairs, one process.
 
     PYTHONPATH=. python bench/batch.py --pairs 100 --size 1024 --device cuda [--fast] [--mode full]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,6 +62,7 @@ def main() -> None:
         def run():
             r.pin_memory = pinned and r.device.type == "cuda"
             relight_jobs(r, jobs, work / f"pipe-{pinned}", mode=args.mode)
+
         return run
 
     loops = [("one by one", one_by_one), ("pipelined + batched (core.batch)", pipelined(True))]
@@ -74,7 +76,9 @@ def main() -> None:
         sync()
         rows.append((label, args.pairs / (time.perf_counter() - t)))
     where = torch.cuda.get_device_name() if r.device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"\n{args.pairs} pairs at {args.size}², bundled s3net-lite ({r.precision_label}), mode {args.mode}, {where}\n")
+    print(
+        f"\n{args.pairs} pairs at {args.size}², bundled s3net-lite ({r.precision_label}), mode {args.mode}, {where}\n"
+    )
     print("| loop | pairs/s | vs one by one |\n| --- | --- | --- |")
     for label, pps in rows:
         print(f"| {label} | {pps:.2f} | {pps / rows[0][1]:.2f}× |")

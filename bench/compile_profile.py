@@ -4,6 +4,7 @@ the network's parts. Also times the graph-replayed compiled path for reference.
 
     PYTHONPATH=. python bench/compile_profile.py [--size 1024] [--preset s3net] [--json F]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,9 @@ from core.model import create_model  # noqa: E402
 
 def kind_of(name: str) -> str:
     n = name.lower()
-    if any(k in n for k in ("conv", "implicit", "xmma", "cudnn", "sm90_", "sm80_", "gemm", "cutlass", "nchwtonhwc", "nhwc")):
+    if any(
+        k in n for k in ("conv", "implicit", "xmma", "cudnn", "sm90_", "sm80_", "gemm", "cutlass", "nchwtonhwc", "nhwc")
+    ):
         return "convolution / GEMM (cuDNN, cuBLAS)"
     if n.startswith("triton_") or "triton" in n:
         if "red" in n or "per_" in n:
@@ -80,9 +83,19 @@ def main() -> None:
     for k, v in top:
         print(f"| `{k}` | {v:.3f} | {v / total:.1%} |")
     if a.json:
-        Path(a.json).write_text(json.dumps({"replay_ms": replay_ms, "kernel_ms": total, "kernels": count // 10,
-                                            "by_kind": by_kind, "top": top,
-                                            "device": torch.cuda.get_device_name()}, indent=2))
+        Path(a.json).write_text(
+            json.dumps(
+                {
+                    "replay_ms": replay_ms,
+                    "kernel_ms": total,
+                    "kernels": count // 10,
+                    "by_kind": by_kind,
+                    "top": top,
+                    "device": torch.cuda.get_device_name(),
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

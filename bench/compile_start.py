@@ -4,6 +4,7 @@ the compiled graph. Run twice with the same TORCHINDUCTOR_CACHE_DIR to see a war
 
     PYTHONPATH=. python bench/compile_start.py [--size 1024] [--preset s3net]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,9 +42,11 @@ def main() -> None:
         time.sleep(0.05)
     t_ready = time.perf_counter() - t0
     res = r.relight(src, gui, sd, gd, mode="full")
-    print(f"first result after {t_first:.2f} s ({first.precision}); compiled path ready after {t_ready:.1f} s "
-          f"(compile/load {r.graphed.compile_seconds.get(shape, float('nan')):.1f} s); then: {res.precision}; "
-          f"PSNR vs eager fp32 {psnr(res.image, ref):.1f} dB; error: {r.graphed.error}")
+    print(
+        f"first result after {t_first:.2f} s ({first.precision}); compiled path ready after {t_ready:.1f} s "
+        f"(compile/load {r.graphed.compile_seconds.get(shape, float('nan')):.1f} s); then: {res.precision}; "
+        f"PSNR vs eager fp32 {psnr(res.image, ref):.1f} dB; error: {r.graphed.error}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ the bottom), light from E and W at 5000 K: colour kept, smallest detail correlat
 and whether E leaves the right half brighter than W on every photo. Each working size is tried by
 overriding the checkpoint's recorded one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,17 @@ def synthetic(r: Relighter, pairs) -> dict:
     rows = []
     for _name, src, gui, sd, gd, tgt in pairs:
         out = r.relight(src, gui, sd, gd, mode="detail", compose=ComposeSettings()).image
-        rows.append((psnr(out, tgt) - psnr(src, tgt), detail_ratio(out, tgt), colour_ratio(out, tgt), delta_e(out, tgt)))
+        rows.append(
+            (psnr(out, tgt) - psnr(src, tgt), detail_ratio(out, tgt), colour_ratio(out, tgt), delta_e(out, tgt))
+        )
     a = np.array(rows)
-    return {"psnr_gain_db": float(a[:, 0].mean()), "detail": geometric_mean(a[:, 1]), "detail_max": float(a[:, 1].max()),
-            "colour": geometric_mean(a[:, 2]), "delta_e": float(a[:, 3].mean())}
+    return {
+        "psnr_gain_db": float(a[:, 0].mean()),
+        "detail": geometric_mean(a[:, 1]),
+        "detail_max": float(a[:, 1].max()),
+        "colour": geometric_mean(a[:, 2]),
+        "delta_e": float(a[:, 3].mean()),
+    }
 
 
 def photos(r: Relighter, sheet: str | None) -> dict:
@@ -47,8 +55,9 @@ def photos(r: Relighter, sheet: str | None) -> dict:
 
     from core.io import write_image
 
-    report = evaluate_photos(r, [(k, getattr(data, k)().astype(np.float32) / 255) for k in PHOTOS],
-                             lights=(("E", 5000.0), ("W", 5000.0)))
+    report = evaluate_photos(
+        r, [(k, getattr(data, k)().astype(np.float32) / 255) for k in PHOTOS], lights=(("E", 5000.0), ("W", 5000.0))
+    )
     if sheet:
         write_image(sheet, report.sheet, 8)
     return report.summary()
@@ -80,8 +89,9 @@ def main() -> None:
         results[side] = row
         print(side, json.dumps(row), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"checkpoint": str(resolve_checkpoint(args.checkpoint)), "sizes": results},
-                                              indent=2))
+        Path(args.json).write_text(
+            json.dumps({"checkpoint": str(resolve_checkpoint(args.checkpoint)), "sizes": results}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ latency at 518 px and at 1024x1024 input resolution, fp32 (and fp16 on CUDA).
 
     PYTHONPATH=. python bench/depth.py --device cuda      # or --device cpu
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,10 @@ def main() -> None:
     model = DepthAnythingForDepthEstimation(DepthAnythingConfig())  # the defaults are the Small model
     n = sum(p.numel() for p in model.parameters())
     model.save_pretrained(folder, safe_serialization=True)
-    print(f"Depth Anything V2 Small architecture: {n / 1e6:.1f} M parameters; torch {torch.__version__}; "
-          f"device {args.device} ({torch.cuda.get_device_name() if args.device == 'cuda' else f'{torch.get_num_threads()} threads'})")
+    print(
+        f"Depth Anything V2 Small architecture: {n / 1e6:.1f} M parameters; torch {torch.__version__}; "
+        f"device {args.device} ({torch.cuda.get_device_name() if args.device == 'cuda' else f'{torch.get_num_threads()} threads'})"
+    )
     rng = np.random.default_rng(0)
     print("| input to the network | precision | median ms |")
     print("| --- | --- | --- |")

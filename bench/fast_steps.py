@@ -8,6 +8,7 @@
 
     PYTHONPATH=. python bench/fast_steps.py [--size 1024] [--preset s3net] [--variants a,b,...] [--json F]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,17 @@ from core.accel import RESHAPE_STEPS, CompiledS3Net, GraphedS3Net, fold_batchnor
 from core.metrics import psnr  # noqa: E402
 from core.model import create_model  # noqa: E402
 
-PARTS = ("encoder.conv1", "encoder.layer1", "encoder.layer2", "encoder.layer3", "mid_conv",
-         "attention1", "attention2", "enhancer", "tail")
+PARTS = (
+    "encoder.conv1",
+    "encoder.layer1",
+    "encoder.layer2",
+    "encoder.layer3",
+    "mid_conv",
+    "attention1",
+    "attention2",
+    "enhancer",
+    "tail",
+)
 
 
 def timed(fn, x, n=50) -> float:
@@ -71,8 +81,9 @@ def breakdown(model, x) -> dict:
     names = dict(model.named_modules())
     watched = [n for n in PARTS] + [n for n, m in names.items() if isinstance(m, nn.Conv2d)]
     for n in watched:
-        hooks.append(names[n].register_forward_pre_hook(
-            lambda mod, args, n=n: inputs.setdefault(n, args[0].detach().clone())))
+        hooks.append(
+            names[n].register_forward_pre_hook(lambda mod, args, n=n: inputs.setdefault(n, args[0].detach().clone()))
+        )
     with torch.inference_mode():
         model.forward_packed(x)
     for h in hooks:
@@ -82,10 +93,23 @@ def breakdown(model, x) -> dict:
     for n, m in names.items():
         if isinstance(m, nn.Conv2d):
             t = inputs[n]
-            convs.append({"name": n, "ms": graph_time(m, t), "in": list(t.shape), "cin": m.in_channels,
-                          "cout": m.out_channels, "k": m.kernel_size[0], "stride": m.stride[0]})
-    return {"parts_ms": parts, "parts_total_ms": sum(parts.values()),
-            "whole_graph_ms": graph_time(model.forward_packed, x), "convs": convs}
+            convs.append(
+                {
+                    "name": n,
+                    "ms": graph_time(m, t),
+                    "in": list(t.shape),
+                    "cin": m.in_channels,
+                    "cout": m.out_channels,
+                    "k": m.kernel_size[0],
+                    "stride": m.stride[0],
+                }
+            )
+    return {
+        "parts_ms": parts,
+        "parts_total_ms": sum(parts.values()),
+        "whole_graph_ms": graph_time(model.forward_packed, x),
+        "convs": convs,
+    }
 
 
 VARIANTS = {
@@ -129,13 +153,18 @@ def main() -> None:
         for label, m in (("all reshaping steps", reshaped_copy(fast, RESHAPE_STEPS)),):
             b = breakdown(m, xh)
             out.setdefault("breakdown", {})[label] = b
-            print(f"\n{label}: whole network in one CUDA graph {b['whole_graph_ms']:.2f} ms; parts alone "
-                  f"{b['parts_total_ms']:.2f} ms", flush=True)
+            print(
+                f"\n{label}: whole network in one CUDA graph {b['whole_graph_ms']:.2f} ms; parts alone "
+                f"{b['parts_total_ms']:.2f} ms",
+                flush=True,
+            )
             for n, ms in b["parts_ms"].items():
                 print(f"  {n:16s} {ms:6.3f} ms")
             print("  top convolutions:")
             for c in sorted(b["convs"], key=lambda c: -c["ms"])[:20]:
-                print(f"    {c['ms']:6.3f} ms  {c['name']:36s} {c['cin']}->{c['cout']} k{c['k']} s{c['stride']} in {c['in']}")
+                print(
+                    f"    {c['ms']:6.3f} ms  {c['name']:36s} {c['cin']}->{c['cout']} k{c['k']} s{c['stride']} in {c['in']}"
+                )
             save()
         del fast
         torch.backends.cudnn.benchmark = False  # as the engine runs
@@ -162,11 +191,16 @@ def main() -> None:
         got = (c(xh).float() + 1) / 2
         db = psnr(got[0].permute(1, 2, 0).cpu().numpy(), ref[0].permute(1, 2, 0).cpu().numpy())
         rows[name] = {"ms": ms, "vs_eager_fp32": eager_ms / ms, "psnr_db": db, "compile_s": compile_s}
-        print(f"{name}: {ms:.2f} ms ({eager_ms / ms:.2f}× eager fp32), {db:.1f} dB, compiled in {compile_s:.0f} s", flush=True)
+        print(
+            f"{name}: {ms:.2f} ms ({eager_ms / ms:.2f}× eager fp32), {db:.1f} dB, compiled in {compile_s:.0f} s",
+            flush=True,
+        )
         save()
         del c, g
         torch.cuda.empty_cache()
-    print("\n| compiled path variant | ms | vs eager fp32 | PSNR vs eager fp32 | compile s |\n| --- | --- | --- | --- | --- |")
+    print(
+        "\n| compiled path variant | ms | vs eager fp32 | PSNR vs eager fp32 | compile s |\n| --- | --- | --- | --- | --- |"
+    )
     for k, r in rows.items():
         if "ms" in r:
             print(f"| {k} | {r['ms']:.2f} | {r['vs_eager_fp32']:.2f}× | {r['psnr_db']:.1f} dB | {r['compile_s']:.0f} |")

@@ -1,4 +1,5 @@
 """CUDA code paths on real data: eager fp32 / bf16 / fp16 and --fast against the CPU result."""
+
 import sys
 from pathlib import Path
 
@@ -13,8 +14,12 @@ ckpt, pairs = sys.argv[1], Path(sys.argv[2])
 s, g = load_pair(ntire_pairs(pairs)[0])
 src, gui, sd, gd = s.image, g.image, s.require_depth(), g.require_depth()
 ref = Relighter.from_checkpoint(ckpt, device="cpu").relight(src, gui, sd, gd).image
-for label, kw in [("cuda fp32", {}), ("cuda bf16", {"precision": "bf16"}), ("cuda fp16", {"precision": "fp16"}),
-                  ("cuda --fast", {"accelerate": True})]:
+for label, kw in [
+    ("cuda fp32", {}),
+    ("cuda bf16", {"precision": "bf16"}),
+    ("cuda fp16", {"precision": "fp16"}),
+    ("cuda --fast", {"accelerate": True}),
+]:
     r = Relighter.from_checkpoint(ckpt, device="cuda", **kw)
     res = r.relight(src, gui, sd, gd)
     big = r.relight(src, gui, sd, gd, mode="gain-map")

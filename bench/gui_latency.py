@@ -5,6 +5,7 @@ printed for (a) a Fine-tune run and (b) a relight of the bundled demo.
 
     QT_QPA_PLATFORM=offscreen python bench/gui_latency.py --data DIR [--size 256] [--steps 30]
 """
+
 from __future__ import annotations
 
 import argparse

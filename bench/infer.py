@@ -1,8 +1,9 @@
 """Inference latency, peak memory and accuracy against eager fp32, side by side in one process.
 
-    python bench/infer.py --preset s3net --size 1024           # GPU
-    python bench/infer.py --preset s3net --size 512 --iters 3  # CPU
+python bench/infer.py --preset s3net --size 1024           # GPU
+python bench/infer.py --preset s3net --size 512 --iters 3  # CPU
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +64,9 @@ def time_fn(fn, device, warmup, iters):
             t = time.perf_counter()
             out = fn()
             times.append(time.perf_counter() - t)
-    peak = ((torch.cuda.max_memory_allocated() - at_reset + retained) / 2**30) if device.type == "cuda" else float("nan")
+    peak = (
+        ((torch.cuda.max_memory_allocated() - at_reset + retained) / 2**30) if device.type == "cuda" else float("nan")
+    )
     return out, statistics.median(times), min(times), peak
 
 
@@ -112,7 +115,9 @@ def main():
 
     def run(label, fn):
         out, med, best, peak = time_fn(fn, dev, args.warmup, args.iters)
-        rows.append({"path": label, "median_ms": med * 1000, "min_ms": best * 1000, "peak_gib": peak, "out": out.float()})
+        rows.append(
+            {"path": label, "median_ms": med * 1000, "min_ms": best * 1000, "peak_gib": peak, "out": out.float()}
+        )
         print(f"  {label}: {med * 1000:.1f} ms", file=sys.stderr)
 
     with torch.inference_mode():
@@ -120,17 +125,21 @@ def main():
         for name, dt in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
             if dev.type == "cpu" and name == "fp16":
                 continue
+
             def f(dt=dt):
                 with torch.autocast(dev.type, dtype=dt):
                     return model.forward_packed(x)
+
             run(f"eager {name} autocast", f)
         if dev.type == "cpu":
             mcl = model.to(memory_format=torch.channels_last)
             xcl = x.contiguous(memory_format=torch.channels_last)
             run("eager fp32 channels_last", lambda: mcl.forward_packed(xcl))
+
             def g():
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     return mcl.forward_packed(xcl)
+
             run("bf16 autocast channels_last", g)
         else:
             from core.accel import GraphedS3Net
@@ -148,14 +157,18 @@ def main():
                 print(f"  compiled in {comp.compile_seconds[tuple(x.shape)]:.1f} s", file=sys.stderr)
                 run("+ torch.compile (inductor) in a CUDA graph (--fast)", lambda: comp(x))
     base = rows[0]
-    print(f"\n{args.preset} {args.size}x{args.size} batch 1 on {torch.cuda.get_device_name() if dev.type == 'cuda' else 'CPU'}"
-          f", torch {torch.__version__}, {torch.get_num_threads()} CPU threads\n")
+    print(
+        f"\n{args.preset} {args.size}x{args.size} batch 1 on {torch.cuda.get_device_name() if dev.type == 'cuda' else 'CPU'}"
+        f", torch {torch.__version__}, {torch.get_num_threads()} CPU threads\n"
+    )
     print("| path | median ms | min ms | speed-up vs eager fp32 | PSNR vs fp32 (dB) | peak GiB |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         mem = "-" if math.isnan(r["peak_gib"]) else f"{r['peak_gib']:.2f}"
         p = "-" if r is base else f"{_psnr(r['out'], base['out']):.1f}"
-        print(f"| {r['path']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | {base['median_ms'] / r['median_ms']:.2f}x | {p} | {mem} |")
+        print(
+            f"| {r['path']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | {base['median_ms'] / r['median_ms']:.2f}x | {p} | {mem} |"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps([{k: v for k, v in r.items() if k != "out"} for r in rows], indent=2))
 

@@ -4,6 +4,7 @@ a new azimuth), the network at the preview size and the result carried to displa
 
     PYTHONPATH=. python bench/live_preview.py [--device cpu|cuda] [--preview 160] [--fast]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ def main() -> None:
     r = Relighter.from_checkpoint(BUNDLED_MODEL, device=args.device, accelerate=args.fast)
     demo = demo_pair()
     src = load_input(InputFiles(demo.source, demo.source_depth))
-    lp = LivePreview(r, src, preview_pixels=args.preview ** 2, display_side=args.display)
+    lp = LivePreview(r, src, preview_pixels=args.preview**2, display_side=args.display)
     lp.update(Light(0, 6500))  # warm-up: geometry, kernels
     sync = torch.cuda.synchronize if r.device.type == "cuda" else (lambda: None)
     sync()
@@ -44,8 +45,10 @@ def main() -> None:
     sync()
     dt = time.perf_counter() - t0
     where = torch.cuda.get_device_name() if r.device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{args.steps / dt:.1f} updates/s ({dt / args.steps * 1000:.1f} ms each): {r.model_name} "
-          f"({r.precision_label}) on {where}, network at {lp.pw}x{lp.ph}, result at {lp.dw}x{lp.dh}")
+    print(
+        f"{args.steps / dt:.1f} updates/s ({dt / args.steps * 1000:.1f} ms each): {r.model_name} "
+        f"({r.precision_label}) on {where}, network at {lp.pw}x{lp.ph}, result at {lp.dw}x{lp.dh}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Timed per row (median of --iters runs after --warmup):
   preview    NormalsPreview.update at display size (720 px), the light moving 3 degrees a step
 The load average is recorded: on a shared machine other processes slow the CPU rows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,13 +97,22 @@ def bench_device(name: str, size: int, iters: int, warmup: int, preview_steps: i
             add_light(img_t, geo, light, optics)
 
         tag = "shadows" if shadows else "no shadows"
-        for what, fn in (("engine", run_engine), ("light only", run_light),
-                         ("end-to-end", lambda: engine.relight(image, depth, light))):
+        for what, fn in (
+            ("engine", run_engine),
+            ("light only", run_light),
+            ("end-to-end", lambda: engine.relight(image, depth, light)),
+        ):
             ms = timed(fn, iters, warmup, dev)
-            rows[f"{what}, {tag}"] = {"median_ms": round(statistics.median(ms), 2), "min_ms": round(min(ms), 2),
-                                      "runs": len(ms)}
-            print(f"{name} {size}x{size} {what:10s} {tag:10s}: median {statistics.median(ms):8.2f} ms "
-                  f"(min {min(ms):.2f}, {len(ms)} runs)", flush=True)
+            rows[f"{what}, {tag}"] = {
+                "median_ms": round(statistics.median(ms), 2),
+                "min_ms": round(min(ms), 2),
+                "runs": len(ms),
+            }
+            print(
+                f"{name} {size}x{size} {what:10s} {tag:10s}: median {statistics.median(ms):8.2f} ms "
+                f"(min {min(ms):.2f}, {len(ms)} runs)",
+                flush=True,
+            )
     # the live preview: the app's display size, the light moving
     engine.optics = Optics()
 
@@ -114,11 +124,20 @@ def bench_device(name: str, size: int, iters: int, warmup: int, preview_steps: i
         preview.update(Light(3.0 * k[0], 3500 + 10 * k[0] % 3000, elevation=30, softness=0.3))
 
     ms = timed(step, preview_steps, 3, dev)
-    rows["preview update"] = {"median_ms": round(statistics.median(ms), 2), "updates_per_s": round(1000 / statistics.mean(ms), 1),
-                              "display": f"{preview.dw}x{preview.dh}", "light worked out at": preview.describe()}
-    print(f"{name} preview at {preview.dw}x{preview.dh} ({preview.describe()}): {1000 / statistics.mean(ms):.1f} updates/s "
-          f"(median {statistics.median(ms):.2f} ms)", flush=True)
-    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{cpu_name()}, {torch.get_num_threads()} threads"
+    rows["preview update"] = {
+        "median_ms": round(statistics.median(ms), 2),
+        "updates_per_s": round(1000 / statistics.mean(ms), 1),
+        "display": f"{preview.dw}x{preview.dh}",
+        "light worked out at": preview.describe(),
+    }
+    print(
+        f"{name} preview at {preview.dw}x{preview.dh} ({preview.describe()}): {1000 / statistics.mean(ms):.1f} updates/s "
+        f"(median {statistics.median(ms):.2f} ms)",
+        flush=True,
+    )
+    where = (
+        torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{cpu_name()}, {torch.get_num_threads()} threads"
+    )
     return {"device": str(dev), "where": where, "size": size, "rows": rows}
 
 
@@ -139,14 +158,26 @@ def main() -> None:
         if args.device == "cuda":
             sys.exit("bench/normals.py: CUDA was asked for but is not available")
         devices.remove("cuda")
-    result = {"command": " ".join([Path(sys.executable).name] + sys.argv), "torch": torch.__version__,
-              "python": platform.python_version(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
-              "load_average_before": os.getloadavg(), "results": []}
+    result = {
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "results": [],
+    }
     for d in devices:
         gpu = d.startswith("cuda")
-        result["results"].append(bench_device(d, args.size, args.iters or (50 if gpu else 10),
-                                              args.warmup if args.warmup is not None else (10 if gpu else 2),
-                                              args.preview_steps * (5 if gpu else 1)))
+        result["results"].append(
+            bench_device(
+                d,
+                args.size,
+                args.iters or (50 if gpu else 10),
+                args.warmup if args.warmup is not None else (10 if gpu else 2),
+                args.preview_steps * (5 if gpu else 1),
+            )
+        )
     result["load_average_after"] = os.getloadavg()
     print(f"load average before {result['load_average_before']}, after {result['load_average_after']}")
     if args.json:

@@ -5,6 +5,7 @@ display size (720 px); the newest request wins, so a slow preview drops requests
 
     QT_QPA_PLATFORM=offscreen PYTHONPATH=. python3 bench/normals_gui.py [--seconds 5] [--size 1024]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,10 +83,12 @@ def main() -> None:
     spin(lambda: rt.preview.idle(), 10)
     dt = time.perf_counter() - t0
     n = len([t for t in shown if t - t0 <= dt])
-    print(f"normals engine live preview in the app: {n / dt:.1f} previews/s shown ({n} in {dt:.1f} s, {requests} "
-          f"dial moves), display {rt._session().dw}x{rt._session().dh}, {rt._session().describe()}, "
-          f"CPU {torch.get_num_threads()} threads; showing one took {sorted(gui_ms)[len(gui_ms) // 2]:.1f} ms (median) "
-          f"on the GUI thread")
+    print(
+        f"normals engine live preview in the app: {n / dt:.1f} previews/s shown ({n} in {dt:.1f} s, {requests} "
+        f"dial moves), display {rt._session().dw}x{rt._session().dh}, {rt._session().describe()}, "
+        f"CPU {torch.get_num_threads()} threads; showing one took {sorted(gui_ms)[len(gui_ms) // 2]:.1f} ms (median) "
+        f"on the GUI thread"
+    )
     win.close()
     spin(lambda: rt.preview.idle(), 10)
     sys.stdout.flush()

@@ -1,6 +1,7 @@
 """Fast CUDA inference: BatchNorm folded into convolutions, fp16 weights, channels_last, and one
 CUDA graph per input shape (half of S3Net's eager time is kernel-launch overhead).
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,8 +55,17 @@ def _round_up(c: int, multiple: int) -> int:
 def _pad_conv(conv: nn.Conv2d, cin: int, cout: int) -> nn.Conv2d:
     """The same convolution with zero input/output channels appended (zero weights and biases)."""
     assert conv.groups == 1, conv
-    new = nn.Conv2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                    bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
+    new = nn.Conv2d(
+        cin,
+        cout,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        bias=conv.bias is not None,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
     with torch.no_grad():
         new.weight.zero_()
         new.weight[: conv.out_channels, : conv.in_channels] = conv.weight
@@ -89,7 +99,7 @@ def pad_head_channels(model: S3Net, multiple: int = 8) -> S3Net:
         new.weight.zero_()
         for i in range(4):
             new.weight[:d3, copies * i] = r3.weight[:, i]
-        new.weight[:d3, 4 * copies: 4 * copies + mid] = r3.weight[:, 4:]
+        new.weight[:d3, 4 * copies : 4 * copies + mid] = r3.weight[:, 4:]
     e.refine3 = new
     model.tail[1] = _pad_conv(model.tail[1], d3p, model.tail[1].out_channels)
     return model
@@ -110,8 +120,9 @@ class SpaceToDepthConv(nn.Module):
         assert conv.stride == (1, 1) and conv.padding == (0, 0) and conv.kernel_size == (k, k), conv
         self.pad = pad
         blocks = k // 2 + 1  # the taps a + u (output phase a, tap u) span k // 2 + 1 blocks of 2
-        self.conv = nn.Conv2d(4 * cin, 4 * cout, blocks, bias=conv.bias is not None,
-                              device=conv.weight.device, dtype=conv.weight.dtype)
+        self.conv = nn.Conv2d(
+            4 * cin, 4 * cout, blocks, bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype
+        )
         w = conv.weight
         with torch.no_grad():
             self.conv.weight.zero_()
@@ -133,11 +144,17 @@ class SpaceToDepthConv(nn.Module):
                 self.conv.bias.copy_(conv.bias.repeat_interleave(4))
 
     @classmethod
-    def same(cls, conv: nn.Conv2d) -> "SpaceToDepthConv":
+    def same(cls, conv: nn.Conv2d) -> SpaceToDepthConv:
         """From a convolution with zero "same" padding of its own."""
         p = conv.padding[0]
-        bare = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, bias=conv.bias is not None,
-                         device=conv.weight.device, dtype=conv.weight.dtype)
+        bare = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            bias=conv.bias is not None,
+            device=conv.weight.device,
+            dtype=conv.weight.dtype,
+        )
         bare.load_state_dict(conv.state_dict())
         return cls(nn.ZeroPad2d(p), bare)
 
@@ -220,7 +237,9 @@ class GraphedS3Net:
 
     @torch.inference_mode()
     def _capture(self, shape):
-        static_in = torch.zeros(shape, device=self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
+        static_in = torch.zeros(shape, device=self.device, dtype=self.dtype).contiguous(
+            memory_format=torch.channels_last
+        )
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
@@ -280,7 +299,8 @@ class CompiledS3Net:
         try:
             with torch.inference_mode():
                 static_in = torch.zeros(shape, device=self.device, dtype=self.dtype).contiguous(
-                    memory_format=torch.channels_last)
+                    memory_format=torch.channels_last
+                )
                 stream = torch.cuda.Stream(self.device)
                 with torch.cuda.stream(stream):
                     for _ in range(3):  # compile (or load from the cache) and warm up

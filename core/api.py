@@ -1,10 +1,11 @@
 """One call from Python: relight a source to a guide, or to a light given as numbers.
 
-    from core.api import relight, Light
-    result = relight("photo.jpg", light=Light(azimuth=45, kelvin=3500))   # depth estimated if missing
-    result = relight(("src.png", "src.npy"), guide=("guide.png", "guide.npy"), checkpoint="weight.pkl")
-    result = relight(("photo.jpg", "photo.npy"), light=Light(azimuth=135, elevation=35, softness=0.5), engine="normals")
+from core.api import relight, Light
+result = relight("photo.jpg", light=Light(azimuth=45, kelvin=3500))   # depth estimated if missing
+result = relight(("src.png", "src.npy"), guide=("guide.png", "guide.npy"), checkpoint="weight.pkl")
+result = relight(("photo.jpg", "photo.npy"), light=Light(azimuth=135, elevation=35, softness=0.5), engine="normals")
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,8 +33,12 @@ def compass_guides() -> CompassGuides:
     return _GUIDES
 
 
-def guide_for_light(light: Light, source_shape: tuple[int, int], working_pixels: int | None,
-                    guides: CompassGuides | FolderGuides | None = None) -> Input:
+def guide_for_light(
+    light: Light,
+    source_shape: tuple[int, int],
+    working_pixels: int | None,
+    guides: CompassGuides | FolderGuides | None = None,
+) -> Input:
     """A guide for `light` with the source's aspect ratio, at the model's working area."""
     gw, gh = working_shape(*source_shape, working_pixels or 384 * 384)  # the network's own shape
     return (guides or compass_guides()).guide(light, gw, gh)
@@ -56,15 +61,28 @@ def _as_files(x, role: str) -> Input | InputFiles:
         return InputFiles(x)
     if isinstance(x, tuple) and len(x) == 2 and _is_path(x[0]) and (x[1] is None or _is_path(x[1])):
         return InputFiles(*x)
-    raise RelightError(f"the {role} must be an Input, InputFiles, an image path or (image, depth) paths, "
-                       f"not {_describe(x)}")
+    raise RelightError(
+        f"the {role} must be an Input, InputFiles, an image path or (image, depth) paths, not {_describe(x)}"
+    )
 
 
-def relight(source, guide=None, *, light: Light | None = None, relighter: Relighter | None = None,
-            checkpoint: str | Path | None = None, device: str = "auto", mode: str = "auto",
-            depth_model: str | Path | None = None, guides: CompassGuides | FolderGuides | None = None,
-            keep_exposure: bool | None = None, exposure: float = 0.0, engine: Engine = "s3net",
-            progress=None, cancel=None) -> RelightResult:
+def relight(
+    source,
+    guide=None,
+    *,
+    light: Light | None = None,
+    relighter: Relighter | None = None,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    mode: str = "auto",
+    depth_model: str | Path | None = None,
+    guides: CompassGuides | FolderGuides | None = None,
+    keep_exposure: bool | None = None,
+    exposure: float = 0.0,
+    engine: Engine = "s3net",
+    progress=None,
+    cancel=None,
+) -> RelightResult:
     """Relight `source` like `guide`, or under `light` (a guide from the light compass).
 
     Inputs may be Input objects, paths, or (image, depth) path pairs; a missing depth map is
@@ -119,5 +137,6 @@ def relight(source, guide=None, *, light: Light | None = None, relighter: Religh
         gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)
     else:
         gui = complete_depth(gui, estimate)
-    return relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode, compose=settings,
-                              progress=progress, cancel=cancel)
+    return relighter.relight(
+        src.image, gui.image, src.depth, gui.depth, mode=mode, compose=settings, progress=progress, cancel=cancel
+    )

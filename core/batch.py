@@ -1,12 +1,14 @@
 """Relighting a whole folder: the jobs a folder holds and the loop that relights them, shared by the
 command line's folder mode and the app's batch dialog. One bad pair is reported and skipped; the
 output folder may never hold inputs."""
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .cancel import CancelToken
 from .compose import ComposeSettings
@@ -40,21 +42,26 @@ def unique_names(jobs: list[PairFiles]) -> list[PairFiles]:
     """Jobs whose names (their output file names) differ: `a.png`, `a.jpg` and `a.tif` in one folder
     become a_png, a_jpg and a_tif (compared without case: some file systems ignore it). Names that
     still collide are refused, naming them."""
+
     def key(name: str) -> str:
         return name.casefold()
 
     count: dict[str, int] = {}
     for j in jobs:
         count[key(j.name)] = count.get(key(j.name), 0) + 1
-    renamed = [j if count[key(j.name)] == 1 else
-               PairFiles(j.source, j.guide, f"{j.name}_{j.source.image.suffix.lstrip('.')}") for j in jobs]
+    renamed = [
+        j if count[key(j.name)] == 1 else PairFiles(j.source, j.guide, f"{j.name}_{j.source.image.suffix.lstrip('.')}")
+        for j in jobs
+    ]
     seen: dict[str, list[str]] = {}
     for j in renamed:
         seen.setdefault(key(j.name), []).append(j.source.image.name)
     clashes = [n for names in seen.values() if len(names) > 1 for n in names]
     if clashes:
-        raise RelightError(f"these inputs would write the same output file: {name_list(clashes)}; rename them",
-                           jobs[0].source.image.parent)
+        raise RelightError(
+            f"these inputs would write the same output file: {name_list(clashes)}; rename them",
+            jobs[0].source.image.parent,
+        )
     return renamed
 
 
@@ -87,11 +94,22 @@ class BatchReport:
         return f"relit {len(self.written)} of {n} pairs into {self.out}" + (" (cancelled)" if self.cancelled else "")
 
 
-def relight_jobs(relighter: "Relighter | NormalsBatch", jobs: list[PairFiles], out: str | Path, *, guide_for: Callable[[Input], Input] | None = None,
-                 fill: Callable[[Input, str], Input] | None = None, suffix: str = ".png", bit_depth: int = 16,
-                 mode: str = "auto", progress: Progress | None = None, cancel: CancelToken | None = None,
-                 batch_size: int | None = None, io_threads: int | None = None,
-                 compose: ComposeSettings | None = None) -> BatchReport:
+def relight_jobs(
+    relighter: Relighter | NormalsBatch,
+    jobs: list[PairFiles],
+    out: str | Path,
+    *,
+    guide_for: Callable[[Input], Input] | None = None,
+    fill: Callable[[Input, str], Input] | None = None,
+    suffix: str = ".png",
+    bit_depth: int = 16,
+    mode: str = "auto",
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    batch_size: int | None = None,
+    io_threads: int | None = None,
+    compose: ComposeSettings | None = None,
+) -> BatchReport:
     """Relight every job into `out`/<name><suffix> with S3Net, or with the normals engine's
     ``NormalsBatch`` (one light, no guides read). `guide_for(source)` supplies the guide (one guide
     photo, or the light compass) instead of the job's own; `fill(input, role)` completes missing depth.
@@ -183,8 +201,9 @@ def relight_jobs(relighter: "Relighter | NormalsBatch", jobs: list[PairFiles], o
 
         def run(group: list[tuple[int, tuple]]) -> None:
             try:
-                results = relighter.relight_many([a for _, a in group], mode=mode, compose=compose,
-                                                 batch_size=batch_size, cancel=cancel)
+                results = relighter.relight_many(
+                    [a for _, a in group], mode=mode, compose=compose, batch_size=batch_size, cancel=cancel
+                )
             except Cancelled:
                 report.cancelled = True  # this group is dropped; the ones before it are written
                 return

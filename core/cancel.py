@@ -1,4 +1,5 @@
 """A thread-safe cancel flag shared between a face (GUI/CLI) and long work in core."""
+
 from __future__ import annotations
 
 import threading

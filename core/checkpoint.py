@@ -5,6 +5,7 @@ Native files hold the weights (any float dtype; loaded as float32) and string me
 ``relight.card``. The official file is ``torch.save({'state_dict': ...})`` and is read with
 ``torch.load(weights_only=True)``, so it cannot run code.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,7 @@ def _unwrap(state: dict) -> dict:
             state = state[key]
             break
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -158,7 +159,8 @@ def load_checkpoint(path: str | Path, expect_preset: str | None = None) -> tuple
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise RelightError(
-            f"{len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}); the file is damaged", path)
+            f"{len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]}); the file is damaged", path
+        )
     model.load_state_dict(state, strict=True)
     model.eval()
     return model, CheckpointInfo(path, preset, fmt, meta)

@@ -1,4 +1,5 @@
 """`relight` command line: a thin face over core. User errors -> one line on stderr, exit code 2."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,12 @@ log = logging.getLogger("relight")
 
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--precision", default="auto", choices=("auto",) + PRECISIONS,
-                   help="autocast precision; auto (default): bf16 on a CPU with native bf16, fp32 otherwise")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto",) + PRECISIONS,
+        help="autocast precision; auto (default): bf16 on a CPU with native bf16, fp32 otherwise",
+    )
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -34,7 +39,9 @@ def _with_depth(image: str, depth: str | None, role: str):
     if depth is None:
         found = find_depth(image)
         if found is not None:
-            print(f"{role} {clean(Path(image).name)}: using the depth map beside it, {clean(found.name)}", file=sys.stderr)
+            print(
+                f"{role} {clean(Path(image).name)}: using the depth map beside it, {clean(found.name)}", file=sys.stderr
+            )
         return InputFiles(image, found)
     return InputFiles(image, depth)
 
@@ -77,8 +84,11 @@ def cmd_infer(args) -> int:
     else:
         missing = [n for n in ("source", "guide") if getattr(args, n) is None and not (n == "guide" and light)]
         if missing:
-            raise RelightError("give --input-dir, or --source and --guide or --light (missing: "
-                               + ", ".join("--" + m for m in missing) + "); depth maps left out are estimated")
+            raise RelightError(
+                "give --input-dir, or --source and --guide or --light (missing: "
+                + ", ".join("--" + m for m in missing)
+                + "); depth maps left out are estimated"
+            )
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise RelightError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", out)
         for p in (args.source, args.source_depth, args.guide, args.guide_depth):
@@ -93,13 +103,16 @@ def cmd_infer(args) -> int:
         gui = None if light else fill(load_input(gui_files, checked=True), "guide")
 
     ckpt = resolve_checkpoint(args.checkpoint)
-    relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision,
-                                          max_pixels=args.max_pixels, accelerate=args.fast)
+    relighter = Relighter.from_checkpoint(
+        ckpt, device=args.device, precision=args.precision, max_pixels=args.max_pixels, accelerate=args.fast
+    )
     info = relighter.info
     if info is not None and not info.trained:
         print(f"warning: {ckpt.name} holds untrained weights; the result is not a relighting", file=sys.stderr)
-    print(f"model: {relighter.model_name} ({info.preset if info else '?'}, {info.format if info else ''}) on {relighter.device}",
-          file=sys.stderr)
+    print(
+        f"model: {relighter.model_name} ({info.preset if info else '?'}, {info.format if info else ''}) on {relighter.device}",
+        file=sys.stderr,
+    )
 
     guides = None
     if light is not None:
@@ -107,8 +120,11 @@ def cmd_infer(args) -> int:
         from .guides import FolderGuides
 
         guides = FolderGuides(args.guide_folder) if args.guide_folder else compass_guides()
-        print(f"guide: {light.describe()}, " + (f"nearest image in {args.guide_folder}" if args.guide_folder
-                                                 else "rendered by the light compass"), file=sys.stderr)
+        print(
+            f"guide: {light.describe()}, "
+            + (f"nearest image in {args.guide_folder}" if args.guide_folder else "rendered by the light compass"),
+            file=sys.stderr,
+        )
 
     def guide_for(src):
         return guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)
@@ -124,16 +140,26 @@ def cmd_infer(args) -> int:
         return 0
 
     bar = ProgressBar(100, "relight")
-    report = relight_jobs(relighter, pairs, out, guide_for=guide_for if light else None, fill=fill,
-                          suffix="." + args.format, bit_depth=args.bit_depth, mode=args.mode, progress=bar,
-                          compose=settings)
+    report = relight_jobs(
+        relighter,
+        pairs,
+        out,
+        guide_for=guide_for if light else None,
+        fill=fill,
+        suffix="." + args.format,
+        bit_depth=args.bit_depth,
+        mode=args.mode,
+        progress=bar,
+        compose=settings,
+    )
     bar.close()
     for name, msg in report.failed:
         print(f"skipped {clean(name)}: {msg}", file=sys.stderr)
     print(clean(report.summary()), file=sys.stderr)
     if report.not_written:  # relit but lost (e.g. the disk is full): the run did not do its job
-        raise RelightError(f"{len(report.not_written)} result(s) could not be written: {name_list(report.not_written)}",
-                           out)
+        raise RelightError(
+            f"{len(report.not_written)} result(s) could not be written: {name_list(report.not_written)}", out
+        )
     return 0 if report.written else 2
 
 
@@ -177,14 +203,21 @@ def cmd_models(args) -> int:
             if in_use is None and status != "nothing there":
                 in_use = (folder, status.startswith("valid"))
         if in_use is None:
-            print(f"in use: none; get it with 'relight models download {next(iter(MODELS))}', or "
-                  "'relight models install FOLDER_OR_ARCHIVE' on a machine without network")
+            print(
+                f"in use: none; get it with 'relight models download {next(iter(MODELS))}', or "
+                "'relight models install FOLDER_OR_ARCHIVE' on a machine without network"
+            )
         else:
-            print(f"in use: {in_use[0]}" + ("" if in_use[1] else " (not usable: estimation stops with the problem above)"))
+            print(
+                f"in use: {in_use[0]}" + ("" if in_use[1] else " (not usable: estimation stops with the problem above)")
+            )
         return 0
     if not args.name:
-        raise RelightError("name the model to download (" + ", ".join(MODELS) + ")" if args.action == "download"
-                           else "give the folder or archive to install (.zip, .tar, .tar.gz, .tar.bz2, .tar.xz)")
+        raise RelightError(
+            "name the model to download (" + ", ".join(MODELS) + ")"
+            if args.action == "download"
+            else "give the folder or archive to install (.zip, .tar, .tar.gz, .tar.bz2, .tar.xz)"
+        )
     if args.action == "install":
         dest = install_model(args.name, args.dest)  # a local copy: a few seconds, no progress bar
         print(f"installed {next(iter(MODELS))} from {args.name} in {dest}", file=sys.stderr)
@@ -206,8 +239,12 @@ def cmd_info(args) -> int:
     from .checkpoint import BUNDLED_MODEL
     from .weights import find_res2net, find_vgg19, torch_hub_checkpoints
 
-    lines = [f"relight {__version__}", f"python {platform.python_version()} ({platform.system()} {platform.machine()})",
-             f"torch {torch.__version__}", f"numpy {np.__version__}"]
+    lines = [
+        f"relight {__version__}",
+        f"python {platform.python_version()} ({platform.system()} {platform.machine()})",
+        f"torch {torch.__version__}",
+        f"numpy {np.__version__}",
+    ]
     for mod in ("timm", "cv2", "safetensors", "pywt", "PySide6", "transformers"):
         try:
             m = __import__(mod)
@@ -227,15 +264,19 @@ def cmd_info(args) -> int:
     auto = cpu_precision()
     lines.append(f"CPU precision for --precision auto: {auto} (native bf16: {'yes' if auto == 'bf16' else 'no'})")
     if torch.cuda.is_available():
-        lines.append(f"--fast: torch.compile (inductor) in a CUDA graph, compiled in the background while a folded fp16 "
-                     f"CUDA graph serves; cache {inductor_cache_dir()}")
+        lines.append(
+            f"--fast: torch.compile (inductor) in a CUDA graph, compiled in the background while a folded fp16 "
+            f"CUDA graph serves; cache {inductor_cache_dir()}"
+        )
     else:
         lines.append("--fast: needs CUDA (not available)")
     mps = getattr(torch.backends, "mps", None)
     lines.append("mps available" if mps and mps.is_available() else "mps not available")
     lines.append(f"bundled model: {BUNDLED_MODEL if BUNDLED_MODEL.is_file() else 'not found'}")
     vgg = find_vgg19()
-    lines.append(f"VGG19 ImageNet weights (perceptual loss): {vgg or 'not found in ' + str(torch_hub_checkpoints()) + ' -> perceptual term off'}")
+    lines.append(
+        f"VGG19 ImageNet weights (perceptual loss): {vgg or 'not found in ' + str(torch_hub_checkpoints()) + ' -> perceptual term off'}"
+    )
     from .depth_estimation import find_depth_model, missing_model_message
 
     try:
@@ -259,31 +300,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-depth", help="source depth map (left out: estimated)")
     p.add_argument("--guide", help="guide image (its lighting is transferred)")
     p.add_argument("--guide-depth", help="guide depth map (left out: estimated)")
-    p.add_argument("--depth-model", help=f"depth model folder for missing depth maps (default: ${'RELIGHT_DEPTH_MODEL'} "
-                                         "or the one installed by 'relight models download')")
-    p.add_argument("--light", help="instead of a guide: the light's direction, N NE E SE S SW W NW (16-point names too) "
-                                   "or degrees clockwise from N (N = away from the camera, E = the camera's right)")
-    p.add_argument("--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin (default 6500)")
-    p.add_argument("--guide-folder", help="with --light: take the nearest image of this VIDIT-layout folder as the guide "
-                                          "instead of the rendered compass scene")
-    p.add_argument("--input-dir", help="folder with input/ and guide/ (NTIRE pair layout): relight every pair; "
-                                       "with --light, also a plain folder of images")
+    p.add_argument(
+        "--depth-model",
+        help=f"depth model folder for missing depth maps (default: ${'RELIGHT_DEPTH_MODEL'} "
+        "or the one installed by 'relight models download')",
+    )
+    p.add_argument(
+        "--light",
+        help="instead of a guide: the light's direction, N NE E SE S SW W NW (16-point names too) "
+        "or degrees clockwise from N (N = away from the camera, E = the camera's right)",
+    )
+    p.add_argument(
+        "--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin (default 6500)"
+    )
+    p.add_argument(
+        "--guide-folder",
+        help="with --light: take the nearest image of this VIDIT-layout folder as the guide "
+        "instead of the rendered compass scene",
+    )
+    p.add_argument(
+        "--input-dir",
+        help="folder with input/ and guide/ (NTIRE pair layout): relight every pair; "
+        "with --light, also a plain folder of images",
+    )
     p.add_argument("--checkpoint", help="native .safetensors or the official weight.pkl (default: the bundled model)")
     p.add_argument("--output", required=True, help="output image (.png/.tif), or a folder with --input-dir")
     p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16)")
-    p.add_argument("--format", default="png", choices=["png", "tif", "jpg", "webp"], help="file type in folder mode (jpg and webp: 8-bit)")
-    p.add_argument("--mode", default="auto", choices=OUTPUT_MODES,
-                   help="auto (default): what the checkpoint recommends (the official weights: full; the bundled "
-                        "model: detail); detail: the network's light carried onto the source's own colours and "
-                        "detail; full: the network's image at full resolution; gain-map: working resolution + "
-                        "guided-filter gain map")
-    p.add_argument("--keep-exposure", action=argparse.BooleanOptionalAction, default=None,
-                   help="detail mode: the output keeps the source's mean brightness (default: on with --light, "
-                        "off with a guide image, whose brightness is then part of the target)")
-    p.add_argument("--exposure", type=float, default=0.0, metavar="EV",
-                   help="detail mode: brighten (+) or darken (-) the result by this many stops (default 0)")
+    p.add_argument(
+        "--format",
+        default="png",
+        choices=["png", "tif", "jpg", "webp"],
+        help="file type in folder mode (jpg and webp: 8-bit)",
+    )
+    p.add_argument(
+        "--mode",
+        default="auto",
+        choices=OUTPUT_MODES,
+        help="auto (default): what the checkpoint recommends (the official weights: full; the bundled "
+        "model: detail); detail: the network's light carried onto the source's own colours and "
+        "detail; full: the network's image at full resolution; gain-map: working resolution + "
+        "guided-filter gain map",
+    )
+    p.add_argument(
+        "--keep-exposure",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="detail mode: the output keeps the source's mean brightness (default: on with --light, "
+        "off with a guide image, whose brightness is then part of the target)",
+    )
+    p.add_argument(
+        "--exposure",
+        type=float,
+        default=0.0,
+        metavar="EV",
+        help="detail mode: brighten (+) or darken (-) the result by this many stops (default 0)",
+    )
     p.add_argument("--max-pixels", type=int, default=None, help="full-resolution pixel budget for --mode auto")
-    p.add_argument("--fast", action="store_true", help="CUDA: folded BatchNorm + fp16 + CUDA graphs (about 2.5x faster)")
+    p.add_argument(
+        "--fast", action="store_true", help="CUDA: folded BatchNorm + fp16 + CUDA graphs (about 2.5x faster)"
+    )
     from .cli_normals import add_normals_flags
 
     add_normals_flags(p)
@@ -294,17 +369,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--output", required=True, help="output file (one image) or folder (IMAGE_depth.png/.npy)")
     p.add_argument("--model", help="depth model folder (default: $RELIGHT_DEPTH_MODEL or the installed one)")
-    p.add_argument("--format", default="png16", choices=DEPTH_FORMATS,
-                   help="png16: 16-bit PNG (default); npy: float32 array; vidit: VIDIT's pickled dict")
+    p.add_argument(
+        "--format",
+        default="png16",
+        choices=DEPTH_FORMATS,
+        help="png16: 16-bit PNG (default); npy: float32 array; vidit: VIDIT's pickled dict",
+    )
     _add_device(p)
     p.set_defaults(func=cmd_depth)
 
     p = sub.add_parser("models", help="list, download or install optional models (only when asked)")
     p.add_argument("action", choices=["list", "download", "install"])
-    p.add_argument("name", nargs="?", help="download: the model, e.g. depth-anything-v2-small; install: a model folder "
-                                           "or archive (.zip, .tar.*) brought from another machine")
-    p.add_argument("--dest", help="install folder (default: the app's data folder); an existing folder is replaced "
-                                  "only if relight made it")
+    p.add_argument(
+        "name",
+        nargs="?",
+        help="download: the model, e.g. depth-anything-v2-small; install: a model folder "
+        "or archive (.zip, .tar.*) brought from another machine",
+    )
+    p.add_argument(
+        "--dest",
+        help="install folder (default: the app's data folder); an existing folder is replaced only if relight made it",
+    )
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("info", help="versions, devices and which optional weights were found")

@@ -1,4 +1,5 @@
 """`relight infer --engine normals`: add a light from the source's depth map (no guide, no checkpoint)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,17 +16,35 @@ NORMALS_FLAGS = ("elevation", "intensity", "ambient", "softness", "flatten", "fo
 
 
 def add_normals_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", default="s3net", choices=ENGINES,
-                   help="s3net (default): the network, with a guide or --light; normals: add --light from the "
-                        "source's depth map (no guide, no checkpoint)")
+    p.add_argument(
+        "--engine",
+        default="s3net",
+        choices=ENGINES,
+        help="s3net (default): the network, with a guide or --light; normals: add --light from the "
+        "source's depth map (no guide, no checkpoint)",
+    )
     for name, (lo, hi, meaning) in LIGHT_SETTINGS.items():
-        p.add_argument(f"--{name}", type=float, default=None, metavar="DEG" if name == "elevation" else "X",
-                       help=f"--engine normals: {meaning}, {lo:g}..{hi:g}")
-    p.add_argument("--fov", type=float, default=None, help="--engine normals: the camera's field of view across the "
-                                                           f"longer side in degrees (default {DEFAULT_FOV_DEG:g})")
-    p.add_argument("--light-distance", type=float, default=None,
-                   help=f"--engine normals: light distance in median scene depths (default {DEFAULT_DISTANCE:g}; "
-                        "inf: a sun, the same direction everywhere)")
+        p.add_argument(
+            f"--{name}",
+            type=float,
+            default=None,
+            metavar="DEG" if name == "elevation" else "X",
+            help=f"--engine normals: {meaning}, {lo:g}..{hi:g}",
+        )
+    p.add_argument(
+        "--fov",
+        type=float,
+        default=None,
+        help="--engine normals: the camera's field of view across the "
+        f"longer side in degrees (default {DEFAULT_FOV_DEG:g})",
+    )
+    p.add_argument(
+        "--light-distance",
+        type=float,
+        default=None,
+        help=f"--engine normals: light distance in median scene depths (default {DEFAULT_DISTANCE:g}; "
+        "inf: a sun, the same direction everywhere)",
+    )
     p.add_argument("--no-shadows", action="store_true", help="--engine normals: no cast shadows")
 
 
@@ -55,17 +74,29 @@ def infer_normals(args, out: Path, fill) -> int:
     if args.checkpoint or args.fast:
         raise RelightError("--engine normals reads no checkpoint (--checkpoint, --fast)")
     light = Light.parse(args.light, args.temperature, **{n: getattr(args, n) for n in LIGHT_SETTINGS})
-    engine = NormalsRelighter(args.device, fov_deg=DEFAULT_FOV_DEG if args.fov is None else args.fov,
-                              distance=DEFAULT_DISTANCE if args.light_distance is None else args.light_distance,
-                              shadows=not args.no_shadows)
-    print(f"engine: {ENGINE_LABELS['normals']} on {engine.device}; {light.describe()}, {light.describe_settings()}",
-          file=sys.stderr)
+    engine = NormalsRelighter(
+        args.device,
+        fov_deg=DEFAULT_FOV_DEG if args.fov is None else args.fov,
+        distance=DEFAULT_DISTANCE if args.light_distance is None else args.light_distance,
+        shadows=not args.no_shadows,
+    )
+    print(
+        f"engine: {ENGINE_LABELS['normals']} on {engine.device}; {light.describe()}, {light.describe_settings()}",
+        file=sys.stderr,
+    )
     if args.input_dir:
         jobs = folder_jobs(args.input_dir, sources_only=True)
         check_output_folder(jobs, out)
         bar = ProgressBar(100, "relight")
-        report = relight_jobs(NormalsBatch(engine, light), jobs, out, fill=fill, suffix="." + args.format,
-                              bit_depth=args.bit_depth, progress=bar)
+        report = relight_jobs(
+            NormalsBatch(engine, light),
+            jobs,
+            out,
+            fill=fill,
+            suffix="." + args.format,
+            bit_depth=args.bit_depth,
+            progress=bar,
+        )
         bar.close()
         for name, msg in report.failed:
             print(f"skipped {name}: {msg}", file=sys.stderr)

@@ -1,4 +1,5 @@
 """Training-side subcommands of the `relight` command line: synth, train, eval."""
+
 from __future__ import annotations
 
 import sys
@@ -19,11 +20,24 @@ def cmd_synth(args) -> int:
         raise RelightError("--reference-every must be 0 or more")
     directions = COMPASS_DIRECTIONS if args.directions == 16 else VIDIT_DIRECTIONS
     bar = ProgressBar(args.scenes + args.pairs, "synth")
-    synthesize(args.out, args.scenes, args.size, args.seed, args.pairs, progress=bar, workers=args.workers,
-               directions=directions, reference_every=args.reference_every, photo_textures=args.photo_textures)
+    synthesize(
+        args.out,
+        args.scenes,
+        args.size,
+        args.seed,
+        args.pairs,
+        progress=bar,
+        workers=args.workers,
+        directions=directions,
+        reference_every=args.reference_every,
+        photo_textures=args.photo_textures,
+    )
     bar.close()
-    print(f"wrote {args.scenes} scenes ({args.scenes * 5 * len(directions)} images) to {args.out}"
-          + (f" and {args.pairs} pairs to {Path(args.out) / 'pairs'}" if args.pairs else ""), file=sys.stderr)
+    print(
+        f"wrote {args.scenes} scenes ({args.scenes * 5 * len(directions)} images) to {args.out}"
+        + (f" and {args.pairs} pairs to {Path(args.out) / 'pairs'}" if args.pairs else ""),
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -32,15 +46,33 @@ def cmd_train(args) -> int:
     from .training import Callbacks, TrainConfig, train
 
     overrides = {
-        "data": args.data, "out": args.out, "preset": args.preset, "steps": args.steps, "epochs": args.epochs,
-        "batch": args.batch, "crop": args.crop, "resize": args.resize, "device": args.device,
-        "frame_cache": args.frame_cache, "cache_dir": args.cache_dir,
-        "precision": args.precision, "init": args.init, "lr": args.lr, "num_workers": args.workers,
-        "val_every": args.val_every, "ckpt_every": args.ckpt_every, "seed": args.seed,
-        "val_data": args.val_data, "log_every": args.log_every, "grad_clip": args.grad_clip,
-        "vgg_weights": args.vgg_weights, "decay_every_steps": args.decay_every_steps,
-        "max_minutes": args.max_minutes, "loss_colour": args.loss_colour,
-        "hflip": True if args.hflip else None, "freeze_encoder": True if args.freeze_encoder else None,
+        "data": args.data,
+        "out": args.out,
+        "preset": args.preset,
+        "steps": args.steps,
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "crop": args.crop,
+        "resize": args.resize,
+        "device": args.device,
+        "frame_cache": args.frame_cache,
+        "cache_dir": args.cache_dir,
+        "precision": args.precision,
+        "init": args.init,
+        "lr": args.lr,
+        "num_workers": args.workers,
+        "val_every": args.val_every,
+        "ckpt_every": args.ckpt_every,
+        "seed": args.seed,
+        "val_data": args.val_data,
+        "log_every": args.log_every,
+        "grad_clip": args.grad_clip,
+        "vgg_weights": args.vgg_weights,
+        "decay_every_steps": args.decay_every_steps,
+        "max_minutes": args.max_minutes,
+        "loss_colour": args.loss_colour,
+        "hflip": True if args.hflip else None,
+        "freeze_encoder": True if args.freeze_encoder else None,
     }
     notes = []  # said with the run's first message: a run that cannot start says only why
     if args.resume and not args.config:
@@ -115,7 +147,9 @@ def _eval_photos(args, relighter, ckpt) -> int:
     folder = Path(args.photos)
     if not folder.is_dir():
         raise RelightError("not a folder of photos", folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not is_depth_name(p) and p.is_file())
+    files = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not is_depth_name(p) and p.is_file()
+    )
     if not files:
         raise RelightError("no images in the folder", folder)
     inputs = {p.stem: load_input(InputFiles(p, find_depth(p))) for p in files}
@@ -124,21 +158,31 @@ def _eval_photos(args, relighter, ckpt) -> int:
 
     bar = ProgressBar(100, "eval")
     # a depth map beside the photo, else a plain plane (said below)
-    report = evaluate_photos(relighter, [(n, i.image) for n, i in inputs.items()], progress=bar,
-                             depth_for=lambda n, img: inputs[n].depth.data if inputs[n].has_depth
-                             else depth_plane(*img.shape[:2]))
+    report = evaluate_photos(
+        relighter,
+        [(n, i.image) for n, i in inputs.items()],
+        progress=bar,
+        depth_for=lambda n, img: inputs[n].depth.data if inputs[n].has_depth else depth_plane(*img.shape[:2]),
+    )
     bar.close()
     planes = [n for n, i in inputs.items() if not i.has_depth]
-    print(f"checkpoint {ckpt.name} ({relighter.info.preset if relighter.info else '?'}) on {relighter.device}; "
-          f"{len(inputs)} photos" + (f", {len(planes)} without a depth map beside them: a plain depth plane" if planes else ""))
+    print(
+        f"checkpoint {ckpt.name} ({relighter.info.preset if relighter.info else '?'}) on {relighter.device}; "
+        f"{len(inputs)} photos"
+        + (f", {len(planes)} without a depth map beside them: a plain depth plane" if planes else "")
+    )
     print(report.table())
     sheet = Path(args.sheet) if args.sheet else None
     if sheet is not None:
         write_image(sheet, report.sheet, 8)
         print(f"contact sheet: {sheet}", file=sys.stderr)
     if args.json:
-        atomic_write_bytes(args.json, json.dumps({"summary": report.summary(), "per_result": report.rows,
-                                                  "checkpoint": str(ckpt)}, indent=2).encode())
+        atomic_write_bytes(
+            args.json,
+            json.dumps(
+                {"summary": report.summary(), "per_result": report.rows, "checkpoint": str(ckpt)}, indent=2
+            ).encode(),
+        )
     return 0
 
 
@@ -151,8 +195,10 @@ def cmd_cache(args) -> int:
         caches = list_caches(root)
         for c in caches:
             print(clean(c.describe()))
-        print(clean(f"{len(caches)} frame cache(s), {sum(c.bytes for c in caches) / 2**30:.2f} GB in {root}"),
-              file=sys.stderr)
+        print(
+            clean(f"{len(caches)} frame cache(s), {sum(c.bytes for c in caches) / 2**30:.2f} GB in {root}"),
+            file=sys.stderr,
+        )
         return 0
     report = clear_caches(root)
     for c in report.removed:
@@ -161,15 +207,19 @@ def cmd_cache(args) -> int:
         print(f"removed {name} ({why})")
     for name in report.leftovers:
         print(clean(f"removed {name} (left by a build that was stopped)"))
-    freed = (f"{len(report.removed) + len(report.damaged)} frame cache(s), "
-             f"{sum(c.bytes for c in report.removed) / 2**30:.2f} GB freed")
+    freed = (
+        f"{len(report.removed) + len(report.damaged)} frame cache(s), "
+        f"{sum(c.bytes for c in report.removed) / 2**30:.2f} GB freed"
+    )
     if report.failed:
         raise RelightError(f"{freed}; not removed: " + name_list([f"{n} ({why})" for n, why in report.failed], 3), root)
     for name in report.busy:
         print(clean(f"kept {name}: being built by a running training"), file=sys.stderr)
     if report.others:
-        print(f"left {len(report.others)} item(s) that are not frame caches: {name_list(report.others, 3)}",
-              file=sys.stderr)
+        print(
+            f"left {len(report.others)} item(s) that are not frame caches: {name_list(report.others, 3)}",
+            file=sys.stderr,
+        )
     print(clean(f"{freed} in {root}"), file=sys.stderr)
     return 0
 
@@ -182,13 +232,25 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pairs", type=int, default=0, help="also write this many held-out NTIRE pairs under OUT/pairs")
     p.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
-    p.add_argument("--directions", type=int, default=8, choices=[8, 16],
-                   help="light directions: VIDIT's 8, or the 16-point compass (any-azimuth training)")
-    p.add_argument("--reference-every", type=int, default=0,
-                   help="every Nth scene is the light compass's reference scene (0 = never)")
-    p.add_argument("--photo-textures", action="store_true",
-                   help="also map photographs onto the solids and a random fill light per scene (needs scikit-image, "
-                        "whose sample photos are the textures): scenes that look more like photos")
+    p.add_argument(
+        "--directions",
+        type=int,
+        default=8,
+        choices=[8, 16],
+        help="light directions: VIDIT's 8, or the 16-point compass (any-azimuth training)",
+    )
+    p.add_argument(
+        "--reference-every",
+        type=int,
+        default=0,
+        help="every Nth scene is the light compass's reference scene (0 = never)",
+    )
+    p.add_argument(
+        "--photo-textures",
+        action="store_true",
+        help="also map photographs onto the solids and a random fill light per scene (needs scikit-image, "
+        "whose sample photos are the textures): scenes that look more like photos",
+    )
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("cache", help="list or delete the decoded datasets of train --frame-cache")
@@ -213,8 +275,12 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--decay-every-steps", type=int)
     p.add_argument("--grad-clip", type=float)
     p.add_argument("--workers", type=int, help="data loader workers (0 = load in the main process)")
-    p.add_argument("--frame-cache", action="store_true", default=None,
-                   help="VIDIT layout: decode the dataset once into memory-mapped frames (fast loading for GPUs)")
+    p.add_argument(
+        "--frame-cache",
+        action="store_true",
+        default=None,
+        help="VIDIT layout: decode the dataset once into memory-mapped frames (fast loading for GPUs)",
+    )
     p.add_argument("--cache-dir", help="where frame caches are kept (default: the app's data folder)")
     p.add_argument("--val-data", help="NTIRE-layout folder to validate on")
     p.add_argument("--val-every", type=int)
@@ -222,7 +288,9 @@ def add_training_commands(sub, add_device) -> None:
     p.add_argument("--log-every", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--vgg-weights", help="VGG19 ImageNet weights file for the perceptual term")
-    p.add_argument("--loss-colour", type=float, help="weight of the colour (chromaticity) term (default 0: the paper's loss)")
+    p.add_argument(
+        "--loss-colour", type=float, help="weight of the colour (chromaticity) term (default 0: the paper's loss)"
+    )
     p.add_argument("--max-minutes", type=float, help="stop safely after this much training time")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     add_device(p)
@@ -230,8 +298,11 @@ def add_training_commands(sub, add_device) -> None:
 
     p = sub.add_parser("eval", help="PSNR/SSIM of a checkpoint and two baselines on held-out pairs")
     p.add_argument("--data", help="NTIRE-layout folder with ground truth, or a VIDIT folder")
-    p.add_argument("--photos", help="instead: a folder of photographs (no ground truth), each relit under compass "
-                                    "lights E and W at 5000 K and N at 3500 K; colour, detail and exposure kept")
+    p.add_argument(
+        "--photos",
+        help="instead: a folder of photographs (no ground truth), each relit under compass "
+        "lights E and W at 5000 K and N at 3500 K; colour, detail and exposure kept",
+    )
     p.add_argument("--sheet", help="with --photos: write a contact sheet PNG (each photo, then its relit versions)")
     p.add_argument("--checkpoint", help="default: the bundled model")
     p.add_argument("--pairs", type=int, help="number of pairs (drawn deterministically from a VIDIT split)")

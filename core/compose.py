@@ -25,6 +25,7 @@ colour. What the output takes from it is only what light changes:
 The gain is applied to the source in linear light, all channels alike, so the photo's own
 chromaticity and detail are kept by construction.
 """
+
 from __future__ import annotations
 
 import math
@@ -107,8 +108,9 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) if sigma > 0 else x
 
 
-def log_gain(source_work: np.ndarray, relit_work: np.ndarray, s: "ComposeSettings",
-             reference_work: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def log_gain(
+    source_work: np.ndarray, relit_work: np.ndarray, s: ComposeSettings, reference_work: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(log luminance of the source blurred like the network's images, log-luminance gain of the
     relit image), both at working size. The gain is taken against the reference (the network's image of the source under its own light)
     when there is one, else against that blurred source."""
@@ -121,8 +123,14 @@ def log_gain(source_work: np.ndarray, relit_work: np.ndarray, s: "ComposeSetting
     return guide, _blur(gain.astype(np.float32), s.smooth)
 
 
-def edge_aware_gain(guide_work: np.ndarray, gain_work: np.ndarray, guide_full: np.ndarray,
-                    radius: int, eps: float, slope: tuple[float, float] = (-1.0, 0.5)) -> np.ndarray:
+def edge_aware_gain(
+    guide_work: np.ndarray,
+    gain_work: np.ndarray,
+    guide_full: np.ndarray,
+    radius: int,
+    eps: float,
+    slope: tuple[float, float] = (-1.0, 0.5),
+) -> np.ndarray:
     """The log gain at full resolution: a guided filter fitted at working size (gain ~ a*guide + b per
     window), its smoothed coefficients upsampled and applied to the full-resolution guide.
 
@@ -157,8 +165,13 @@ def _keep_exposure(y: np.ndarray, factor: np.ndarray) -> float:
     return float(np.clip(scale, 1 / 64, 64))
 
 
-def compose(source_full: np.ndarray, source_work: np.ndarray, relit_work: np.ndarray,
-            settings: ComposeSettings = ComposeSettings(), reference_work: np.ndarray | None = None) -> np.ndarray:
+def compose(
+    source_full: np.ndarray,
+    source_work: np.ndarray,
+    relit_work: np.ndarray,
+    settings: ComposeSettings = ComposeSettings(),
+    reference_work: np.ndarray | None = None,
+) -> np.ndarray:
     """The source at full resolution under the network's lighting (all arrays sRGB in [0, 1]).
 
     reference_work: the network's own image of the source with the source as its guide (the light
@@ -178,10 +191,11 @@ def compose(source_full: np.ndarray, source_work: np.ndarray, relit_work: np.nda
     # keeps its values and gets the added light as neutral fill instead of amplified noise
     new_y = np.maximum((y + s.dark) * factor - s.dark, 0.0)
     keep = y / (y + BLACK)
-    out = (lin * (keep * new_y / np.maximum(y, 1e-6) + (1.0 - keep))[:, :, None]
-           + ((1.0 - keep) * (new_y - y))[:, :, None])
+    out = (
+        lin * (keep * new_y / np.maximum(y, 1e-6) + (1.0 - keep))[:, :, None] + ((1.0 - keep) * (new_y - y))[:, :, None]
+    )
     if s.exposure_ev:
-        out *= 2.0 ** s.exposure_ev
+        out *= 2.0**s.exposure_ev
     if s.colour:
         if s.light_kelvin is not None:
             out *= kelvin_colour(s.light_kelvin)[None, None]
@@ -199,7 +213,17 @@ def exposure_kept(settings: ComposeSettings) -> str:
     return ("exposure kept" if settings.keep_exposure else "network's exposure") + ev
 
 
-__all__ = ["ComposeSettings", "compose", "edge_aware_gain", "compass_settings", "kelvin_colour", "light_colour", "settings_for", "linear_to_srgb", "srgb_to_linear"]
+__all__ = [
+    "ComposeSettings",
+    "compose",
+    "edge_aware_gain",
+    "compass_settings",
+    "kelvin_colour",
+    "light_colour",
+    "settings_for",
+    "linear_to_srgb",
+    "srgb_to_linear",
+]
 
 
 def compass_settings(kelvin: float = NEUTRAL_KELVIN, **changes) -> ComposeSettings:
@@ -210,7 +234,9 @@ def compass_settings(kelvin: float = NEUTRAL_KELVIN, **changes) -> ComposeSettin
     return ComposeSettings(**{"keep_exposure": True, "light_kelvin": float(kelvin), **changes})
 
 
-def settings_for(light_kelvin: float | None, keep_exposure: bool | None = None, exposure_ev: float = 0.0) -> ComposeSettings:
+def settings_for(
+    light_kelvin: float | None, keep_exposure: bool | None = None, exposure_ev: float = 0.0
+) -> ComposeSettings:
     """The composition every face uses. light_kelvin: the compass light's temperature, None with a
     guide image. keep_exposure None = the default for the kind of target (kept under a compass
     light, the guide's with a guide image)."""

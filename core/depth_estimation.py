@@ -13,6 +13,7 @@ model.safetensors, preprocessor_config.json), checked first (core.depth_model) a
 here (see core.model_store).
 Only the Small model is offered: Apache-2.0; Base/Large/Giant are CC-BY-NC.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,9 +66,11 @@ def default_model_dir() -> Path:
 
 
 def missing_model_message() -> str:
-    return (f"no depth model found; get {DEPTH_MODEL_TITLE} (Apache-2.0, about 99 MB) with "
-            f"'relight models download {DEPTH_MODEL_NAME}', or give --depth-model DIR "
-            f"(or set {DEPTH_MODEL_ENV})")
+    return (
+        f"no depth model found; get {DEPTH_MODEL_TITLE} (Apache-2.0, about 99 MB) with "
+        f"'relight models download {DEPTH_MODEL_NAME}', or give --depth-model DIR "
+        f"(or set {DEPTH_MODEL_ENV})"
+    )
 
 
 def is_model_dir(folder: Path) -> bool:
@@ -105,7 +108,12 @@ def depth_model_title(config: dict, folder: Path | None = None) -> str:
     name = str(config.get("_name_or_path") or "").rstrip("/").split("/")[-1]
     if name:
         return title(name)
-    if folder is not None and re.search(r"depth[-_ ]?anything", folder.name, re.I) and size and size.lower() in folder.name.lower():
+    if (
+        folder is not None
+        and re.search(r"depth[-_ ]?anything", folder.name, re.I)
+        and size
+        and size.lower() in folder.name.lower()
+    ):
         return title(folder.name)
     return f"Depth Anything {size}" if size else f"Depth Anything ({hidden or '?'}-wide backbone)"
 
@@ -125,8 +133,10 @@ def find_depth_model(explicit: str | Path | None = None) -> Path | None:
     if explicit:
         folder = Path(explicit)
         if not is_model_dir(folder):
-            raise RelightError("not a depth model folder (expected config.json and model.safetensors "
-                               "as written by save_pretrained)", folder)
+            raise RelightError(
+                "not a depth model folder (expected config.json and model.safetensors as written by save_pretrained)",
+                folder,
+            )
         return folder
     env = os.environ.get(DEPTH_MODEL_ENV)
     if env:
@@ -143,8 +153,9 @@ class DepthAnything:
 
     name = DEPTH_MODEL_TITLE  # each instance: the name its config.json gives
 
-    def __init__(self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32",
-                 cache_size: int = 8):
+    def __init__(
+        self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32", cache_size: int = 8
+    ):
         from .inference import pick_device
 
         self.folder = Path(folder)
@@ -196,8 +207,12 @@ class DepthAnything:
         t = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).to(self.device, self.dtype)
         pred = self.model(pixel_values=t).predicted_depth  # (1, ih, iw) relative inverse depth
         pred = torch.nn.functional.interpolate(pred[:, None].float(), size=(h, w), mode="bicubic", align_corners=False)
-        depth = DepthMap(inverse_to_network_depth(pred[0, 0].cpu().numpy()), None,
-                         f"relative inverse depth mapped to {NEAR} (near) - {FAR} (far)", f"estimated ({self.name})")
+        depth = DepthMap(
+            inverse_to_network_depth(pred[0, 0].cpu().numpy()),
+            None,
+            f"relative inverse depth mapped to {NEAR} (near) - {FAR} (far)",
+            f"estimated ({self.name})",
+        )
         self._cache[key] = depth
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -228,8 +243,7 @@ class DepthFiller:
     batch runner and the app's batch do: the model loads once, at the first input that needs it;
     safe to call from several reading threads. `notify` hears one line per estimated input."""
 
-    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32",
-                 notify=None):
+    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32", notify=None):
         self.model_dir, self.device, self.precision, self.notify = model_dir, device, precision, notify
         self.estimator: DepthAnything | None = None
         self._lock = threading.Lock()
@@ -247,8 +261,9 @@ class DepthFiller:
         return complete_depth(inp, self.estimator.estimate)
 
 
-def estimate_depth(image: np.ndarray, model_dir: str | Path | None = None, device: str = "auto",
-                   precision: str = "fp32") -> DepthMap:
+def estimate_depth(
+    image: np.ndarray, model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32"
+) -> DepthMap:
     """One call from Python: a depth map for `image` (float RGB in [0, 1]) in the network's convention."""
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1 or not math.isfinite(float(image.sum())):
         raise RelightError("estimate_depth needs a finite float RGB image (H, W, 3)")

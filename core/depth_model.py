@@ -10,6 +10,7 @@ Nothing is taken from the files but the checked values, so a config cannot name 
 remote code or another architecture. The model is built from a config made of those values and the
 weights are loaded strictly from the local safetensors file: no hub call, no environment flag.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,26 @@ MAX_INPUT_SIZE = 1036  # the network's input side: 518 as released, at most twic
 
 # Depth Anything V2 Small, as released (depth-anything/Depth-Anything-V2-Small-hf): the upper bound of
 # every size checked below.
-SMALL = {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 6, "mlp_ratio": 4, "image_size": 518,
-         "patch_size": 14, "neck_hidden_sizes": (48, 96, 192, 384), "fusion_hidden_size": 64, "head_hidden_size": 32,
-         "reassemble_factors": (4, 2, 1, 0.5), "out_indices": (3, 6, 9, 12)}
+SMALL = {
+    "hidden_size": 384,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 6,
+    "mlp_ratio": 4,
+    "image_size": 518,
+    "patch_size": 14,
+    "neck_hidden_sizes": (48, 96, 192, 384),
+    "fusion_hidden_size": 64,
+    "head_hidden_size": 32,
+    "reassemble_factors": (4, 2, 1, 0.5),
+    "out_indices": (3, 6, 9, 12),
+}
 # Weight names written by older transformers versions (the released file) and the current ones: both are read.
-_LEGACY_NAMES = (("attention.attention.query.", "attention.q_proj."), ("attention.attention.key.", "attention.k_proj."),
-                 ("attention.attention.value.", "attention.v_proj."), ("attention.output.dense.", "attention.o_proj."))
+_LEGACY_NAMES = (
+    ("attention.attention.query.", "attention.q_proj."),
+    ("attention.attention.key.", "attention.k_proj."),
+    ("attention.attention.value.", "attention.v_proj."),
+    ("attention.output.dense.", "attention.o_proj."),
+)
 _OPTIONAL_WEIGHTS = ("backbone.embeddings.mask_token",)  # used only for masked training, never at inference
 _DTYPES = {"F32": 4, "F16": 2, "BF16": 2}
 
@@ -60,8 +75,11 @@ class DepthModelSpec:
     def describe(self) -> str:
         b = self.backbone
         small = all(b[k] == SMALL[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads"))
-        return ("Depth Anything V2 Small" if small else
-                f"Depth Anything V2, scaled down ({b['num_hidden_layers']} layers, width {b['hidden_size']})")
+        return (
+            "Depth Anything V2 Small"
+            if small
+            else f"Depth Anything V2, scaled down ({b['num_hidden_layers']} layers, width {b['hidden_size']})"
+        )
 
 
 def _read_json(path: Path, required: bool) -> dict | None:
@@ -113,7 +131,11 @@ class _Fields:
 
     def ints(self, name: str, default, count: int, lo: int, his: tuple[int, ...]) -> tuple[int, ...]:
         v = self.raw.get(name, default)
-        if not isinstance(v, (list, tuple)) or len(v) != count or any(isinstance(x, bool) or not isinstance(x, int) for x in v):
+        if (
+            not isinstance(v, (list, tuple))
+            or len(v) != count
+            or any(isinstance(x, bool) or not isinstance(x, int) for x in v)
+        ):
             self.fail(name, f"expected a list of {count} integers")
         if any(not lo <= x <= hi for x, hi in zip(v, his)):
             self.fail(name, f"expected values from {lo} up to {list(his)}")
@@ -123,11 +145,16 @@ class _Fields:
 def _check_remote_free(raw: dict, path: Path, prefix: str = "") -> None:
     """A config may not point anywhere but this folder: no hub or timm backbone, no remote code."""
     if raw.get("backbone") not in (None, ""):
-        raise RelightError(f"{prefix}backbone names {str(raw['backbone'])[:60]!r}; only the built-in DINOv2 backbone "
-                           "is loaded (nothing is fetched from the network)", path)
+        raise RelightError(
+            f"{prefix}backbone names {str(raw['backbone'])[:60]!r}; only the built-in DINOv2 backbone "
+            "is loaded (nothing is fetched from the network)",
+            path,
+        )
     for key in ("use_timm_backbone", "use_pretrained_backbone"):
         if raw.get(key):
-            raise RelightError(f"{prefix}{key} is set; a backbone would be fetched from the network, which is never done", path)
+            raise RelightError(
+                f"{prefix}{key} is set; a backbone would be fetched from the network, which is never done", path
+            )
     if raw.get("backbone_kwargs"):
         raise RelightError(f"{prefix}backbone_kwargs is set; only the built-in DINOv2 backbone is loaded", path)
     if "auto_map" in raw:
@@ -168,22 +195,34 @@ def _check_config(raw: dict, path: Path) -> tuple[dict, dict]:
     b.choice("use_swiglu_ffn", False, (False,))
     b.choice("hidden_act", "gelu", ("gelu",))
     backbone = {
-        "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads, "mlp_ratio": mlp,
-        "image_size": image, "patch_size": 14, "num_channels": 3, "out_indices": list(out),
-        "reshape_hidden_states": False, "apply_layernorm": b.choice("apply_layernorm", True, (True, False)),
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "mlp_ratio": mlp,
+        "image_size": image,
+        "patch_size": 14,
+        "num_channels": 3,
+        "out_indices": list(out),
+        "reshape_hidden_states": False,
+        "apply_layernorm": b.choice("apply_layernorm", True, (True, False)),
         "qkv_bias": b.choice("qkv_bias", True, (True, False)),
         "layer_norm_eps": b.num("layer_norm_eps", 1e-6, 1e-12, 1e-3),
     }
     top.int("patch_size", 14, 14, 14)
     top.int("reassemble_hidden_size", 384, hidden, hidden)
-    if [float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
-            for x in (raw.get("reassemble_factors") or SMALL["reassemble_factors"])] != list(SMALL["reassemble_factors"]):
+    if [
+        float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
+        for x in (raw.get("reassemble_factors") or SMALL["reassemble_factors"])
+    ] != list(SMALL["reassemble_factors"]):
         top.fail("reassemble_factors", f"expected {list(SMALL['reassemble_factors'])}")
     top.int("head_in_index", -1, -1, -1)
     top.choice("depth_estimation_type", "relative", ("relative",))
     head = {
-        "reassemble_hidden_size": hidden, "patch_size": 14,
-        "neck_hidden_sizes": list(top.ints("neck_hidden_sizes", SMALL["neck_hidden_sizes"], 4, 1, SMALL["neck_hidden_sizes"])),
+        "reassemble_hidden_size": hidden,
+        "patch_size": 14,
+        "neck_hidden_sizes": list(
+            top.ints("neck_hidden_sizes", SMALL["neck_hidden_sizes"], 4, 1, SMALL["neck_hidden_sizes"])
+        ),
         "fusion_hidden_size": top.int("fusion_hidden_size", 64, 1, SMALL["fusion_hidden_size"]),
         "head_hidden_size": top.int("head_hidden_size", 32, 1, SMALL["head_hidden_size"]),
     }
@@ -208,10 +247,19 @@ def _check_preprocessor(raw: dict | None, path: Path) -> tuple[int, int, tuple, 
         f.fail("size", f"expected a multiple of {multiple}")
     f.choice("keep_aspect_ratio", True, (True,))
     stats = []
-    for name, default, lo, hi in (("image_mean", (0.485, 0.456, 0.406), -10.0, 10.0), ("image_std", (0.229, 0.224, 0.225), 1e-3, 10.0)):
+    for name, default, lo, hi in (
+        ("image_mean", (0.485, 0.456, 0.406), -10.0, 10.0),
+        ("image_std", (0.229, 0.224, 0.225), 1e-3, 10.0),
+    ):
         v = raw.get(name, default)
-        if (not isinstance(v, (list, tuple)) or len(v) != 3
-                or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not lo <= x <= hi for x in v)):
+        if (
+            not isinstance(v, (list, tuple))
+            or len(v) != 3
+            or any(
+                isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not lo <= x <= hi
+                for x in v
+            )
+        ):
             f.fail(name, f"expected three numbers from {lo:g} to {hi:g}")
         stats.append(tuple(float(x) for x in v))
     return size, multiple, stats[0], stats[1]
@@ -225,8 +273,11 @@ def read_safetensors_header(path: Path) -> dict:
 
         file_size = os.fstat(f.fileno()).st_size
         if file_size > MAX_WEIGHTS_BYTES:
-            raise RelightError(f"file is {file_size / 2**20:.0f} MB, more than the {MAX_WEIGHTS_BYTES >> 20} MB "
-                               "Depth Anything V2 Small can take", path)
+            raise RelightError(
+                f"file is {file_size / 2**20:.0f} MB, more than the {MAX_WEIGHTS_BYTES >> 20} MB "
+                "Depth Anything V2 Small can take",
+                path,
+            )
         head = f.read(8)
         n = int.from_bytes(head, "little") if len(head) == 8 else -1
         if not 2 <= n <= min(MAX_SAFETENSORS_HEADER, file_size - 8):
@@ -242,10 +293,16 @@ def read_safetensors_header(path: Path) -> dict:
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        ok = (isinstance(entry, dict) and entry.get("dtype") in _DTYPES and isinstance(entry.get("shape"), list)
-              and len(entry["shape"]) <= 4 and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 1 << 31 for x in entry["shape"])
-              and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
-              and all(isinstance(x, int) and not isinstance(x, bool) for x in entry["data_offsets"]))
+        ok = (
+            isinstance(entry, dict)
+            and entry.get("dtype") in _DTYPES
+            and isinstance(entry.get("shape"), list)
+            and len(entry["shape"]) <= 4
+            and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 1 << 31 for x in entry["shape"])
+            and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in entry["data_offsets"])
+        )
         if not ok:
             raise RelightError(f"weight {name[:80]!r} is not a float tensor entry", path)
         a, b = entry["data_offsets"]
@@ -254,7 +311,9 @@ def read_safetensors_header(path: Path) -> dict:
         out[name] = (entry["dtype"], tuple(entry["shape"]))
         end = max(end, b)
     if 8 + n + end != file_size:
-        raise RelightError(f"file is {file_size} bytes but its header describes {8 + n + end} (cut off or padded)", path)
+        raise RelightError(
+            f"file is {file_size} bytes but its header describes {8 + n + end} (cut off or padded)", path
+        )
     return out
 
 
@@ -298,7 +357,9 @@ def check_model_folder(folder: str | Path) -> DepthModelSpec:
         raise RelightError("not a depth model folder (expected config.json and model.safetensors)", folder)
     config = _read_json(folder / CONFIG, required=True)
     backbone, head = _check_config(config, folder / CONFIG)
-    size, multiple, mean, std = _check_preprocessor(_read_json(folder / PREPROCESSOR, required=False), folder / PREPROCESSOR)
+    size, multiple, mean, std = _check_preprocessor(
+        _read_json(folder / PREPROCESSOR, required=False), folder / PREPROCESSOR
+    )
     weights_path = folder / WEIGHTS
     found = read_safetensors_header(weights_path)
     expected = _expected_weights(backbone, head, folder / CONFIG)
@@ -306,8 +367,14 @@ def check_model_folder(folder: str | Path) -> DepthModelSpec:
     required = [k for k in expected if k not in _OPTIONAL_WEIGHTS]
     missing = [k for k in required if _canonical(k) not in by_name]
     if missing:
-        what = "none of the" if len(missing) == len(required) else f"only {len(required) - len(missing)} of the {len(required)}"
-        raise RelightError(f"holds {what} weights this architecture needs (missing e.g. {', '.join(missing[:2])})", weights_path)
+        what = (
+            "none of the"
+            if len(missing) == len(required)
+            else f"only {len(required) - len(missing)} of the {len(required)}"
+        )
+        raise RelightError(
+            f"holds {what} weights this architecture needs (missing e.g. {', '.join(missing[:2])})", weights_path
+        )
     for k, shape in expected.items():
         got = by_name.get(_canonical(k))
         if got is not None and got[1] != shape:
@@ -338,8 +405,10 @@ def build_model(spec: DepthModelSpec):
             state[key] = torch.zeros(model.state_dict()[key].shape)
     bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
     if bad:
-        raise RelightError(f"{len(bad)} weights hold NaN or infinite values (e.g. {bad[0]}); the file is damaged",
-                           spec.folder / WEIGHTS)
+        raise RelightError(
+            f"{len(bad)} weights hold NaN or infinite values (e.g. {bad[0]}); the file is damaged",
+            spec.folder / WEIGHTS,
+        )
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:

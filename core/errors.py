@@ -1,4 +1,5 @@
 """The one exception type for problems a user can cause (bad file, wrong sizes, bad checkpoint)."""
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,7 @@
 Baselines: the source unchanged, and a global colour transfer from the guide (per-channel
 mean/std matching in CIE L*a*b*, Reinhard et al. 2001).
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,7 @@ import numpy as np
 
 from .errors import RelightError
 from .io import atomic_write_bytes
-from .metrics import (colour_ratio, delta_e, detail_correlation, detail_ratio, exposure_ratio, geometric_mean, psnr,
-                      ssim)
+from .metrics import colour_ratio, delta_e, detail_correlation, detail_ratio, exposure_ratio, geometric_mean, psnr, ssim
 from .progress import Progress
 
 MODEL_MODES = ("full", "gain-map", "detail")
@@ -43,18 +43,27 @@ class EvalReport:
         out: dict[str, dict[str, float]] = {}
         for method in dict.fromkeys(r["method"] for r in self.rows):
             rs = [r for r in self.rows if r["method"] == method]
-            out[method] = {"psnr": float(np.mean([r["psnr"] for r in rs])), "ssim": float(np.mean([r["ssim"] for r in rs])),
-                           "detail": geometric_mean([r["detail"] for r in rs]),
-                           "detail_max": float(np.nanmax([r["detail"] for r in rs])),
-                           "colour": geometric_mean([r["colour"] for r in rs]),
-                           "delta_e": float(np.mean([r["delta_e"] for r in rs])), "pairs": len(rs)}
+            out[method] = {
+                "psnr": float(np.mean([r["psnr"] for r in rs])),
+                "ssim": float(np.mean([r["ssim"] for r in rs])),
+                "detail": geometric_mean([r["detail"] for r in rs]),
+                "detail_max": float(np.nanmax([r["detail"] for r in rs])),
+                "colour": geometric_mean([r["colour"] for r in rs]),
+                "delta_e": float(np.mean([r["delta_e"] for r in rs])),
+                "pairs": len(rs),
+            }
         return out
 
     def table(self) -> str:
-        lines = [f"{'method':<16}{'PSNR (dB)':>10}{'SSIM':>9}{'detail':>8}{'colour':>8}{'dE_ab':>7}{'pairs':>7}", "-" * 65]
+        lines = [
+            f"{'method':<16}{'PSNR (dB)':>10}{'SSIM':>9}{'detail':>8}{'colour':>8}{'dE_ab':>7}{'pairs':>7}",
+            "-" * 65,
+        ]
         for m, v in self.means().items():
-            lines.append(f"{m:<16}{v['psnr']:>10.2f}{v['ssim']:>9.4f}{v['detail']:>8.3f}{v['colour']:>8.3f}"
-                         f"{v['delta_e']:>7.2f}{v['pairs']:>7d}")
+            lines.append(
+                f"{m:<16}{v['psnr']:>10.2f}{v['ssim']:>9.4f}{v['detail']:>8.3f}{v['colour']:>8.3f}"
+                f"{v['delta_e']:>7.2f}{v['pairs']:>7d}"
+            )
         return "\n".join(lines)
 
     def write_json(self, path: str | Path, extra: dict | None = None) -> None:
@@ -90,8 +99,14 @@ def eval_pairs(data: str | Path, n_pairs: int | None = None, seed: int = 0, resi
         yield names[i], t["source"], t["guide"], t["source_depth"][..., 0], t["guide_depth"][..., 0], t["target"]
 
 
-def evaluate(relighter, data: str | Path, n_pairs: int | None = None, progress: Progress | None = None,
-             cancel=None, modes: tuple[str, ...] = MODEL_MODES) -> EvalReport:
+def evaluate(
+    relighter,
+    data: str | Path,
+    n_pairs: int | None = None,
+    progress: Progress | None = None,
+    cancel=None,
+    modes: tuple[str, ...] = MODEL_MODES,
+) -> EvalReport:
     """The model in each output mode, and the two baselines, on every pair: PSNR, SSIM and detail ratio
     (Laplacian-variance ratio to the target, so a blur cannot hide behind a good PSNR)."""
     report = EvalReport()
@@ -103,9 +118,17 @@ def evaluate(relighter, data: str | Path, n_pairs: int | None = None, progress: 
         outputs["source"] = src
         outputs["color_transfer"] = color_transfer(src, gui)  # global statistics: any guide size works
         for method, img in outputs.items():
-            report.rows.append({"name": name, "method": method, "psnr": psnr(img, tgt), "ssim": ssim(img, tgt),
-                                "detail": detail_ratio(img, tgt), "colour": colour_ratio(img, tgt),
-                                "delta_e": delta_e(img, tgt)})
+            report.rows.append(
+                {
+                    "name": name,
+                    "method": method,
+                    "psnr": psnr(img, tgt),
+                    "ssim": ssim(img, tgt),
+                    "detail": detail_ratio(img, tgt),
+                    "colour": colour_ratio(img, tgt),
+                    "delta_e": delta_e(img, tgt),
+                }
+            )
         if progress:
             progress((i + 1) / len(pairs), name)
     return report
@@ -134,32 +157,46 @@ class PhotoReport:
         for r in self.rows:
             by_photo.setdefault(r["photo"], {})[r["direction"]] = r["right_left"]
         east_west = [v["E"] > v["W"] for v in by_photo.values() if "E" in v and "W" in v]
-        return {"colour": geometric_mean([r["colour"] for r in self.rows]),
-                "detail_min": float(min(r["detail"] for r in self.rows)),
-                "exposure": geometric_mean([r["exposure"] for r in self.rows]),
-                "east_brighter_right": float(all(east_west)) if east_west else float("nan"),
-                "results": len(self.rows)}
+        return {
+            "colour": geometric_mean([r["colour"] for r in self.rows]),
+            "detail_min": float(min(r["detail"] for r in self.rows)),
+            "exposure": geometric_mean([r["exposure"] for r in self.rows]),
+            "east_brighter_right": float(all(east_west)) if east_west else float("nan"),
+            "results": len(self.rows),
+        }
 
     def table(self) -> str:
         lines = [f"{'photo':<22}{'light':<12}{'colour':>8}{'detail':>8}{'exposure':>9}{'right/left':>11}", "-" * 70]
         for r in self.rows:
-            lines.append(f"{r['photo'][:21]:<22}{r['light']:<12}{r['colour']:>8.3f}{r['detail']:>8.3f}"
-                         f"{r['exposure']:>9.3f}{r['right_left']:>11.3f}")
+            lines.append(
+                f"{r['photo'][:21]:<22}{r['light']:<12}{r['colour']:>8.3f}{r['detail']:>8.3f}"
+                f"{r['exposure']:>9.3f}{r['right_left']:>11.3f}"
+            )
         s = self.summary()
-        lines.append(f"colour kept {s['colour']:.3f} (geometric mean), detail correlation >= {s['detail_min']:.3f}, "
-                     f"exposure {s['exposure']:.3f}, E brighter on the right than W on every photo: "
-                     f"{'yes' if s['east_brighter_right'] == 1 else 'no'}")
+        lines.append(
+            f"colour kept {s['colour']:.3f} (geometric mean), detail correlation >= {s['detail_min']:.3f}, "
+            f"exposure {s['exposure']:.3f}, E brighter on the right than W on every photo: "
+            f"{'yes' if s['east_brighter_right'] == 1 else 'no'}"
+        )
         return "\n".join(lines)
 
 
 def _right_left(img: np.ndarray) -> float:
     y = np.asarray(img, np.float64) @ np.array([0.2126, 0.7152, 0.0722])
     w = y.shape[1]
-    return float(y[:, w // 2:].mean() / max(y[:, : w // 2].mean(), 1e-6))
+    return float(y[:, w // 2 :].mean() / max(y[:, : w // 2].mean(), 1e-6))
 
 
-def evaluate_photos(relighter, photos, lights=PHOTO_LIGHTS, settings_for_light=None, depth_for=None,
-                    sheet_height: int = 192, progress: Progress | None = None, cancel=None) -> PhotoReport:
+def evaluate_photos(
+    relighter,
+    photos,
+    lights=PHOTO_LIGHTS,
+    settings_for_light=None,
+    depth_for=None,
+    sheet_height: int = 192,
+    progress: Progress | None = None,
+    cancel=None,
+) -> PhotoReport:
     """Relight each (name, image) under compass lights and measure what a photographer checks:
     colour kept (Lab chroma output / source), detail kept (correlation of luminance Laplacians),
     exposure (mean luminance output / source) and where the light went (right/left brightness).
@@ -182,16 +219,27 @@ def evaluate_photos(relighter, photos, lights=PHOTO_LIGHTS, settings_for_light=N
             light = Light.parse(direction, kelvin)
             guide = guide_for_light(light, (h, w), relighter.working_pixels)
             out = relighter.relight(img, guide.image, depth, guide.depth, compose=settings_for_light(light)).image
-            report.rows.append({"photo": name, "light": f"{direction} {kelvin:g} K", "direction": direction,
-                                "colour": colour_ratio(out, img), "detail": detail_correlation(out, img),
-                                "exposure": exposure_ratio(out, img), "right_left": _right_left(out) / _right_left(img)})
+            report.rows.append(
+                {
+                    "photo": name,
+                    "light": f"{direction} {kelvin:g} K",
+                    "direction": direction,
+                    "colour": colour_ratio(out, img),
+                    "detail": detail_correlation(out, img),
+                    "exposure": exposure_ratio(out, img),
+                    "right_left": _right_left(out) / _right_left(img),
+                }
+            )
             tiles.append(out)
         tw = max(1, round(w * sheet_height / h))
-        strips.append(np.concatenate([cv2.resize(t, (tw, sheet_height), interpolation=cv2.INTER_AREA) for t in tiles], 1))
+        strips.append(
+            np.concatenate([cv2.resize(t, (tw, sheet_height), interpolation=cv2.INTER_AREA) for t in tiles], 1)
+        )
         if progress:
             progress((i + 1) / len(photos), name)
     if strips:
         width = max(s.shape[1] for s in strips)
-        report.sheet = np.concatenate([np.pad(s, ((0, 4), (0, width - s.shape[1]), (0, 0)), constant_values=1.0)
-                                       for s in strips], 0)
+        report.sheet = np.concatenate(
+            [np.pad(s, ((0, 4), (0, width - s.shape[1]), (0, 0)), constant_values=1.0) for s in strips], 0
+        )
     return report

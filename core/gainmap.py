@@ -10,6 +10,7 @@ with a fast guided filter (He & Sun 2015) whose guide is the source's luminance,
 to the full-resolution source. The ``eps`` offset lets dark regions be lifted additively rather
 than multiplied from zero.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -22,7 +23,9 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
     return cv2.blur(x, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
 
 
-def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+def guided_coefficients(
+    guide: np.ndarray, target: np.ndarray, radius: int, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel linear model target ~ a * guide + b (guide: (h, w); target: (h, w, c))."""
     g = guide[:, :, None]
     mean_g = _box(guide, radius)[:, :, None]

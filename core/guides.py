@@ -10,6 +10,7 @@ for a ``Light`` (azimuth, colour temperature):
 - ``FolderGuides`` picks, from a VIDIT-layout folder the user has, the image whose setting is
   nearest (direction by angle, then temperature) -- what the official weights were trained with.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,7 +62,9 @@ class CompassGuides:
     def _disk_path(self, light: Light, width: int, height: int) -> Path | None:
         if self.cache_dir is None:
             return None
-        tag = hashlib.sha1(f"{REFERENCE_VERSION}:{light.azimuth:.2f}:{light.kelvin:.0f}:{width}x{height}".encode()).hexdigest()[:16]
+        tag = hashlib.sha1(
+            f"{REFERENCE_VERSION}:{light.azimuth:.2f}:{light.kelvin:.0f}:{width}x{height}".encode()
+        ).hexdigest()[:16]
         return self.cache_dir / f"guide-{tag}"
 
     def guide(self, light: Light, width: int = 384, height: int | None = None) -> Input:

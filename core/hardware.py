@@ -1,4 +1,5 @@
 """What this machine's processor does natively (read from the OS, not assumed)."""
+
 from __future__ import annotations
 
 import functools

@@ -1,12 +1,13 @@
 """The inference engine used by the CLI and the GUI: padding, precision, large images, cancel."""
+
 from __future__ import annotations
 
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -14,13 +15,13 @@ import torch
 
 from .cancel import CancelToken
 from .checkpoint import CheckpointInfo, load_checkpoint
-from .errors import RelightError
 from .compose import ComposeSettings, exposure_kept
 from .compose import compose as compose_output
+from .errors import RelightError
 from .gainmap import carry_to_full_resolution
+from .hardware import cpu_precision
 from .io import DepthMap
 from .model import S3Net
-from .hardware import cpu_precision
 from .progress import Progress
 from .vocab import OUTPUT_MODES, PRECISIONS
 
@@ -102,8 +103,11 @@ class RelightResult:
     def describe(self) -> str:
         w, h = self.working_size
         kept = f", {exposure_kept(self.compose)}" if self.compose is not None else ""
-        where = {"full": "full resolution (the network's own image)", "gain-map": f"working resolution {w}x{h} + gain map",
-                 "detail": f"detail-preserving: the network's light at {w}x{h} on the source's own colours and detail{kept}"}[self.mode]
+        where = {
+            "full": "full resolution (the network's own image)",
+            "gain-map": f"working resolution {w}x{h} + gain map",
+            "detail": f"detail-preserving: the network's light at {w}x{h} on the source's own colours and detail{kept}",
+        }[self.mode]
         return f"{self.model} on {self.device} ({self.precision}), {where}, {self.seconds:.2f} s"
 
 
@@ -115,11 +119,13 @@ def _stage_hooks(model: S3Net, cancel: CancelToken | None, report: Callable[[int
     stages += [model.mid_conv, model.attention1, model.attention2, model.enhancer, model.tail]
     handles = []
     for i, mod in enumerate(stages):
+
         def hook(_m, _inp, i=i):
             if cancel is not None:
                 cancel.check()
             if report is not None:
                 report(i, len(stages))
+
         handles.append(mod.register_forward_pre_hook(hook))
     try:
         yield
@@ -165,7 +171,7 @@ class Relighter:
         self._pinned: tuple[torch.Tensor, torch.cuda.Event] | None = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", **kw) -> "Relighter":
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", **kw) -> Relighter:
         model, info = load_checkpoint(path)
         return cls(model, info, device=device, precision=precision, **kw)
 
@@ -180,7 +186,7 @@ class Relighter:
         if self.info is None:
             return None
         if self.info.format == "official":
-            return DEFAULT_WORKING_SIDE ** 2
+            return DEFAULT_WORKING_SIDE**2
         side = self.info.metadata.get("working_size")
         if isinstance(side, bool) or not isinstance(side, (int, float)) or not MULTIPLE <= side <= 16384:
             return None
@@ -219,7 +225,7 @@ class Relighter:
         buf, copied = self._pinned
         copied.synchronize()  # the previous upload from this buffer has finished
         for k, t in enumerate(tensors):
-            torch.cat(t, dim=1, out=buf[k: k + 1])
+            torch.cat(t, dim=1, out=buf[k : k + 1])
         x = buf.to(self.device, non_blocking=True)
         copied.record(torch.cuda.current_stream(self.device))
         return x
@@ -260,9 +266,13 @@ class Relighter:
         sd = source_depth.data if isinstance(source_depth, DepthMap) else np.asarray(source_depth, np.float32)
         gd = guide_depth.data if isinstance(guide_depth, DepthMap) else np.asarray(guide_depth, np.float32)
         if sd.shape != source.shape[:2]:
-            raise RelightError(f"source depth is {sd.shape[1]}x{sd.shape[0]} but the source is {source.shape[1]}x{source.shape[0]}")
+            raise RelightError(
+                f"source depth is {sd.shape[1]}x{sd.shape[0]} but the source is {source.shape[1]}x{source.shape[0]}"
+            )
         if gd.shape != guide.shape[:2]:
-            raise RelightError(f"guide depth is {gd.shape[1]}x{gd.shape[0]} but the guide is {guide.shape[1]}x{guide.shape[0]}")
+            raise RelightError(
+                f"guide depth is {gd.shape[1]}x{gd.shape[0]} but the guide is {guide.shape[1]}x{guide.shape[0]}"
+            )
         h, w = source.shape[:2]
         if guide.shape[:2] != (h, w):
             # The guide only carries the lighting; bring it to the source's size.
@@ -282,10 +292,14 @@ class Relighter:
                 if mode == "full":
                     out, size, ran = self._run_full(source, guide, sd, gd, cancel, notify)
                 elif mode == "gain-map":
-                    out, size, ran = self._run_working(source, guide, sd, gd, budget, cancel, notify, "gain-map", settings)
+                    out, size, ran = self._run_working(
+                        source, guide, sd, gd, budget, cancel, notify, "gain-map", settings
+                    )
                 else:
                     pixels = min(self.working_pixels or h * w, budget)
-                    out, size, ran = self._run_working(source, guide, sd, gd, pixels, cancel, notify, "detail", settings)
+                    out, size, ran = self._run_working(
+                        source, guide, sd, gd, pixels, cancel, notify, "detail", settings
+                    )
                 break
             except torch.cuda.OutOfMemoryError:
                 if self.device.type != "cuda" or budget < 256 * 256:
@@ -295,8 +309,16 @@ class Relighter:
                 mode = "detail" if mode == "full" else mode
                 notify(0.0, f"out of GPU memory, retrying with the network at {budget / 2**20:.1f} MP")
         notify(1.0, "done")
-        return RelightResult(out, ran, size, time.perf_counter() - t0, str(self.device), self.precision_label,
-                             self.model_name, settings if ran == "detail" else None)
+        return RelightResult(
+            out,
+            ran,
+            size,
+            time.perf_counter() - t0,
+            str(self.device),
+            self.precision_label,
+            self.model_name,
+            settings if ran == "detail" else None,
+        )
 
     def relight_many(
         self,
@@ -327,9 +349,13 @@ class Relighter:
             ww, wh = self._working_size(h, w, mode)
             group = [i]
             # grow the batch while the whole batch stays within the pixel budget
-            while (mode in ("full", "detail") and len(group) < batch_size and group[-1] + 1 < len(pairs)
-                   and (len(group) + 1) * ww * wh * (2 if mode == "detail" else 1) <= self.max_pixels
-                   and all(a.shape[:2] == (h, w) for a in pairs[group[-1] + 1])):
+            while (
+                mode in ("full", "detail")
+                and len(group) < batch_size
+                and group[-1] + 1 < len(pairs)
+                and (len(group) + 1) * ww * wh * (2 if mode == "detail" else 1) <= self.max_pixels
+                and all(a.shape[:2] == (h, w) for a in pairs[group[-1] + 1])
+            ):
                 group.append(group[-1] + 1)
             if len(group) == 1:
                 results[i] = self.relight(src, gui, sd, gd, mode=mode, compose=settings, cancel=cancel)
@@ -340,14 +366,24 @@ class Relighter:
                     arrays = [[cv2.resize(a, (ww, wh), interpolation=cv2.INTER_AREA) for a in item] for item in arrays]
                 if mode == "detail":  # each pair with its reference (the source as its own guide), one batch
                     both = self.run_batch(arrays + [[a[0], a[0], a[2], a[2]] for a in arrays], cancel)
-                    outs = [compose_output(pairs[j][0], arrays[k][0], both[k], settings, both[len(group) + k])
-                            for k, j in enumerate(group)]
+                    outs = [
+                        compose_output(pairs[j][0], arrays[k][0], both[k], settings, both[len(group) + k])
+                        for k, j in enumerate(group)
+                    ]
                 else:
                     outs = self.run_batch(arrays, cancel)
                 dt = (time.perf_counter() - t0) / len(group)
                 for j, out in zip(group, outs):
-                    results[j] = RelightResult(out, mode, (ww, wh), dt, str(self.device), self.precision_label,
-                                               self.model_name, settings if mode == "detail" else None)
+                    results[j] = RelightResult(
+                        out,
+                        mode,
+                        (ww, wh),
+                        dt,
+                        str(self.device),
+                        self.precision_label,
+                        self.model_name,
+                        settings if mode == "detail" else None,
+                    )
             i = group[-1] + 1
             notify(i / len(pairs), f"relit {i} of {len(pairs)}")
         return results  # type: ignore[return-value]
@@ -365,8 +401,12 @@ class Relighter:
         return working_shape(h, w, pixels)
 
     @torch.inference_mode()
-    def run_batch(self, arrays: list[list[np.ndarray]], cancel: CancelToken | None = None,
-                  report: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+    def run_batch(
+        self,
+        arrays: list[list[np.ndarray]],
+        cancel: CancelToken | None = None,
+        report: Callable[[int, int], None] | None = None,
+    ) -> list[np.ndarray]:
         """One forward pass over same-size pairs [[source, guide, source_depth, guide_depth], ...]."""
         x, (h, w) = pad_to_multiple(self._upload(arrays))
         if self.channels_last:
@@ -394,7 +434,9 @@ class Relighter:
         if (ww, wh) == (w, h):
             src_w, gui_w, sd_w, gd_w = source, guide, sd, gd
         else:
-            src_w, gui_w, sd_w, gd_w = (cv2.resize(a, (ww, wh), interpolation=cv2.INTER_AREA) for a in (source, guide, sd, gd))
+            src_w, gui_w, sd_w, gd_w = (
+                cv2.resize(a, (ww, wh), interpolation=cv2.INTER_AREA) for a in (source, guide, sd, gd)
+            )
         notify(0.02, f"relighting at working resolution {ww}x{wh}")
         reference_w = None
         if carry == "gain-map":
@@ -402,11 +444,14 @@ class Relighter:
         else:  # one batch: the source under the guide's light, and under its own (the reference)
             if cancel is not None:
                 cancel.check()
-            relit_w, reference_w = self.run_batch([[src_w, gui_w, sd_w, gd_w], [src_w, src_w, sd_w, sd_w]], cancel,
-                                                  self._report(notify, 0.05, 0.85))
+            relit_w, reference_w = self.run_batch(
+                [[src_w, gui_w, sd_w, gd_w], [src_w, src_w, sd_w, sd_w]], cancel, self._report(notify, 0.05, 0.85)
+            )
         if cancel is not None:
             cancel.check()
-        notify(0.9, "carrying the relighting to full resolution" if carry == "gain-map" else "keeping the source's detail")
+        notify(
+            0.9, "carrying the relighting to full resolution" if carry == "gain-map" else "keeping the source's detail"
+        )
         if carry == "gain-map":
             out = carry_to_full_resolution(source, src_w, relit_w)
         else:

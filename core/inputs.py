@@ -5,12 +5,13 @@ with ``InputFiles`` and loads them with ``load_input``. A missing depth map is a
 input (``Input.depth is None``), decided here once; ``complete_depth`` fills it with an estimator
 (see ``core.depth_estimation``), and the guide library builds inputs whose depth was rendered.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -77,9 +78,12 @@ def check_memory(source: InputFiles, guide: InputFiles | None = None) -> int:
     budget, why = pair_memory_budget()
     if need > budget:
         sizes = ", ".join(f"{role} {w}x{h}" for (w, h), _, role in parts)
-        raise RelightError(f"relighting this pair needs about {_gb(need)} ({sizes}; {BYTES_PER_SOURCE_PIXEL} bytes per "
-                           f"source pixel), more than the {_gb(budget)} allowed ({why}); use smaller images, or set "
-                           f"{MEMORY_BUDGET_ENV}", source.image)
+        raise RelightError(
+            f"relighting this pair needs about {_gb(need)} ({sizes}; {BYTES_PER_SOURCE_PIXEL} bytes per "
+            f"source pixel), more than the {_gb(budget)} allowed ({why}); use smaller images, or set "
+            f"{MEMORY_BUDGET_ENV}",
+            source.image,
+        )
     return need
 
 
@@ -123,8 +127,10 @@ class Input:
 
     def require_depth(self) -> DepthMap:
         if self.depth is None:
-            raise RelightError("has no depth map; give one, or install the depth model to estimate it",
-                               self.files.image if self.files else None)
+            raise RelightError(
+                "has no depth map; give one, or install the depth model to estimate it",
+                self.files.image if self.files else None,
+            )
         return self.depth
 
 
@@ -173,6 +179,8 @@ def complete_depth(inp: Input, estimate: DepthSource | None) -> Input:
         inp.require_depth()
     depth = estimate(inp.image)
     if depth.shape != inp.image.shape[:2]:
-        raise RelightError(f"the depth estimator returned {depth.shape[1]}x{depth.shape[0]} for a "
-                           f"{inp.image.shape[1]}x{inp.image.shape[0]} image")
+        raise RelightError(
+            f"the depth estimator returned {depth.shape[1]}x{depth.shape[0]} for a "
+            f"{inp.image.shape[1]}x{inp.image.shape[0]} image"
+        )
     return replace(inp, depth=depth)

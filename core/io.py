@@ -9,6 +9,7 @@ Depth maps load as float32 (H, W). Scaling to the network's range (VIDIT ``norma
   [0, 1]; otherwise (metric depth, disparity in pixels) min-max normalised to [0, 1].
 - 8-/16-bit grayscale PNG or TIFF: code / 255 or code / 65535.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,9 @@ class DepthMap:
 def _check_exists(path: Path) -> None:
     if not path.exists():
         # exists() is False for a link that leads nowhere: say so rather than "not found"
-        raise RelightError("is a link to nothing (a missing target or a loop)" if path.is_symlink() else "file not found",
-                           path)
+        raise RelightError(
+            "is a link to nothing (a missing target or a loop)" if path.is_symlink() else "file not found", path
+        )
 
 
 def _read_raw(path: Path) -> np.ndarray:
@@ -70,7 +72,9 @@ def _read_raw(path: Path) -> np.ndarray:
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # e.g. a PFM/PAM/HDR header beyond OpenCV's own pixel limit, or no memory
         if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
-            raise RelightError(f"image is larger than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP this program reads", path) from None
+            raise RelightError(
+                f"image is larger than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP this program reads", path
+            ) from None
         if "memory" in str(exc).lower():
             raise RelightError("not enough memory to decode the image", path) from None
         raise RelightError("not a readable image (corrupt or unsupported format)", path) from None
@@ -89,6 +93,7 @@ def _decoding(read):
             return read(path, *args, **kwargs)
         except MemoryError:
             raise RelightError("not enough memory to read it", path) from None
+
     return wrapper
 
 
@@ -113,8 +118,11 @@ def _check_header_size(path: Path, data: bytes) -> None:
         return
     w, h = size
     if w * h > MAX_IMAGE_PIXELS:
-        raise RelightError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), more than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP "
-                           "this program reads", path)
+        raise RelightError(
+            f"image is {w}x{h} ({w * h / 1e6:.0f} MP), more than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP "
+            "this program reads",
+            path,
+        )
 
 
 def image_header(path: str | Path) -> tuple[int, int] | None:
@@ -136,7 +144,9 @@ def depth_header(path: str | Path) -> tuple[int, int] | None:
         try:
             with open_regular(path) as f:
                 version = np.lib.format.read_magic(f)
-                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                reader = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 shape, _, dtype = reader(f)
             if dtype.hasobject:
                 return None
@@ -191,7 +201,9 @@ def read_image(path: str | Path) -> np.ndarray:
         raise RelightError(f"unsupported number of channels ({img.shape[2]})", path)
     out = _to_unit_float(img)
     if min(out.shape[:2]) < MIN_SIDE:
-        raise RelightError(f"image is {out.shape[1]}x{out.shape[0]}; both sides must be at least {MIN_SIDE} pixels", path)
+        raise RelightError(
+            f"image is {out.shape[1]}x{out.shape[0]}; both sides must be at least {MIN_SIDE} pixels", path
+        )
     return np.ascontiguousarray(out)
 
 
@@ -207,7 +219,9 @@ def _float_depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     arr = np.asarray(arr)
     if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
         if arr.shape[2] > 1 and not all(np.array_equal(arr[:, :, 0], arr[:, :, c]) for c in range(1, arr.shape[2])):
-            raise RelightError(f"depth has {arr.shape[2]} different channels; expected one (a grayscale depth map)", path)
+            raise RelightError(
+                f"depth has {arr.shape[2]} different channels; expected one (a grayscale depth map)", path
+            )
         arr = arr[:, :, 0]
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
@@ -218,7 +232,9 @@ def _float_depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     if arr.dtype.kind not in "fiub":
         raise RelightError(f"depth has non-numeric dtype {arr.dtype}", path)
     if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
-        raise RelightError(f"depth holds negative integers (down to {int(arr.min())}); expected unsigned codes or floats", path)
+        raise RelightError(
+            f"depth holds negative integers (down to {int(arr.min())}); expected unsigned codes or floats", path
+        )
     if arr.dtype.kind in "iub" and arr.dtype != np.bool_:
         code_max = 65535.0 if arr.dtype.itemsize >= 2 else 255.0
         if arr.dtype.itemsize > 2:
@@ -249,12 +265,17 @@ def read_depth(path: str | Path) -> DepthMap:
         obj = load_npy(path)
         if isinstance(obj, dict):
             if "normalized_depth" not in obj:
-                raise RelightError(f"depth dict has no 'normalized_depth' entry (keys: {name_list(sorted(map(str, obj)))})", path)
+                raise RelightError(
+                    f"depth dict has no 'normalized_depth' entry (keys: {name_list(sorted(map(str, obj)))})", path
+                )
             value = obj["normalized_depth"]
             if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
-                raise RelightError(f"normalized_depth is a {type(value).__name__}"
-                                   + (f" of {value.dtype}" if isinstance(value, np.ndarray) else "")
-                                   + ", not a numeric array", path)
+                raise RelightError(
+                    f"normalized_depth is a {type(value).__name__}"
+                    + (f" of {value.dtype}" if isinstance(value, np.ndarray) else "")
+                    + ", not a numeric array",
+                    path,
+                )
             _check_fits_float32(value, path)
             arr = value.astype(np.float32)
             if arr.ndim != 2 or arr.size == 0:
@@ -274,7 +295,9 @@ def read_depth(path: str | Path) -> DepthMap:
             raw = _read_raw(path)
         except RelightError:
             if suffix == ".exr" and "OpenEXR:                     NO" in cv2.getBuildInformation():
-                raise RelightError("this OpenCV build cannot read EXR; save the depth as .npy or float TIFF", path) from None
+                raise RelightError(
+                    "this OpenCV build cannot read EXR; save the depth as .npy or float TIFF", path
+                ) from None
             raise
         if raw.ndim == 3 and raw.shape[2] >= 3:
             if not (np.array_equal(raw[:, :, 0], raw[:, :, 1]) and np.array_equal(raw[:, :, 1], raw[:, :, 2])):

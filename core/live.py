@@ -4,6 +4,7 @@ Each update looks up the compass guide at the preview size (rendered once per az
 memory), runs the network there, and carries its lighting onto the display-sized source with the
 colour-true detail composition (core.compose) with the compass's defaults. The full-resolution relight runs separately when the user lets go.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,9 +29,15 @@ def _fit(h: int, w: int, pixels: int, multiple: int = 1) -> tuple[int, int]:
 
 
 class LivePreview:
-    def __init__(self, relighter: Relighter, source: Input, guides: CompassGuides | None = None,
-                 preview_pixels: int = PREVIEW_PIXELS, display_side: int = DISPLAY_SIDE,
-                 settings: ComposeSettings | None = None):
+    def __init__(
+        self,
+        relighter: Relighter,
+        source: Input,
+        guides: CompassGuides | None = None,
+        preview_pixels: int = PREVIEW_PIXELS,
+        display_side: int = DISPLAY_SIDE,
+        settings: ComposeSettings | None = None,
+    ):
         from .compose import compass_settings
 
         self.relighter = relighter

@@ -1,4 +1,5 @@
 """Where Relight Studio keeps its log file, and logging set-up shared by the CLI and the app."""
+
 from __future__ import annotations
 
 import logging

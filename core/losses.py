@@ -5,6 +5,7 @@ Total: ``w_c * Charbonnier + w_w * W-SSIM + w_p * perceptual`` with weights 1.0 
 W-SSIM is reported as ``2 - [SSIM + sum of band SSIMs weighted as in Y-net]``: the same
 gradients as Y-net's ``-[...]`` form, but with minimum 0 for identical images.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return (g[:, None] * g[None, :]).float()
 
 
-def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
-             c1: float = 0.01**2, c2: float = 0.03**2) -> torch.Tensor:
+def ssim_map(
+    x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5, c1: float = 0.01**2, c2: float = 0.03**2
+) -> torch.Tensor:
     """Per-channel SSIM map (Gaussian window, zero padding keeps the map the input's size)."""
     c = x.shape[1]
     w = gaussian_window(window, sigma).to(x)[None, None].expand(c, 1, window, window)

@@ -1,4 +1,5 @@
 """Image quality metrics on float images in [0, 1]."""
+
 from __future__ import annotations
 
 import math
@@ -24,6 +25,7 @@ def psnr(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> 
 
 def ssim(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
     """Mean SSIM over channels (Gaussian window 11, sigma 1.5), borders excluded. HWC or NCHW."""
+
     def nchw(a):
         a = _double(a)
         if a.ndim == 3 and a.shape[-1] in (1, 3):  # HWC image
@@ -42,8 +44,13 @@ def laplacian_variance(img: np.ndarray) -> float:
     a = np.asarray(img, dtype=np.float64)
     y = a @ np.asarray(LUMA) if a.ndim == 3 else a
     k = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float64)
-    lap = (k[0, 1] * y[:-2, 1:-1] + k[1, 0] * y[1:-1, :-2] + k[1, 1] * y[1:-1, 1:-1]
-           + k[1, 2] * y[1:-1, 2:] + k[2, 1] * y[2:, 1:-1])
+    lap = (
+        k[0, 1] * y[:-2, 1:-1]
+        + k[1, 0] * y[1:-1, :-2]
+        + k[1, 1] * y[1:-1, 1:-1]
+        + k[1, 2] * y[1:-1, 2:]
+        + k[2, 1] * y[2:, 1:-1]
+    )
     return float(lap.var())
 
 

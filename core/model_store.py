@@ -7,6 +7,7 @@ against what the hub says today); an install checks a folder or archive against 
 Files go into a new hidden folder beside the destination and only then replace it; the program marks
 the folders it makes (MARKER) and never deletes or replaces a folder without that mark.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,9 +20,10 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from .cancel import CancelToken
 from .errors import RelightError
@@ -51,12 +53,17 @@ class RemoteModel:
 
 # depth-anything/Depth-Anything-V2-Small-hf at commit 5426e4f0f365 (the sizes add up to 99,175,385 bytes).
 DEPTH_ANYTHING_V2_SMALL = RemoteModel(
-    "depth-anything-v2-small", "Depth Anything V2 Small", "depth-anything/Depth-Anything-V2-Small-hf",
+    "depth-anything-v2-small",
+    "Depth Anything V2 Small",
+    "depth-anything/Depth-Anything-V2-Small-hf",
     "5426e4f0f36572d16453bbda7a8389317b1bef99",
-    {"config.json": PinnedFile(950, "c56698d3643dde1f83ea2212759e6b31a22b8f827246a36dd007ee8a22b3ff75"),
-     "preprocessor_config.json": PinnedFile(775, "d41175c0d889477ca8fc67191e540faef14baf6275157b3fdecf78469e6bbf84"),
-     "model.safetensors": PinnedFile(99_173_660, "3152477ce0d8d6978d76b995120de97cb5b928701fd0f817769f59e249a16b70")},
-    "Apache-2.0")
+    {
+        "config.json": PinnedFile(950, "c56698d3643dde1f83ea2212759e6b31a22b8f827246a36dd007ee8a22b3ff75"),
+        "preprocessor_config.json": PinnedFile(775, "d41175c0d889477ca8fc67191e540faef14baf6275157b3fdecf78469e6bbf84"),
+        "model.safetensors": PinnedFile(99_173_660, "3152477ce0d8d6978d76b995120de97cb5b928701fd0f817769f59e249a16b70"),
+    },
+    "Apache-2.0",
+)
 MODELS = {m.name: m for m in (DEPTH_ANYTHING_V2_SMALL,)}
 
 HUB = "https://huggingface.co"
@@ -84,6 +91,7 @@ def _default_dest() -> Path:
 
 # --- folders this program made -------------------------------------------------------------------
 
+
 def made_by_us(folder: Path) -> bool:
     """A real folder (not a link) holding this program's marker file."""
     try:
@@ -96,8 +104,16 @@ def made_by_us(folder: Path) -> bool:
 
 
 def _write_marker(folder: Path, model: RemoteModel, source: str) -> None:
-    text = json.dumps({"made_by": "relight-studio", "model": model.name, "repo": model.repo,
-                       "revision": model.revision, "source": source}, indent=1)
+    text = json.dumps(
+        {
+            "made_by": "relight-studio",
+            "model": model.name,
+            "repo": model.repo,
+            "revision": model.revision,
+            "source": source,
+        },
+        indent=1,
+    )
     (folder / MARKER).write_text(text + "\n")
 
 
@@ -110,8 +126,11 @@ def _check_replaceable(dest: Path) -> None:
     if dest.is_dir() and not any(dest.iterdir()):
         return
     if not made_by_us(dest):
-        raise RelightError(f"already holds files that are not a model installed by relight (no {MARKER}); "
-                           "refusing to replace it: choose another --dest, or empty it yourself", dest)
+        raise RelightError(
+            f"already holds files that are not a model installed by relight (no {MARKER}); "
+            "refusing to replace it: choose another --dest, or empty it yourself",
+            dest,
+        )
 
 
 def _new_partial(dest: Path) -> Path:
@@ -137,8 +156,15 @@ def _place(partial: Path, dest: Path) -> None:
 
 # --- checked copies -------------------------------------------------------------------------------
 
-def _copy_checked(read: Callable[[int], bytes], out: Path, name: str, pinned: PinnedFile, cancel: CancelToken | None,
-                  on_bytes: Callable[[int], None] | None = None) -> None:
+
+def _copy_checked(
+    read: Callable[[int], bytes],
+    out: Path,
+    name: str,
+    pinned: PinnedFile,
+    cancel: CancelToken | None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> None:
     """Stream into `out`, refusing more bytes than pinned; then the size and the SHA-256 must match."""
     digest, size = hashlib.sha256(), 0
     with open(out, "wb") as f:
@@ -160,8 +186,10 @@ def _copy_checked(read: Callable[[int], bytes], out: Path, name: str, pinned: Pi
     if size != pinned.size:
         raise RelightError(f"{name}: {size} bytes, the pinned file has {pinned.size} (cut off?)")
     if digest.hexdigest() != pinned.sha256:
-        raise RelightError(f"{name}: SHA-256 {digest.hexdigest()[:16]}… does not match the pinned {pinned.sha256[:16]}…; "
-                           "the file is not the released one")
+        raise RelightError(
+            f"{name}: SHA-256 {digest.hexdigest()[:16]}… does not match the pinned {pinned.sha256[:16]}…; "
+            "the file is not the released one"
+        )
 
 
 def _finish(partial: Path, dest: Path, model: RemoteModel, source: str) -> None:
@@ -172,8 +200,13 @@ def _finish(partial: Path, dest: Path, model: RemoteModel, source: str) -> None:
     _place(partial, dest)
 
 
-def download_model(name: str, dest: str | Path | None = None, progress: Progress | None = None,
-                   cancel: CancelToken | None = None, opener: Callable[[str], BinaryIO] | None = None) -> Path:
+def download_model(
+    name: str,
+    dest: str | Path | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    opener: Callable[[str], BinaryIO] | None = None,
+) -> Path:
     """Download model `name` at its pinned revision into `dest` (default: the app's data folder)."""
     model = _model(name)
     opener = opener or _open
@@ -210,6 +243,7 @@ def download_model(name: str, dest: str | Path | None = None, progress: Progress
 
 # --- installing from a folder or an archive -------------------------------------------------------
 
+
 class _Bounded(io.RawIOBase):
     """A decompressed stream that refuses to yield more than `limit` bytes (archive bombs)."""
 
@@ -224,7 +258,7 @@ class _Bounded(io.RawIOBase):
         if len(data) > self.left:
             raise RelightError("archive unpacks to more than the model's files can take; refused", self.path)
         self.left -= len(data)
-        b[:len(data)] = data
+        b[: len(data)] = data
         return len(data)
 
 
@@ -253,8 +287,11 @@ def _install_zip(path: Path, partial: Path, model: RemoteModel, cancel) -> set[s
                 if fname in got:
                     raise RelightError(f"archive holds {fname} twice", path)
                 if info.file_size != model.files[fname].size:  # from the zip's header, before inflating
-                    raise RelightError(f"{fname} in the archive is {info.file_size} bytes, the pinned file has "
-                                       f"{model.files[fname].size}", path)
+                    raise RelightError(
+                        f"{fname} in the archive is {info.file_size} bytes, the pinned file has "
+                        f"{model.files[fname].size}",
+                        path,
+                    )
                 with zf.open(info) as f:
                     _copy_checked(f.read, partial / fname, fname, model.files[fname], cancel)
                 got.add(fname)
@@ -294,8 +331,11 @@ def _install_tar(path: Path, partial: Path, model: RemoteModel, cancel) -> set[s
                     if fname in got:
                         raise RelightError(f"archive holds {fname} twice", path)
                     if member.size != model.files[fname].size:
-                        raise RelightError(f"{fname} in the archive is {member.size} bytes, the pinned file has "
-                                           f"{model.files[fname].size}", path)
+                        raise RelightError(
+                            f"{fname} in the archive is {member.size} bytes, the pinned file has "
+                            f"{model.files[fname].size}",
+                            path,
+                        )
                     f = tf.extractfile(member)
                     _copy_checked(f.read, partial / fname, fname, model.files[fname], cancel)
                     got.add(fname)
@@ -304,8 +344,13 @@ def _install_tar(path: Path, partial: Path, model: RemoteModel, cancel) -> set[s
     return got
 
 
-def install_model(source: str | Path, dest: str | Path | None = None, name: str = DEPTH_ANYTHING_V2_SMALL.name,
-                  progress: Progress | None = None, cancel: CancelToken | None = None) -> Path:
+def install_model(
+    source: str | Path,
+    dest: str | Path | None = None,
+    name: str = DEPTH_ANYTHING_V2_SMALL.name,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> Path:
     """Install model `name` from a folder or an archive (.zip, .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz)
     brought from another machine: every file is checked against the pinned sizes and SHA-256, the
     architecture is checked, then the folder is renamed into place."""
@@ -339,7 +384,9 @@ def install_model(source: str | Path, dest: str | Path | None = None, name: str 
         _finish(partial, dest, model, str(source))
     except RelightError as exc:
         if exc.path is None:
-            hint = ("; another model folder can be used as it is with --depth-model DIR" if "pinned" in exc.detail else "")
+            hint = (
+                "; another model folder can be used as it is with --depth-model DIR" if "pinned" in exc.detail else ""
+            )
             raise RelightError(exc.detail + hint, source) from None
         raise
     except OSError as exc:
@@ -351,6 +398,7 @@ def install_model(source: str | Path, dest: str | Path | None = None, name: str 
 
 
 # --- what is installed ----------------------------------------------------------------------------
+
 
 def pinned_match(folder: Path, model: RemoteModel = DEPTH_ANYTHING_V2_SMALL) -> str:
     """Whether a folder's files are the pinned ones: sizes first, then SHA-256."""

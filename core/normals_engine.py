@@ -4,6 +4,7 @@
 ``NormalsBatch`` gives it the batch runner's interface for one light; ``NormalsPreview`` keeps a
 source's geometry at display size so that each move of the light costs only the shading.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,13 @@ class NormalsRelighter:
     working_pixels = None
     info = None
 
-    def __init__(self, device: str = "auto", fov_deg: float = DEFAULT_FOV_DEG, distance: float = DEFAULT_DISTANCE,
-                 shadows: bool = True):
+    def __init__(
+        self,
+        device: str = "auto",
+        fov_deg: float = DEFAULT_FOV_DEG,
+        distance: float = DEFAULT_DISTANCE,
+        shadows: bool = True,
+    ):
         self.device = pick_device(device)
         if not (distance > 0):
             raise RelightError(f"light distance must be positive (inf: a sun), not {distance:g}")
@@ -73,8 +79,9 @@ class NormalsRelighter:
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), np.float32))[None].to(self.device)
 
     @torch.inference_mode()
-    def relight(self, image: np.ndarray, depth: DepthMap | np.ndarray, light: Light, progress=None,
-                cancel=None) -> NormalsResult:
+    def relight(
+        self, image: np.ndarray, depth: DepthMap | np.ndarray, light: Light, progress=None, cancel=None
+    ) -> NormalsResult:
         """`image` float RGB (H, W, 3) in [0, 1] (sRGB), `depth` in the product's convention."""
         t0 = time.perf_counter()
         if cancel is not None:
@@ -91,8 +98,16 @@ class NormalsRelighter:
         h, w = geo.depth.shape[-2:]
         if progress:
             progress(1.0, "done")
-        return NormalsResult(np.ascontiguousarray(out), "normals", (w, h), time.perf_counter() - t0, str(self.device),
-                             "fp32", ENGINE_NAME, light=light)
+        return NormalsResult(
+            np.ascontiguousarray(out),
+            "normals",
+            (w, h),
+            time.perf_counter() - t0,
+            str(self.device),
+            "fp32",
+            ENGINE_NAME,
+            light=light,
+        )
 
 
 class NormalsBatch:
@@ -104,8 +119,9 @@ class NormalsBatch:
     def __init__(self, engine: NormalsRelighter, light: Light):
         self.engine, self.light = engine, light
 
-    def relight_many(self, items, mode: str = "auto", batch_size: int | None = None, cancel=None,
-                     compose=None) -> list[NormalsResult]:
+    def relight_many(
+        self, items, mode: str = "auto", batch_size: int | None = None, cancel=None, compose=None
+    ) -> list[NormalsResult]:
         """`mode` and `compose` are S3Net's output settings: this engine changes the light itself."""
         out = []
         for image, _guide, depth, _guide_depth in items:
@@ -119,14 +135,22 @@ class NormalsPreview:
     """The live preview while the light moves: the source at display size, decoded to linear light
     once, its geometry at a small working size; each update shades, marches and applies."""
 
-    def __init__(self, engine: NormalsRelighter, source, display_side: int = 720,
-                 work_side: int = PREVIEW_WORK_SIDE, steps: int = PREVIEW_STEPS):
+    def __init__(
+        self,
+        engine: NormalsRelighter,
+        source,
+        display_side: int = 720,
+        work_side: int = PREVIEW_WORK_SIDE,
+        steps: int = PREVIEW_STEPS,
+    ):
         h, w = source.image.shape[:2]
         scale = min(1.0, display_side / max(h, w))
         self.dw, self.dh = max(1, round(w * scale)), max(1, round(h * scale))
         self.pw, self.ph = self.dw, self.dh
         self.display = cv2.resize(source.image, (self.dw, self.dh), interpolation=cv2.INTER_AREA)
-        depth = cv2.resize(_depth_array(source.require_depth(), (h, w)), (self.dw, self.dh), interpolation=cv2.INTER_AREA)
+        depth = cv2.resize(
+            _depth_array(source.require_depth(), (h, w)), (self.dw, self.dh), interpolation=cv2.INTER_AREA
+        )
         self.engine = engine
         self.optics = replace(engine.optics, work_side=work_side, shadow_steps=steps)
         with torch.inference_mode():

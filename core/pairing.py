@@ -5,6 +5,7 @@ Rules, in order, for an image ``X.<ext>``:
 2. ``X_depth.<any depth ext>`` beside it;
 3. VIDIT: ``ImageNNN_<temp>_<dir>.png`` -> ``ImageNNN.npy`` beside it.
 """
+
 from __future__ import annotations
 
 import re

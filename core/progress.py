@@ -3,11 +3,12 @@
 All long work in core reports through one type: ``progress(fraction, message)`` with fraction in
 [0, 1], and stops when its ``CancelToken`` is cancelled. Training's richer callbacks build on it.
 """
+
 from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 Progress = Callable[[float, str], None]
 

@@ -5,6 +5,7 @@ pickled ``torch.save`` file. Both are read with unpicklers that only build a sho
 of types (numpy arrays and scalars, dicts, lists, plain Python scalars; for torch files,
 torch's own ``weights_only`` unpickler) and refuse everything else.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -108,14 +109,14 @@ class _DTypeStub:
 
 
 class _ArrayStub:
-    def __init__(self, owner: "_RestrictedUnpickler"):
+    def __init__(self, owner: _RestrictedUnpickler):
         self.owner, self.value = owner, None
 
     def __setstate__(self, state):
         if not (isinstance(state, tuple) and len(state) == 5):
             raise pickle.UnpicklingError("malformed array state")
         _version, shape, dtype, fortran, data = state
-        if not (isinstance(shape, tuple) and all(isinstance(n, int) and 0 <= n for n in shape) and len(shape) <= 4):
+        if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape) and len(shape) <= 4):
             raise pickle.UnpicklingError(f"bad array shape {shape!r}")
         if not isinstance(dtype, _DTypeStub):
             raise pickle.UnpicklingError("array without a dtype")
@@ -205,6 +206,7 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python unpickler: its opco
                     pairs.append((_plain_key(item[0]), item[1]))
                 return dict(pairs)
             return kind(src)
+
         return build
 
     def _scalar_type(self, kind):
@@ -215,6 +217,7 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python unpickler: its opco
             if any(not isinstance(a, (str, bytes, int, float, bool)) for a in args) or len(args) > 2:
                 raise pickle.UnpicklingError(f"{kind.__name__}() of a {type(args[0]).__name__}")
             return kind(*args)
+
         return build
 
     def find_class(self, module: str, name: str):
@@ -224,7 +227,9 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python unpickler: its opco
         if module in ("builtins", "__builtin__") and name in _BUILTINS_ALLOWED:
             kind = getattr(builtins, name)
             return self._container(kind) if name in ("dict", "list", "tuple") else self._scalar_type(kind)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only arrays, dicts and plain values are allowed")
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name}: only arrays, dicts and plain values are allowed"
+        )
 
     # container opcodes, checked: keys must be plain, entries are counted, sets are not built at all
     def _setitem(self):
@@ -268,6 +273,7 @@ def _counted(op):
         if u.ops > MAX_PICKLE_OPS:
             raise pickle.UnpicklingError(f"more than {MAX_PICKLE_OPS} pickle operations")
         op(u)
+
     return run
 
 
@@ -339,8 +345,8 @@ def check_zip_directory(f: BinaryIO, path: Path, max_entries: int) -> None:
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or at + 22 > len(tail):
         raise RelightError("not a readable zip archive (no end record)", path)
-    entries = int.from_bytes(tail[at + 10:at + 12], "little")
-    dir_size = int.from_bytes(tail[at + 12:at + 16], "little")
+    entries = int.from_bytes(tail[at + 10 : at + 12], "little")
+    dir_size = int.from_bytes(tail[at + 12 : at + 16], "little")
     if entries > max_entries or dir_size > max_entries * (46 + 1024):
         raise RelightError(f"zip archive with {entries} entries, more than the {max_entries} expected", path)
     f.seek(0)
@@ -356,7 +362,9 @@ def _npy_member_header(zf, info, path: Path) -> tuple[tuple, np.dtype, int]:
     return shape, dtype, offset
 
 
-def npz_member_header(path: str | Path, prefer: tuple[str, ...] = ("normalized_depth", "depth")) -> tuple[str, tuple, np.dtype]:
+def npz_member_header(
+    path: str | Path, prefer: tuple[str, ...] = ("normalized_depth", "depth")
+) -> tuple[str, tuple, np.dtype]:
     """(name, shape, dtype) of the depth array of an .npz, checked against its zip entry, nothing decompressed
     beyond the array's header."""
     import zipfile
@@ -369,7 +377,9 @@ def npz_member_header(path: str | Path, prefer: tuple[str, ...] = ("normalized_d
                 names = [n.removesuffix(".npy") for n in zf.namelist()]
                 key = next((k for k in prefer if k in names), names[0] if len(names) == 1 else None)
                 if key is None:
-                    raise RelightError(f"cannot tell which array is the depth (arrays: {name_list(names)}); name it 'depth'", path)
+                    raise RelightError(
+                        f"cannot tell which array is the depth (arrays: {name_list(names)}); name it 'depth'", path
+                    )
                 info = zf.getinfo(key + ".npy")
                 shape, dtype, offset = _npy_member_header(zf, info, path)
                 nbytes = check_array_header(shape, dtype, path)
@@ -379,8 +389,11 @@ def npz_member_header(path: str | Path, prefer: tuple[str, ...] = ("normalized_d
                 if info.file_size > offset + nbytes + 4096:
                     raise RelightError(f"'{key}' is {info.file_size} bytes, more than its {shape} {dtype} array", path)
                 if info.file_size > 64 << 20 and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
-                    raise RelightError(f"'{key}' inflates {info.file_size // max(info.compress_size, 1)}-fold "
-                                       f"to {info.file_size >> 20} MB; refusing a zip bomb", path)
+                    raise RelightError(
+                        f"'{key}' inflates {info.file_size // max(info.compress_size, 1)}-fold "
+                        f"to {info.file_size >> 20} MB; refusing a zip bomb",
+                        path,
+                    )
                 return key, shape, dtype
     except RelightError:
         raise
@@ -462,15 +475,19 @@ def load_torch_file(path: str | Path) -> dict:
         head = f.read(4)
     # torch.save writes a zip archive, or (legacy) a pickle that starts with its protocol marker
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
-        raise RelightError("not a checkpoint: expected .safetensors, or a PyTorch file (.pt, .pth, .pkl) "
-                           "as written by torch.save", path)
+        raise RelightError(
+            "not a checkpoint: expected .safetensors, or a PyTorch file (.pt, .pth, .pkl) as written by torch.save",
+            path,
+        )
     try:
         with warnings.catch_warnings():  # torch's note on the pickle protocol is not the user's business
             warnings.simplefilter("ignore", UserWarning)
             with open_regular(path) as f:  # the checked file itself, not whatever the name points to later
                 obj = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise RelightError(f"refused to load: the file holds more than tensors ({_unpickler_reason(exc)})", path) from None
+        raise RelightError(
+            f"refused to load: the file holds more than tensors ({_unpickler_reason(exc)})", path
+        ) from None
     except Exception as exc:  # a corrupt file can fail in many ways inside torch's reader
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise RelightError(f"not a readable PyTorch file ({first})", path) from None

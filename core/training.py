@@ -4,6 +4,7 @@ Reports through callbacks, stops safely on a cancel token (finishes the step, wr
 checkpoint), resumes exactly from ``RUN/state.pt`` (model, optimiser, scheduler, scaler,
 step, data position), and runs under ``torchrun`` with DistributedDataParallel.
 """
+
 from __future__ import annotations
 
 import io
@@ -12,9 +13,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -112,24 +113,44 @@ class Setting:
 _STEPS = 1e9
 # The one table of what a run's settings may hold: config.json, --config YAML, resume, the CLI and the app.
 SETTINGS: dict[str, Setting] = {
-    "data": Setting(str), "out": Setting(str), "preset": Setting(str, choices=tuple(PRESETS)), "init": Setting(str),
-    "imagenet_weights": Setting(str, optional=True), "freeze_encoder": Setting(bool),
-    "epochs": Setting(int, 1, 1e6), "steps": Setting(int, 1, _STEPS, optional=True), "batch": Setting(int, 1, 4096),
-    "crop": Setting(int, 32, 8192, optional=True, off=0), "resize": Setting(int, 32, 8192, optional=True, off=0),
-    "hflip": Setting(bool), "same_scene_guide": Setting(bool),
-    "val_fraction": Setting(float, 0, 1, open_high=True), "val_data": Setting(str, optional=True),
-    "val_limit": Setting(int, 0, 1e6), "lr": Setting(float, 0, 1, open_low=True, open_high=True),
-    "betas": Setting("pair"), "weight_decay": Setting(float, 0, 10),
-    "decay_every_epochs": Setting(int, 1, 1e6), "decay_every_steps": Setting(int, 1, _STEPS, optional=True),
+    "data": Setting(str),
+    "out": Setting(str),
+    "preset": Setting(str, choices=tuple(PRESETS)),
+    "init": Setting(str),
+    "imagenet_weights": Setting(str, optional=True),
+    "freeze_encoder": Setting(bool),
+    "epochs": Setting(int, 1, 1e6),
+    "steps": Setting(int, 1, _STEPS, optional=True),
+    "batch": Setting(int, 1, 4096),
+    "crop": Setting(int, 32, 8192, optional=True, off=0),
+    "resize": Setting(int, 32, 8192, optional=True, off=0),
+    "hflip": Setting(bool),
+    "same_scene_guide": Setting(bool),
+    "val_fraction": Setting(float, 0, 1, open_high=True),
+    "val_data": Setting(str, optional=True),
+    "val_limit": Setting(int, 0, 1e6),
+    "lr": Setting(float, 0, 1, open_low=True, open_high=True),
+    "betas": Setting("pair"),
+    "weight_decay": Setting(float, 0, 10),
+    "decay_every_epochs": Setting(int, 1, 1e6),
+    "decay_every_steps": Setting(int, 1, _STEPS, optional=True),
     "decay_gamma": Setting(float, 0, 1, open_low=True),
-    "loss_charbonnier": Setting(float, 0, 1000), "loss_wssim": Setting(float, 0, 1000),
-    "loss_perceptual": Setting(float, 0, 1000), "loss_colour": Setting(float, 0, 1000),
+    "loss_charbonnier": Setting(float, 0, 1000),
+    "loss_wssim": Setting(float, 0, 1000),
+    "loss_perceptual": Setting(float, 0, 1000),
+    "loss_colour": Setting(float, 0, 1000),
     "vgg_weights": Setting(str, optional=True),
-    "precision": Setting(str, choices=PRECISIONS), "grad_clip": Setting(float, 0, 1e6, optional=True, open_low=True),
-    "seed": Setting(int, 0, 2**32 - 1), "val_every": Setting(int, 1, _STEPS, optional=True),
-    "ckpt_every": Setting(int, 1, _STEPS, optional=True), "log_every": Setting(int, 1, _STEPS),
-    "num_workers": Setting(int, 0, 256), "frame_cache": Setting(bool), "cache_dir": Setting(str, optional=True),
-    "device": Setting(str), "channels_last": Setting(bool),
+    "precision": Setting(str, choices=PRECISIONS),
+    "grad_clip": Setting(float, 0, 1e6, optional=True, open_low=True),
+    "seed": Setting(int, 0, 2**32 - 1),
+    "val_every": Setting(int, 1, _STEPS, optional=True),
+    "ckpt_every": Setting(int, 1, _STEPS, optional=True),
+    "log_every": Setting(int, 1, _STEPS),
+    "num_workers": Setting(int, 0, 256),
+    "frame_cache": Setting(bool),
+    "cache_dir": Setting(str, optional=True),
+    "device": Setting(str),
+    "channels_last": Setting(bool),
     "max_minutes": Setting(float, 0, 1e7, optional=True, open_low=True),
 }
 MAX_SETTINGS_BYTES = 1 << 20
@@ -214,7 +235,7 @@ class TrainConfig:
     max_minutes: float | None = None  # stop safely (with a checkpoint) after this much training time
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "TrainConfig":
+    def from_file(cls, path: str | Path) -> TrainConfig:
         """A config from JSON (a run's config.json) or YAML, every field checked against SETTINGS."""
         path = Path(path)
         raw = read_settings_file(path)
@@ -236,7 +257,7 @@ class TrainConfig:
     FIXED_ON_RESUME = ("preset", "precision")
 
     @classmethod
-    def for_resume(cls, out: str | Path, overrides: dict) -> tuple["TrainConfig", list[str]]:
+    def for_resume(cls, out: str | Path, overrides: dict) -> tuple[TrainConfig, list[str]]:
         """The run's saved config with `overrides` applied; -> (config, what changed). Changing the
         preset or the precision is refused; other changes are allowed and listed (and the saved
         config.json records them when the run continues)."""
@@ -249,8 +270,11 @@ class TrainConfig:
             if v is None or getattr(cfg, k) == v:
                 continue
             if k in cls.FIXED_ON_RESUME:
-                raise RelightError(f"the run was started with {k} '{getattr(cfg, k)}'; resuming with '{v}' is not "
-                                   "the same run (start a new one, e.g. with --init from its checkpoint)", Path(out))
+                raise RelightError(
+                    f"the run was started with {k} '{getattr(cfg, k)}'; resuming with '{v}' is not "
+                    "the same run (start a new one, e.g. with --init from its checkpoint)",
+                    Path(out),
+                )
             changes.append(f"{k}: {getattr(cfg, k)} -> {v}")
             setattr(cfg, k, v)
         # the run continues where the user pointed, never in the folder its config.json names (a copied
@@ -320,8 +344,8 @@ class ResumableSampler(Sampler[int]):
 
     def __iter__(self):
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-        mine = order[self.rank: self.per_rank() * self.world: self.world]
-        return iter(mine[self.start:].tolist())
+        mine = order[self.rank : self.per_rank() * self.world : self.world]
+        return iter(mine[self.start :].tolist())
 
     def __len__(self) -> int:
         return self.per_rank() - self.start
@@ -332,8 +356,9 @@ def _dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
 
 
-def build_datasets(cfg: TrainConfig, progress: Progress | None = None,
-                   cancel: CancelToken | None = None) -> tuple[Dataset, Dataset | None, str]:
+def build_datasets(
+    cfg: TrainConfig, progress: Progress | None = None, cancel: CancelToken | None = None
+) -> tuple[Dataset, Dataset | None, str]:
     from functools import partial
 
     from .data.datasets import Augment, CachedVIDITTriplets, PairDataset, VIDITTriplets
@@ -380,8 +405,10 @@ def _init_model(cfg: TrainConfig, notify: Callable[[str], None]):
     if cfg.init == "imagenet":
         path = find_res2net(cfg.imagenet_weights)
         if path is None:
-            raise RelightError("ImageNet Res2Net weights not found; give imagenet_weights or put "
-                               "res2net101_v1b_26w_4s-0812c246.pth in the torch hub cache")
+            raise RelightError(
+                "ImageNet Res2Net weights not found; give imagenet_weights or put "
+                "res2net101_v1b_26w_4s-0812c246.pth in the torch hub cache"
+            )
         missing = load_imagenet_encoder(model.encoder, path)
         init_note = f"imagenet encoder from {path.name} ({len(missing)} encoder tensors not in file)"
     elif cfg.init != "scratch":
@@ -404,7 +431,9 @@ def to_device(batch: dict, device, channels_last: bool) -> dict[str, torch.Tenso
     copy) become float in [0, 1] there, and a "flip" flag flips that sample's arrays there."""
     flip = batch.get("flip")
     # which samples to flip, decided on the host: no device synchronisation
-    rows = torch.nonzero(flip).flatten().to(device, non_blocking=True) if flip is not None and bool(flip.any()) else None
+    rows = (
+        torch.nonzero(flip).flatten().to(device, non_blocking=True) if flip is not None and bool(flip.any()) else None
+    )
     out = {}
     for k, v in batch.items():
         if k == "flip":
@@ -424,8 +453,13 @@ def _preview(batch: dict, pred: torch.Tensor) -> np.ndarray:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, callbacks: Callbacks | None = None, cancel: CancelToken | None = None,
-                 resume: bool = False):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        callbacks: Callbacks | None = None,
+        cancel: CancelToken | None = None,
+        resume: bool = False,
+    ):
         self.cfg, self.cb, self.cancel, self.resume = cfg, callbacks or Callbacks(), cancel or CancelToken(), resume
         self.rank, self.local_rank, self.world = _dist_info()
         self.out = Path(cfg.out)
@@ -474,14 +508,19 @@ class Trainer:
         train_ds, val_ds, summary = build_datasets(cfg, lambda f, m: self._say(m), self.cancel)
         self.notify(summary)
         if len(train_ds) < cfg.batch * self.world:
-            raise RelightError(f"the training set has {len(train_ds)} samples, fewer than one batch "
-                               f"({cfg.batch} x {self.world} process(es)); lower --batch or add data", cfg.data)
+            raise RelightError(
+                f"the training set has {len(train_ds)} samples, fewer than one batch "
+                f"({cfg.batch} x {self.world} process(es)); lower --batch or add data",
+                cfg.data,
+            )
         # the image side the network learns at: detail-preserving output runs it there
         self.working_size = int(max(train_ds[0]["source"].shape[-2:]))
         model, preset, init_note = _init_model(cfg, self.notify)
         self.notify(f"model {preset}, init: {init_note}")
         vgg = find_vgg19(cfg.vgg_weights)
-        criterion = RelightLoss(LossWeights(cfg.loss_charbonnier, cfg.loss_wssim, cfg.loss_perceptual, cfg.loss_colour), vgg).to(device)
+        criterion = RelightLoss(
+            LossWeights(cfg.loss_charbonnier, cfg.loss_wssim, cfg.loss_perceptual, cfg.loss_colour), vgg
+        ).to(device)
         if criterion.perceptual_off_reason:
             self.notify("WARNING: " + criterion.perceptual_off_reason)
         if cfg.freeze_encoder:
@@ -506,9 +545,15 @@ class Trainer:
         val_every = cfg.val_every or steps_per_epoch
         ckpt_every = cfg.ckpt_every or steps_per_epoch
         step, history = 0, []
-        meta = {"preset": preset, "init": init_note, "perceptual_on": criterion.perceptual is not None,
-                "perceptual_note": criterion.perceptual_off_reason or f"VGG19 from {vgg}", "world_size": self.world,
-                "global_batch": cfg.batch * self.world, "dataset": summary}
+        meta = {
+            "preset": preset,
+            "init": init_note,
+            "perceptual_on": criterion.perceptual is not None,
+            "perceptual_note": criterion.perceptual_off_reason or f"VGG19 from {vgg}",
+            "world_size": self.world,
+            "global_batch": cfg.batch * self.world,
+            "dataset": summary,
+        }
         if self.resume:
             step = self._restore(state_path, model, opt, scaler, device, preset, meta)
         elif self.rank == 0:
@@ -523,8 +568,11 @@ class Trainer:
             # rank 0 writes the checkpoints from its own BatchNorm statistics, so other ranks need no
             # copy of them every step; gradients live in the all-reduce buckets (no copy per step)
             train_model = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None,
-                broadcast_buffers=False, gradient_as_bucket_view=True)
+                model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False,
+                gradient_as_bucket_view=True,
+            )
         model.train()
         if cfg.freeze_encoder:
             model.encoder.eval()
@@ -533,14 +581,23 @@ class Trainer:
             sampler.epoch, sampler.start = epoch, start
             if hasattr(train_ds, "set_epoch"):
                 train_ds.set_epoch(epoch)
-            return DataLoader(train_ds, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.num_workers,
-                              pin_memory=device.type == "cuda", drop_last=True,
-                              persistent_workers=False, prefetch_factor=4 if cfg.num_workers > 0 else None)
+            return DataLoader(
+                train_ds,
+                batch_size=cfg.batch,
+                sampler=sampler,
+                num_workers=cfg.num_workers,
+                pin_memory=device.type == "cuda",
+                drop_last=True,
+                persistent_workers=False,
+                prefetch_factor=4 if cfg.num_workers > 0 else None,
+            )
 
         t_start, imgs_done, t_window, n_window = time.perf_counter(), 0, time.perf_counter(), 0
         stopped, self._stop_vote = False, None
         last_ckpt = self.out / "last.safetensors"
-        self.notify(f"training {total} steps ({steps_per_epoch} per epoch), batch {cfg.batch} x {self.world} process(es), {cfg.precision} on {device}")
+        self.notify(
+            f"training {total} steps ({steps_per_epoch} per epoch), batch {cfg.batch} x {self.world} process(es), {cfg.precision} on {device}"
+        )
         while step < total and not stopped:
             epoch, pos = divmod(step, steps_per_epoch)
             for batch in loader_for(epoch, pos * cfg.batch):
@@ -653,7 +710,9 @@ class Trainer:
         if self.resume and not state_path.is_file():
             raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
         if not self.resume and state_path.is_file():
-            raise RelightError("the run folder already holds a run; resume it (--resume) or choose another folder (--out)", self.out)
+            raise RelightError(
+                "the run folder already holds a run; resume it (--resume) or choose another folder (--out)", self.out
+            )
         return state_path
 
     def _restore(self, state_path, model, opt, scaler, device, preset, meta) -> int:
@@ -662,8 +721,9 @@ class Trainer:
             st = torch.load(state_path, map_location="cpu", weights_only=True)
             step = st["step"]
             if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= _STEPS:
-                raise RelightError(f"cannot resume: the training state's step is {_short(step)}, not a step count",
-                                   state_path)
+                raise RelightError(
+                    f"cannot resume: the training state's step is {_short(step)}, not a step count", state_path
+                )
             model.load_state_dict(st["model"])
             opt.load_state_dict(st["optimizer"])
             scaler.load_state_dict(st["scaler"])
@@ -672,8 +732,9 @@ class Trainer:
             raise
         except Exception as exc:  # truncated or foreign file: many failure modes inside torch
             first = clean((str(exc).splitlines() or [type(exc).__name__])[0][:200])
-            raise RelightError(f"cannot resume: the training state is damaged or from another model ({first})",
-                               state_path) from None
+            raise RelightError(
+                f"cannot resume: the training state is damaged or from another model ({first})", state_path
+            ) from None
         if torch.cuda.is_available() and "cuda_rng" in st and device.type == "cuda":
             torch.cuda.set_rng_state(st["cuda_rng"], device)
         self.notify(f"resumed from step {step}")
@@ -688,8 +749,16 @@ class Trainer:
             except RelightError:
                 last_step = None
             if last_step != step:  # killed between the two writes: rewrite the export from the state
-                save_checkpoint(last, model, preset, extra={"training": {**meta, "step": step, "config": asdict(self.cfg)},
-                                                            "trained": True, "working_size": self.working_size})
+                save_checkpoint(
+                    last,
+                    model,
+                    preset,
+                    extra={
+                        "training": {**meta, "step": step, "config": asdict(self.cfg)},
+                        "trained": True,
+                        "working_size": self.working_size,
+                    },
+                )
         return step
 
     def _trim_metrics(self, step: int) -> None:
@@ -714,16 +783,28 @@ class Trainer:
 
     def _checkpoint(self, model, opt, scaler, step, preset, meta, device) -> None:
         if self.rank == 0:
-            st = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                  "step": step, "torch_rng": torch.get_rng_state()}
+            st = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scaler": scaler.state_dict(),
+                "step": step,
+                "torch_rng": torch.get_rng_state(),
+            }
             if device.type == "cuda":
                 st["cuda_rng"] = torch.cuda.get_rng_state(device)
             buf = io.BytesIO()
             torch.save(st, buf)
             atomic_write_bytes(self.out / "state.pt", buf.getvalue())
-            path = save_checkpoint(self.out / "last.safetensors", model, preset,
-                                   extra={"training": {**meta, "step": step, "config": asdict(self.cfg)},
-                                          "trained": True, "working_size": self.working_size})
+            path = save_checkpoint(
+                self.out / "last.safetensors",
+                model,
+                preset,
+                extra={
+                    "training": {**meta, "step": step, "config": asdict(self.cfg)},
+                    "trained": True,
+                    "working_size": self.working_size,
+                },
+            )
             if self.cb.on_checkpoint:
                 self.cb.on_checkpoint(path)
         if self.world > 1:
@@ -801,7 +882,8 @@ class RunLock:
             self.handle.close()  # closing releases the lock
 
 
-def train(cfg: TrainConfig, callbacks: Callbacks | None = None, cancel: CancelToken | None = None,
-          resume: bool = False) -> TrainResult:
+def train(
+    cfg: TrainConfig, callbacks: Callbacks | None = None, cancel: CancelToken | None = None, resume: bool = False
+) -> TrainResult:
     with RunLock(cfg.out):
         return Trainer(cfg, callbacks, cancel, resume).run()

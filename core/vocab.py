@@ -1,5 +1,6 @@
 """The product's vocabulary, defined once: precisions, light directions and temperatures, output
 and compare modes. Everything else imports these names (where the product's files are: core.resources)."""
+
 from __future__ import annotations
 
 from typing import Literal, get_args
@@ -12,8 +13,24 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # camera (into the scene, up in the image), E to the camera's right.
 VIDIT_DIRECTIONS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 # The 16-point compass rose: VIDIT's eight plus the eight between them (22.5 degree steps).
-COMPASS_DIRECTIONS = ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE",
-                      "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW")
+COMPASS_DIRECTIONS = (
+    "N",
+    "NNE",
+    "NE",
+    "ENE",
+    "E",
+    "ESE",
+    "SE",
+    "SSE",
+    "S",
+    "SSW",
+    "SW",
+    "WSW",
+    "W",
+    "WNW",
+    "NW",
+    "NNW",
+)
 AZIMUTH_DEG = {d: 22.5 * i for i, d in enumerate(COMPASS_DIRECTIONS)}
 TEMPERATURES = (2500, 3500, 4500, 5500, 6500)  # VIDIT's colour temperatures, kelvin
 KELVIN_RANGE = (1500, 12000)  # what the compass and the renderer accept

@@ -1,5 +1,6 @@
 """Optional pretrained weights: where they are looked for on disk (nothing is ever downloaded) and
 how the ImageNet encoder weights are read into the model (core.model itself knows no files)."""
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,9 @@ RES2NET_FILE = "res2net101_v1b_26w_4s-0812c246.pth"
 
 
 def torch_hub_checkpoints() -> Path:
-    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "torch")
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "torch"
+    )
     return Path(home) / "hub" / "checkpoints"
 
 

@@ -1,4 +1,5 @@
 """PyInstaller entry script for the desktop app."""
+
 import multiprocessing
 import sys
 

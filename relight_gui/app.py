@@ -1,4 +1,5 @@
 """Entry point: `relight-gui [--demo] [--screenshot OUT.png]` and `python -m relight_gui`."""
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # never let pyqtgraph pick another binding
     parser = argparse.ArgumentParser(prog="relight-gui", description="Relight Studio: depth-guided image relighting")
     parser.add_argument("--demo", action="store_true", help="open with the bundled demo pair loaded")
-    parser.add_argument("--screenshot", metavar="OUT.png",
-                        help="relight the demo (or the FILES given), save a screenshot of the window, exit")
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="relight the demo (or the FILES given), save a screenshot of the window, exit",
+    )
     parser.add_argument("--settings", help="use this .ini file for settings instead of the user's")
     parser.add_argument("--light", help="open the light compass at this direction (N, NE, … or degrees)")
     parser.add_argument("--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin")
@@ -136,8 +140,9 @@ def run_screenshot(app, win, out: Path) -> int:
         if not state["started"] and rt.relight_button.isEnabled():
             state["started"] = True
             guide = rt.compass.light.describe() if rt.compass_active else rt.guide_card.image_path
-            logging.getLogger("relight.gui").info("screenshot run: relighting %s with the guide %s",
-                                                  rt.source_card.image_path, guide)
+            logging.getLogger("relight.gui").info(
+                "screenshot run: relighting %s with the guide %s", rt.source_card.image_path, guide
+            )
             rt.relight()
 
     def finish(_res=None):
@@ -145,6 +150,7 @@ def run_screenshot(app, win, out: Path) -> int:
             win.grab().save(str(out))
             state["code"] = 0
             app.quit()
+
         QTimer.singleShot(300, shoot)
 
     def fail(msg=""):

@@ -1,14 +1,28 @@
 """Relight a folder from the app: the command line's folder mode (core.batch) behind a dialog, with
 N/M progress as files are written, photos without depth estimated as in a single relight, per-pair
 errors listed and skipped, cancel after the current pair, and "Open output folder" at the end."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QProgressBar, QPushButton, QRadioButton, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+)
 
 from core.api import guide_for_light
 from core.batch import check_output_folder, folder_jobs, relight_jobs
@@ -67,10 +81,14 @@ class BatchDialog(QDialog):
                 path = QFileDialog.getExistingDirectory(self, title, edit.text() or str(Path.home()))
                 if path:
                     edit.setText(path)
+
             return pick
 
         form = QFormLayout()
-        for label, edit, title in (("Input folder", self.input, "Folder to relight"), ("Output folder", self.output, "Output folder")):
+        for label, edit, title in (
+            ("Input folder", self.input, "Folder to relight"),
+            ("Output folder", self.output, "Output folder"),
+        ):
             row = QHBoxLayout()
             row.addWidget(edit, 1)
             b = QPushButton("Browse…")
@@ -127,29 +145,51 @@ class BatchDialog(QDialog):
         from .relight_tab import depth_model_installed
 
         settings = self.tab.settings
-        fill = (DepthFiller(settings.get("depth_model") or None, settings.get("device"))
-                if depth_model_installed(settings) else None)
+        fill = (
+            DepthFiller(settings.get("depth_model") or None, settings.get("device"))
+            if depth_model_installed(settings)
+            else None
+        )
         # one pair at a time on the CPU, so Cancel stops after the current pair
         batch_size = 1 if getattr(getattr(relighter, "device", None), "type", "cpu") == "cpu" else None
 
         compose = self.tab.compose_settings(light if choice == 2 else None)
 
         def work(progress, cancel):
-            return relight_jobs(relighter, jobs, out, guide_for=guide_for, fill=fill, suffix=suffix, bit_depth=bits,
-                                mode=mode, progress=progress, cancel=cancel, batch_size=batch_size,
-                                compose=compose)
+            return relight_jobs(
+                relighter,
+                jobs,
+                out,
+                guide_for=guide_for,
+                fill=fill,
+                suffix=suffix,
+                bit_depth=bits,
+                mode=mode,
+                progress=progress,
+                cancel=cancel,
+                batch_size=batch_size,
+                compose=compose,
+            )
 
         self.worker = Worker(work, "Relighting the folder")
         self.worker.progress.connect(self._progress)
         self.worker.succeeded.connect(self._done)
         self.worker.failed.connect(lambda msg: show_error(self, "Relighting the folder failed", msg))
-        self.worker.cancelled.connect(lambda: self.status.setText("Cancelled; the pairs relit so far are in the output folder."))
+        self.worker.cancelled.connect(
+            lambda: self.status.setText("Cancelled; the pairs relit so far are in the output folder.")
+        )
         self.worker.finished.connect(self._finished)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         lacking = any(j.source.depth is None or (choice == 0 and j.guide.depth is None) for j in jobs)
-        missing = ("; photos without a depth map are skipped until the depth model is installed (Download model… "
-                   "on a card, or Settings → Depth model)") if lacking and fill is None else ""
+        missing = (
+            (
+                "; photos without a depth map are skipped until the depth model is installed (Download model… "
+                "on a card, or Settings → Depth model)"
+            )
+            if lacking and fill is None
+            else ""
+        )
         self.status.setText(f"Relighting {len(jobs)} pairs…{missing}")
         return start_worker(self, self.worker)
 
@@ -182,8 +222,11 @@ class BatchDialog(QDialog):
         folder = self.output.text().strip()
         if QDesktopServices.openUrl(QUrl.fromLocalFile(folder)):
             return True
-        show_error(self, "Cannot open the folder",
-                   f"No file manager could be started to show the output folder. The files are in:\n{folder}")
+        show_error(
+            self,
+            "Cannot open the folder",
+            f"No file manager could be started to show the output folder. The files are in:\n{folder}",
+        )
         return False
 
     def closeEvent(self, ev):

@@ -1,4 +1,5 @@
 """Error dialogs. Window-modal but non-blocking, so background work keeps running."""
+
 from __future__ import annotations
 
 import logging

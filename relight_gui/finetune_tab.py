@@ -1,5 +1,6 @@
 """Fine-tune tab: dataset, base weights and hyperparameters; start/stop/resume core training with
 live loss and validation curves, speed, ETA, the latest validation preview and a log."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,28 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy,
-                               QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.data.layouts import detect_layout, scan_ntire, scan_vidit
 from core.errors import RelightError
@@ -165,7 +185,9 @@ class FineTuneTab(QWidget):
 
     def _build_dataset_box(self) -> QGroupBox:
         self.data = QLineEdit(self.settings.get("finetune_data"))
-        self.data.setPlaceholderText("VIDIT layout (ImageNNN_<temp>_<dir>.png + ImageNNN.npy) or NTIRE pairs (input/, guide/, target/)")
+        self.data.setPlaceholderText(
+            "VIDIT layout (ImageNNN_<temp>_<dir>.png + ImageNNN.npy) or NTIRE pairs (input/, guide/, target/)"
+        )
         browse = QPushButton("Browse…")
         browse.clicked.connect(self.browse_data)
         synth = QPushButton("Generate synthetic…")
@@ -218,22 +240,42 @@ class FineTuneTab(QWidget):
         self.out.textChanged.connect(lambda _t: self.update_buttons())
         self.frame_cache = QCheckBox("decode once")
         self.frame_cache.setChecked(self.settings.get("finetune_frame_cache"))
-        self.frame_cache.setToolTip("VIDIT-layout data: decode every image once into a memory-mapped cache in the "
-                                    "app's data folder (3 bytes per pixel per image), so the GPU, not PNG decoding, "
-                                    "sets the pace. Same samples as without it.")
+        self.frame_cache.setToolTip(
+            "VIDIT-layout data: decode every image once into a memory-mapped cache in the "
+            "app's data folder (3 bytes per pixel per image), so the GPU, not PNG decoding, "
+            "sets the pace. Same samples as without it."
+        )
         hp = QGroupBox("Model and hyperparameters (defaults follow the paper)")
         g = QGridLayout(hp)
-        items = [("Base weights", self.base), ("weight.pkl", self.base_file), ("Preset", self.preset), ("Learning rate", self.lr),
-                 ("AdamW β1", self.beta1), ("AdamW β2", self.beta2), ("Charbonnier ×", self.w_c), ("W-SSIM ×", self.w_w),
-                 ("Perceptual ×", self.w_p), ("Batch", self.batch), ("Crop", self.crop), ("Steps", self.steps),
-                 ("Precision", self.precision), ("Validate every", self.val_every), ("Checkpoint every", self.ckpt_every),
-                 ("Run folder", self.out), ("Data loading", self.frame_cache)]
+        items = [
+            ("Base weights", self.base),
+            ("weight.pkl", self.base_file),
+            ("Preset", self.preset),
+            ("Learning rate", self.lr),
+            ("AdamW β1", self.beta1),
+            ("AdamW β2", self.beta2),
+            ("Charbonnier ×", self.w_c),
+            ("W-SSIM ×", self.w_w),
+            ("Perceptual ×", self.w_p),
+            ("Batch", self.batch),
+            ("Crop", self.crop),
+            ("Steps", self.steps),
+            ("Precision", self.precision),
+            ("Validate every", self.val_every),
+            ("Checkpoint every", self.ckpt_every),
+            ("Run folder", self.out),
+            ("Data loading", self.frame_cache),
+        ]
         for i, (label, w) in enumerate(items):
             g.addWidget(QLabel(label), i // 2, (i % 2) * 2)
             g.addWidget(w, i // 2, (i % 2) * 2 + 1)
         vgg = find_vgg19()
-        self.perceptual_note = QLabel("" if vgg else "⚠ VGG19 ImageNet weights not found (torch hub cache): the perceptual "
-                                      "term will be OFF for this run and recorded in its metadata.")
+        self.perceptual_note = QLabel(
+            ""
+            if vgg
+            else "⚠ VGG19 ImageNet weights not found (torch hub cache): the perceptual "
+            "term will be OFF for this run and recorded in its metadata."
+        )
         self.perceptual_note.setStyleSheet("color: #d9822b;")
         self.perceptual_note.setWordWrap(True)
         return hp
@@ -279,7 +321,9 @@ class FineTuneTab(QWidget):
         self.val_plot.showGrid(x=True, y=True, alpha=0.2)
         self.val_plot.addLegend(offset=(10, 5), colCount=2)
         self.val_plot.getViewBox().setDefaultPadding(0.12)
-        self.psnr_curve = self.val_plot.plot([], [], pen=pg.mkPen("#4c9be8", width=2), symbol="o", symbolSize=5, name="PSNR")
+        self.psnr_curve = self.val_plot.plot(
+            [], [], pen=pg.mkPen("#4c9be8", width=2), symbol="o", symbolSize=5, name="PSNR"
+        )
         self.ssim_view = pg.ViewBox()
         self.val_plot.showAxis("right")
         self.val_plot.getAxis("right").setLabel("SSIM")
@@ -287,8 +331,12 @@ class FineTuneTab(QWidget):
         self.val_plot.scene().addItem(self.ssim_view)
         self.val_plot.getAxis("right").linkToView(self.ssim_view)
         self.ssim_view.setXLink(self.val_plot)
-        self.val_plot.getViewBox().sigResized.connect(lambda: self.ssim_view.setGeometry(self.val_plot.getViewBox().sceneBoundingRect()))
-        self.ssim_curve = pg.PlotDataItem([], [], pen=pg.mkPen("#f0a030", width=2), symbol="t", symbolSize=6, name="SSIM")
+        self.val_plot.getViewBox().sigResized.connect(
+            lambda: self.ssim_view.setGeometry(self.val_plot.getViewBox().sceneBoundingRect())
+        )
+        self.ssim_curve = pg.PlotDataItem(
+            [], [], pen=pg.mkPen("#f0a030", width=2), symbol="t", symbolSize=6, name="SSIM"
+        )
         self.ssim_view.addItem(self.ssim_curve)
         self.val_plot.plotItem.legend.addItem(self.ssim_curve, "SSIM")
         self.preview_caption = QLabel("latest validation: source | guide | prediction | target")
@@ -310,7 +358,7 @@ class FineTuneTab(QWidget):
         s.setDecimals(decimals)
         s.setRange(lo, hi)
         s.setValue(value)
-        s.setSingleStep(10 ** -decimals * 10)
+        s.setSingleStep(10**-decimals * 10)
         return s
 
     @staticmethod
@@ -335,7 +383,7 @@ class FineTuneTab(QWidget):
         self.settings.set("finetune_data", folder)
         w = Worker(lambda p, c: scan_dataset(folder), "Scanning the dataset")
         w.succeeded.connect(self.data_summary.setText)
-        w.failed.connect(lambda m: (self.data_summary.setText(f"<span style='color:#d9534f'>{m}</span>")))
+        w.failed.connect(lambda m: self.data_summary.setText(f"<span style='color:#d9534f'>{m}</span>"))
         return start_worker(self, w)
 
     def generate_synthetic(self, dialog: SynthDialog | None = None) -> Worker | None:
@@ -344,7 +392,13 @@ class FineTuneTab(QWidget):
             return None
         from core.data.synthetic import synthesize
 
-        folder, scenes, size, seed, pairs = dlg.folder.text(), dlg.scenes.value(), dlg.size.value(), dlg.seed.value(), dlg.pairs.value()
+        folder, scenes, size, seed, pairs = (
+            dlg.folder.text(),
+            dlg.scenes.value(),
+            dlg.size.value(),
+            dlg.seed.value(),
+            dlg.pairs.value(),
+        )
         self.data_summary.setText("Rendering…")
 
         def work(progress, cancel):
@@ -355,7 +409,9 @@ class FineTuneTab(QWidget):
         w.progress.connect(lambda f, m: self.data_summary.setText(f"Rendering… {f * 100:.0f}% ({m})"))
         w.succeeded.connect(lambda f: (self.data.setText(f), self.scan()))
         w.failed.connect(lambda m: show_error(self, "Synthetic dataset", m))
-        w.cancelled.connect(lambda: self.data_summary.setText("Rendering cancelled; the scenes written so far are complete."))
+        w.cancelled.connect(
+            lambda: self.data_summary.setText("Rendering cancelled; the scenes written so far are complete.")
+        )
         w.finished.connect(lambda: self.synth_cancel.setVisible(False))
         self.synth_cancel.setVisible(True)
         self.synth_worker = w
@@ -373,12 +429,26 @@ class FineTuneTab(QWidget):
         data = self.data.text().strip()
         val_data = str(Path(data) / "pairs") if data and (Path(data) / "pairs" / "input").is_dir() else None
         return TrainConfig(
-            data=data, out=self.out.text().strip(), preset=self.preset.currentText(), init=init,
-            steps=self.steps.value(), batch=self.batch.value(), crop=self.crop.value() or None, lr=self.lr.value(),
-            betas=(self.beta1.value(), self.beta2.value()), loss_charbonnier=self.w_c.value(), loss_wssim=self.w_w.value(),
-            loss_perceptual=self.w_p.value(), precision=self.precision.currentText(), val_every=self.val_every.value(),
-            ckpt_every=self.ckpt_every.value(), val_data=val_data, device=self.settings.get("device"), log_every=1,
-            num_workers=0 if self.batch.value() <= 2 else 2, frame_cache=self.frame_cache.isChecked(),
+            data=data,
+            out=self.out.text().strip(),
+            preset=self.preset.currentText(),
+            init=init,
+            steps=self.steps.value(),
+            batch=self.batch.value(),
+            crop=self.crop.value() or None,
+            lr=self.lr.value(),
+            betas=(self.beta1.value(), self.beta2.value()),
+            loss_charbonnier=self.w_c.value(),
+            loss_wssim=self.w_w.value(),
+            loss_perceptual=self.w_p.value(),
+            precision=self.precision.currentText(),
+            val_every=self.val_every.value(),
+            ckpt_every=self.ckpt_every.value(),
+            val_data=val_data,
+            device=self.settings.get("device"),
+            log_every=1,
+            num_workers=0 if self.batch.value() <= 2 else 2,
+            frame_cache=self.frame_cache.isChecked(),
         )
 
     def start(self, resume: bool = False) -> Worker | None:
@@ -406,11 +476,17 @@ class FineTuneTab(QWidget):
         if resume:  # the curves start with the steps the run has already made
             self.load_history(cfg.out)
         b = self.bridge
-        cb = Callbacks(on_step=b.step.emit, on_validation=b.validation.emit, on_message=b.message.emit,
-                       on_checkpoint=lambda p: b.checkpoint.emit(str(p)))
+        cb = Callbacks(
+            on_step=b.step.emit,
+            on_validation=b.validation.emit,
+            on_message=b.message.emit,
+            on_checkpoint=lambda p: b.checkpoint.emit(str(p)),
+        )
         self.worker = Worker(lambda progress, cancel: train(cfg, cb, cancel, resume=resume), "Training")
         self.worker.failed.connect(lambda m: show_error(self, "Training stopped with an error", m))
-        self.worker.succeeded.connect(lambda r: self.log(f"finished at step {r.step}" + (" (stopped)" if r.stopped else "")))
+        self.worker.succeeded.connect(
+            lambda r: self.log(f"finished at step {r.step}" + (" (stopped)" if r.stopped else ""))
+        )
         self.worker.finished.connect(self._finished)
         self.log(("Resuming" if resume else "Starting") + f" in {cfg.out}")
         w = start_worker(self, self.worker)
@@ -434,9 +510,12 @@ class FineTuneTab(QWidget):
         resumable = progress is not None and (progress[1] == 0 or progress[0] < progress[1])
         self.resume_button.setEnabled(not running and resumable)
         self.resume_button.setToolTip(
-            "Continue the run in the Run folder" if resumable else
-            f"The run in the Run folder has finished ({progress[0]} of {progress[1]} steps)" if progress else
-            "The Run folder holds no run to continue")
+            "Continue the run in the Run folder"
+            if resumable
+            else f"The run in the Run folder has finished ({progress[0]} of {progress[1]} steps)"
+            if progress
+            else "The Run folder holds no run to continue"
+        )
         self.stop_button.setEnabled(running)
         self.use_button.setEnabled(self.last_checkpoint is not None and self.last_checkpoint.is_file())
 
@@ -458,10 +537,15 @@ class FineTuneTab(QWidget):
 
         for rec in read_metrics(folder):
             if "val_psnr" in rec:
-                self._on_validation(ValInfo(rec["step"], rec["val_psnr"], rec.get("val_ssim", float("nan"))), redraw=False)
+                self._on_validation(
+                    ValInfo(rec["step"], rec["val_psnr"], rec.get("val_ssim", float("nan"))), redraw=False
+                )
             else:
-                terms = {k: v for k, v in rec.items() if k not in ("step", "epoch", "lr", "images_per_s")
-                         and isinstance(v, (int, float))}
+                terms = {
+                    k: v
+                    for k, v in rec.items()
+                    if k not in ("step", "epoch", "lr", "images_per_s") and isinstance(v, (int, float))
+                }
                 self._add_step(rec["step"], terms)
         for k, (xs, ys) in self.history.items():
             self.curves[k].setData(xs, ys)
@@ -477,7 +561,9 @@ class FineTuneTab(QWidget):
             xs.append(step)
             ys.append(v)
             if k not in self.curves:
-                self.curves[k] = self.loss_plot.plot([], [], pen=pg.mkPen(CURVE_COLOURS.get(k, "#c080ff"), width=2), name=k)
+                self.curves[k] = self.loss_plot.plot(
+                    [], [], pen=pg.mkPen(CURVE_COLOURS.get(k, "#c080ff"), width=2), name=k
+                )
 
     def _on_step(self, info) -> None:
         self._add_step(info.step, info.terms)
@@ -487,7 +573,9 @@ class FineTuneTab(QWidget):
             for k, (xs, ys) in self.history.items():
                 self.curves[k].setData(xs, ys)
         eta = f"{info.eta_s / 60:.1f} min" if info.eta_s > 90 else f"{info.eta_s:.0f} s"
-        self.speed.setText(f"step {info.step}/{info.total_steps} · {info.images_per_s:.1f} img/s · ETA {eta} · lr {info.lr:.1e}")
+        self.speed.setText(
+            f"step {info.step}/{info.total_steps} · {info.images_per_s:.1f} img/s · ETA {eta} · lr {info.lr:.1e}"
+        )
 
     def _on_validation(self, info, redraw: bool = True) -> None:
         s, p, q = self.val_history
@@ -503,8 +591,14 @@ class FineTuneTab(QWidget):
             self.ssim_curve.setData(s, q)
         if info.preview is not None:
             pix = QPixmap.fromImage(to_qimage(info.preview))
-            self.preview.setPixmap(pix.scaled(self.preview.width(), self.preview.height(), Qt.AspectRatioMode.KeepAspectRatio,
-                                              Qt.TransformationMode.SmoothTransformation))
+            self.preview.setPixmap(
+                pix.scaled(
+                    self.preview.width(),
+                    self.preview.height(),
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
 
     def _on_checkpoint(self, path: str) -> None:
         self.last_checkpoint = Path(path)

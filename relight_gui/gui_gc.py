@@ -6,6 +6,7 @@ objects (a dialog and the lambdas connected to it, a finished window) is then de
 thread, which Qt does not allow: a crash or a deadlock, at random. So while the app is open the
 automatic collector is off, and a timer on the GUI thread collects with the same thresholds.
 """
+
 from __future__ import annotations
 
 import gc

@@ -1,11 +1,17 @@
 """numpy <-> Qt image conversion and depth colour maps (display only; no model or file logic)."""
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 from PySide6.QtGui import QImage
 
-COLORMAPS = {"turbo": cv2.COLORMAP_TURBO, "inferno": cv2.COLORMAP_INFERNO, "viridis": cv2.COLORMAP_VIRIDIS, "gray": None}
+COLORMAPS = {
+    "turbo": cv2.COLORMAP_TURBO,
+    "inferno": cv2.COLORMAP_INFERNO,
+    "viridis": cv2.COLORMAP_VIRIDIS,
+    "gray": None,
+}
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -26,7 +32,9 @@ def depth_range(depth: np.ndarray) -> tuple[float, float]:
     return float(finite.min()), float(finite.max())
 
 
-def colorize_depth(depth: np.ndarray, cmap: str = "turbo", lo: float | None = None, hi: float | None = None) -> np.ndarray:
+def colorize_depth(
+    depth: np.ndarray, cmap: str = "turbo", lo: float | None = None, hi: float | None = None
+) -> np.ndarray:
     """Depth (H, W) -> uint8 RGB with the colour map stretched over [lo, hi] (default min..max)."""
     a, b = depth_range(depth)
     lo = a if lo is None else lo

@@ -1,4 +1,5 @@
 """Main window: Relight, Fine-tune and Settings tabs, menus and shortcuts, status bar, persistence."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QByteArray
@@ -8,13 +9,13 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 from core.vocab import COMPARE_MODES
 
 from .dialogs import show_error
-from .workers import stop_workers
 from .finetune_tab import FineTuneTab
 from .gui_gc import GuiThreadGC
 from .model_state import ModelState
 from .relight_tab import RelightTab
 from .settings import Settings
 from .settings_tab import SettingsTab
+from .workers import stop_workers
 
 
 class MainWindow(QMainWindow):
@@ -47,7 +48,9 @@ class MainWindow(QMainWindow):
         self.relight_tab.depthModelChosen.connect(self.settings_tab.set_depth_model)
         self.model.loaded.connect(self._model_loaded)
         self.model.failed.connect(self._model_failed)
-        self.model.loading.connect(lambda name: (self.model_label.setText(f"model: loading {name}…"), self.relight_tab.update_state()))
+        self.model.loading.connect(
+            lambda name: (self.model_label.setText(f"model: loading {name}…"), self.relight_tab.update_state())
+        )
         self._menus()
         self.resize(1400, 900)
         geo = self.settings.q.value("window/geometry")
@@ -112,15 +115,21 @@ class MainWindow(QMainWindow):
         show_error(self, "Cannot load the checkpoint", msg)
 
     def ask_quit_during_training(self) -> str:
-        """"stop" (finish the step, write a checkpoint, quit), "keep" (quit when the run ends) or "cancel"."""
+        """ "stop" (finish the step, write a checkpoint, quit), "keep" (quit when the run ends) or "cancel"."""
         from PySide6.QtWidgets import QMessageBox
 
-        box = QMessageBox(QMessageBox.Icon.Question, "Quit while training?",
-                          f"A fine-tuning run is going on in {self.finetune_tab.out.text()}.",
-                          QMessageBox.StandardButton.NoButton, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Quit while training?",
+            f"A fine-tuning run is going on in {self.finetune_tab.out.text()}.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
         box.setObjectName("quitDuringTraining")
-        box.setInformativeText("Stop it now (it finishes the current step and writes a checkpoint you can resume), "
-                               "keep training and quit when the run ends, or cancel and keep working.")
+        box.setInformativeText(
+            "Stop it now (it finishes the current step and writes a checkpoint you can resume), "
+            "keep training and quit when the run ends, or cancel and keep working."
+        )
         stop = box.addButton("Stop and save a checkpoint", QMessageBox.ButtonRole.DestructiveRole)
         keep = box.addButton("Keep training, quit when done", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)

@@ -1,4 +1,5 @@
 """The active checkpoint, loaded into a core Relighter off the GUI thread."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,28 +1,42 @@
 """Relight tab: source and guide cards, relight with progress and cancel, compare, save."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.checkpoint import BUNDLED_MODEL
-from core.inference import RelightResult
 from core.compose import settings_for
+from core.inference import RelightResult
 
 EXPOSURE_CHOICES = {"auto": "auto", "keep": "photo's", "network": "network's"}
-from core.depth_estimation import default_model_dir, find_depth_model, inspect_depth_model, load_estimator
 from core.api import guide_for_light
+from core.depth_estimation import default_model_dir, find_depth_model, inspect_depth_model, load_estimator
+from core.errors import RelightError
 from core.guides import CompassGuides
 from core.inputs import InputFiles, load_input
-from core.live import LivePreview
-from core.normals_engine import NormalsPreview, NormalsRelighter
 from core.io import DEPTH_SUFFIXES, EIGHT_BIT_ONLY, IMAGE_SUFFIXES, OUTPUT_SUFFIXES, write_depth, write_image
+from core.live import LivePreview
 from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
+from core.normals_engine import NormalsPreview, NormalsRelighter
 from core.pairing import find_depth, ntire_pairs, pair_dropped
-from core.errors import RelightError
 from core.vocab import COMPARE_MODES, KELVIN_RANGE, OUTPUT_MODES
 
 from .dialogs import show_error
@@ -30,14 +44,18 @@ from .imaging import to_qimage
 from .model_state import ModelState
 from .settings import Settings
 from .widgets.compare_view import CompareView
-from .widgets.input_card import InputCard
 from .widgets.compass import CompassPanel
+from .widgets.input_card import InputCard
 from .widgets.overflow_row import OverflowRow
 from .workers import QUEUED, LatestOnly, Worker, start_worker
 
-
-SAVE_FILTERS = ["PNG 16-bit (*.png)", "PNG 8-bit (*.png)", "TIFF 16-bit (*.tif *.tiff)", "TIFF 8-bit (*.tif *.tiff)",
-                "JPEG 8-bit (*.jpg *.jpeg)"] + (["WebP 8-bit (*.webp)"] if ".webp" in OUTPUT_SUFFIXES else [])
+SAVE_FILTERS = [
+    "PNG 16-bit (*.png)",
+    "PNG 8-bit (*.png)",
+    "TIFF 16-bit (*.tif *.tiff)",
+    "TIFF 8-bit (*.tif *.tiff)",
+    "JPEG 8-bit (*.jpg *.jpeg)",
+] + (["WebP 8-bit (*.webp)"] if ".webp" in OUTPUT_SUFFIXES else [])
 
 
 def labelled(text: str, combo: QComboBox) -> QWidget:
@@ -72,8 +90,10 @@ def model_note(info) -> str:
     if info is None or info.path is None or info.path.resolve() != BUNDLED_MODEL.resolve():
         return ""
     card = QUrl.fromLocalFile(str(info.path.with_suffix(".md"))).toString()
-    return (f"<a href='{card}'>Bundled model</a>, trained on synthetic scenes only: "
-            "for real photos use the official weights or fine-tune.")
+    return (
+        f"<a href='{card}'>Bundled model</a>, trained on synthetic scenes only: "
+        "for real photos use the official weights or fine-tune."
+    )
 
 
 class RelightTab(QWidget):
@@ -113,7 +133,9 @@ class RelightTab(QWidget):
         self.guide_tabs.setObjectName("guide_tabs")
         self.guide_tabs.addTab(self.guide_card, "Guide photo")
         self.guide_tabs.addTab(self.compass, "Light compass")
-        self.guide_tabs.currentChanged.connect(lambda _i: (self.update_state(), self.compass_changing(self.compass.light)))
+        self.guide_tabs.currentChanged.connect(
+            lambda _i: (self.update_state(), self.compass_changing(self.compass.light))
+        )
         self.compass.changing.connect(self.compass_changing)
         self.compass.changed.connect(self.compass_changed)
         self.guides = CompassGuides()  # preview guides, rendered in memory
@@ -151,18 +173,24 @@ class RelightTab(QWidget):
         self.mode_combo.addItems(list(OUTPUT_MODES))
         self.mode_combo.setCurrentText(settings.get("mode"))
         self.mode_combo.currentTextChanged.connect(lambda m: settings.set("mode", m))
-        self.mode_combo.setToolTip("auto = detail: the network's lighting on the source's own detail, at any size\n"
-                                   "full: the network's own image at full resolution (soft)\n"
-                                   "gain-map: a working resolution + guided-filter gain map")
+        self.mode_combo.setToolTip(
+            "auto = detail: the network's lighting on the source's own detail, at any size\n"
+            "full: the network's own image at full resolution (soft)\n"
+            "gain-map: a working resolution + guided-filter gain map"
+        )
         # detail output: whether the result keeps the source's brightness, and stops up or down
         self.exposure_combo = QComboBox()
         for key, label in EXPOSURE_CHOICES.items():
             self.exposure_combo.addItem(label, key)
         self.exposure_combo.setCurrentIndex(max(0, self.exposure_combo.findData(settings.get("exposure"))))
-        self.exposure_combo.currentIndexChanged.connect(lambda _i: settings.set("exposure", self.exposure_combo.currentData()))
-        self.exposure_combo.setToolTip("auto: under the light compass the photo keeps its brightness; with a guide photo\n"
-                                       "the guide's brightness is part of the target\n"
-                                       "keep: always the source's brightness; network: always the network's")
+        self.exposure_combo.currentIndexChanged.connect(
+            lambda _i: settings.set("exposure", self.exposure_combo.currentData())
+        )
+        self.exposure_combo.setToolTip(
+            "auto: under the light compass the photo keeps its brightness; with a guide photo\n"
+            "the guide's brightness is part of the target\n"
+            "keep: always the source's brightness; network: always the network's"
+        )
         self.ev_spin = QDoubleSpinBox()
         self.ev_spin.setRange(-4.0, 4.0)
         self.ev_spin.setSingleStep(0.25)
@@ -229,8 +257,15 @@ class RelightTab(QWidget):
         for w in (self.save_button, self.copy_button, self.batch_button):
             self.run_row.add(w)
         # buttons may narrow to their text (the style's 80 px is a preference)
-        for b in (self.cancel_button, fit, one, self.save_button, self.copy_button, self.batch_button,
-                  *self.mode_group.buttons()):
+        for b in (
+            self.cancel_button,
+            fit,
+            one,
+            self.save_button,
+            self.copy_button,
+            self.batch_button,
+            *self.mode_group.buttons(),
+        ):
             b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 20)
         self.result_label = QLabel(" ")
         self.result_label.setWordWrap(True)  # a long model name must not widen the window
@@ -296,8 +331,12 @@ class RelightTab(QWidget):
     # ---- inputs ---------------------------------------------------------------------------
     def open_dialog(self, card: InputCard) -> None:
         exts = " ".join(f"*{s}" for s in sorted(set(IMAGE_SUFFIXES + DEPTH_SUFFIXES)))
-        files, _ = QFileDialog.getOpenFileNames(self, f"Open {card.title.lower()} image and depth", self.settings.get("input_dir"),
-                                                f"Images and depth maps ({exts});;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            f"Open {card.title.lower()} image and depth",
+            self.settings.get("input_dir"),
+            f"Images and depth maps ({exts});;All files (*)",
+        )
         if files:
             self.handle_drop(card, [Path(f) for f in files])
 
@@ -346,8 +385,7 @@ class RelightTab(QWidget):
 
     def _estimate_if_waiting(self, card: InputCard) -> None:
         """Estimating on open (a setting): a loaded photo without depth gets it once a model is there."""
-        if (card.loaded and not card.ready and self.settings.get("auto_depth")
-                and depth_model_installed(self.settings)):
+        if card.loaded and not card.ready and self.settings.get("auto_depth") and depth_model_installed(self.settings):
             self.estimate_depth(card)
 
     def estimate_depth(self, card: InputCard) -> Worker | None:
@@ -378,6 +416,7 @@ class RelightTab(QWidget):
 
         worker.succeeded.connect(done)
         worker.failed.connect(lambda msg: show_error(self, "Cannot estimate the depth", msg))
+
         def finished():
             self._estimating.discard(card)
             card.estimate_button.setEnabled(True)
@@ -419,6 +458,7 @@ class RelightTab(QWidget):
         """Run `write` in a worker (encoding a large image takes seconds); refuse a path that is one
         of the inputs. Returns the worker, or None when the name was refused."""
         inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
+
         def same(a: Path, b: Path) -> bool:
             try:
                 return a.resolve() == b.resolve()
@@ -454,9 +494,12 @@ class RelightTab(QWidget):
         from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
         m = DEPTH_ANYTHING_V2_SMALL
-        ok = QMessageBox.question(self, "Download the depth model",
-                                  f"Download {m.title} ({m.licence}, about 99 MB) from huggingface.co/{m.repo}?\n"
-                                  "It is used to estimate depth maps for photos that have none.")
+        ok = QMessageBox.question(
+            self,
+            "Download the depth model",
+            f"Download {m.title} ({m.licence}, about 99 MB) from huggingface.co/{m.repo}?\n"
+            "It is used to estimate depth maps for photos that have none.",
+        )
         if ok != QMessageBox.StandardButton.Yes:
             return None
         dialog = QProgressDialog(f"Downloading {m.title}…", "Cancel", 0, 1000, self)
@@ -487,7 +530,8 @@ class RelightTab(QWidget):
             f"To bring {m.title} from a computer that has it (or that can reach huggingface.co/{m.repo}): copy its "
             f"folder — config.json, model.safetensors and preprocessor_config.json — to this computer, then either "
             f"choose that folder here, put it at {here}, or run\n\n    relight models install PATH\n\n"
-            "which checks the files' checksums and copies them into place.")
+            "which checks the files' checksums and copies them into place."
+        )
         choose = box.addButton("Choose folder…", QMessageBox.ButtonRole.ActionRole)
         box.addButton(QMessageBox.StandardButton.Close)
         choose.clicked.connect(self.choose_depth_model_folder)
@@ -521,8 +565,10 @@ class RelightTab(QWidget):
         if self.result is not None:
             self.stale = True
             made = self.result_from or {}
-            self.result_label.setText(f"Stale: the inputs changed since this result (made from {made.get('source_name', '?')} "
-                                      f"with {made.get('guide', '?')}). Relight to update it. ({self.result.describe()})")
+            self.result_label.setText(
+                f"Stale: the inputs changed since this result (made from {made.get('source_name', '?')} "
+                f"with {made.get('guide', '?')}). Relight to update it. ({self.result.describe()})"
+            )
         if self.result is None or self.source_changed:
             self.show_inputs()
         else:
@@ -546,18 +592,24 @@ class RelightTab(QWidget):
         if self.model.busy and not normals:
             self.banner.setText("Loading the model…")
         elif self.model.relighter is None and not normals:
-            self.banner.setText(f"<span style='color:#d9534f'><b>No model loaded.</b> {self.model.error or ''} "
-                                "Choose a checkpoint in Settings (e.g. the official weight.pkl).</span>")
+            self.banner.setText(
+                f"<span style='color:#d9534f'><b>No model loaded.</b> {self.model.error or ''} "
+                "Choose a checkpoint in Settings (e.g. the official weight.pkl).</span>"
+            )
         elif not self.model.trained and not normals:
-            self.banner.setText("<span style='color:#d9534f'><b>This checkpoint holds untrained weights</b>; "
-                                "its output would not be a relighting. Choose a trained checkpoint in Settings.</span>")
+            self.banner.setText(
+                "<span style='color:#d9534f'><b>This checkpoint holds untrained weights</b>; "
+                "its output would not be a relighting. Choose a trained checkpoint in Settings.</span>"
+            )
         elif not ready:
             cards = (self.source_card,) if self.compass_active else (self.source_card, self.guide_card)
             missing = [c.title.lower() for c in cards if not c.loaded]
             no_depth = [c.title.lower() for c in cards if c.loaded and not c.ready]
             parts = []
             if missing:
-                parts.append(f"Open or drop the {' and the '.join(missing)} (an image, with its depth map if you have one).")
+                parts.append(
+                    f"Open or drop the {' and the '.join(missing)} (an image, with its depth map if you have one)."
+                )
             if no_depth:
                 parts.append(f"The {' and the '.join(no_depth)} has no depth map: estimate it on its card.")
             self.banner.setText(" ".join(parts))
@@ -570,8 +622,9 @@ class RelightTab(QWidget):
         self.relight_button.setEnabled(can)
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(self.result is not None and not running)
-        self.save_button.setToolTip("Save the result (it is stale: the inputs changed since)" if self.stale
-                                    else "Save the result (Ctrl+S)")
+        self.save_button.setToolTip(
+            "Save the result (it is stale: the inputs changed since)" if self.stale else "Save the result (Ctrl+S)"
+        )
         self.copy_button.setEnabled(self.result is not None)
 
     def next_step(self, ready: bool, running: bool) -> str:
@@ -586,11 +639,16 @@ class RelightTab(QWidget):
                 return "Estimating the source's depth map…"
             if depth_model_installed(self.settings):
                 return "The source has no depth map: estimate it on its card (Estimate depth)."
-            return "The source has no depth map: open its depth map, or get the depth model on its card (Download model…)."
+            return (
+                "The source has no depth map: open its depth map, or get the depth model on its card (Download model…)."
+            )
         if not ready:
             if gui.loaded and not gui.ready:
-                return ("Estimating the guide's depth map…" if gui in self._estimating
-                        else "The guide has no depth map: estimate it on its card, or use the Light compass tab.")
+                return (
+                    "Estimating the guide's depth map…"
+                    if gui in self._estimating
+                    else "The guide has no depth map: estimate it on its card, or use the Light compass tab."
+                )
             return "Next: open or drop a guide photo, or choose a light on the Light compass tab."
         if self.model.busy or self.model.relighter is None:
             return "Loading the model…"
@@ -617,15 +675,21 @@ class RelightTab(QWidget):
             show_error(self, "Relighting failed", str(exc))
             return None
         compose = self.compose_settings(light)
-        made_from = {"source": self.source_card.image_path, "source_name": src.name, "source_image": src.image,
-                     "guide": light.describe() if light else photo.name, "info": None if normals else relighter.info}
+        made_from = {
+            "source": self.source_card.image_path,
+            "source_name": src.name,
+            "source_image": src.image,
+            "guide": light.describe() if light else photo.name,
+            "info": None if normals else relighter.info,
+        }
 
         def work(progress, cancel):
             if normals is not None:  # the light added from the depth map; compared with the source
                 return normals.relight(src.image, src.depth, light, progress=progress, cancel=cancel), src.image
             gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides) if light else photo
-            res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=mode,
-                                    compose=compose, progress=progress, cancel=cancel)
+            res = relighter.relight(
+                src.image, gui.image, src.depth, gui.depth, mode=mode, compose=compose, progress=progress, cancel=cancel
+            )
             return res, gui.image
 
         self.worker = Worker(work, "Relighting")
@@ -707,6 +771,7 @@ class RelightTab(QWidget):
         if session is None:
             self.preview.submit(lambda: (light, None, self.guides.guide(light, 192, 192).image, None))
             return
+
         def update():
             guide = session.guide(light)  # None: the normals engine has no guide
             return light, session.update(light), guide.image if guide is not None else None, session
@@ -727,9 +792,12 @@ class RelightTab(QWidget):
         self.compass.show_guide(guide)
         if image is not None and session is self._session() and self.worker is None:
             self.compare.set_images(session.display, image, ("source", "preview"), keep_view=True)
-            where = session.describe() if isinstance(session, NormalsPreview) else f"network at {session.pw}×{session.ph}"
-            self.result_label.setText(f"Live preview ({light.describe()}), {where}; "
-                                      "the full-resolution result follows on release")
+            where = (
+                session.describe() if isinstance(session, NormalsPreview) else f"network at {session.pw}×{session.ph}"
+            )
+            self.result_label.setText(
+                f"Live preview ({light.describe()}), {where}; the full-resolution result follows on release"
+            )
 
     def _preview_failed(self, msg: str) -> None:
         self.statusMessage.emit(f"Preview failed: {msg}")
@@ -748,13 +816,21 @@ class RelightTab(QWidget):
         if self.result is None or self.source_changed:
             return
         made = self.result_from or {}
-        ref = made.get("source_image", self.source_card.image) if self.against.currentText() == "source" else self.guide_image
+        ref = (
+            made.get("source_image", self.source_card.image)
+            if self.against.currentText() == "source"
+            else self.guide_image
+        )
         label = self.against.currentText()
         if ref is not None and ref.shape != self.result.image.shape:
             import cv2
 
-            ref = cv2.resize(ref, (self.result.image.shape[1], self.result.image.shape[0]), interpolation=cv2.INTER_AREA)
-        self.compare.set_images(ref, self.result.image, (label, "relit (stale)" if self.stale else "relit"), keep_view=True)
+            ref = cv2.resize(
+                ref, (self.result.image.shape[1], self.result.image.shape[0]), interpolation=cv2.INTER_AREA
+            )
+        self.compare.set_images(
+            ref, self.result.image, (label, "relit (stale)" if self.stale else "relit"), keep_view=True
+        )
 
     # ---- output ---------------------------------------------------------------------------
     def suggested_name(self) -> str:
@@ -768,10 +844,14 @@ class RelightTab(QWidget):
         from PySide6.QtWidgets import QMessageBox
 
         made = self.result_from or {}
-        box = QMessageBox(QMessageBox.Icon.Warning, "Save an earlier result?",
-                          f"This result was made from {made.get('source_name', '?')} with {made.get('guide', '?')}, "
-                          "not from the inputs open now. Save it anyway, or Relight first to save the current inputs' result.",
-                          QMessageBox.StandardButton.NoButton, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Save an earlier result?",
+            f"This result was made from {made.get('source_name', '?')} with {made.get('guide', '?')}, "
+            "not from the inputs open now. Save it anyway, or Relight first to save the current inputs' result.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
         box.setObjectName("staleSaveDialog")
         box.setTextFormat(Qt.TextFormat.PlainText)
         save = box.addButton(f"Save it as {self.suggested_name()}…", QMessageBox.ButtonRole.AcceptRole)
@@ -794,14 +874,19 @@ class RelightTab(QWidget):
         A typed extension is honoured (JPEG and WebP are 8-bit); an unknown one becomes .png, and
         the status line says so. Returns the worker, or None when the name was refused."""
         if path.suffix.lower() not in OUTPUT_SUFFIXES:
-            self.statusMessage.emit(f"'{path.suffix or 'no extension'}' is not an image type this app writes; saving as PNG")
+            self.statusMessage.emit(
+                f"'{path.suffix or 'no extension'}' is not an image type this app writes; saving as PNG"
+            )
             path = path.with_suffix(".png")
         if path.suffix.lower() in EIGHT_BIT_ONLY:
             bit_depth = 8
         image = self.result.image
-        return self._write_in_background(path, lambda: write_image(path, image, bit_depth),
-                                         f"the {bit_depth}-bit result",
-                                         lambda: self.settings.set("output_dir", str(path.parent)))
+        return self._write_in_background(
+            path,
+            lambda: write_image(path, image, bit_depth),
+            f"the {bit_depth}-bit result",
+            lambda: self.settings.set("output_dir", str(path.parent)),
+        )
 
     def copy_result(self) -> None:
         if self.result is not None:

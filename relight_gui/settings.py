@@ -1,4 +1,5 @@
 """Persistent user settings (QSettings): device, precision, checkpoint, colour map, folders, recent files."""
+
 from __future__ import annotations
 
 import json

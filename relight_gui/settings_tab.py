@@ -1,12 +1,25 @@
 """Settings tab: device, precision, active checkpoint and its model card, colour map, output folder."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QScrollArea, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.checkpoint import BUNDLED_MODEL
 from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model, inspect_depth_model
@@ -46,11 +59,14 @@ class SettingsTab(QWidget):
         self.device.setCurrentIndex(max(0, self.device.findData(settings.get("device"))))
         self.precision = QComboBox()
         native_bf16 = cpu_has_native_bf16()
-        self.precision.addItem(f"auto ({'bf16' if native_bf16 else 'fp32'} here: bf16 on a CPU with native bf16, "
-                               "fp32 otherwise)", "auto")
+        self.precision.addItem(
+            f"auto ({'bf16' if native_bf16 else 'fp32'} here: bf16 on a CPU with native bf16, fp32 otherwise)", "auto"
+        )
         for p in PRECISIONS:  # a precision slower on this machine is not offered as a speed-up
-            note = {"bf16": "" if native_bf16 else " (CPU: slower here, no native bf16)",
-                    "fp16": " (CUDA only)" if not torch.cuda.is_available() else ""}.get(p, "")
+            note = {
+                "bf16": "" if native_bf16 else " (CPU: slower here, no native bf16)",
+                "fp16": " (CUDA only)" if not torch.cuda.is_available() else "",
+            }.get(p, "")
             self.precision.addItem(p + note, p)
         self.precision.setCurrentIndex(max(0, self.precision.findData(settings.get("precision"))))
         self.fast = QCheckBox("Fast CUDA path (folded BatchNorm, fp16, CUDA graphs; about 2.6x faster on an H100)")
@@ -76,8 +92,10 @@ class SettingsTab(QWidget):
         self.depth_model = QLineEdit(settings.get("depth_model"))
         self.depth_model.setObjectName("depth_model")
         self.depth_model.setPlaceholderText(f"${DEPTH_MODEL_ENV} or {default_model_dir()}")
-        self.depth_model.setToolTip("Folder of Depth Anything V2 Small (save_pretrained layout), used to estimate "
-                                    "depth maps for photos that have none")
+        self.depth_model.setToolTip(
+            "Folder of Depth Anything V2 Small (save_pretrained layout), used to estimate "
+            "depth maps for photos that have none"
+        )
         self.depth_model.editingFinished.connect(lambda: self._depth_model_changed(ask=True))
         browse_depth = QPushButton("Browse…")
         browse_depth.clicked.connect(self.browse_depth_model)
@@ -125,8 +143,12 @@ class SettingsTab(QWidget):
         outer.addWidget(scroll)
 
     def browse_checkpoint(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a checkpoint", str(Path.home()),
-                                              "S3Net checkpoints (*.safetensors *.pkl *.pth *.pt);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Choose a checkpoint",
+            str(Path.home()),
+            "S3Net checkpoints (*.safetensors *.pkl *.pth *.pt);;All files (*)",
+        )
         if path:
             self.checkpoint.setText(path)
             self.apply()
@@ -167,9 +189,11 @@ class SettingsTab(QWidget):
             self.depth_status.setText(f"⚠ {exc}")
             self.depthModelChanged.emit()
             return False
-        self.depth_status.setText(f"Depth model: {title}, in {found}" if found else
-                                  "No depth model installed: use Download model… on a card without depth, "
-                                  "or choose a folder here.")
+        self.depth_status.setText(
+            f"Depth model: {title}, in {found}"
+            if found
+            else "No depth model installed: use Download model… on a card without depth, or choose a folder here."
+        )
         self.depthModelChanged.emit()
         return found is not None
 

@@ -4,11 +4,13 @@ A `Worker` lives in the GUI thread; its `_Runner` does the work in a QThread and
 signal through queued connections, so whatever is connected to a Worker's signals (lambdas
 included) runs in the GUI thread.
 """
+
 from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
@@ -17,8 +19,6 @@ from core.errors import Cancelled, RelightError
 
 log = logging.getLogger("relight.gui")
 QUEUED = Qt.ConnectionType.QueuedConnection
-
-
 
 
 class _Runner(QObject):
@@ -49,7 +49,9 @@ class _Runner(QObject):
             self.failed.emit("Out of memory. Try a smaller image, the CPU, or the gain-map mode.")
         except Exception as exc:  # a bug: log the traceback, tell the user, keep the app usable
             log.error("%s crashed:\n%s", self.name, traceback.format_exc())
-            self.failed.emit(f"{self.name} failed unexpectedly: {type(exc).__name__}: {exc}\n(details are in the log file)")
+            self.failed.emit(
+                f"{self.name} failed unexpectedly: {type(exc).__name__}: {exc}\n(details are in the log file)"
+            )
         else:
             self.succeeded.emit(result)
         finally:

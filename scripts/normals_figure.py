@@ -8,6 +8,7 @@ take their farthest valid neighbour's.
 
     PYTHONPATH=. python3 scripts/normals_figure.py [--out docs/normals.png] [--crops DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,14 @@ from core.render.light import Light  # noqa: E402
 
 SETTINGS = [  # (caption, light)
     ("normals: SE key, 35 deg, 4500 K, soft", Light(135, 4500, elevation=35, softness=0.5)),
-    ("normals: W, 15 deg, 3000 K, hard shadows", Light(270, 3000, elevation=15, intensity=1.3, ambient=0.3, softness=0.0)),
-    ("normals: S, 60 deg, 7500 K, flatten 0.6", Light(180, 7500, elevation=60, intensity=1.2, ambient=0.45, softness=0.3,
-                                                      flatten=0.6)),
+    (
+        "normals: W, 15 deg, 3000 K, hard shadows",
+        Light(270, 3000, elevation=15, intensity=1.3, ambient=0.3, softness=0.0),
+    ),
+    (
+        "normals: S, 60 deg, 7500 K, flatten 0.6",
+        Light(180, 7500, elevation=60, intensity=1.2, ambient=0.45, softness=0.3, flatten=0.6),
+    ),
 ]
 S3NET_LIGHT = Light(135, 4500)  # the same direction and colour as the first normals setting
 
@@ -73,8 +79,11 @@ def main() -> None:
     s3 = relight(source, light=S3NET_LIGHT, device=args.device)  # bundled model, default output mode
     print(f"S3Net: {s3.describe()}")
     engine = NormalsRelighter(args.device)
-    panels = [("source (Middlebury Motorcycle)", image), ("depth (ground-truth disparity)", depth_view(depth)),
-              (f"S3Net, bundled model: SE, 4500 K", s3.image)]
+    panels = [
+        ("source (Middlebury Motorcycle)", image),
+        ("depth (ground-truth disparity)", depth_view(depth)),
+        ("S3Net, bundled model: SE, 4500 K", s3.image),
+    ]
     for caption, light in SETTINGS:
         res = engine.relight(image, depth, light)
         print(f"{caption}: {res.describe()}")

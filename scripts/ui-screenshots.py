@@ -7,6 +7,7 @@ display, e.g. `xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/
   depth-model-offline.png  Download model… without a network: how to bring the model, Choose folder…
 
 Settings, logs and the depth-model folder live in a temporary folder: the user's are not touched."""
+
 from __future__ import annotations
 
 import os

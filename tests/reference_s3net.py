@@ -3,6 +3,7 @@
 Written from the release's description without timm, so the product's network can be checked
 against it weight for weight.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,12 @@ class RefRes2Net(nn.Module):
         super().__init__()
         self.inplanes = 64
         self.conv1 = nn.Sequential(
-            nn.Conv2d(in_chans, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
-            nn.Conv2d(32, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+            nn.Conv2d(in_chans, 32, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(32, 32, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(inplace=True),
             nn.Conv2d(32, 64, 3, 1, 1, bias=False),
         )
         self.bn1 = nn.BatchNorm2d(64)

@@ -1,13 +1,20 @@
 """The fast path's model transforms keep the network's arithmetic: BatchNorm folding, the zero-padded
 full-resolution head, the zero-padded Res2Net splits and the space-to-depth output layer give the
 eager model's output (exactly, up to float64 rounding)."""
+
 import pytest
 import torch
-from conftest import randomize
 from torch import nn
 
-from core.accel import (RESHAPE_STEPS, SpaceToDepthConv, fold_batchnorm, pad_head_channels, pad_res2net_widths,
-                        reshaped_copy)
+from conftest import randomize
+from core.accel import (
+    RESHAPE_STEPS,
+    SpaceToDepthConv,
+    fold_batchnorm,
+    pad_head_channels,
+    pad_res2net_widths,
+    reshaped_copy,
+)
 from core.model import create_model
 
 
@@ -38,7 +45,9 @@ def test_folded_and_padded_models_give_the_eager_output(preset):
 def test_padding_a_half_precision_channels_last_copy_as_the_compiled_path_does():
     import copy
 
-    folded = fold_batchnorm(randomize(create_model("s3net-lite"), 4).eval()).half().to(memory_format=torch.channels_last)
+    folded = (
+        fold_batchnorm(randomize(create_model("s3net-lite"), 4).eval()).half().to(memory_format=torch.channels_last)
+    )
     padded = pad_head_channels(copy.deepcopy(folded)).to(memory_format=torch.channels_last)
     assert padded.enhancer.refine1.weight.dtype == torch.float16 and folded.head_padding == 0
     x = torch.rand(1, 8, 64, 64, generator=torch.Generator().manual_seed(1))

@@ -1,4 +1,5 @@
 """Folder relighting (core.batch): read-ahead, same-size batches, bad pairs skipped, results as single runs."""
+
 import numpy as np
 
 from core.batch import relight_jobs
@@ -20,8 +21,9 @@ def test_mixed_sizes_and_a_bad_pair_give_the_single_run_results(tmp_path, lite_c
     (tmp_path / "g3.npy").write_bytes(b"broken")
     r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
     seen = []
-    report = relight_jobs(r, jobs, tmp_path / "out", mode="full", batch_size=2, io_threads=2,
-                          progress=lambda f, m: seen.append((f, m)))
+    report = relight_jobs(
+        r, jobs, tmp_path / "out", mode="full", batch_size=2, io_threads=2, progress=lambda f, m: seen.append((f, m))
+    )
     assert sorted(p.name for p in report.written) == ["P0.png", "P1.png", "P2.png", "P4.png", "P5.png"]
     assert [n for n, _ in report.failed] == ["P3"] and "g3.npy" in report.failed[0][1]
     assert len(seen) == 6 and seen[-1][0] == 1.0 and any("skipped P3" in m for _, m in seen)

@@ -36,7 +36,9 @@ def test_dataparallel_prefix_is_accepted(tmp_path):
 
 def test_native_round_trip_with_metadata_and_fp16(tmp_path):
     model = randomize(create_model("s3net-lite"), 2).eval()
-    save_checkpoint(tmp_path / "a.safetensors", model, "s3net-lite", extra={"metrics": {"psnr": 21.5}, "training": {"steps": 7}})
+    save_checkpoint(
+        tmp_path / "a.safetensors", model, "s3net-lite", extra={"metrics": {"psnr": 21.5}, "training": {"steps": 7}}
+    )
     loaded, info = load_checkpoint(tmp_path / "a.safetensors")
     assert info.format == "native" and info.preset == "s3net-lite"
     assert info.metadata["metrics"] == {"psnr": 21.5} and info.metadata["training"]["steps"] == 7

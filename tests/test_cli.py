@@ -1,5 +1,4 @@
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.cli import main
-from core.io import read_image, write_depth_npy, write_image
+from core.io import read_image, write_depth_npy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +20,21 @@ def run_cli(capsys, *args):
 
 
 def infer_args(p, out, ckpt=None):
-    args = ["infer", "--source", p["source"], "--source-depth", p["source_depth"], "--guide", p["guide"],
-            "--guide-depth", p["guide_depth"], "--output", out, "--device", "cpu"]
+    args = [
+        "infer",
+        "--source",
+        p["source"],
+        "--source-depth",
+        p["source_depth"],
+        "--guide",
+        p["guide"],
+        "--guide-depth",
+        p["guide_depth"],
+        "--output",
+        out,
+        "--device",
+        "cpu",
+    ]
     return args + (["--checkpoint", ckpt] if ckpt else [])
 
 
@@ -56,16 +68,19 @@ def test_subprocess_error_is_one_line_exit_2_without_traceback(small_pair, lite_
     assert not out.exists()
 
 
-@pytest.mark.parametrize("case,expect", [
-    ("corrupt_image", "not a readable image"),
-    ("depth_size", "depth is 30x20"),
-    ("nan_depth", "non-finite"),
-    ("bad_checkpoint", "does not look like any S3Net preset"),
-    ("overwrite_input", "refusing to overwrite"),
-    ("evil_pickle", "refusing"),
-    ("evil_checkpoint", "holds more than tensors (Trying to load unsupported GLOBAL posix.system"),
-    ("image_as_checkpoint", "not a checkpoint: expected .safetensors"),
-])
+@pytest.mark.parametrize(
+    "case,expect",
+    [
+        ("corrupt_image", "not a readable image"),
+        ("depth_size", "depth is 30x20"),
+        ("nan_depth", "non-finite"),
+        ("bad_checkpoint", "does not look like any S3Net preset"),
+        ("overwrite_input", "refusing to overwrite"),
+        ("evil_pickle", "refusing"),
+        ("evil_checkpoint", "holds more than tensors (Trying to load unsupported GLOBAL posix.system"),
+        ("image_as_checkpoint", "not a checkpoint: expected .safetensors"),
+    ],
+)
 def test_user_errors_exit_2_and_leave_no_output(capsys, small_pair, lite_checkpoint, tmp_path, case, expect):
     import torch
 
@@ -90,6 +105,7 @@ def test_user_errors_exit_2_and_leave_no_output(capsys, small_pair, lite_checkpo
         class Evil:
             def __reduce__(self):
                 return (os.system, ("true",))
+
         with open(tmp_path / "e.npy", "wb") as f:
             np.lib.format.write_array(f, np.array({"normalized_depth": Evil()}, dtype=object), allow_pickle=True)
         p["source_depth"] = tmp_path / "e.npy"
@@ -99,6 +115,7 @@ def test_user_errors_exit_2_and_leave_no_output(capsys, small_pair, lite_checkpo
         class EvilWeights:
             def __reduce__(self):
                 return (os.system, (f"touch {tmp_path / 'ran'}",))
+
         ckpt = tmp_path / "weight.pkl"
         torch.save({"conv.weight": EvilWeights()}, ckpt)
     elif case == "image_as_checkpoint":
@@ -120,8 +137,18 @@ def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_pa
     synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=3)
     pairs = tmp_path / "s" / "pairs"
     (pairs / "guide" / "Pair001.npy").write_bytes(b"broken")
-    code, _, err = run_cli(capsys, "infer", "--input-dir", pairs, "--output", tmp_path / "out", "--checkpoint",
-                           lite_checkpoint, "--device", "cpu")
+    code, _, err = run_cli(
+        capsys,
+        "infer",
+        "--input-dir",
+        pairs,
+        "--output",
+        tmp_path / "out",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+    )
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Pair000.png", "Pair002.png"]
     assert "skipped Pair001" in err and "Pair001.npy" in err and "relit 2 of 3" in err
@@ -133,22 +160,38 @@ def test_info_reports_devices_and_weights(capsys):
     import torch
 
     assert "torch " in out and "bundled model:" in out and "VGG19" in out
-    assert ("cuda:0 " in out) == torch.cuda.is_available() and ("cuda not available" in out) != torch.cuda.is_available()
+    assert ("cuda:0 " in out) == torch.cuda.is_available() and (
+        "cuda not available" in out
+    ) != torch.cuda.is_available()
 
 
 @pytest.mark.slow
 def test_synth_and_eval_commands(capsys, lite_checkpoint, tmp_path):
     code, _, err = run_cli(capsys, "synth", "--out", tmp_path / "d", "--scenes", "2", "--size", "64", "--pairs", "2")
     assert code == 0 and len(list((tmp_path / "d").glob("Image*_*.png"))) == 80
-    code, out, err = run_cli(capsys, "eval", "--data", tmp_path / "d" / "pairs", "--checkpoint", lite_checkpoint,
-                             "--device", "cpu", "--json", tmp_path / "e.json", "--csv", tmp_path / "e.csv")
+    code, out, err = run_cli(
+        capsys,
+        "eval",
+        "--data",
+        tmp_path / "d" / "pairs",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+        "--json",
+        tmp_path / "e.json",
+        "--csv",
+        tmp_path / "e.csv",
+    )
     assert code == 0, err
     data = json.loads((tmp_path / "e.json").read_text())
     for k in ("model full", "model gain-map", "model detail", "source", "color_transfer"):
         assert set(data[k]) >= {"psnr", "ssim", "detail"} and data[k]["pairs"] == 2
     assert data["source"]["detail"] > 0
     assert "color_transfer" in out and (tmp_path / "e.csv").read_text().startswith("name,method,psnr,ssim,detail")
-    code, _, err = run_cli(capsys, "eval", "--data", tmp_path / "d", "--pairs", "3", "--checkpoint", lite_checkpoint, "--device", "cpu")
+    code, _, err = run_cli(
+        capsys, "eval", "--data", tmp_path / "d", "--pairs", "3", "--checkpoint", lite_checkpoint, "--device", "cpu"
+    )
     assert code == 0, err
     code, _, err = run_cli(capsys, "synth", "--out", tmp_path / "x", "--scenes", "1", "--size", "50")
     assert code == 2 and "multiple of 32" in err

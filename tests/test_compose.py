@@ -1,10 +1,10 @@
 """The colour-true, edge-aware composition (core.compose): analytic cases with known answers."""
+
 import cv2
 import numpy as np
 import pytest
 
-from core.compose import (WARM_AXIS, ComposeSettings, compose, light_colour, linear_to_srgb, settings_for,
-                          srgb_to_linear)
+from core.compose import WARM_AXIS, ComposeSettings, compose, light_colour, linear_to_srgb, settings_for, srgb_to_linear
 from core.errors import RelightError
 from core.metrics import colour_ratio, detail_correlation, detail_ratio, exposure_ratio
 from core.render.color import kelvin_to_linear_rgb
@@ -17,7 +17,7 @@ def _textured(h=128, w=128, seed=0):
     rng = np.random.default_rng(seed)
     base = np.zeros((h, w, 3), np.float32)
     base[:, : w // 2] = (0.6, 0.08, 0.05)
-    base[:, w // 2:] = (0.05, 0.15, 0.6)
+    base[:, w // 2 :] = (0.05, 0.15, 0.6)
     return base * (0.7 + 0.6 * rng.random((h, w, 1), dtype=np.float32))
 
 

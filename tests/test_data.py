@@ -5,10 +5,11 @@ import torch
 from core.data.datasets import Augment, PairDataset, VIDITTriplets
 from core.data.layouts import scan_ntire, scan_vidit, split_scenes
 from core.data.synthetic import synthesize
-from core.render import Light, azimuth_of, kelvin_to_linear_rgb, light_position
-from core.vocab import COMPASS_DIRECTIONS, TEMPERATURES, VIDIT_DIRECTIONS as DIRECTIONS
 from core.errors import RelightError
 from core.io import read_depth, read_image
+from core.render import Light, azimuth_of, kelvin_to_linear_rgb, light_position
+from core.vocab import COMPASS_DIRECTIONS, TEMPERATURES
+from core.vocab import VIDIT_DIRECTIONS as DIRECTIONS
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +108,15 @@ def test_crops_share_a_window_and_flips_are_consistent(synth):
     assert b["source"].shape[-2:] == (32, 32) and b["guide"].shape[-2:] == (32, 32)
     src, tgt = a["source"].numpy(), a["target"].numpy()
     # find the crop window in the full source: the target must be cropped at the same place
-    found = [(y, x) for y in range(33) for x in range(33) if np.array_equal(src[:, y:y + 32, x:x + 32], b["source"].numpy())]
-    assert found and np.array_equal(tgt[:, found[0][0]:found[0][0] + 32, found[0][1]:found[0][1] + 32], b["target"].numpy())
+    found = [
+        (y, x)
+        for y in range(33)
+        for x in range(33)
+        if np.array_equal(src[:, y : y + 32, x : x + 32], b["source"].numpy())
+    ]
+    assert found and np.array_equal(
+        tgt[:, found[0][0] : found[0][0] + 32, found[0][1] : found[0][1] + 32], b["target"].numpy()
+    )
     flip = VIDITTriplets(idx, "train", 0.25, seed=0, augment=Augment(hflip=True))
     flipped = [i for i in range(20) if not np.array_equal(flip[i]["source"].numpy(), full[i]["source"].numpy())]
     assert flipped

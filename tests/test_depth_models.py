@@ -1,6 +1,7 @@
 """Depth-model folders from elsewhere: checked against Depth Anything V2 Small before anything is built,
 loaded from local files only (no socket, whatever the config says), installed and downloaded against
 pinned checksums, and never replacing a folder this program did not make."""
+
 import hashlib
 import io
 import json
@@ -92,8 +93,13 @@ def run_isolated(tmp_path: Path, argvs: list[list], limit_mb: int = 1024, timeou
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"), OMP_NUM_THREADS="1")
     env.pop("RELIGHT_DEPTH_MODEL", None)
-    r = subprocess.run([sys.executable, "-c", ZYGOTE, str(ROOT), str(tmp_path / "cases.json"), str(limit_mb << 20),
-                        str(timeout)], capture_output=True, text=True, timeout=60 + timeout * len(argvs), env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", ZYGOTE, str(ROOT), str(tmp_path / "cases.json"), str(limit_mb << 20), str(timeout)],
+        capture_output=True,
+        text=True,
+        timeout=60 + timeout * len(argvs),
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     results = json.loads(r.stdout.strip().splitlines()[-1])
     for res, case in zip(results, cases):
@@ -126,24 +132,45 @@ def test_hostile_model_folders_are_refused_before_anything_is_built(tmp_path, ti
     key = "neck.convs.0.weight"
     wrong[key] = torch.zeros(wrong[key].shape[0], wrong[key].shape[1] + 1, *wrong[key].shape[2:])
     cases = {
-        "layers": (lambda f: _edit_json(f / "config.json", lambda c: c["backbone_config"].update(num_hidden_layers=10**6)),
-                   "config.json: backbone_config.num_hidden_layers is 1000000; expected 1 to 12"),
-        "size": (lambda f: _edit_json(f / "preprocessor_config.json", lambda c: c.update(size={"height": 4096, "width": 4096})),
-                 "preprocessor_config.json: size.height is 4096; expected 14 to 1036"),
-        "multiple": (lambda f: _edit_json(f / "preprocessor_config.json", lambda c: c.update(ensure_multiple_of=10**9)),
-                     "preprocessor_config.json: ensure_multiple_of is 1000000000; expected 14"),
-        "huge": (lambda f: os.truncate(f / "config.json", 300 << 20),  # sparse: 300 MB that take no disk
-                 "config.json: file is 300.0 MB, more than the 0.1 MB expected"),
-        "none": (lambda f: _weights_file(f / "model.safetensors", {"something.else": torch.zeros(3)}),
-                 "model.safetensors: holds none of the weights this architecture needs"),
-        "shape": (lambda f: _weights_file(f / "model.safetensors", wrong),
-                  f"model.safetensors: weight {key} has shape"),
-        "cut": (lambda f: os.truncate(f / "model.safetensors", (f / "model.safetensors").stat().st_size - 100),
-                "model.safetensors: file is"),
+        "layers": (
+            lambda f: _edit_json(f / "config.json", lambda c: c["backbone_config"].update(num_hidden_layers=10**6)),
+            "config.json: backbone_config.num_hidden_layers is 1000000; expected 1 to 12",
+        ),
+        "size": (
+            lambda f: _edit_json(
+                f / "preprocessor_config.json", lambda c: c.update(size={"height": 4096, "width": 4096})
+            ),
+            "preprocessor_config.json: size.height is 4096; expected 14 to 1036",
+        ),
+        "multiple": (
+            lambda f: _edit_json(f / "preprocessor_config.json", lambda c: c.update(ensure_multiple_of=10**9)),
+            "preprocessor_config.json: ensure_multiple_of is 1000000000; expected 14",
+        ),
+        "huge": (
+            lambda f: os.truncate(f / "config.json", 300 << 20),  # sparse: 300 MB that take no disk
+            "config.json: file is 300.0 MB, more than the 0.1 MB expected",
+        ),
+        "none": (
+            lambda f: _weights_file(f / "model.safetensors", {"something.else": torch.zeros(3)}),
+            "model.safetensors: holds none of the weights this architecture needs",
+        ),
+        "shape": (
+            lambda f: _weights_file(f / "model.safetensors", wrong),
+            f"model.safetensors: weight {key} has shape",
+        ),
+        "cut": (
+            lambda f: os.truncate(f / "model.safetensors", (f / "model.safetensors").stat().st_size - 100),
+            "model.safetensors: file is",
+        ),
     }
     folders = {name: make(name, edit) for name, (edit, _) in cases.items()}
-    results = run_isolated(tmp_path, [["depth", photo, "--output", tmp_path / f"{n}.png", "--model", f, "--device", "cpu"]
-                                      for n, f in folders.items()])
+    results = run_isolated(
+        tmp_path,
+        [
+            ["depth", photo, "--output", tmp_path / f"{n}.png", "--model", f, "--device", "cpu"]
+            for n, f in folders.items()
+        ],
+    )
     for (name, (_, want)), res in zip(cases.items(), results):
         err = res["stderr"]
         assert res["rc"] == 2 and err.count("\n") == 1 and "Traceback" not in err, (name, res)
@@ -153,9 +180,17 @@ def test_hostile_model_folders_are_refused_before_anything_is_built(tmp_path, ti
 
 def _hub_backbone_folder(tiny: Path, dst: Path) -> Path:
     folder = _copy(tiny, dst)
-    _edit_json(folder / "config.json", lambda c: c.update(backbone_config={
-        "model_type": "timm_backbone", "backbone": "hf-hub:timm/vit_small_patch14_dinov2.lvd142m",
-        "out_indices": [1, 2, 3, 4], "use_pretrained_backbone": False}))
+    _edit_json(
+        folder / "config.json",
+        lambda c: c.update(
+            backbone_config={
+                "model_type": "timm_backbone",
+                "backbone": "hf-hub:timm/vit_small_patch14_dinov2.lvd142m",
+                "out_indices": [1, 2, 3, 4],
+                "use_pretrained_backbone": False,
+            }
+        ),
+    )
     return folder
 
 
@@ -175,7 +210,9 @@ def sockets_blocked(monkeypatch):
     return attempts
 
 
-def test_no_socket_on_any_estimation_path(capsys, tmp_path, tiny_depth_model, lite_checkpoint, sockets_blocked, monkeypatch):
+def test_no_socket_on_any_estimation_path(
+    capsys, tmp_path, tiny_depth_model, lite_checkpoint, sockets_blocked, monkeypatch
+):
     import huggingface_hub  # noqa: F401  (imported first, as in the app: environment flags set later do nothing)
 
     from core.api import relight
@@ -193,15 +230,43 @@ def test_no_socket_on_any_estimation_path(capsys, tmp_path, tiny_depth_model, li
     (pairs / "input" / "Pair001.npy").unlink()
     for folder, ok in ((hub, False), (tiny_depth_model, True)):
         # the command line, one pair
-        code, err = run_cli(capsys, "infer", "--source", src, "--guide", gui, "--guide-depth", gdep, "--output",
-                            tmp_path / "o.png", "--checkpoint", lite_checkpoint, "--device", "cpu", "--depth-model", folder)
+        code, err = run_cli(
+            capsys,
+            "infer",
+            "--source",
+            src,
+            "--guide",
+            gui,
+            "--guide-depth",
+            gdep,
+            "--output",
+            tmp_path / "o.png",
+            "--checkpoint",
+            lite_checkpoint,
+            "--device",
+            "cpu",
+            "--depth-model",
+            folder,
+        )
         assert sockets_blocked == [] and (code == 0) == ok, (sockets_blocked, err)
         if not ok:
-            assert err.count("\n") == 1 and "backbone_config.backbone names 'hf-hub:timm/" in err and str(hub) in err, err
+            assert err.count("\n") == 1 and "backbone_config.backbone names 'hf-hub:timm/" in err and str(hub) in err, (
+                err
+            )
         # the command line, folder mode
         monkeypatch.setenv("RELIGHT_DEPTH_MODEL", str(folder))
-        code, err = run_cli(capsys, "infer", "--input-dir", pairs, "--output", tmp_path / f"out-{ok}", "--checkpoint",
-                            lite_checkpoint, "--device", "cpu")
+        code, err = run_cli(
+            capsys,
+            "infer",
+            "--input-dir",
+            pairs,
+            "--output",
+            tmp_path / f"out-{ok}",
+            "--checkpoint",
+            lite_checkpoint,
+            "--device",
+            "cpu",
+        )
         assert ("relit 2 of 2" in err) == ok and ("skipped Pair001" in err) != ok, err
         monkeypatch.delenv("RELIGHT_DEPTH_MODEL")
         # the library
@@ -220,12 +285,18 @@ def test_no_socket_on_any_estimation_path(capsys, tmp_path, tiny_depth_model, li
     assert sockets_blocked == []
 
 
-@pytest.mark.parametrize("edit,field", [
-    (lambda c: c.update(backbone="hf-hub:timm/vit_small_patch14_dinov2.lvd142m", use_timm_backbone=True), "backbone names"),
-    (lambda c: c.update(use_pretrained_backbone=True), "use_pretrained_backbone is set"),
-    (lambda c: c.update(auto_map={"AutoModel": "evil.Model"}), "auto_map names remote code"),
-    (lambda c: c.update(model_type="dpt"), "model_type is 'dpt'"),
-])
+@pytest.mark.parametrize(
+    "edit,field",
+    [
+        (
+            lambda c: c.update(backbone="hf-hub:timm/vit_small_patch14_dinov2.lvd142m", use_timm_backbone=True),
+            "backbone names",
+        ),
+        (lambda c: c.update(use_pretrained_backbone=True), "use_pretrained_backbone is set"),
+        (lambda c: c.update(auto_map={"AutoModel": "evil.Model"}), "auto_map names remote code"),
+        (lambda c: c.update(model_type="dpt"), "model_type is 'dpt'"),
+    ],
+)
 def test_configs_that_point_elsewhere_are_refused(tmp_path, tiny_depth_model, edit, field):
     from core.depth_model import check_model_folder
 
@@ -239,11 +310,18 @@ def _pin_to(monkeypatch, folder: Path):
     """The pinned table made from the tiny model's files (the released ones are 99 MB)."""
     from core import model_store
 
-    files = {n: model_store.PinnedFile((folder / n).stat().st_size, hashlib.sha256((folder / n).read_bytes()).hexdigest())
-             for n in FILES}
-    pinned = model_store.RemoteModel("depth-anything-v2-small", "Depth Anything V2 Small",
-                                     model_store.DEPTH_ANYTHING_V2_SMALL.repo, model_store.DEPTH_ANYTHING_V2_SMALL.revision,
-                                     files, "Apache-2.0")
+    files = {
+        n: model_store.PinnedFile((folder / n).stat().st_size, hashlib.sha256((folder / n).read_bytes()).hexdigest())
+        for n in FILES
+    }
+    pinned = model_store.RemoteModel(
+        "depth-anything-v2-small",
+        "Depth Anything V2 Small",
+        model_store.DEPTH_ANYTHING_V2_SMALL.repo,
+        model_store.DEPTH_ANYTHING_V2_SMALL.revision,
+        files,
+        "Apache-2.0",
+    )
     monkeypatch.setitem(model_store.MODELS, pinned.name, pinned)
     return pinned
 
@@ -257,9 +335,20 @@ class FakeHub:
     def __call__(self, url: str):
         self.urls.append(url)
         if "/api/models/" in url:
-            return io.BytesIO(json.dumps({"siblings": [
-                {"rfilename": n, "size": len(d), "lfs": {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()}}
-                for n, d in self.files.items()]}).encode())
+            return io.BytesIO(
+                json.dumps(
+                    {
+                        "siblings": [
+                            {
+                                "rfilename": n,
+                                "size": len(d),
+                                "lfs": {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()},
+                            }
+                            for n, d in self.files.items()
+                        ]
+                    }
+                ).encode()
+            )
         return io.BytesIO(self.files[url.rsplit("/", 1)[1]])
 
 
@@ -293,7 +382,11 @@ def test_download_asks_for_the_pinned_revision_and_checks_against_the_table(tmp_
     with pytest.raises(RelightError, match="does not match the pinned"):
         download_model("depth-anything-v2-small", other, opener=FakeHub(bad))
     with pytest.raises(RelightError, match="larger than the pinned"):
-        download_model("depth-anything-v2-small", other, opener=FakeHub(dict(files, **{"config.json": files["config.json"] + b" "})))
+        download_model(
+            "depth-anything-v2-small",
+            other,
+            opener=FakeHub(dict(files, **{"config.json": files["config.json"] + b" "})),
+        )
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
@@ -308,7 +401,9 @@ def test_download_asks_for_the_pinned_revision_and_checks_against_the_table(tmp_
         download_model("depth-anything-v2-large", other)
 
 
-def test_download_never_replaces_a_folder_it_did_not_make(capsys, tmp_path, tiny_depth_model, monkeypatch, sockets_blocked):
+def test_download_never_replaces_a_folder_it_did_not_make(
+    capsys, tmp_path, tiny_depth_model, monkeypatch, sockets_blocked
+):
     from core import model_store
     from core.model_store import download_model
 
@@ -382,7 +477,9 @@ def test_install_from_a_folder_or_an_archive(capsys, tmp_path, tiny_depth_model,
     assert code == 0
     assert "1. $RELIGHT_DEPTH_MODEL: not set" in out
     default = tmp_path / "data" / "RelightStudio" / "Relight Studio" / "models" / "depth-anything-v2-small"
-    assert f"2. the app's data folder: {default}: valid (Depth Anything V2, scaled down (4 layers, width 32)" in out, out
+    assert f"2. the app's data folder: {default}: valid (Depth Anything V2, scaled down (4 layers, width 32)" in out, (
+        out
+    )
     assert "installed by relight" in out and f"in use: {default}" in out, out
     assert "at revision 5426e4f0f36572d16453bbda7a8389317b1bef99" in out
 
@@ -412,13 +509,25 @@ def test_install_refuses_hostile_or_wrong_archives(capsys, tmp_path, tiny_depth_
     (tmp_path / "bomb.tar.gz").write_bytes(bomb.getvalue())
     changed = dict(files, **{"model.safetensors": files["model.safetensors"][:-4] + b"\0\0\0\0"})
     cases = {
-        "traversal": (_archive("zip", tmp_path / "t.zip", {f"../evil/{n}": d for n, d in files.items()}), "points outside"),
-        "symlink": (_archive("tgz", tmp_path / "l.tar.gz", {n: d for n, d in files.items() if n != "config.json"},
-                             {"config.json": "/etc/passwd"}), "is a link or a special file"),
+        "traversal": (
+            _archive("zip", tmp_path / "t.zip", {f"../evil/{n}": d for n, d in files.items()}),
+            "points outside",
+        ),
+        "symlink": (
+            _archive(
+                "tgz",
+                tmp_path / "l.tar.gz",
+                {n: d for n, d in files.items() if n != "config.json"},
+                {"config.json": "/etc/passwd"},
+            ),
+            "is a link or a special file",
+        ),
         "bomb": (tmp_path / "bomb.tar.gz", "unpacks to more than"),
         "changed": (_archive("zip", tmp_path / "c.zip", changed), "does not match the pinned"),
-        "size": (_archive("zip", tmp_path / "s.zip", dict(files, **{"config.json": files["config.json"] + b"  "})),
-                 "config.json in the archive is"),
+        "size": (
+            _archive("zip", tmp_path / "s.zip", dict(files, **{"config.json": files["config.json"] + b"  "})),
+            "config.json in the archive is",
+        ),
         "missing": (_archive("zip", tmp_path / "m.zip", {"config.json": files["config.json"]}), "holds no"),
         "not an archive": (write_image(tmp_path / "x.png", np.zeros((40, 40, 3)), 8), "not a readable archive"),
     }
@@ -441,8 +550,23 @@ def _mutants(tiny: Path, root: Path, n: int, seed: int) -> list[Path]:
     out = []
     for i in range(n):
         folder = _copy(tiny, root / f"m{i:02d}")
-        kind = rng.choice(["config", "config", "backbone", "pre", "drop", "remote", "weights", "cut", "garbage",
-                           "header", "huge", "deep", "special"])
+        kind = rng.choice(
+            [
+                "config",
+                "config",
+                "backbone",
+                "pre",
+                "drop",
+                "remote",
+                "weights",
+                "cut",
+                "garbage",
+                "header",
+                "huge",
+                "deep",
+                "special",
+            ]
+        )
         if kind in ("config", "backbone", "pre", "drop"):
             path = folder / ("preprocessor_config.json" if kind == "pre" else "config.json")
             raw = json.loads(path.read_text())
@@ -454,9 +578,19 @@ def _mutants(tiny: Path, root: Path, n: int, seed: int) -> list[Path]:
                 target[key] = rng.choice(hostile)
             path.write_text(json.dumps(raw))
         elif kind == "remote":
-            _edit_json(folder / "config.json", lambda c: c.update(rng.choice([
-                {"backbone": "hf-hub:timm/x"}, {"use_timm_backbone": True}, {"auto_map": {"a": "b.c"}},
-                {"backbone_config": {"model_type": "timm_backbone", "backbone": "hf-hub:timm/x"}}])))
+            _edit_json(
+                folder / "config.json",
+                lambda c: c.update(
+                    rng.choice(
+                        [
+                            {"backbone": "hf-hub:timm/x"},
+                            {"use_timm_backbone": True},
+                            {"auto_map": {"a": "b.c"}},
+                            {"backbone_config": {"model_type": "timm_backbone", "backbone": "hf-hub:timm/x"}},
+                        ]
+                    )
+                ),
+            )
         elif kind in ("weights", "cut", "garbage", "header"):
             w = folder / "model.safetensors"
             data = bytearray(w.read_bytes())
@@ -465,7 +599,7 @@ def _mutants(tiny: Path, root: Path, n: int, seed: int) -> list[Path]:
                     pos = rng.randrange(8, min(len(data), 8 + int.from_bytes(data[:8], "little")))
                     data[pos] = rng.randrange(256)
             elif kind == "cut":
-                del data[rng.randrange(len(data)):]
+                del data[rng.randrange(len(data)) :]
             elif kind == "garbage":
                 data = bytearray(rng.randbytes(rng.randint(0, 5000)))
             else:
@@ -491,8 +625,13 @@ def test_fuzz_depth_model_folders_in_child_processes(tmp_path, tiny_depth_model,
     (20 s each), no memory blow-up (1 GB above the imports), no socket."""
     t0 = time.perf_counter()
     folders = _mutants(tiny_depth_model, tmp_path / "mutants", 36, seed=20)
-    results = run_isolated(tmp_path, [["depth", photo, "--output", tmp_path / f"d{i}.png", "--model", f, "--device", "cpu"]
-                                      for i, f in enumerate(folders)])
+    results = run_isolated(
+        tmp_path,
+        [
+            ["depth", photo, "--output", tmp_path / f"d{i}.png", "--model", f, "--device", "cpu"]
+            for i, f in enumerate(folders)
+        ],
+    )
     refused = 0
     for folder, res in zip(folders, results):
         err = res["stderr"]

@@ -1,4 +1,5 @@
 """The frame cache gives the loader exactly the samples of the PNG loader, and training reads it."""
+
 import os
 
 import numpy as np
@@ -90,9 +91,24 @@ def test_sixteen_bit_and_mixed_sizes(tmp_path, vidit):
 def test_training_on_the_cache_gives_the_same_losses(vidit, tmp_path):
     def run(name, **kw):
         losses = []
-        c = TrainConfig(data=str(vidit), out=str(tmp_path / name), preset="s3net-lite", steps=3, batch=2, num_workers=0,
-                        device="cpu", val_fraction=0.34, val_limit=1, log_every=1, ckpt_every=3, val_every=3, seed=0,
-                        crop=48, hflip=True, **kw)
+        c = TrainConfig(
+            data=str(vidit),
+            out=str(tmp_path / name),
+            preset="s3net-lite",
+            steps=3,
+            batch=2,
+            num_workers=0,
+            device="cpu",
+            val_fraction=0.34,
+            val_limit=1,
+            log_every=1,
+            ckpt_every=3,
+            val_every=3,
+            seed=0,
+            crop=48,
+            hflip=True,
+            **kw,
+        )
         train(c, Callbacks(on_step=lambda i: losses.append(i.terms["total"])))
         return losses
 

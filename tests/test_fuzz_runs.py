@@ -2,6 +2,7 @@
 time and memory: `relight train --resume`, `relight cache list|clear` and opening the cache end with
 exit 0, or exit 2 and exactly one line on stderr; never a traceback, a crash or a hang; and nothing the
 damage planted (files this program never writes) is deleted."""
+
 import json
 import subprocess
 import sys
@@ -191,8 +192,21 @@ def fuzz_work(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("fuzz")
     synthesize(work / "data", scenes=2, size=64, seed=0)
-    train(TrainConfig(data=str(work / "data"), out=str(work / "run"), preset="s3net-lite", steps=2, batch=2,
-                      resize=64, device="cpu", num_workers=0, log_every=1, ckpt_every=1, val_every=100))
+    train(
+        TrainConfig(
+            data=str(work / "data"),
+            out=str(work / "run"),
+            preset="s3net-lite",
+            steps=2,
+            batch=2,
+            resize=64,
+            device="cpu",
+            num_workers=0,
+            log_every=1,
+            ckpt_every=1,
+            val_every=100,
+        )
+    )
     build_frame_cache(scan_vidit(work / "data"), work / "cache")
     st = torch.load(work / "run" / "state.pt", weights_only=True)
     (work / "states").mkdir()
@@ -205,9 +219,14 @@ def fuzz_work(tmp_path_factory):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork, FIFOs and /proc are Linux's")
 def test_fuzz_run_folders_and_frame_caches_in_child_processes(fuzz_work):
     env_home = fuzz_work / "home"  # a mutated config may ask for the default cache folder: keep it here
-    r = subprocess.run([sys.executable, "-c", FUZZ_SERVER, str(ROOT), str(fuzz_work), "11", "8", "32"],
-                       capture_output=True, text=True, timeout=600, cwd=fuzz_work,
-                       env={**__import__("os").environ, "HOME": str(env_home), "XDG_DATA_HOME": str(env_home)})
+    r = subprocess.run(
+        [sys.executable, "-c", FUZZ_SERVER, str(ROOT), str(fuzz_work), "11", "8", "32"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=fuzz_work,
+        env={**__import__("os").environ, "HOME": str(env_home), "XDG_DATA_HOME": str(env_home)},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     results = json.loads(r.stdout.strip().splitlines()[-1])
     assert len(results) == 40

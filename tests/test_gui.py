@@ -121,7 +121,9 @@ def test_a_photo_without_depth_gets_an_estimate_from_its_card(qtbot, window, tmp
     qtbot.waitUntil(lambda: rt.relight_button.isEnabled(), timeout=10000)
 
 
-def test_photos_get_depth_on_open_and_when_the_depth_model_arrives(qtbot, window, tmp_path, tiny_depth_model, monkeypatch):
+def test_photos_get_depth_on_open_and_when_the_depth_model_arrives(
+    qtbot, window, tmp_path, tiny_depth_model, monkeypatch
+):
     monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     rt = window.relight_tab
@@ -201,10 +203,16 @@ def test_untrained_checkpoint_is_not_presented_as_a_result(qtbot, window, tmp_pa
     from core.checkpoint import save_checkpoint
     from core.model import create_model
 
-    path = save_checkpoint(tmp_path / "untrained.safetensors", create_model("s3net-lite"), "s3net-lite", extra={"trained": False})
+    path = save_checkpoint(
+        tmp_path / "untrained.safetensors", create_model("s3net-lite"), "s3net-lite", extra={"trained": False}
+    )
     window.use_checkpoint(str(path))
-    qtbot.waitUntil(lambda: window.model.relighter is not None and not window.model.busy
-                    and window.model.relighter.info.path == path, timeout=30000)
+    qtbot.waitUntil(
+        lambda: (
+            window.model.relighter is not None and not window.model.busy and window.model.relighter.info.path == path
+        ),
+        timeout=30000,
+    )
     window.relight_tab.update_state()
     assert "untrained" in window.relight_tab.banner.text()
     assert not window.relight_tab.relight_button.isEnabled()
@@ -222,7 +230,12 @@ def test_compare_view_divider_and_synchronised_zoom(qtbot):
     view.set_images(a, b)
     QTest.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, view.rect().center())
     QTest.mouseMove(view, view.rect().center() + type(view.rect().center())(200, 0))
-    QTest.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, view.rect().center() + type(view.rect().center())(200, 0))
+    QTest.mouseRelease(
+        view,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        view.rect().center() + type(view.rect().center())(200, 0),
+    )
     assert view.divider == pytest.approx(0.75, abs=0.01)
     view.set_mode("side")
     left, right = view.panes()
@@ -322,8 +335,23 @@ def test_finetune_runs_plots_checkpoints_stops_and_resumes(qtbot, window, tmp_pa
 def test_demo_screenshot_command(tmp_path):
     out = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "relight_gui", "--demo", "--screenshot", str(out), "--settings",
-                        str(tmp_path / "s.ini")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "relight_gui",
+            "--demo",
+            "--screenshot",
+            str(out),
+            "--settings",
+            str(tmp_path / "s.ini"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     img = read_image(out)
     assert img.shape == (900, 1400, 3)
@@ -376,12 +404,25 @@ def test_the_loss_legend_covers_no_falling_curve(qtbot, window):
     for step in range(1, 501, 10):  # losses fall fast and then flatten, as in a real run
         t = math.exp(-step / 150)
         ft._last_plot = 0.0
-        ft._on_step(StepInfo(step, 500, 0, {"charbonnier": 0.1 + 0.2 * t, "wssim": 0.4 + 1.2 * t,
-                                            "total": 0.5 + 1.4 * t}, 1e-4, 30.0, 10.0))
+        ft._on_step(
+            StepInfo(
+                step,
+                500,
+                0,
+                {"charbonnier": 0.1 + 0.2 * t, "wssim": 0.4 + 1.2 * t, "total": 0.5 + 1.4 * t},
+                1e-4,
+                30.0,
+                10.0,
+            )
+        )
     QTest.qWait(300)
     vb, legend = ft.loss_plot.getViewBox(), ft.loss_plot.plotItem.legend.sceneBoundingRect()
-    covered = [(k, x) for k, (xs, ys) in ft.history.items() for x, y in zip(xs, ys)
-               if legend.contains(vb.mapViewToScene(QPointF(x, y)))]
+    covered = [
+        (k, x)
+        for k, (xs, ys) in ft.history.items()
+        for x, y in zip(xs, ys)
+        if legend.contains(vb.mapViewToScene(QPointF(x, y)))
+    ]
     assert not covered, covered[:5]
 
 
@@ -408,6 +449,7 @@ def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
     assert w.wait(5000)
     # KeyboardInterrupt / SystemExit inside work neither end it silently nor take the app down
     for exc in (KeyboardInterrupt, SystemExit):
+
         def interrupted(progress, cancel, exc=exc):
             raise exc()
 
@@ -423,8 +465,23 @@ def test_files_on_the_command_line_are_paired_and_relit(tmp_path):
     b = make_pair(tmp_path, "b", (64, 64), seed=5)
     out = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "relight_gui", *map(str, (*a, *b)), "--screenshot", str(out), "--settings",
-                        str(tmp_path / "s.ini")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "relight_gui",
+            *map(str, (*a, *b)),
+            "--screenshot",
+            str(out),
+            "--settings",
+            str(tmp_path / "s.ini"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert read_image(out).shape == (900, 1400, 3)
     log = (tmp_path / ".local" / "share" / "RelightStudio" / "Relight Studio" / "relight-studio.log").read_text()
@@ -479,8 +536,15 @@ def test_light_compass_drag_gives_live_previews_then_the_full_result(qtbot, wind
         QTest.mouseMove(dial, at(deg))
         qtbot.wait(30)
     # a result is delivered to the GUI thread after its job ends: wait for the newest one to arrive
-    qtbot.waitUntil(lambda: rt.preview.idle() and bool(previews) and previews[-1].azimuth == 90
-                    and "Live preview" in rt.result_label.text(), timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            rt.preview.idle()
+            and bool(previews)
+            and previews[-1].azimuth == 90
+            and "Live preview" in rt.result_label.text()
+        ),
+        timeout=20000,
+    )
     qtbot.wait(200)
     assert dial.azimuth == 90 and previews[-1].azimuth == 90  # the newest request won; nothing older came after
     assert rt.compare.after.shape[:2] == (96, 128)  # preview at display size (the source is small)
@@ -555,7 +619,11 @@ def test_batch_dialog_relights_a_folder_lists_bad_pairs_and_opens_the_output(qtb
     w = dlg.start()
     qtbot.waitUntil(lambda: w.done, timeout=60000)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Pair000.png", "Pair002.png"]
-    assert dlg.errors.count() == 1 and "Pair001" in dlg.errors.item(0).text() and "Pair001.npy" in dlg.errors.item(0).text()
+    assert (
+        dlg.errors.count() == 1
+        and "Pair001" in dlg.errors.item(0).text()
+        and "Pair001.npy" in dlg.errors.item(0).text()
+    )
     assert "wrote 2 of 3" in dlg.status.text() and dlg.open_button.isEnabled()
     assert dlg.progress.value() == 1000
     # many sources with the light compass
@@ -580,13 +648,17 @@ def test_compare_view_centres_small_images_and_never_pans_off_the_image(qtbot):
     v.set_mode("side")  # two 399-px panes: still centred on the image
     pane = v.panes()[0]
     assert v.scale == pytest.approx(1.0)
-    assert v.offset.x() == pytest.approx((200 - pane.width()) / 2) and v.offset.y() == pytest.approx((300 - pane.height()) / 2)
+    assert v.offset.x() == pytest.approx((200 - pane.width()) / 2) and v.offset.y() == pytest.approx(
+        (300 - pane.height()) / 2
+    )
     v.zoom_at(4.0, QPointF(100, 100))  # now larger than the pane: panning stops at the edges
     for start, end in (((50, 50), (390, 390)), ((390, 390), (50, 50))):  # drag far right-down, then left-up
         for _ in range(6):
             QTest.mousePress(v, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(*start))
             for t in (0.25, 0.5, 0.75, 1.0):
-                QTest.mouseMove(v, QPoint(round(start[0] + t * (end[0] - start[0])), round(start[1] + t * (end[1] - start[1]))))
+                QTest.mouseMove(
+                    v, QPoint(round(start[0] + t * (end[0] - start[0])), round(start[1] + t * (end[1] - start[1])))
+                )
             QTest.mouseRelease(v, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(*end))
         vis_w, vis_h = v.panes()[0].width() / v.scale, v.panes()[0].height() / v.scale
         assert -1e-6 <= v.offset.x() <= 200 - vis_w + 1e-6 and -1e-6 <= v.offset.y() <= 300 - vis_h + 1e-6

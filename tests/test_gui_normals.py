@@ -1,4 +1,5 @@
 """The light compass with the normals engine: no model needed, sliders, live preview, full result."""
+
 import math
 
 import numpy as np
@@ -54,7 +55,9 @@ def test_normals_engine_on_the_compass_needs_no_model_and_follows_the_light(qtbo
     assert not rt.relight_button.isEnabled() and "No model loaded" in rt.banner.text()
     assert not compass.normals_box.isVisibleTo(compass)
     compass.set_engine("normals")
-    assert rt.normals_active and compass.normals_box.isVisibleTo(compass) and not compass.guide_view.isVisibleTo(compass)
+    assert (
+        rt.normals_active and compass.normals_box.isVisibleTo(compass) and not compass.guide_view.isVisibleTo(compass)
+    )
     # switching the engine relights at once, without a model
     qtbot.waitUntil(lambda: rt.result is not None and rt.worker is None, timeout=20000)
     assert rt.result.mode == "normals" and "normals engine" in rt.result_label.text()
@@ -73,19 +76,29 @@ def test_normals_engine_on_the_compass_needs_no_model_and_follows_the_light(qtbo
     for deg in (240, 200, 180):  # round to S: the light comes from the camera
         QTest.mouseMove(dial, at(deg))
         qtbot.wait(20)
-    qtbot.waitUntil(lambda: rt.preview.idle() and bool(previews) and previews[-1][0].azimuth == 180
-                    and "Live preview" in rt.result_label.text(), timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            rt.preview.idle()
+            and bool(previews)
+            and previews[-1][0].azimuth == 180
+            and "Live preview" in rt.result_label.text()
+        ),
+        timeout=20000,
+    )
     light, image, guide, _session = previews[-1]
     assert image.shape == (96, 128, 3) and guide is None
     QTest.mouseRelease(dial, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(180))
-    qtbot.waitUntil(lambda: rt.result is not None and rt.worker is None and rt.result.light.azimuth == 180, timeout=20000)
+    qtbot.waitUntil(
+        lambda: rt.result is not None and rt.worker is None and rt.result.light.azimuth == 180, timeout=20000
+    )
     # the sliders reach the light: a lower elevation and more intensity brighten a camera-facing dome
     slider = compass.sliders["elevation"]
     before = rt.result.image.mean()
     slider.setValue(5)
     compass.sliders["intensity"].setValue(200)
-    qtbot.waitUntil(lambda: rt.worker is None and rt.result.light.elevation == 5 and rt.result.light.intensity == 2,
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: rt.worker is None and rt.result.light.elevation == 5 and rt.result.light.intensity == 2, timeout=20000
+    )
     assert rt.result.image.mean() > before + 0.02
     assert "elevation 5°" in compass.light_label.text() and compass.slider_labels["elevation"].text() == "5°"
     assert not np.allclose(first, rt.result.image)

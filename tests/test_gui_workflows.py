@@ -1,6 +1,7 @@
 """The app as a new user meets it: stale results, batch with photos that lack depth, batch progress and
 cancel, resuming an interrupted fine-tune, small windows, the next-step hint, the depth model offline
 and when chosen, consistent defaults, and which model made a result."""
+
 import json
 import time
 from pathlib import Path
@@ -20,12 +21,16 @@ DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
 
 
 def visible_boxes(name: str | None = None) -> list[QMessageBox]:
-    return [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()
-            and (name is None or w.objectName() == name)]
+    return [
+        w
+        for w in QApplication.topLevelWidgets()
+        if isinstance(w, QMessageBox) and w.isVisible() and (name is None or w.objectName() == name)
+    ]
 
 
 def click_later(qtbot, name: str, button_text: str, done: list) -> None:
     """Answer the modal box `name` (opened next) with the button whose text starts with `button_text`."""
+
     def answer():
         boxes = visible_boxes(name)
         if not boxes:
@@ -100,8 +105,10 @@ def test_the_view_says_the_next_step_and_a_new_source_replaces_the_old_pairs_res
     # the demo pair: the view asks for Relight
     rt.load_into(rt.source_card, InputFiles(DEMO / "source.png", DEMO / "source.npy"))
     rt.load_into(rt.guide_card, InputFiles(DEMO / "guide.png", DEMO / "guide.npy"))
-    qtbot.waitUntil(lambda: rt.source_card.image_path.name == "source.png" and rt.guide_card.image_path.name == "guide.png",
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: rt.source_card.image_path.name == "source.png" and rt.guide_card.image_path.name == "guide.png",
+        timeout=10000,
+    )
     assert "press Relight" in view.placeholder
 
 
@@ -155,7 +162,12 @@ def test_batch_estimates_missing_depth_like_a_single_relight(qtbot, window, tmp_
     dlg.output.setText(str(tmp_path / "out"))
     w = dlg.start()
     qtbot.waitUntil(lambda: w.done, timeout=120000)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["paired.png", "photo0.png", "photo1.png", "photo2.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "paired.png",
+        "photo0.png",
+        "photo1.png",
+        "photo2.png",
+    ]
     assert "wrote 4 of 4" in dlg.status.text() and dlg.errors.count() == 0
     dlg.close()
 
@@ -167,6 +179,7 @@ def test_batch_progress_follows_the_files_and_cancel_stops_after_the_current_pai
     rt = window.relight_tab
     relighter = window.model.relighter
     real = relighter.relight_many
+
     def slow(pairs, **kw):  # a pair takes a while, as on a real photo
         time.sleep(1.0)
         return real(pairs, **kw)
@@ -319,8 +332,9 @@ def test_quit_mid_training_asks_and_resume_after_relaunch_continues_that_run(qtb
 
 
 # ---- 7. the depth model offline -----------------------------------------------------------
-def test_download_failing_offline_says_how_to_bring_the_model_and_offers_its_folder(qtbot, window, tmp_path,
-                                                                                     tiny_depth_model, monkeypatch):
+def test_download_failing_offline_says_how_to_bring_the_model_and_offers_its_folder(
+    qtbot, window, tmp_path, tiny_depth_model, monkeypatch
+):
     import urllib.error
     import urllib.request
 
@@ -337,15 +351,18 @@ def test_download_failing_offline_says_how_to_bring_the_model_and_offers_its_fol
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tiny_depth_model))
     window.resize(1280, 720)
     rt = window.relight_tab
-    rt.source_card.handle_mime(mime(write_image(tmp_path / "photo.png", np.random.default_rng(2).random((48, 64, 3)), 8)))
+    rt.source_card.handle_mime(
+        mime(write_image(tmp_path / "photo.png", np.random.default_rng(2).random((48, 64, 3)), 8))
+    )
     qtbot.waitUntil(lambda: rt.source_card.loaded, timeout=10000)
     card = rt.source_card
     QApplication.processEvents()
     # the card's message is shown whole ("No depth map for th" was all that showed)
     label = card.no_depth_label
     assert label.isVisible() and "needs the depth model" in label.text()
-    need = label.fontMetrics().boundingRect(QRect(0, 0, label.contentsRect().width(), 10000),
-                                            int(Qt.TextFlag.TextWordWrap), label.text())
+    need = label.fontMetrics().boundingRect(
+        QRect(0, 0, label.contentsRect().width(), 10000), int(Qt.TextFlag.TextWordWrap), label.text()
+    )
     assert need.width() <= label.contentsRect().width() and need.height() <= label.contentsRect().height()
     qtbot.mouseClick(card.download_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(visible_boxes("downloadFailed")), timeout=20000)
@@ -361,7 +378,8 @@ def test_download_failing_offline_says_how_to_bring_the_model_and_offers_its_fol
 
 # ---- 8. the depth model folder, checked when chosen -----------------------------------------
 def test_a_damaged_depth_model_folder_is_refused_at_once_and_a_good_one_estimates_waiting_photos(
-        qtbot, window, tmp_path, tiny_depth_model, monkeypatch):
+    qtbot, window, tmp_path, tiny_depth_model, monkeypatch
+):
     import shutil
 
     monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
@@ -370,7 +388,9 @@ def test_a_damaged_depth_model_folder_is_refused_at_once_and_a_good_one_estimate
     shutil.copytree(tiny_depth_model, broken)
     (broken / "config.json").write_text('{"model_type": "depth_anything", "backbone_config": {')  # cut short
     rt, st = window.relight_tab, window.settings_tab
-    rt.source_card.handle_mime(mime(write_image(tmp_path / "photo.png", np.random.default_rng(3).random((48, 64, 3)), 8)))
+    rt.source_card.handle_mime(
+        mime(write_image(tmp_path / "photo.png", np.random.default_rng(3).random((48, 64, 3)), 8))
+    )
     qtbot.waitUntil(lambda: rt.source_card.loaded, timeout=10000)
     assert not st.set_depth_model(str(broken))  # refused when chosen, not at the next estimate
     qtbot.waitUntil(lambda: bool(dialogs(window)), timeout=5000)
@@ -404,8 +424,11 @@ def buttons_apart_and_readable(widget) -> list[str]:
     from PySide6.QtWidgets import QAbstractButton, QTabBar
 
     problems = []
-    shown = [b for b in widget.findChildren(QAbstractButton) if b.isVisible() and b.text()
-             and not isinstance(b.parentWidget(), QTabBar) and b.window() is widget.window()]
+    shown = [
+        b
+        for b in widget.findChildren(QAbstractButton)
+        if b.isVisible() and b.text() and not isinstance(b.parentWidget(), QTabBar) and b.window() is widget.window()
+    ]
     rects = {b: QRect(b.mapTo(b.window(), QPoint(0, 0)), b.size()) for b in shown}
     clip = {}
     for b in shown:  # what of the button a scroll area lets through
@@ -418,7 +441,7 @@ def buttons_apart_and_readable(widget) -> list[str]:
         text = a.text().replace("&", "")
         if clip[a].width() < a.fontMetrics().horizontalAdvance(text) + 6 and clip[a].width() == rects[a].width():
             problems.append(f"'{text}' is {a.width()} px wide for its text")
-        for b in shown[i + 1:]:
+        for b in shown[i + 1 :]:
             if clip[a].intersects(clip[b]) and not clip[a].isEmpty():
                 problems.append(f"'{text}' overlaps '{b.text()}'")
     return problems
@@ -448,7 +471,11 @@ def test_toolbars_keep_every_button_readable_and_apart_at_any_window_size(qtbot,
             row._fill_menu()
             entries = [a.text() for a in row.menu.actions()]
             for w in hidden:
-                names = [w.text()] if hasattr(w, "text") else [lab.text().strip(" :") for lab in w.findChildren(type(rt.banner))]
+                names = (
+                    [w.text()]
+                    if hasattr(w, "text")
+                    else [lab.text().strip(" :") for lab in w.findChildren(type(rt.banner))]
+                )
                 assert any(n in entries for n in names), (names, entries)
     if size[0] >= 1280:
         assert not rt.run_row.hidden_controls() and not rt.view_row.hidden_controls()  # everything in sight

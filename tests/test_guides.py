@@ -1,4 +1,5 @@
 """The light compass: guides from numbers, relighting to a light, the CLI's --light."""
+
 import numpy as np
 import pytest
 
@@ -96,18 +97,51 @@ def test_cli_light_instead_of_a_guide(capsys, tmp_path, lite_checkpoint):
     src = write_image(tmp_path / "s.png", rng.random((64, 80, 3)), 8)
     write_depth_npy(tmp_path / "s.npy", rng.random((64, 80)))
     out = tmp_path / "o.png"
-    code = main(["infer", "--source", str(src), "--light", "NE", "--temperature", "3500", "--output", str(out),
-                 "--checkpoint", str(lite_checkpoint), "--device", "cpu"])
+    code = main(
+        [
+            "infer",
+            "--source",
+            str(src),
+            "--light",
+            "NE",
+            "--temperature",
+            "3500",
+            "--output",
+            str(out),
+            "--checkpoint",
+            str(lite_checkpoint),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "light from NE (45°), 3500 K, rendered by the light compass" in err and "using the depth map beside it" in err
+    assert (
+        "light from NE (45°), 3500 K, rendered by the light compass" in err and "using the depth map beside it" in err
+    )
     # folder mode with a light: every image of a plain folder
-    code = main(["infer", "--input-dir", str(tmp_path), "--light", "200", "--output", str(tmp_path / "out"),
-                 "--checkpoint", str(lite_checkpoint), "--device", "cpu"])
+    code = main(
+        [
+            "infer",
+            "--input-dir",
+            str(tmp_path),
+            "--light",
+            "200",
+            "--output",
+            str(tmp_path / "out"),
+            "--checkpoint",
+            str(lite_checkpoint),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s.png"], err
     assert "skipped o: no depth model found" in err and "relit 1 of 2" in err  # o.png has no depth
-    for bad, msg in ((["--light", "up"], "unknown light direction"), (["--light", "E", "--temperature", "100"], "colour temperature"),
-                     (["--light", "E", "--guide", str(src)], "either --guide or --light")):
+    for bad, msg in (
+        (["--light", "up"], "unknown light direction"),
+        (["--light", "E", "--temperature", "100"], "colour temperature"),
+        (["--light", "E", "--guide", str(src)], "either --guide or --light"),
+    ):
         code = main(["infer", "--source", str(src), "--output", str(tmp_path / "x.png"), *bad])
         assert code == 2 and msg in capsys.readouterr().err

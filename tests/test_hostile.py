@@ -1,7 +1,7 @@
 """Files from the internet, as an attacker or a careless user would bring them: every class gives
 one clear error (exit 2 on the CLI), allocates nothing large, and destroys nothing."""
+
 import io
-import json
 import os
 import pickle
 import struct
@@ -54,10 +54,14 @@ def _npy_with_pickle(path: Path, obj) -> Path:
 
 
 def _read_in_child(path: Path) -> subprocess.CompletedProcess:
-    code = ("import sys; sys.path.insert(0, sys.argv[2]); from core.io import read_depth; from core.errors import RelightError\n"
-            "try:\n    d = read_depth(sys.argv[1]); print('read', d.data.dtype, d.data.shape)\n"
-            "except RelightError as e:\n    print('refused:', e)\n")
-    return subprocess.run([sys.executable, "-c", code, str(path), str(ROOT)], capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[2]); from core.io import read_depth; from core.errors import RelightError\n"
+        "try:\n    d = read_depth(sys.argv[1]); print('read', d.data.dtype, d.data.shape)\n"
+        "except RelightError as e:\n    print('refused:', e)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(path), str(ROOT)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_dtype_flags_cannot_make_an_object_array(tmp_path):
@@ -72,8 +76,10 @@ def test_dtype_flags_cannot_make_an_object_array(tmp_path):
 
 
 def test_protocol_2_vidit_dict_is_accepted(tmp_path):
-    obj = np.array({"normalized_depth": np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4),
-                    "ref_center_dis": np.float32(2.0)}, dtype=object)
+    obj = np.array(
+        {"normalized_depth": np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4), "ref_center_dis": np.float32(2.0)},
+        dtype=object,
+    )
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": ()})
     pickle.dump(obj, buf, protocol=2)  # bytes are spelled _codecs.encode(..., 'latin1')
@@ -106,6 +112,7 @@ def test_allocation_bombs_are_refused_before_allocating(tmp_path):
 def _png_header_only(path: Path, w: int, h: int) -> Path:
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\0" * 1000)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
@@ -121,11 +128,14 @@ def test_decompression_bomb_png_is_refused_from_its_header(tmp_path):
         read_depth(png)
 
 
-@pytest.mark.parametrize("value,match", [
-    ("a string", "normalized_depth is a str"),
-    ({"nested": 1}, "normalized_depth is a dict"),
-    ([[1, 2], [3]], "normalized_depth is a list"),
-])
+@pytest.mark.parametrize(
+    "value,match",
+    [
+        ("a string", "normalized_depth is a str"),
+        ({"nested": 1}, "normalized_depth is a dict"),
+        ([[1, 2], [3]], "normalized_depth is a list"),
+    ],
+)
 def test_bad_depth_dict_values(tmp_path, value, match):
     p = tmp_path / "d.npy"
     np.save(p, np.array({"normalized_depth": value}, dtype=object), allow_pickle=True)
@@ -160,7 +170,9 @@ def test_damaged_checkpoints(tmp_path, lite_checkpoint):
     with pytest.raises(RelightError, match="NaN or infinite"):
         load_checkpoint(tmp_path / "nan.safetensors")
     deep = "[" * 100000 + "]" * 100000
-    save_file(state, str(tmp_path / "deep.safetensors"), metadata={"relight.training": deep, "relight.metrics": "1" * 5000})
+    save_file(
+        state, str(tmp_path / "deep.safetensors"), metadata={"relight.training": deep, "relight.metrics": "1" * 5000}
+    )
     _, meta, _ = read_state_dict(tmp_path / "deep.safetensors")  # kept as (truncated) text, no crash
     assert isinstance(meta["training"], str) and isinstance(meta["metrics"], str)
     (tmp_path / "hdr.safetensors").write_bytes(struct.pack("<Q", 1 << 40) + b"{}")
@@ -171,19 +183,50 @@ def test_damaged_checkpoints(tmp_path, lite_checkpoint):
 def test_cli_refuses_bad_numbers_in_one_line(capsys, tmp_path, lite_checkpoint):
     img = write_image(tmp_path / "s.png", np.zeros((40, 40, 3)), 8)
     dep = write_depth_npy(tmp_path / "s.npy", np.zeros((40, 40)))
-    base = ["infer", "--source", img, "--source-depth", dep, "--guide", img, "--guide-depth", dep,
-            "--output", tmp_path / "o.png", "--checkpoint", lite_checkpoint]
-    for extra, match in ((["--max-pixels", "0"], "--max-pixels"), (["--device", "meta"], "unknown device 'meta'"),
-                         (["--device", "xla"], "unknown device")):
+    base = [
+        "infer",
+        "--source",
+        img,
+        "--source-depth",
+        dep,
+        "--guide",
+        img,
+        "--guide-depth",
+        dep,
+        "--output",
+        tmp_path / "o.png",
+        "--checkpoint",
+        lite_checkpoint,
+    ]
+    for extra, match in (
+        (["--max-pixels", "0"], "--max-pixels"),
+        (["--device", "meta"], "unknown device 'meta'"),
+        (["--device", "xla"], "unknown device"),
+    ):
         code, err = run_cli(capsys, *base, *extra)
         assert code == 2 and match in err and err.count("\n") == 1, err
     from core.data.synthetic import synthesize
 
     synthesize(tmp_path / "d", scenes=2, size=64, seed=0)
-    for extra, match in ((["--batch", "0"], "batch must be at least 1"), (["--log-every", "0"], "log_every"),
-                         (["--steps", "0"], "steps must be at least 1"), (["--batch", "500"], "fewer than one batch")):
-        code, err = run_cli(capsys, "train", "--data", tmp_path / "d", "--out", tmp_path / "r", "--device", "cpu",
-                            "--preset", "s3net-lite", *extra)
+    for extra, match in (
+        (["--batch", "0"], "batch must be at least 1"),
+        (["--log-every", "0"], "log_every"),
+        (["--steps", "0"], "steps must be at least 1"),
+        (["--batch", "500"], "fewer than one batch"),
+    ):
+        code, err = run_cli(
+            capsys,
+            "train",
+            "--data",
+            tmp_path / "d",
+            "--out",
+            tmp_path / "r",
+            "--device",
+            "cpu",
+            "--preset",
+            "s3net-lite",
+            *extra,
+        )
         last = err.strip().splitlines()[-1]
         assert code == 2 and last.startswith("relight: error:") and match in last and "Traceback" not in err, err
 
@@ -258,8 +301,12 @@ def test_fuzz_readers_in_a_subprocess(tmp_path):
     np.save(tmp_path / "plain.npy", rng.random((8, 8)).astype(np.float32))
     np.savez(tmp_path / "arr.npz", depth=rng.random((8, 8)))
     seeds += [tmp_path / "plain.npy", tmp_path / "arr.npz"]
-    r = subprocess.run([sys.executable, "-c", FUZZ_CHILD, str(ROOT), "7", *map(str, seeds)],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", FUZZ_CHILD, str(ROOT), "7", *map(str, seeds)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, (r.returncode, r.stderr[-3000:])
     counts = eval(r.stdout.strip().splitlines()[-1])
     assert counts["read"] + counts["refused"] == 300 and counts["refused"] > 50

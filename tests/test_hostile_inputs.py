@@ -2,6 +2,7 @@
 empty depth arrays, TIFF sample types colour conversion rejects, huge PFM/PAM/HDR headers, link loops,
 running out of memory while decoding, wrong argument types in the library, control characters in names,
 same-stem images in folder mode and a disk that fills up."""
+
 import errno
 import os
 import subprocess
@@ -27,16 +28,35 @@ def pair(tmp_path):
 
 
 def infer(capsys, lite_checkpoint, out, src, src_depth, guide, guide_depth):
-    return cli(capsys, "infer", "--source", src, "--source-depth", src_depth, "--guide", guide, "--guide-depth",
-               guide_depth, "--output", out, "--checkpoint", lite_checkpoint, "--device", "cpu")
+    return cli(
+        capsys,
+        "infer",
+        "--source",
+        src,
+        "--source-depth",
+        src_depth,
+        "--guide",
+        guide,
+        "--guide-depth",
+        guide_depth,
+        "--output",
+        out,
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+    )
 
 
 def test_zero_size_depth_arrays_are_one_line(tmp_path, pair, capsys, lite_checkpoint):
     img, dep = pair
     np.save(tmp_path / "z.npy", np.zeros((0, 40), np.float32))
     np.savez(tmp_path / "z.npz", depth=np.zeros((40, 0)))
-    np.save(tmp_path / "zv.npy", np.array({"normalized_depth": np.zeros((0, 0), np.float32)}, dtype=object),
-            allow_pickle=True)
+    np.save(
+        tmp_path / "zv.npy",
+        np.array({"normalized_depth": np.zeros((0, 0), np.float32)}, dtype=object),
+        allow_pickle=True,
+    )
     for name in ("z.npy", "z.npz", "zv.npy"):
         code, err = infer(capsys, lite_checkpoint, tmp_path / "o.png", img, tmp_path / name, img, dep)
         one_error_line(code, err, name, "empty" if name != "zv.npy" else "non-empty")
@@ -60,11 +80,14 @@ def test_tiffs_of_any_sample_type_are_relit_or_refused_cleanly(tmp_path, capsys,
         one_error_line(code, err, name, f"signed {np.dtype(dt).name} samples")
 
 
-@pytest.mark.parametrize("header", [
-    b"PF\n100000 100000\n-1.0\n",
-    b"P7\nWIDTH 100000\nHEIGHT 100000\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n",
-    b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 100000 +X 100000\n",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"PF\n100000 100000\n-1.0\n",
+        b"P7\nWIDTH 100000\nHEIGHT 100000\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n",
+        b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 100000 +X 100000\n",
+    ],
+)
 def test_huge_headers_of_other_formats_named_png(tmp_path, capsys, pair, header, lite_checkpoint):
     img, dep = pair
     (tmp_path / "big.png").write_bytes(header + b"\0" * 100)
@@ -87,8 +110,20 @@ def test_symlink_loops(tmp_path, capsys, pair, lite_checkpoint):
     photos = tmp_path / "photos"
     photos.mkdir()
     write_image(photos / "p.png", np.zeros((40, 40, 3)), 8)
-    code, err = cli(capsys, "infer", "--input-dir", photos, "--light", "N", "--output", tmp_path / "loopdir",
-                    "--checkpoint", lite_checkpoint, "--device", "cpu")
+    code, err = cli(
+        capsys,
+        "infer",
+        "--input-dir",
+        photos,
+        "--light",
+        "N",
+        "--output",
+        tmp_path / "loopdir",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+    )
     assert code == 2 and "Traceback" not in err and err.strip().splitlines()[-1].startswith("relight: error: "), err
     code, err = cli(capsys, "train", "--data", tmp_path, "--out", tmp_path / "loopdir", "--device", "cpu")
     one_error_line(code, err, "loopdir")
@@ -112,10 +147,30 @@ def test_running_out_of_memory_while_decoding_is_one_line(tmp_path, pair, lite_c
     img, dep = pair
     _, buf = cv2.imencode(".png", np.zeros((9000, 9000), np.uint8))  # 81 MP: under the pixel limit, 1 GB as float RGB
     (tmp_path / "big.png").write_bytes(buf.tobytes())
-    r = subprocess.run([sys.executable, "-c", OOM_CHILD, str(ROOT), "infer", "--source", str(tmp_path / "big.png"),
-                        "--guide", str(img), "--guide-depth", str(dep), "--output", str(tmp_path / "o.png"),
-                        "--checkpoint", str(lite_checkpoint), "--device", "cpu"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            OOM_CHILD,
+            str(ROOT),
+            "infer",
+            "--source",
+            str(tmp_path / "big.png"),
+            "--guide",
+            str(img),
+            "--guide-depth",
+            str(dep),
+            "--output",
+            str(tmp_path / "o.png"),
+            "--checkpoint",
+            str(lite_checkpoint),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("relight: error: ") and "memory" in last, r.stderr[-2000:]
@@ -168,14 +223,40 @@ def test_folder_mode_gives_same_stem_images_their_own_outputs(tmp_path, capsys, 
         cv2.imwrite(str(photos / f"a.{ext}"), (rng.random((40, 40, 3)) * 255).astype(np.uint8))
     write_depth_npy(photos / "a.npy", rng.random((40, 40)))
     write_image(photos / "b.png", rng.random((40, 40, 3)), 8)
-    code, err = cli(capsys, "infer", "--input-dir", photos, "--light", "N", "--output", tmp_path / "out",
-                    "--checkpoint", lite_checkpoint, "--device", "cpu", "--depth-model", tmp_path / "none")
+    code, err = cli(
+        capsys,
+        "infer",
+        "--input-dir",
+        photos,
+        "--light",
+        "N",
+        "--output",
+        tmp_path / "out",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+        "--depth-model",
+        tmp_path / "none",
+    )
     outputs = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert outputs == ["a_bmp.png", "a_jpg.png", "a_png.png"], (outputs, err)
     assert "relit 3 of 4 pairs" in err and "skipped b" in err  # b has no depth and no depth model here
     write_image(photos / "a_png.webp", rng.random((40, 40, 3)), 8)  # its output name is a.png's
-    code, err = cli(capsys, "infer", "--input-dir", photos, "--light", "N", "--output", tmp_path / "out2",
-                    "--checkpoint", lite_checkpoint, "--device", "cpu")
+    code, err = cli(
+        capsys,
+        "infer",
+        "--input-dir",
+        photos,
+        "--light",
+        "N",
+        "--output",
+        tmp_path / "out2",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+    )
     one_error_line(code, err, "would write the same output file", "a.png", "a_png.webp")
     assert not (tmp_path / "out2").exists()
 
@@ -197,8 +278,20 @@ def test_folder_mode_exits_non_zero_when_the_disk_fills_up(tmp_path, capsys, mon
         return real(path, data)
 
     monkeypatch.setattr(core.io, "_atomic_write_bytes", full_after_one)
-    code, err = cli(capsys, "infer", "--input-dir", photos, "--light", "N", "--output", tmp_path / "out",
-                    "--checkpoint", lite_checkpoint, "--device", "cpu")
+    code, err = cli(
+        capsys,
+        "infer",
+        "--input-dir",
+        photos,
+        "--light",
+        "N",
+        "--output",
+        tmp_path / "out",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+    )
     last = err.strip().splitlines()[-1]
     assert code == 2 and "relit 1 of 3 pairs" in err and "No space left on device" in err, err
     assert last.startswith("relight: error: ") and "2 result(s) could not be written" in last, err

@@ -1,6 +1,7 @@
 """Run folders and frame caches as a crash, a copy or an attacker leaves them: a resumed copy writes only
 into itself, every damaged file gives one line naming the file and the field (exit 2), caches are refused
 and rebuilt, and `cache clear` deletes only what it provably made."""
+
 import json
 import os
 import shutil
@@ -25,8 +26,21 @@ def data(tmp_path_factory):
 def run(data, tmp_path_factory):
     """A finished two-step run (config.json, metrics.jsonl, state.pt, last.safetensors)."""
     out = tmp_path_factory.mktemp("run") / "a"
-    train(TrainConfig(data=str(data), out=str(out), preset="s3net-lite", steps=2, batch=2, resize=64, device="cpu",
-                      num_workers=0, log_every=1, ckpt_every=1, val_every=100))
+    train(
+        TrainConfig(
+            data=str(data),
+            out=str(out),
+            preset="s3net-lite",
+            steps=2,
+            batch=2,
+            resize=64,
+            device="cpu",
+            num_workers=0,
+            log_every=1,
+            ckpt_every=1,
+            val_every=100,
+        )
+    )
     return out
 
 
@@ -72,24 +86,30 @@ def _with(run, **changes) -> bytes:
     return json.dumps(raw).encode()
 
 
-@pytest.mark.parametrize("make,needles", [
-    (lambda run: b"[1, 2, 3]", ["must hold a mapping of settings, not a list"]),
-    (lambda run: b'{"batch": 3,', ["is not valid JSON"]),
-    (lambda run: b'{"data": "\xff\xfe"}', ["is not UTF-8 text"]),
-    (lambda run: b"[" * 100000 + b"]" * 100000, ["nested too deeply"]),
-    (lambda run: _with(run, batch="3"), ["batch must be a whole number, not the text '3'"]),
-    (lambda run: _with(run, batch=1.5), ["batch must be a whole number, not 1.5"]),
-    (lambda run: _with(run, betas=5), ["betas must be two numbers, not 5"]),
-    (lambda run: _with(run, seed=1e30), ["seed must be a whole number"]),
-    (lambda run: _with(run, seed=-1), ["seed must be at least 0"]),
-    (lambda run: _with(run, resize=100000), ["resize must be at most 8192"]),
-    (lambda run: _with(run, lr=float("nan")), ["lr must be a finite number"]),
-    (lambda run: _with(run).replace(b'"steps": 2', b'"steps": Infinity'), ["steps must be a whole number, not inf"]),
-    (lambda run: _with(run, data={"a": [1, 2, 3, 4, 5, 6]}), ["data must be text, not dict"]),
-    (lambda run: _with(run, data="a\0b"), ["data is not a usable name"]),
-    (lambda run: _with(run, preset="s3net-huge"), ["unknown preset 's3net-huge'"]),
-    (lambda run: _with(run, **{f"extra{i}": 1 for i in range(40)}), ["unknown config keys", "and 35 more"]),
-])
+@pytest.mark.parametrize(
+    "make,needles",
+    [
+        (lambda run: b"[1, 2, 3]", ["must hold a mapping of settings, not a list"]),
+        (lambda run: b'{"batch": 3,', ["is not valid JSON"]),
+        (lambda run: b'{"data": "\xff\xfe"}', ["is not UTF-8 text"]),
+        (lambda run: b"[" * 100000 + b"]" * 100000, ["nested too deeply"]),
+        (lambda run: _with(run, batch="3"), ["batch must be a whole number, not the text '3'"]),
+        (lambda run: _with(run, batch=1.5), ["batch must be a whole number, not 1.5"]),
+        (lambda run: _with(run, betas=5), ["betas must be two numbers, not 5"]),
+        (lambda run: _with(run, seed=1e30), ["seed must be a whole number"]),
+        (lambda run: _with(run, seed=-1), ["seed must be at least 0"]),
+        (lambda run: _with(run, resize=100000), ["resize must be at most 8192"]),
+        (lambda run: _with(run, lr=float("nan")), ["lr must be a finite number"]),
+        (
+            lambda run: _with(run).replace(b'"steps": 2', b'"steps": Infinity'),
+            ["steps must be a whole number, not inf"],
+        ),
+        (lambda run: _with(run, data={"a": [1, 2, 3, 4, 5, 6]}), ["data must be text, not dict"]),
+        (lambda run: _with(run, data="a\0b"), ["data is not a usable name"]),
+        (lambda run: _with(run, preset="s3net-huge"), ["unknown preset 's3net-huge'"]),
+        (lambda run: _with(run, **{f"extra{i}": 1 for i in range(40)}), ["unknown config keys", "and 35 more"]),
+    ],
+)
 def test_damaged_run_config_is_one_line_naming_the_field(run, tmp_path, capsys, make, needles):
     b = _config_case(run, tmp_path, make(run))
     code, err = cli(capsys, "train", "--out", b, "--resume", *COMMON)
@@ -97,13 +117,19 @@ def test_damaged_run_config_is_one_line_naming_the_field(run, tmp_path, capsys, 
     assert len(err) < 400
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("data: !!python/object/apply:os.system ['echo owned']\n", "python/object/apply"),
-    ("data: &x [*x]\n", "data must be text, not list"),
-    ('data: [&a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"], '  # a billion laughs, in one field
-     + ", ".join(f"&{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")) + "]\n",
-     "data must be text, not list"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("data: !!python/object/apply:os.system ['echo owned']\n", "python/object/apply"),
+        ("data: &x [*x]\n", "data must be text, not list"),
+        (
+            'data: [&a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"], '  # a billion laughs, in one field
+            + ", ".join(f"&{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi"))
+            + "]\n",
+            "data must be text, not list",
+        ),
+    ],
+)
 def test_yaml_config_with_tags_or_anchor_bombs_is_one_line(tmp_path, capsys, text, needle):
     (tmp_path / "c.yaml").write_text(text)
     code, err = cli(capsys, "train", "--config", tmp_path / "c.yaml", "--out", tmp_path / "r", *COMMON)
@@ -126,8 +152,7 @@ def test_odd_metrics_lines_do_not_stop_a_resume(run, tmp_path, capsys):
     lines = (b / "metrics.jsonl").read_bytes().splitlines()
     for line in odd:
         assert line in lines  # not this program's to delete
-    steps = [json.loads(ln)["step"] for ln in lines if ln.startswith(b'{"step": ') and b"total" in ln
-             and ln not in odd]
+    steps = [json.loads(ln)["step"] for ln in lines if ln.startswith(b'{"step": ') and b"total" in ln and ln not in odd]
     assert steps[-1] == 3 and 7 not in steps  # the record past the state's step was dropped
 
 
@@ -142,6 +167,7 @@ def test_negative_or_odd_step_in_the_state_is_one_line(run, tmp_path, capsys):
 
 # -- frame caches ---------------------------------------------------------------------------------------
 
+
 def _fresh_cache(data, root):
     from core.data.frame_cache import build_frame_cache
     from core.data.layouts import scan_vidit
@@ -153,18 +179,23 @@ def _index(cache) -> dict:
     return json.loads((cache.folder / "index.json").read_text())
 
 
-@pytest.mark.parametrize("damage", [
-    lambda c: (c.folder / "depth.f32").write_bytes((c.folder / "depth.f32").read_bytes()[:-100]),
-    lambda c: (c.folder / "index.json").write_text(json.dumps({**_index(c), "dtype": "float64"})),
-    lambda c: (c.folder / "index.json").write_text("[]"),
-    lambda c: (c.folder / "index.json").write_text('{"version": 1, "dtype": '),
-    lambda c: (c.folder / "index.json").write_bytes(b"\xff" * 10),
-    lambda c: (c.folder / "index.json").write_text(json.dumps({**_index(c), "shape": [-64, -64]})),
-    lambda c: (c.folder / "index.json").write_text(json.dumps({k: v for k, v in _index(c).items() if k != "depth"})),
-    lambda c: (c.folder / "index.json").write_text(json.dumps({**_index(c), "frames": [["x", 1, "N"]] * 120})),
-    lambda c: (c.folder / "frames.u8").unlink(),
-    lambda c: ((c.folder / "depth.f32").unlink(), os.mkfifo(c.folder / "depth.f32")),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda c: (c.folder / "depth.f32").write_bytes((c.folder / "depth.f32").read_bytes()[:-100]),
+        lambda c: (c.folder / "index.json").write_text(json.dumps({**_index(c), "dtype": "float64"})),
+        lambda c: (c.folder / "index.json").write_text("[]"),
+        lambda c: (c.folder / "index.json").write_text('{"version": 1, "dtype": '),
+        lambda c: (c.folder / "index.json").write_bytes(b"\xff" * 10),
+        lambda c: (c.folder / "index.json").write_text(json.dumps({**_index(c), "shape": [-64, -64]})),
+        lambda c: (c.folder / "index.json").write_text(
+            json.dumps({k: v for k, v in _index(c).items() if k != "depth"})
+        ),
+        lambda c: (c.folder / "index.json").write_text(json.dumps({**_index(c), "frames": [["x", 1, "N"]] * 120})),
+        lambda c: (c.folder / "frames.u8").unlink(),
+        lambda c: ((c.folder / "depth.f32").unlink(), os.mkfifo(c.folder / "depth.f32")),
+    ],
+)
 def test_a_damaged_frame_cache_is_refused_in_one_line_and_rebuilt(data, tmp_path, caplog, damage):
     import logging
 
@@ -184,7 +215,9 @@ def test_a_damaged_frame_cache_is_refused_in_one_line_and_rebuilt(data, tmp_path
         assert np.array_equal(again.frame(*key), reference.frame(*key))
     for scene, depth_file in ((s, data / f"{s}.npy") for s in reference.depth_rows):
         np.testing.assert_array_equal(again.depth(scene), read_depth(depth_file).data)
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == sorted([cache.folder.name, cache.folder.name + ".lock"])
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == sorted(
+        [cache.folder.name, cache.folder.name + ".lock"]
+    )
 
 
 def _cache_root_with_neighbours(data, tmp_path):

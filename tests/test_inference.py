@@ -19,8 +19,12 @@ def relighter(lite_checkpoint):
 
 def _inputs(h, w, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.random((h, w, 3), dtype=np.float32), rng.random((h, w, 3), dtype=np.float32),
-            rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32))
+    return (
+        rng.random((h, w, 3), dtype=np.float32),
+        rng.random((h, w, 3), dtype=np.float32),
+        rng.random((h, w), dtype=np.float32),
+        rng.random((h, w), dtype=np.float32),
+    )
 
 
 def test_padding_equals_running_on_reflect_padded_input(relighter):

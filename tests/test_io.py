@@ -1,5 +1,4 @@
 import os
-import pickle
 
 import cv2
 import numpy as np
@@ -49,7 +48,9 @@ def test_rgba_drops_alpha_and_gray_replicates(tmp_path):
 def test_webp_and_bmp(tmp_path):
     x = np.full((32, 32, 3), 0.5, np.float32)
     for s in (".bmp", ".webp"):
-        cv2.imwrite(str(tmp_path / f"a{s}"), (x * 255).astype(np.uint8), [cv2.IMWRITE_WEBP_QUALITY, 101] if s == ".webp" else [])
+        cv2.imwrite(
+            str(tmp_path / f"a{s}"), (x * 255).astype(np.uint8), [cv2.IMWRITE_WEBP_QUALITY, 101] if s == ".webp" else []
+        )
         assert abs(read_image(tmp_path / f"a{s}").mean() - 0.5) < 0.01
 
 
@@ -84,6 +85,7 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
 
 
 # ---- depth formats -----------------------------------------------------------------------
+
 
 def test_vidit_depth_dict(tmp_path):
     d = np.random.default_rng(0).random((20, 30)).astype(np.float32)
@@ -149,7 +151,10 @@ def test_depth_errors(tmp_path):
         read_depth(tmp_path / "junk.npy")
     with pytest.raises(RelightError, match="unsupported depth format"):
         read_depth(tmp_path / "x.txt") if (tmp_path / "x.txt").write_text("1") else None
-    cv2.imwrite(str(tmp_path / "colour.png"), np.dstack([np.zeros((32, 32)), np.ones((32, 32)) * 50, np.ones((32, 32)) * 9]).astype(np.uint8))
+    cv2.imwrite(
+        str(tmp_path / "colour.png"),
+        np.dstack([np.zeros((32, 32)), np.ones((32, 32)) * 50, np.ones((32, 32)) * 9]).astype(np.uint8),
+    )
     with pytest.raises(RelightError, match="colour"):
         read_depth(tmp_path / "colour.png")
 

@@ -1,22 +1,49 @@
 """The layering rules, checked by importing in a fresh interpreter: core never imports the GUI
 (relight_gui, PySide6, pyqtgraph), and core.model knows no files (no I/O, no safe loading)."""
+
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CORE_MODULES = ["core.api", "core.cli", "core.cli_train", "core.training", "core.evaluate", "core.inference",
-                "core.depth_estimation", "core.depth_model", "core.model_store", "core.guides", "core.live", "core.inputs",
-                "core.checkpoint", "core.io", "core.data.datasets", "core.data.frame_cache", "core.data.synthetic", "core.render", "core.vocab",
-                "core.accel", "core.logs", "core.batch", "core.hardware", "core.render.photos", "core.compose",
-                "core.normals_engine", "core.cli_normals"]
+CORE_MODULES = [
+    "core.api",
+    "core.cli",
+    "core.cli_train",
+    "core.training",
+    "core.evaluate",
+    "core.inference",
+    "core.depth_estimation",
+    "core.depth_model",
+    "core.model_store",
+    "core.guides",
+    "core.live",
+    "core.inputs",
+    "core.checkpoint",
+    "core.io",
+    "core.data.datasets",
+    "core.data.frame_cache",
+    "core.data.synthetic",
+    "core.render",
+    "core.vocab",
+    "core.accel",
+    "core.logs",
+    "core.batch",
+    "core.hardware",
+    "core.render.photos",
+    "core.compose",
+    "core.normals_engine",
+    "core.cli_normals",
+]
 
 
 def _modules_after_import(*names: str) -> set[str]:
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import importlib\n"
-            "for n in sys.argv[2:]: importlib.import_module(n)\n"
-            "print('\\n'.join(sorted(sys.modules)))")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import importlib\n"
+        "for n in sys.argv[2:]: importlib.import_module(n)\n"
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
     r = subprocess.run([sys.executable, "-c", code, str(ROOT), *names], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return set(r.stdout.split())

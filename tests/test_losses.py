@@ -4,8 +4,19 @@ import pywt
 import torch
 from skimage.metrics import structural_similarity
 
-from core.losses import (VGG_SLICES, VGG_WEIGHTS, LossWeights, RelightLoss, VGGPerceptual, charbonnier,
-                         dwt_haar, haar_filters, ssim_map, wssim_loss, wssim_weights)
+from core.losses import (
+    VGG_SLICES,
+    VGG_WEIGHTS,
+    LossWeights,
+    RelightLoss,
+    VGGPerceptual,
+    charbonnier,
+    dwt_haar,
+    haar_filters,
+    ssim_map,
+    wssim_loss,
+    wssim_weights,
+)
 
 
 def test_haar_filters_come_from_pywt():
@@ -27,15 +38,18 @@ def test_dwt_equals_pywt_band_by_band():
     # LL ranges as stated: level 1 spans [0, 2], level 2 spans [0, 4]
     ones = torch.ones(1, 1, 8, 8)
     l1 = dwt_haar(ones)[0]
-    assert torch.allclose(l1, torch.full_like(l1, 2.0)) and torch.allclose(dwt_haar(l1)[0], torch.full((1, 1, 2, 2), 4.0))
+    assert torch.allclose(l1, torch.full_like(l1, 2.0)) and torch.allclose(
+        dwt_haar(l1)[0], torch.full((1, 1, 2, 2), 4.0)
+    )
 
 
 def test_ssim_map_matches_skimage_away_from_borders():
     rng = np.random.default_rng(0)
     a = rng.random((48, 40))
     b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1)
-    _, ref = structural_similarity(a, b, full=True, gaussian_weights=True, sigma=1.5,
-                                   use_sample_covariance=False, data_range=1.0)
+    _, ref = structural_similarity(
+        a, b, full=True, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+    )
     ours = ssim_map(torch.from_numpy(a)[None, None], torch.from_numpy(b)[None, None])[0, 0].numpy()
     np.testing.assert_allclose(ours[5:-5, 5:-5], ref[5:-5, 5:-5], atol=1e-4)
 
@@ -78,10 +92,16 @@ def test_perceptual_uses_stated_slices_and_weights(vgg_file):
     full.load_state_dict(torch.load(vgg_file, weights_only=True))
     feats = full.features.eval()
     assert VGG_SLICES == ((0, 2), (2, 7), (7, 12)) and VGG_WEIGHTS == (1 / 32, 1 / 16, 1 / 8)
-    assert isinstance(feats[1], torch.nn.ReLU) and isinstance(feats[6], torch.nn.ReLU) and isinstance(feats[11], torch.nn.ReLU)
+    assert (
+        isinstance(feats[1], torch.nn.ReLU)
+        and isinstance(feats[6], torch.nn.ReLU)
+        and isinstance(feats[11], torch.nn.ReLU)
+    )
     a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
     with torch.no_grad():
-        ref = sum(w * torch.nn.functional.l1_loss(feats[:e](a), feats[:e](b)) for w, (_, e) in zip(VGG_WEIGHTS, VGG_SLICES))
+        ref = sum(
+            w * torch.nn.functional.l1_loss(feats[:e](a), feats[:e](b)) for w, (_, e) in zip(VGG_WEIGHTS, VGG_SLICES)
+        )
     assert float(loss(a, b)) == pytest.approx(float(ref), rel=1e-5)
     assert all(not p.requires_grad for p in loss.parameters())
     # gradients flow to the prediction only
@@ -101,7 +121,9 @@ def test_total_loss_weights_and_perceptual_switch(vgg_file):
     total, terms = on(p, t)
     terms = {k: float(v) for k, v in terms.items()}
     assert terms["perceptual"] > 0
-    assert float(total) == pytest.approx(terms["charbonnier"] + 1.1 * terms["wssim"] + 0.1 * terms["perceptual"], rel=1e-5)
+    assert float(total) == pytest.approx(
+        terms["charbonnier"] + 1.1 * terms["wssim"] + 0.1 * terms["perceptual"], rel=1e-5
+    )
     custom = RelightLoss(LossWeights(2.0, 0.0, 0.0), None)
     assert custom.perceptual_off_reason is None
     assert float(custom(p, t)[0]) == pytest.approx(2 * float(terms["charbonnier"]), rel=1e-6)
@@ -116,8 +138,9 @@ def test_metrics_against_hand_values_and_skimage():
     rng = np.random.default_rng(1)
     x = rng.random((48, 56, 3))
     y = np.clip(x + rng.normal(0, 0.08, x.shape), 0, 1)
-    ref = structural_similarity(x, y, channel_axis=2, gaussian_weights=True, sigma=1.5,
-                                use_sample_covariance=False, data_range=1.0)
+    ref = structural_similarity(
+        x, y, channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+    )
     assert ssim(y, x) == pytest.approx(ref, abs=1e-4)
     nchw = torch.from_numpy(x.transpose(2, 0, 1))[None], torch.from_numpy(y.transpose(2, 0, 1))[None]
     assert ssim(nchw[1], nchw[0]) == pytest.approx(ref, abs=1e-4)

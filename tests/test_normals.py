@@ -1,5 +1,6 @@
 """The normals engine ("add a light"): analytic checks of normals, shading, shadows and colour,
 checks on real photographs, and its command line and library faces."""
+
 import math
 
 import cv2
@@ -8,8 +9,16 @@ import pytest
 import torch
 
 from core.errors import RelightError
-from core.render.addlight import (Optics, add_light, cast_shadows, geometry, light_field, linear_to_srgb, shading,
-                                  srgb_to_linear, to_full_size)
+from core.render.addlight import (
+    Optics,
+    add_light,
+    cast_shadows,
+    geometry,
+    light_field,
+    shading,
+    srgb_to_linear,
+    to_full_size,
+)
 from core.render.light import Light
 from core.render.normals import focal_px, normals_from_depth
 
@@ -49,6 +58,7 @@ def from_image(a):
 
 
 # ---- analytic checks ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shadows", [False, True])
 def test_sphere_lit_from_east_at_elevation_0_is_lambert_inside_the_rim(shadows):
@@ -123,8 +133,10 @@ def test_a_box_shadow_points_along_the_light():
     z = box_on_floor()
     optics = Optics(distance=SUN)
     geo = geometry(torch.from_numpy(z), optics)
-    for az, shadow_side, lit_side in ((45, np.s_[150:200, 110:150], np.s_[56:96, 110:150]),  # NE above: shadow below
-                                      (300, np.s_[110:150, 170:220], np.s_[110:150, 36:86])):  # WNW: shadow to the right
+    for az, shadow_side, lit_side in (
+        (45, np.s_[150:200, 110:150], np.s_[56:96, 110:150]),  # NE above: shadow below
+        (300, np.s_[110:150, 170:220], np.s_[110:150, 36:86]),
+    ):  # WNW: shadow to the right
         light = Light(az, elevation=25, softness=0)
         to_light, _, dist = light_field(geo.points, light, geo.centre, SUN)
         vis = cast_shadows(geo, to_light, dist, 0.0)[0, 0].numpy()
@@ -164,12 +176,13 @@ def test_texture_in_the_depth_does_not_become_bumps_and_edges_keep_no_halo():
     assert np.percentile(deviation[0.02], 99) < 8 and np.median(deviation[0.02]) < 3
     # an object in front of a wall: normals stay frontal up to the edge on both sides (no halo ring)
     z = np.full((n, n), 0.45, np.float32)
-    z[:, n // 2:] = 0.25
+    z[:, n // 2 :] = 0.25
     _, nrm = normals_from_depth(torch.from_numpy(z))
     assert float(nrm[0, 2].max()) < -0.999
 
 
 # ---- real photographs -----------------------------------------------------------------------------
+
 
 def photos():
     import skimage.data
@@ -210,13 +223,14 @@ def test_photographs_keep_colour_and_detail_and_follow_the_light():
                 assert 0.75 <= ratio <= 1.33, report[-1]
                 assert corr >= 0.9, report[-1]
                 luma = out @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-                right[az] = (luma[:, w // 2:].mean(), luma[:, :w // 2].mean())
+                right[az] = (luma[:, w // 2 :].mean(), luma[:, : w // 2].mean())
             assert right[90][0] > right[270][0], (name, dname, right)  # E: brighter on the right than W
             assert right[270][1] > right[90][1], (name, dname, right)  # and W on the left
     print(report)
 
 
 # ---- faces ----------------------------------------------------------------------------------------
+
 
 def test_light_settings_are_checked():
     with pytest.raises(RelightError, match="elevation"):
@@ -237,8 +251,9 @@ def test_library_relights_with_the_normals_engine_without_a_checkpoint(tmp_path,
     monkeypatch.setattr(Relighter, "from_checkpoint", no_network)
     img = write_image(tmp_path / "p.png", np.full((48, 64, 3), 0.5, np.float32), 8)
     dep = write_depth_npy(tmp_path / "p.npy", np.full((48, 64), 0.4, np.float32))
-    res = api.relight((img, dep), light=Light(180, 6500, elevation=0, ambient=0.5, intensity=0.5), engine="normals",
-                      device="cpu")
+    res = api.relight(
+        (img, dep), light=Light(180, 6500, elevation=0, ambient=0.5, intensity=0.5), engine="normals", device="cpu"
+    )
     assert res.image.shape == (48, 64, 3) and res.mode == "normals" and "normals engine" in res.describe()
     with pytest.raises(RelightError, match="light"):
         api.relight((img, dep), guide=(img, dep), engine="normals")
@@ -255,8 +270,29 @@ def test_command_line_normals_engine_single_and_folder(capsys, tmp_path):
     write_image(tmp_path / "in" / "b.png", np.full((40, 60, 3), 0.3, np.float32), 8)
     write_depth_npy(tmp_path / "in" / "b.npy", np.full((40, 60), 0.3, np.float32))
     out = tmp_path / "a_lit.png"
-    code = main(["infer", "--engine", "normals", "--source", str(src), "--light", "S", "--elevation", "0",
-                 "--intensity", "1.5", "--ambient", "0.2", "--softness", "0", "--output", str(out), "--device", "cpu"])
+    code = main(
+        [
+            "infer",
+            "--engine",
+            "normals",
+            "--source",
+            str(src),
+            "--light",
+            "S",
+            "--elevation",
+            "0",
+            "--intensity",
+            "1.5",
+            "--ambient",
+            "0.2",
+            "--softness",
+            "0",
+            "--output",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     assert "normals engine" in err and "a.npy" in err  # the depth beside the photo was used and said
@@ -264,15 +300,30 @@ def test_command_line_normals_engine_single_and_folder(capsys, tmp_path):
     # frontal light on a plane: 0.2 + 1.5 * falloff at the centre (1) in linear light
     expected = float(srgb_to_linear(torch.tensor(0.5))) * 1.7
     assert abs(lin[20, 30].mean() - expected) < 0.02
-    code = main(["infer", "--engine", "normals", "--input-dir", str(tmp_path / "in"), "--light", "E",
-                 "--output", str(tmp_path / "out"), "--device", "cpu"])
+    code = main(
+        [
+            "infer",
+            "--engine",
+            "normals",
+            "--input-dir",
+            str(tmp_path / "in"),
+            "--light",
+            "E",
+            "--output",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"], err
     # user errors: one line, exit code 2
-    for args, words in ((["--elevation", "30"], "only work with --engine normals"),
-                        (["--engine", "normals"], "give --light"),
-                        (["--engine", "normals", "--light", "E", "--guide-folder", str(tmp_path)], "takes no guide"),
-                        (["--engine", "normals", "--light", "E", "--ambient", "3"], "ambient must be between")):
+    for args, words in (
+        (["--elevation", "30"], "only work with --engine normals"),
+        (["--engine", "normals"], "give --light"),
+        (["--engine", "normals", "--light", "E", "--guide-folder", str(tmp_path)], "takes no guide"),
+        (["--engine", "normals", "--light", "E", "--ambient", "3"], "ambient must be between"),
+    ):
         code = main(["infer", "--source", str(src), "--output", str(tmp_path / "x.png"), *args])
         err = capsys.readouterr().err
         assert code == 2 and words in err and err.count("\n") == 1, err

@@ -19,8 +19,11 @@ def test_pairing_rules(tmp_path):
     assert find_depth(b) == tmp_path / "b_depth.png"
     assert find_depth(v) == tmp_path / "Image007.npy"
     pairs, problems = pair_dropped([a, b, v, tmp_path / "a.npy"])
-    assert {(p.image.name, p.depth.name) for p in pairs} == {("a.png", "a.npy"), ("b.jpg", "b_depth.png"),
-                                                              ("Image007_4500_NE.png", "Image007.npy")}
+    assert {(p.image.name, p.depth.name) for p in pairs} == {
+        ("a.png", "a.npy"),
+        ("b.jpg", "b_depth.png"),
+        ("Image007_4500_NE.png", "Image007.npy"),
+    }
     assert not problems
     # a folder is expanded; depth images are not mistaken for inputs
     pairs, _ = pair_dropped([tmp_path])

@@ -28,15 +28,37 @@ def tiny(tmp_path_factory):
 
 
 def cfg(tiny, out, **kw):
-    base = dict(data=str(tiny), out=str(out), preset="s3net-lite", steps=6, batch=2, num_workers=0, device="cpu",
-                val_fraction=0.34, val_limit=2, log_every=1, ckpt_every=3, val_every=3, seed=0)
+    base = dict(
+        data=str(tiny),
+        out=str(out),
+        preset="s3net-lite",
+        steps=6,
+        batch=2,
+        num_workers=0,
+        device="cpu",
+        val_fraction=0.34,
+        val_limit=2,
+        log_every=1,
+        ckpt_every=3,
+        val_every=3,
+        seed=0,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
 
 def test_short_run_overfits_a_tiny_set(tiny, tmp_path):
-    c = cfg(tiny, tmp_path / "fit", steps=60, lr=1e-3, same_scene_guide=True, val_every=1000, ckpt_every=1000,
-            decay_every_steps=10_000, val_fraction=0.0)
+    c = cfg(
+        tiny,
+        tmp_path / "fit",
+        steps=60,
+        lr=1e-3,
+        same_scene_guide=True,
+        val_every=1000,
+        ckpt_every=1000,
+        decay_every_steps=10_000,
+        val_fraction=0.0,
+    )
     # one scene, a handful of triplets seen again and again
     losses = []
     res = train(c, Callbacks(on_step=lambda i: losses.append(i.terms["total"])))
@@ -114,8 +136,27 @@ def _cli(*args, **kw):
 
 def test_sigkill_then_resume_from_the_command_line(tiny, tmp_path):
     out = tmp_path / "killed"
-    args = _cli("train", "--data", str(tiny), "--out", str(out), "--preset", "s3net-lite", "--steps", "40",
-                "--batch", "2", "--workers", "0", "--device", "cpu", "--ckpt-every", "2", "--val-every", "1000")
+    args = _cli(
+        "train",
+        "--data",
+        str(tiny),
+        "--out",
+        str(out),
+        "--preset",
+        "s3net-lite",
+        "--steps",
+        "40",
+        "--batch",
+        "2",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--ckpt-every",
+        "2",
+        "--val-every",
+        "1000",
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -134,15 +175,56 @@ def test_sigkill_then_resume_from_the_command_line(tiny, tmp_path):
 
 
 def test_two_process_ddp_on_gloo_matches_one_process_at_equal_global_batch(tiny, tmp_path):
-    common = ["--data", str(tiny), "--preset", "s3net-lite", "--steps", "3", "--workers", "0", "--device", "cpu",
-              "--freeze-encoder", "--val-every", "1000", "--seed", "5"]
+    common = [
+        "--data",
+        str(tiny),
+        "--preset",
+        "s3net-lite",
+        "--steps",
+        "3",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--freeze-encoder",
+        "--val-every",
+        "1000",
+        "--seed",
+        "5",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "core", "train", *common, "--out", str(tmp_path / "ddp"), "--batch", "1"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "core",
+            "train",
+            *common,
+            "--out",
+            str(tmp_path / "ddp"),
+            "--batch",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
-    one = subprocess.run(_cli("train", *common, "--out", str(tmp_path / "one"), "--batch", "2"),
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    one = subprocess.run(
+        _cli("train", *common, "--out", str(tmp_path / "one"), "--batch", "2"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     meta = json.loads((tmp_path / "ddp" / "run.json").read_text())
     assert meta["world_size"] == 2 and meta["global_batch"] == 2
@@ -155,11 +237,42 @@ def test_two_process_ddp_on_gloo_matches_one_process_at_equal_global_batch(tiny,
 def test_two_process_ddp_ranks_agree_to_stop_one_step_after_the_vote(tiny, tmp_path):
     # every rank votes to stop after its first step; the vote is read one step later, by both ranks
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "core", "train", "--data", str(tiny), "--preset", "s3net-lite", "--steps", "50",
-                          "--workers", "0", "--device", "cpu", "--val-every", "1000", "--batch", "1",
-                          "--max-minutes", "1e-5", "--out", str(tmp_path / "ddp")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "core",
+            "train",
+            "--data",
+            str(tiny),
+            "--preset",
+            "s3net-lite",
+            "--steps",
+            "50",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--val-every",
+            "1000",
+            "--batch",
+            "1",
+            "--max-minutes",
+            "1e-5",
+            "--out",
+            str(tmp_path / "ddp"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr.count("stopped at step 2;") == 1, run.stderr[-3000:]
     state = torch.load(tmp_path / "ddp" / "state.pt", weights_only=True)
@@ -172,8 +285,27 @@ def test_resume_reads_the_run_config_and_records_changes(capsys, tmp_path):
     synthesize(tmp_path / "d", scenes=2, size=64, seed=0)
     run = tmp_path / "run"
     common = ["--device", "cpu", "--workers", "0", "--log-every", "1"]
-    assert main(["train", "--data", str(tmp_path / "d"), "--out", str(run), "--preset", "s3net-lite", "--steps", "2",
-                 "--batch", "2", "--resize", "64", *common]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "d"),
+                "--out",
+                str(run),
+                "--preset",
+                "s3net-lite",
+                "--steps",
+                "2",
+                "--batch",
+                "2",
+                "--resize",
+                "64",
+                *common,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     # no --data: it comes from config.json; a flag given now is applied and said, not lost
     assert main(["train", "--out", str(run), "--resume", "--steps", "3", "--hflip", *common]) == 0
@@ -193,8 +325,19 @@ def test_run_folder_lock_stale_temporaries_damaged_state_and_metrics(tmp_path):
 
     synthesize(tmp_path / "d", scenes=2, size=64, seed=0)
     out = tmp_path / "run"
-    cfg = TrainConfig(data=str(tmp_path / "d"), out=str(out), preset="s3net-lite", steps=2, batch=2, resize=64,
-                      device="cpu", num_workers=0, log_every=1, ckpt_every=1, val_every=100)
+    cfg = TrainConfig(
+        data=str(tmp_path / "d"),
+        out=str(out),
+        preset="s3net-lite",
+        steps=2,
+        batch=2,
+        resize=64,
+        device="cpu",
+        num_workers=0,
+        log_every=1,
+        ckpt_every=1,
+        val_every=100,
+    )
     with RunLock(out):  # a second trainer in the same folder is refused
         with pytest.raises(RelightError, match="another training run"):
             train(cfg)
@@ -238,15 +381,37 @@ def test_sigkill_during_a_checkpoint_write_then_resume_is_bit_identical(tiny, tm
     from core.cli import main
 
     def args(out):
-        return ["train", "--data", str(tiny), "--out", str(out), "--preset", "s3net-lite", "--steps", "6", "--batch",
-                "2", "--workers", "0", "--device", "cpu", "--ckpt-every", "3", "--val-every", "1000", "--seed", "0"]
+        return [
+            "train",
+            "--data",
+            str(tiny),
+            "--out",
+            str(out),
+            "--preset",
+            "s3net-lite",
+            "--steps",
+            "6",
+            "--batch",
+            "2",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--ckpt-every",
+            "3",
+            "--val-every",
+            "1000",
+            "--seed",
+            "0",
+        ]
 
     assert main(args(tmp_path / "full")) == 0
     out = tmp_path / "killed"
     # the child computes with as many threads as this process (CPU sums depend on the thread count)
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    r = subprocess.run([sys.executable, "-c", KILL_IN_WRITE, str(ROOT), *args(out)], capture_output=True, timeout=300,
-                       env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", KILL_IN_WRITE, str(ROOT), *args(out)], capture_output=True, timeout=300, env=env
+    )
     assert r.returncode == -signal.SIGKILL
     assert list(out.glob(".state.pt.*.tmp"))  # the half-finished write is still there
     assert torch.load(out / "state.pt", weights_only=True)["step"] == 3

@@ -1,6 +1,7 @@
 """Tiny files that would hang the program or take gigabytes: pickles of shared references, zip bombs,
 FIFOs and devices in place of files, and pairs too large for the machine's memory. Each is refused
 with one clear error, quickly, without allocating what the file asks for."""
+
 import io
 import os
 import pickle
@@ -60,7 +61,9 @@ print("seconds", round(time.perf_counter() - t0, 2))
 
 
 def _read_limited(path: Path, max_array_bytes: int | None = None, timeout: float = 60) -> str:
-    args = [sys.executable, "-c", LIMITED_READ, str(path), str(ROOT)] + ([str(max_array_bytes)] if max_array_bytes else [])
+    args = [sys.executable, "-c", LIMITED_READ, str(path), str(ROOT)] + (
+        [str(max_array_bytes)] if max_array_bytes else []
+    )
     try:
         r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -124,7 +127,9 @@ def test_pickle_bounds_on_builtins_sets_and_shared_array_data(tmp_path):
             return _reconstruct, (np.ndarray, (0,), b"b"), (1, (512, 512), np.dtype("f4"), False, self.data)
 
     data = b"\0" * (1 << 20)
-    (tmp_path / "shared.npy").write_bytes(_npy_header_obj() + pickle.dumps({"normalized_depth": [Arr(data) for _ in range(100)]}, protocol=4))
+    (tmp_path / "shared.npy").write_bytes(
+        _npy_header_obj() + pickle.dumps({"normalized_depth": [Arr(data) for _ in range(100)]}, protocol=4)
+    )
     assert (tmp_path / "shared.npy").stat().st_size < 2 << 20
     out = _read_limited(tmp_path / "shared.npy", max_array_bytes=16 << 20)
     assert "refused:" in out and "arrays add up to more than 16 MB" in out, out
@@ -225,9 +230,18 @@ def test_fifo_as_image_depth_or_checkpoint_is_refused_without_waiting(capsys, tm
     dep = write_depth_npy(tmp_path / "s.npy", np.random.default_rng(1).random((64, 64)))
     base = ["--guide", img, "--guide-depth", dep, "--output", tmp_path / "o.png", "--device", "cpu"]
     cases = [
-        (["--source", fifos(tmp_path / "fifo.png"), "--source-depth", dep, "--checkpoint", lite_checkpoint], "fifo.png"),
-        (["--source", img, "--source-depth", fifos(tmp_path / "fifo.npy"), "--checkpoint", lite_checkpoint], "fifo.npy"),
-        (["--source", img, "--source-depth", fifos(tmp_path / "fifo.npz"), "--checkpoint", lite_checkpoint], "fifo.npz"),
+        (
+            ["--source", fifos(tmp_path / "fifo.png"), "--source-depth", dep, "--checkpoint", lite_checkpoint],
+            "fifo.png",
+        ),
+        (
+            ["--source", img, "--source-depth", fifos(tmp_path / "fifo.npy"), "--checkpoint", lite_checkpoint],
+            "fifo.npy",
+        ),
+        (
+            ["--source", img, "--source-depth", fifos(tmp_path / "fifo.npz"), "--checkpoint", lite_checkpoint],
+            "fifo.npz",
+        ),
         (["--source", img, "--source-depth", dep, "--checkpoint", fifos(tmp_path / "w.safetensors")], "w.safetensors"),
         (["--source", img, "--source-depth", dep, "--checkpoint", fifos(tmp_path / "weight.pkl")], "weight.pkl"),
     ]
@@ -255,8 +269,18 @@ def test_folder_mode_skips_and_reports_fifos(capsys, tmp_path, fifos, lite_check
     (pairs / "guide" / "Pair002.png").unlink()
     fifos(pairs / "guide" / "Pair002.png")  # a guide that is a FIFO
     t0 = time.perf_counter()
-    code, err = run_cli(capsys, "infer", "--input-dir", pairs, "--output", tmp_path / "out", "--checkpoint",
-                        lite_checkpoint, "--device", "cpu")
+    code, err = run_cli(
+        capsys,
+        "infer",
+        "--input-dir",
+        pairs,
+        "--output",
+        tmp_path / "out",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+    )
     assert time.perf_counter() - t0 < 4 + 10, err
     assert code == 0 and "relit 1 of 4 pairs" in err, err
     for name in ("Pair001", "Pair002", "Pair009"):
@@ -269,17 +293,25 @@ def test_folder_mode_skips_and_reports_fifos(capsys, tmp_path, fifos, lite_check
 
 def _png_header(path: Path, w: int, h: int, bit_depth: int = 8, colour: int = 2) -> Path:
     """A PNG with a real header and a token of data: its header says w x h, it weighs a few hundred bytes."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, colour, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    )
     return path
 
 
 def test_pair_over_the_memory_budget_is_refused_before_decoding(capsys, tmp_path, monkeypatch, lite_checkpoint):
-    from core.inputs import (BYTES_PER_DEPTH_PIXEL, BYTES_PER_GUIDE_PIXEL, BYTES_PER_SOURCE_PIXEL, pair_memory_budget,
-                             physical_memory)
+    from core.inputs import (
+        BYTES_PER_DEPTH_PIXEL,
+        BYTES_PER_GUIDE_PIXEL,
+        BYTES_PER_SOURCE_PIXEL,
+        pair_memory_budget,
+        physical_memory,
+    )
 
     # the default budget: half of this machine's memory
     monkeypatch.delenv("RELIGHT_MEMORY_BUDGET_MB", raising=False)
@@ -291,17 +323,38 @@ def test_pair_over_the_memory_budget_is_refused_before_decoding(capsys, tmp_path
     gdep = write_depth(tmp_path / "g_depth.png", np.zeros((64, 64)))
     monkeypatch.setenv("RELIGHT_MEMORY_BUDGET_MB", "4096")
     t0 = time.perf_counter()
-    code, err = run_cli(capsys, "infer", "--source", src, "--source-depth", dep, "--guide", gui, "--guide-depth", gdep,
-                        "--output", tmp_path / "o.png", "--checkpoint", lite_checkpoint, "--device", "cpu")
+    code, err = run_cli(
+        capsys,
+        "infer",
+        "--source",
+        src,
+        "--source-depth",
+        dep,
+        "--guide",
+        gui,
+        "--guide-depth",
+        gdep,
+        "--output",
+        tmp_path / "o.png",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+    )
     assert code == 2 and err.count("\n") == 1 and time.perf_counter() - t0 < 5, err
-    need = 12000 * 12000 * (BYTES_PER_SOURCE_PIXEL + BYTES_PER_DEPTH_PIXEL) + 64 * 64 * (BYTES_PER_GUIDE_PIXEL + BYTES_PER_DEPTH_PIXEL)
+    need = 12000 * 12000 * (BYTES_PER_SOURCE_PIXEL + BYTES_PER_DEPTH_PIXEL) + 64 * 64 * (
+        BYTES_PER_GUIDE_PIXEL + BYTES_PER_DEPTH_PIXEL
+    )
     assert "big.png: relighting this pair needs about" in err and f"{need / 2**30:.1f} GB" in err, err
     assert "source 12000x12000" in err and "more than the 4.00 GB allowed ($RELIGHT_MEMORY_BUDGET_MB)" in err, err
     # the library refuses the same pair with the same numbers, having allocated nothing of its size
     from core.api import relight
     from core.render.light import Light
 
-    assert _peak_bytes(lambda: relight((src, dep), light=Light(azimuth=0), checkpoint=lite_checkpoint, device="cpu")) < 64 << 20
+    assert (
+        _peak_bytes(lambda: relight((src, dep), light=Light(azimuth=0), checkpoint=lite_checkpoint, device="cpu"))
+        < 64 << 20
+    )
     with pytest.raises(RelightError, match="needs about"):
         load_input(InputFiles(src, dep))
     # a small budget applies to real pairs in folder mode: the pair is reported, the run goes on
@@ -309,10 +362,30 @@ def test_pair_over_the_memory_budget_is_refused_before_decoding(capsys, tmp_path
 
     synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=2)
     monkeypatch.setenv("RELIGHT_MEMORY_BUDGET_MB", "0.5")  # 64x64 x 128 bytes = 0.5 MB, plus the guide and depths
-    code, err = run_cli(capsys, "infer", "--input-dir", tmp_path / "s" / "pairs", "--output", tmp_path / "out",
-                        "--checkpoint", lite_checkpoint, "--device", "cpu")
+    code, err = run_cli(
+        capsys,
+        "infer",
+        "--input-dir",
+        tmp_path / "s" / "pairs",
+        "--output",
+        tmp_path / "out",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+    )
     assert code == 2 and "relit 0 of 2" in err and "needs about" in err, err
     monkeypatch.setenv("RELIGHT_MEMORY_BUDGET_MB", "64")
-    code, err = run_cli(capsys, "infer", "--input-dir", tmp_path / "s" / "pairs", "--output", tmp_path / "out",
-                        "--checkpoint", lite_checkpoint, "--device", "cpu")
+    code, err = run_cli(
+        capsys,
+        "infer",
+        "--input-dir",
+        tmp_path / "s" / "pairs",
+        "--output",
+        tmp_path / "out",
+        "--checkpoint",
+        lite_checkpoint,
+        "--device",
+        "cpu",
+    )
     assert code == 0 and "relit 2 of 2" in err, err

@@ -3,6 +3,7 @@
 Every random choice is drawn from a generator seeded by (seed, epoch, index), so an epoch's
 samples are the same whatever the worker count, and a resumed run sees the same data.
 """
+
 from __future__ import annotations
 
 import logging
@@ -78,18 +79,25 @@ def _window(rng: np.random.Generator, h: int, w: int, crop: int | None) -> tuple
     return y, x, c, c
 
 
-def make_sample(src, sd, gui, gd, tgt, rng: np.random.Generator, aug: Augment,
-                flip_on_device: bool = False) -> dict[str, torch.Tensor]:
+def make_sample(
+    src, sd, gui, gd, tgt, rng: np.random.Generator, aug: Augment, flip_on_device: bool = False
+) -> dict[str, torch.Tensor]:
     """Crop windows and the flip drawn from `rng` (in this order, whatever the source of the arrays).
     With `flip_on_device` the flip is returned as a flag ("flip") for `core.training.to_device`."""
     y, x, ch, cw = _window(rng, *src.shape[:2], aug.crop)
-    src, sd, tgt = (a[y:y + ch, x:x + cw] for a in (src, sd, tgt))
+    src, sd, tgt = (a[y : y + ch, x : x + cw] for a in (src, sd, tgt))
     gy, gx, gh, gw = _window(rng, *gui.shape[:2], aug.crop)  # the guide has its own window
-    gui, gd = (a[gy:gy + gh, gx:gx + gw] for a in (gui, gd))
+    gui, gd = (a[gy : gy + gh, gx : gx + gw] for a in (gui, gd))
     flip = bool(aug.hflip and rng.random() < 0.5)
     if flip and not flip_on_device:
         src, sd, gui, gd, tgt = (a[:, ::-1] for a in (src, sd, gui, gd, tgt))
-    sample = {"source": _chw(src), "source_depth": _chw(sd), "guide": _chw(gui), "guide_depth": _chw(gd), "target": _chw(tgt)}
+    sample = {
+        "source": _chw(src),
+        "source_depth": _chw(sd),
+        "guide": _chw(gui),
+        "guide_depth": _chw(gd),
+        "target": _chw(tgt),
+    }
     if flip_on_device:
         sample["flip"] = torch.tensor(flip)
     return sample
@@ -101,8 +109,15 @@ class VIDITTriplets(SkipBadFiles, Dataset):
     One item per (scene, setting) of the split; guide scene and setting s2 are drawn per epoch.
     """
 
-    def __init__(self, index: VIDITIndex, split: str = "train", val_fraction: float = 0.1, seed: int = 0,
-                 augment: Augment = Augment(), same_scene_guide: bool = False):
+    def __init__(
+        self,
+        index: VIDITIndex,
+        split: str = "train",
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        augment: Augment = Augment(),
+        same_scene_guide: bool = False,
+    ):
         usable = [n for n in index.scenes if n in index.depth and len(index.scenes[n]) >= 2]
         train, val = split_scenes(usable, val_fraction, seed)
         self.scenes = train if split == "train" else val
@@ -140,8 +155,16 @@ class CachedVIDITTriplets(VIDITTriplets):
     """The same triplets, crops and flips as VIDITTriplets, read from a FrameCache: integer frames
     (converted to float and flipped on the device) instead of decoded PNGs."""
 
-    def __init__(self, index: VIDITIndex, cache: "FrameCache", split: str = "train", val_fraction: float = 0.1,
-                 seed: int = 0, augment: Augment = Augment(), same_scene_guide: bool = False):
+    def __init__(
+        self,
+        index: VIDITIndex,
+        cache: FrameCache,
+        split: str = "train",
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        augment: Augment = Augment(),
+        same_scene_guide: bool = False,
+    ):
         super().__init__(index, split, val_fraction, seed, augment, same_scene_guide)
         self.cache = cache
 
@@ -149,8 +172,16 @@ class CachedVIDITTriplets(VIDITTriplets):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         scene, s1, gscene, s2 = self.triplet(i, rng)
         c = self.cache
-        return make_sample(c.frame(scene, s1), c.depth(scene), c.frame(gscene, s2), c.depth(gscene),
-                           c.frame(scene, s2), rng, self.augment, flip_on_device=True)
+        return make_sample(
+            c.frame(scene, s1),
+            c.depth(scene),
+            c.frame(gscene, s2),
+            c.depth(gscene),
+            c.frame(scene, s2),
+            rng,
+            self.augment,
+            flip_on_device=True,
+        )
 
 
 class PairDataset(SkipBadFiles, Dataset):

@@ -11,6 +11,7 @@ Layout of a cache folder: `frames.u8` or `frames.u16` (N, H, W, 3), `depth.f32` 
 `index.json` (written last: a folder without it is unfinished). Its name is a hash of the dataset's
 file names, sizes and times and the resize, so a changed dataset gets a new cache.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -128,7 +129,7 @@ class FrameCache:
         return self._maps()[1][self.depth_rows[scene]]
 
     @classmethod
-    def open(cls, folder: Path) -> "FrameCache":
+    def open(cls, folder: Path) -> FrameCache:
         """The cache in `folder`, after checking that its index and files are what this program writes
         (any other content is refused with one line naming the folder and the problem)."""
         meta = _read_index(folder)
@@ -139,8 +140,10 @@ class FrameCache:
             raise RelightError("frame cache is damaged (its index names a frame twice)", folder)
         cache = cls(folder, tuple(meta["shape"]), dtype, frames, depth)
         h, w = cache.shape
-        for f, expect in ((cache.frames_file, len(frames) * h * w * 3 * np.dtype(dtype).itemsize),
-                          (folder / "depth.f32", len(depth) * h * w * 4)):
+        for f, expect in (
+            (cache.frames_file, len(frames) * h * w * 3 * np.dtype(dtype).itemsize),
+            (folder / "depth.f32", len(depth) * h * w * 4),
+        ):
             size = _regular_size(f)
             if size != expect:
                 what = "missing" if size is None else f"{size} bytes, not {expect}"
@@ -163,6 +166,7 @@ def _regular_size(path: Path) -> int | None:
 
 def _read_index(folder: Path) -> dict:
     """index.json checked field by field: version, dtype, shape, frames, depth (and dataset, text)."""
+
     def bad(why: str) -> RelightError:
         return RelightError(f"frame cache is damaged ({why})", folder)
 
@@ -190,9 +194,18 @@ def _read_index(folder: Path) -> dict:
     if not (isinstance(shape, list) and len(shape) == 2 and all(whole(v, 1, MAX_SIDE) for v in shape)):
         raise bad("no valid frame shape")
     frames, depth = meta.get("frames"), meta.get("depth")
-    if not (isinstance(frames, list) and frames and all(
-            isinstance(f, list) and len(f) == 3 and isinstance(f[0], str) and whole(f[1], 0, 10**6)
-            and isinstance(f[2], str) for f in frames)):
+    if not (
+        isinstance(frames, list)
+        and frames
+        and all(
+            isinstance(f, list)
+            and len(f) == 3
+            and isinstance(f[0], str)
+            and whole(f[1], 0, 10**6)
+            and isinstance(f[2], str)
+            for f in frames
+        )
+    ):
         raise bad("no valid list of frames")
     if not (isinstance(depth, list) and depth and all(isinstance(d, str) for d in depth)):
         raise bad("no valid list of depth maps")
@@ -205,9 +218,14 @@ def _decode(index: VIDITIndex, scene: str, setting: Setting, resize: int | None)
     return _resized(read_image(index.scenes[scene][setting]), resize)
 
 
-def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize: int | None = None,
-                      progress: Progress | None = None, cancel: CancelToken | None = None,
-                      threads: int | None = None) -> FrameCache:
+def build_frame_cache(
+    index: VIDITIndex,
+    root: str | Path | None = None,
+    resize: int | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    threads: int | None = None,
+) -> FrameCache:
     """Open the cache of `index` under `root`, decoding the dataset into it first if needed.
     Processes that call this together (one per GPU) wait for one builder (a file lock)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -240,8 +258,11 @@ def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize:
         need = len(keys) * h * w * 3 * np.dtype(dtype).itemsize + len(scenes) * h * w * 4
         free = shutil.disk_usage(root).free
         if need + (1 << 30) > free:  # keep a gigabyte for everything else
-            raise RelightError(f"the frame cache of this dataset needs {_size(need)}; {_size(free)} are free "
-                               "there, and 1 GB stays free (choose another cache folder)", root)
+            raise RelightError(
+                f"the frame cache of this dataset needs {_size(need)}; {_size(free)} are free "
+                "there, and 1 GB stays free (choose another cache folder)",
+                root,
+            )
         tmp = root / f"{folder.name}.tmp-{os.getpid()}"
         if os.path.lexists(tmp):  # left by a killed builder that had this process id
             _delete_cache_folder(tmp, must_be_valid=False)
@@ -255,27 +276,35 @@ def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize:
             def put_frame(i: int) -> None:
                 img = _decode(index, *keys[i], resize)
                 if img.shape[:2] != (h, w):
-                    raise RelightError(f"is {img.shape[1]}x{img.shape[0]}, the dataset's first image "
-                                       f"{w}x{h}; give a resize to cache images of mixed sizes",
-                                       index.scenes[keys[i][0]][keys[i][1]])
+                    raise RelightError(
+                        f"is {img.shape[1]}x{img.shape[0]}, the dataset's first image "
+                        f"{w}x{h}; give a resize to cache images of mixed sizes",
+                        index.scenes[keys[i][0]][keys[i][1]],
+                    )
                 if dtype == np.uint16:
                     fm[i] = np.rint(img * 65535.0).astype(np.uint16)
                     return
                 frame = _as_uint8(img)
                 if frame is None:
-                    raise RelightError("mixes 8-bit and 16-bit images; the frame cache needs one kind",
-                                       index.scenes[keys[i][0]][keys[i][1]])
+                    raise RelightError(
+                        "mixes 8-bit and 16-bit images; the frame cache needs one kind",
+                        index.scenes[keys[i][0]][keys[i][1]],
+                    )
                 fm[i] = frame
 
             def put_depth(j: int) -> None:
                 d = _resized(read_depth(index.depth[scenes[j]]).data, resize)
                 if d.shape != (h, w):
-                    raise RelightError(f"depth is {d.shape[1]}x{d.shape[0]}, the images {w}x{h}", index.depth[scenes[j]])
+                    raise RelightError(
+                        f"depth is {d.shape[1]}x{d.shape[0]}, the images {w}x{h}", index.depth[scenes[j]]
+                    )
                 dm[j] = d
 
             done = 0
             with ThreadPoolExecutor(threads or min(16, os.cpu_count() or 2)) as pool:
-                jobs = [pool.submit(put_frame, i) for i in range(len(keys))] + [pool.submit(put_depth, j) for j in range(len(scenes))]
+                jobs = [pool.submit(put_frame, i) for i in range(len(keys))] + [
+                    pool.submit(put_depth, j) for j in range(len(scenes))
+                ]
                 for job in jobs:
                     if cancel is not None and cancel.cancelled:
                         for j in jobs:
@@ -288,8 +317,15 @@ def build_frame_cache(index: VIDITIndex, root: str | Path | None = None, resize:
             fm.flush()
             dm.flush()
             del fm, dm
-            meta = {"version": CACHE_VERSION, "dataset": str(index.root), "resize": resize, "shape": [h, w],
-                    "dtype": np.dtype(dtype).name, "frames": [[s, t, d] for s, (t, d) in keys], "depth": scenes}
+            meta = {
+                "version": CACHE_VERSION,
+                "dataset": str(index.root),
+                "resize": resize,
+                "shape": [h, w],
+                "dtype": np.dtype(dtype).name,
+                "frames": [[s, t, d] for s, (t, d) in keys],
+                "depth": scenes,
+            }
             (tmp / "index.json").write_text(json.dumps(meta))
             if os.path.lexists(folder):  # damaged, unfinished or from an older version
                 _delete_cache_folder(folder, must_be_valid=False)
@@ -330,7 +366,9 @@ def _delete_cache_folder(folder: Path, must_be_valid: bool) -> None:
     # a cache file's name on a link or a FIFO is unlinked like the file (no data goes); a folder is not
     others = [n for n in names if n not in CACHE_FILES or not (folder / n).is_symlink() and (folder / n).is_dir()]
     if others:
-        raise RelightError(f"holds files this program did not write ({name_list(sorted(others), 3)}); not removed", folder)
+        raise RelightError(
+            f"holds files this program did not write ({name_list(sorted(others), 3)}); not removed", folder
+        )
     for n in names:
         (folder / n).unlink()  # a link among them is unlinked, its target left alone
     folder.rmdir()
@@ -415,8 +453,11 @@ def clear_caches(root: str | Path | None = None) -> ClearReport:
             report.others.append(name)
     for name, entry in listed.items():  # lock files whose cache and builds are gone, when no one holds them
         m = LOCK_NAME.fullmatch(name)
-        if not m or not entry.is_file(follow_symlinks=False) or any(
-                n == m.group(1) or n.startswith(m.group(1) + ".tmp-") for n in os.listdir(root)):
+        if (
+            not m
+            or not entry.is_file(follow_symlinks=False)
+            or any(n == m.group(1) or n.startswith(m.group(1) + ".tmp-") for n in os.listdir(root))
+        ):
             continue
         try:
             with open(entry.path, "a+") as lock:

@@ -1,4 +1,5 @@
 """Scanning the folder layouts users bring: VIDIT training scenes and NTIRE validation pairs."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -42,7 +43,9 @@ def scan_vidit(root: str | Path) -> VIDITIndex:
     if not scenes:
         raise RelightError(
             "matches no known layout: expected VIDIT files ImageNNN_<temp>_<dir>.png + ImageNNN.npy, "
-            "or NTIRE pairs in input/ and guide/", root)
+            "or NTIRE pairs in input/ and guide/",
+            root,
+        )
     depth, problems = {}, []
     for name, settings in scenes.items():
         d = root / f"{name}.npy"
@@ -86,12 +89,21 @@ class PairRecord:
 
 def scan_ntire(root: str | Path, ground_truth: str | Path | None = None) -> list[PairRecord]:
     root = Path(root)
-    gt_dir = Path(ground_truth) if ground_truth else next((root / d for d in GROUND_TRUTH_DIRS if (root / d).is_dir()), None)
+    gt_dir = (
+        Path(ground_truth) if ground_truth else next((root / d for d in GROUND_TRUTH_DIRS if (root / d).is_dir()), None)
+    )
     out = []
     for pair in ntire_pairs(root):
         tgt = None
         if gt_dir is not None:
-            tgt = next((gt_dir / f"{pair.name}{s}" for s in (".png", ".jpg", ".tif") if (gt_dir / f"{pair.name}{s}").is_file()), None)
+            tgt = next(
+                (
+                    gt_dir / f"{pair.name}{s}"
+                    for s in (".png", ".jpg", ".tif")
+                    if (gt_dir / f"{pair.name}{s}").is_file()
+                ),
+                None,
+            )
         out.append(PairRecord(pair, tgt))
     return out
 
@@ -102,4 +114,6 @@ def detect_layout(root: str | Path) -> str:
         return "ntire"
     if any(VIDIT_NAME.match(p.stem) for p in root.glob("*.png")):
         return "vidit"
-    raise RelightError("matches no known layout (VIDIT ImageNNN_<temp>_<dir>.png + ImageNNN.npy, or NTIRE input/ + guide/)", root)
+    raise RelightError(
+        "matches no known layout (VIDIT ImageNNN_<temp>_<dir>.png + ImageNNN.npy, or NTIRE input/ + guide/)", root
+    )

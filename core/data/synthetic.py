@@ -1,4 +1,5 @@
 """Synthetic datasets in the VIDIT and NTIRE layouts, rendered by ``core.render``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,15 @@ from ..render.scene import DEPTH_FAR, random_scene, reference_scene, render_scen
 from ..vocab import TEMPERATURES, VIDIT_DIRECTIONS
 
 
-def write_vidit_scene(out: Path, index: int, seed: int, size: int, directions=VIDIT_DIRECTIONS,
-                      reference_every: int = 0, photo_textures: bool = False) -> None:
+def write_vidit_scene(
+    out: Path,
+    index: int,
+    seed: int,
+    size: int,
+    directions=VIDIT_DIRECTIONS,
+    reference_every: int = 0,
+    photo_textures: bool = False,
+) -> None:
     """Scene `index` under every (temperature, direction). With reference_every = k, every k-th
     scene is the compass's reference scene, so the network learns to read its guides."""
     if reference_every and index % reference_every == reference_every - 1:
@@ -27,8 +35,15 @@ def write_vidit_scene(out: Path, index: int, seed: int, size: int, directions=VI
     write_depth_npy(out / f"{name}.npy", depth, float(depth[size // 2, size // 2] * DEPTH_FAR))
 
 
-def write_ntire_pair(out: Path, index: int, seed: int, size: int, directions=VIDIT_DIRECTIONS,
-                     reference_every: int = 0, photo_textures: bool = False) -> None:
+def write_ntire_pair(
+    out: Path,
+    index: int,
+    seed: int,
+    size: int,
+    directions=VIDIT_DIRECTIONS,
+    reference_every: int = 0,
+    photo_textures: bool = False,
+) -> None:
     """A held-out pair: scene A under s1 (input), scene B under s2 (guide), scene A under s2 (target)."""
     rng = np.random.default_rng([seed, 1_000_000 + index])
     s1 = (int(rng.choice(TEMPERATURES)), str(rng.choice(directions)))

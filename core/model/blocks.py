@@ -1,4 +1,5 @@
 """Decoder building blocks of S3Net, named as in the official release so its weights load strictly."""
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@
 timm's ``res2net101d`` is the release's Res2Net-101 v1b 26w x 4s: the same state_dict names and
 shapes as the official checkpoint's ``encoder.*`` entries and the same arithmetic.
 """
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@
 Layout and names follow the official release (class ``Dehaze3``) so that its ``weight.pkl``
 loads with ``strict=True`` and gives the same output.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -15,6 +15,7 @@ light; the light's angular size (``softness``) widens their penumbra.
 
 Camera space as in ``core.render.normals``: x right, y up, z away from the camera.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,9 @@ MAX_FALLOFF = 4.0  # inverse-square gain cap for surfaces near the light
 MAX_PENUMBRA_DEG = 12.0  # angular radius of the light at softness 1
 SHADOW_STEPS = 48
 WORK_SIDE = 512  # the light is worked out at this longer side (it is smooth), then brought up edge-aware
-SHADOW_THICKNESS = 0.3  # an occluder is taken as this deep (fraction of its depth): a ray passing farther behind it is free
+SHADOW_THICKNESS = (
+    0.3  # an occluder is taken as this deep (fraction of its depth): a ray passing farther behind it is free
+)
 FLATTEN_SIGMA = 0.04  # blur of the photo's log luminance for "flatten", as a fraction of the diagonal
 HIGHLIGHT_KNEE = 0.8  # linear values above this roll off towards 1 (hue kept) instead of clipping
 LUMA = (0.2126, 0.7152, 0.0722)
@@ -93,7 +96,9 @@ def geometry(depth: torch.Tensor, optics: Optics = Optics()) -> Geometry:
     return Geometry(zs, points, normals, float(zs.median()), optics.fov_deg, lz, ls)
 
 
-def light_field(points: torch.Tensor, light: Light, centre: float, distance: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def light_field(
+    points: torch.Tensor, light: Light, centre: float, distance: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Per pixel: unit vector to the light (B, 3, H, W), inverse-square falloff (B, 1, H, W), normalised
     to 1 at the scene centre, and the distance to the light (B, 1, H, W; None for a sun)."""
     d = torch.tensor(light_direction(light.azimuth, light.elevation), device=points.device, dtype=points.dtype)
@@ -113,8 +118,14 @@ def wrap_lambert(normals: torch.Tensor, to_light: torch.Tensor, wrap: float) -> 
     return ((ndl + wrap) / (1 + wrap)).clamp(0, 1)
 
 
-def cast_shadows(geo: Geometry, to_light: torch.Tensor, light_dist: torch.Tensor | None, softness: float,
-                 steps: int = SHADOW_STEPS, chunk: int | None = None) -> torch.Tensor:
+def cast_shadows(
+    geo: Geometry,
+    to_light: torch.Tensor,
+    light_dist: torch.Tensor | None,
+    softness: float,
+    steps: int = SHADOW_STEPS,
+    chunk: int | None = None,
+) -> torch.Tensor:
     """Visibility of the light (B, 1, h, w) in [0, 1] at the working size.
 
     Every pixel marches towards the light at once: `steps` points along its ray, geometrically spaced
@@ -149,22 +160,27 @@ def cast_shadows(geo: Geometry, to_light: torch.Tensor, light_dist: torch.Tensor
     # four times as finely, so shadow ends and penumbrae do not come in plateaus of one step
     ratio = (reach * f / 1.5) ** (1 / max(1, steps - 1))
     quarter = torch.tensor([[0.0, 0.25], [0.5, 0.75]], device=z.device, dtype=z.dtype)
-    dither = (ratio ** quarter).repeat((h + 1) // 2, (w + 1) // 2)[:h, :w]
+    dither = (ratio**quarter).repeat((h + 1) // 2, (w + 1) // 2)[:h, :w]
     # inverse depth is sampled: linear across a plane in the image, and 0 (infinitely far, never an
     # occluder) outside the picture, where a ray that left it reads nothing
     inv_depth = z.reciprocal()
     # GPU: every step in one launch per op; CPU: about 256k samples per op, small enough to stay in cache
-    chunk = chunk or (steps if z.device.type != "cpu" else max(1, 2 ** 18 // (b * h * w)))
+    chunk = chunk or (steps if z.device.type != "cpu" else max(1, 2**18 // (b * h * w)))
     clear = torch.full_like(z, math.inf)
     inf = torch.tensor(math.inf, device=z.device, dtype=z.dtype)
     for k0 in range(0, steps, chunk):
-        tk = taus[k0:k0 + chunk].view(1, -1, 1, 1) * dither  # (1, K, H, W)
+        tk = taus[k0 : k0 + chunk].view(1, -1, 1, 1) * dither  # (1, K, H, W)
         k = tk.shape[1]
         rz = torch.addcmul(az, tk, bz).clamp_min_(1e-4)  # behind the camera: projected far away, never blocks
         inv = rz.reciprocal()
         grid = torch.stack([torch.addcmul(ax, tk, bx) * inv, torch.addcmul(ay, tk, by) * inv], -1)
-        zs = F.grid_sample(inv_depth, grid.view(b, k * h, w, 2), mode="bilinear", padding_mode="zeros",
-                           align_corners=False).view(b, k, h, w).reciprocal_()
+        zs = (
+            F.grid_sample(
+                inv_depth, grid.view(b, k * h, w, 2), mode="bilinear", padding_mode="zeros", align_corners=False
+            )
+            .view(b, k, h, w)
+            .reciprocal_()
+        )
         gap = zs - rz  # > 0: the ray passes in front of the surface there
         angle = (gap * inv_z + slack) / tk  # clearance seen from the pixel (tangent of the angle)
         n_r = torch.addcmul(n_o, tk, n_b)
@@ -235,8 +251,9 @@ def shading(geo: Geometry, light: Light, optics: Optics = Optics()) -> torch.Ten
     return lit
 
 
-def add_light(image: torch.Tensor, geo: Geometry, light: Light, optics: Optics = Optics(),
-              linear: torch.Tensor | None = None) -> torch.Tensor:
+def add_light(
+    image: torch.Tensor, geo: Geometry, light: Light, optics: Optics = Optics(), linear: torch.Tensor | None = None
+) -> torch.Tensor:
     """The photo (B, 3, H, W) sRGB in [0, 1] under the added light; `linear` is its decoded copy when
     the caller keeps one (the live preview decodes once)."""
     lin = srgb_to_linear(image) if linear is None else linear

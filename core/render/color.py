@@ -3,6 +3,7 @@
 The colour-matching functions use the multi-lobe Gaussian fit of Wyman, Sloan and Shirley
 (JCGT 2013), accurate to well under a percent of the tabulated CIE data for this purpose.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,11 @@ def _lobe(lam, mu, s1, s2):
 
 
 def cie_xyz_bar(lam_nm: np.ndarray) -> np.ndarray:
-    x = 1.056 * _lobe(lam_nm, 599.8, 37.9, 31.0) + 0.362 * _lobe(lam_nm, 442.0, 16.0, 26.7) - 0.065 * _lobe(lam_nm, 501.1, 20.4, 26.2)
+    x = (
+        1.056 * _lobe(lam_nm, 599.8, 37.9, 31.0)
+        + 0.362 * _lobe(lam_nm, 442.0, 16.0, 26.7)
+        - 0.065 * _lobe(lam_nm, 501.1, 20.4, 26.2)
+    )
     y = 0.821 * _lobe(lam_nm, 568.8, 46.9, 40.5) + 0.286 * _lobe(lam_nm, 530.9, 16.3, 31.1)
     z = 1.217 * _lobe(lam_nm, 437.0, 11.8, 36.0) + 0.681 * _lobe(lam_nm, 459.0, 26.0, 13.8)
     return np.stack([x, y, z], axis=-1)

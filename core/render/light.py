@@ -4,6 +4,7 @@ Convention (the renderer's and VIDIT's): **N points away from the camera** (into
 the image), **E to the camera's right**. The light sits at a fixed elevation and distance around
 the scene centre, as in the synthetic training scenes.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,10 @@ def azimuth_of(direction: str | float) -> float:
         try:
             value = float(name.removesuffix("DEG").removesuffix("°"))
         except ValueError:
-            raise RelightError(f"unknown light direction '{direction}' (use N, NE, E, ... NW or degrees, "
-                               "0 = N = away from the camera, 90 = E = the camera's right)") from None
+            raise RelightError(
+                f"unknown light direction '{direction}' (use N, NE, E, ... NW or degrees, "
+                "0 = N = away from the camera, 90 = E = the camera's right)"
+            ) from None
     elif isinstance(direction, (int, float, np.integer, np.floating)) and not isinstance(direction, bool):
         value = float(direction)
     else:
@@ -54,7 +57,11 @@ def light_position(azimuth_deg: float) -> np.ndarray:
 # (lowest, highest, meaning). Defaults are the dataclass fields below.
 LIGHT_SETTINGS = {
     "elevation": (0.0, 90.0, "degrees above the horizon"),
-    "intensity": (0.0, 4.0, "strength of the added light: a surface facing it gets ambient + intensity times its own light"),
+    "intensity": (
+        0.0,
+        4.0,
+        "strength of the added light: a surface facing it gets ambient + intensity times its own light",
+    ),
     "ambient": (0.0, 1.0, "share of the photo's own light kept where the new light does not reach"),
     "softness": (0.0, 1.0, "size of the light: 0 = hard cast shadows, 1 = a wide penumbra"),
     "flatten": (0.0, 1.0, "how much of the photo's existing light is divided out first"),
@@ -90,7 +97,7 @@ class Light:
         object.__setattr__(self, "azimuth", azimuth_of(self.azimuth))
 
     @classmethod
-    def parse(cls, direction: str | float, kelvin: float = 6500.0, **settings) -> "Light":
+    def parse(cls, direction: str | float, kelvin: float = 6500.0, **settings) -> Light:
         """From a compass name or degrees; `settings` are LIGHT_SETTINGS values (None = default)."""
         return cls(azimuth_of(direction), float(kelvin), **{k: v for k, v in settings.items() if v is not None})
 
@@ -101,5 +108,7 @@ class Light:
 
     def describe_settings(self) -> str:
         """The normals engine's settings in words."""
-        return (f"elevation {self.elevation:g}°, intensity {self.intensity:g}, ambient {self.ambient:g}, "
-                f"softness {self.softness:g}" + (f", flatten {self.flatten:g}" if self.flatten else ""))
+        return (
+            f"elevation {self.elevation:g}°, intensity {self.intensity:g}, ambient {self.ambient:g}, "
+            f"softness {self.softness:g}" + (f", flatten {self.flatten:g}" if self.flatten else "")
+        )

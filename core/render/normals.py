@@ -13,6 +13,7 @@ where the depth varies less than the filter's epsilon inside a window (texture, 
 are averaged; across a depth edge (an object in front of its background) the fit follows the edge,
 so no halo of sideways normals appears around objects.
 """
+
 from __future__ import annotations
 
 import math
@@ -100,7 +101,9 @@ def prepare_depth(depth: torch.Tensor) -> torch.Tensor:
     return depth.clamp_min(0).maximum(1e-3 * top)
 
 
-def smooth_normals(log_depth: torch.Tensor, normals: torch.Tensor, radius: int, eps: float = SMOOTH_EPS) -> torch.Tensor:
+def smooth_normals(
+    log_depth: torch.Tensor, normals: torch.Tensor, radius: int, eps: float = SMOOTH_EPS
+) -> torch.Tensor:
     """Edge-aware smoothing of unit normals (B, 3, H, W), steered by the log depth (B, 1, H, W).
 
     The guided filter averages normals wherever the depth is smooth inside a window. Next to a depth
@@ -127,8 +130,9 @@ def smooth_normals(log_depth: torch.Tensor, normals: torch.Tensor, radius: int, 
     return unit(out)
 
 
-def normals_from_depth(depth: torch.Tensor, fov_deg: float = DEFAULT_FOV_DEG, smooth: float = SMOOTH_RADIUS,
-                       eps: float = SMOOTH_EPS) -> tuple[torch.Tensor, torch.Tensor]:
+def normals_from_depth(
+    depth: torch.Tensor, fov_deg: float = DEFAULT_FOV_DEG, smooth: float = SMOOTH_RADIUS, eps: float = SMOOTH_EPS
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Camera-space points and unit normals, both (B, 3, H, W), from depth (H, W) or (B, 1, H, W).
 
     `smooth` is the edge-aware smoothing radius as a fraction of the longer side (0: raw normals)."""

@@ -4,6 +4,7 @@ scikit-image's bundled sample photos, as linear-light reflectances in (0.02, 0.9
 project evaluates on (astronaut, cat, coffee, rocket) are left out, so an evaluation on them is
 of photos the network never saw.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -13,8 +14,22 @@ import numpy as np
 from ..errors import RelightError
 
 # colour photographs shipped inside scikit-image (no download)
-PHOTOS = ("colorwheel", "hubble_deep_field", "immunohistochemistry", "logo", "coins", "brick", "grass",
-          "gravel", "camera", "horse", "moon", "page", "text", "clock")
+PHOTOS = (
+    "colorwheel",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "coins",
+    "brick",
+    "grass",
+    "gravel",
+    "camera",
+    "horse",
+    "moon",
+    "page",
+    "text",
+    "clock",
+)
 
 
 @lru_cache(maxsize=1)

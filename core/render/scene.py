@@ -12,6 +12,7 @@ colour, so a scene's images cost one shading render per direction and one geomet
 
 Training data (``core.data.synthetic``) and compass guides (``core.guides``) both render here.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,17 +55,27 @@ def _random_texture(rng: np.random.Generator) -> dict:
     c1 = rng.uniform(0.1, 0.95, 3).astype(np.float32)
     c2 = np.clip(c1 * rng.uniform(0.2, 0.7) + rng.uniform(0.0, 0.3, 3), 0.02, 0.98).astype(np.float32)
     return {
-        "kind": str(kind), "c1": c1, "c2": c2, "scale": float(rng.uniform(0.15, 0.6)),
+        "kind": str(kind),
+        "c1": c1,
+        "c2": c2,
+        "scale": float(rng.uniform(0.15, 0.6)),
         "axis": int(rng.integers(0, 3)),
-        "freqs": rng.normal(0, 6, (4, 3)).astype(np.float32), "phases": rng.uniform(0, 6.3, 4).astype(np.float32),
+        "freqs": rng.normal(0, 6, (4, 3)).astype(np.float32),
+        "phases": rng.uniform(0, 6.3, 4).astype(np.float32),
     }
 
 
 def _photo_texture(rng: np.random.Generator, count: int) -> dict:
     """A photograph mapped onto a surface (planar projection along `axis`), at a random scale and offset."""
-    return {"kind": "photo", "photo": int(rng.integers(0, count)), "scale": float(rng.uniform(1.5, 5.0)),
-            "axis": int(rng.integers(0, 3)), "offset": rng.uniform(0, 1, 2).astype(np.float32),
-            "c1": rng.uniform(0.35, 1.0, 3).astype(np.float32), "c2": np.zeros(3, np.float32)}  # c1: a tint
+    return {
+        "kind": "photo",
+        "photo": int(rng.integers(0, count)),
+        "scale": float(rng.uniform(1.5, 5.0)),
+        "axis": int(rng.integers(0, 3)),
+        "offset": rng.uniform(0, 1, 2).astype(np.float32),
+        "c1": rng.uniform(0.35, 1.0, 3).astype(np.float32),
+        "c2": np.zeros(3, np.float32),
+    }  # c1: a tint
 
 
 def random_scene(rng: np.random.Generator, photo_textures: bool = False) -> Scene:
@@ -89,13 +100,17 @@ def random_scene(rng: np.random.Generator, photo_textures: bool = False) -> Scen
         if kind == "box":
             he = rng.uniform(0.25, 0.9, 3).astype(np.float32)
             he[1] = rng.uniform(0.2, 1.3)
-            solids.append(Solid(kind, np.array([x, he[1], z], np.float32), he, float(rng.uniform(0, np.pi)), texture(rng)))
+            solids.append(
+                Solid(kind, np.array([x, he[1], z], np.float32), he, float(rng.uniform(0, np.pi)), texture(rng))
+            )
         elif kind == "sphere":
             r = rng.uniform(0.3, 0.9)
             solids.append(Solid(kind, np.array([x, r, z], np.float32), np.array([r], np.float32), 0.0, texture(rng)))
         else:
             r, hgt = rng.uniform(0.2, 0.6), rng.uniform(0.4, 2.2)
-            solids.append(Solid(kind, np.array([x, 0.0, z], np.float32), np.array([r, hgt], np.float32), 0.0, texture(rng)))
+            solids.append(
+                Solid(kind, np.array([x, 0.0, z], np.float32), np.array([r, hgt], np.float32), 0.0, texture(rng))
+            )
     wall = float(rng.uniform(6.0, 8.0)) if rng.random() < 0.5 else None
     scene = Scene(solids, texture(rng), wall, texture(rng))
     if photo_textures:
@@ -104,6 +119,7 @@ def random_scene(rng: np.random.Generator, photo_textures: bool = False) -> Scen
 
 
 # ---- ray intersections (vectorised over rays; o, d: (N, 3) float32) ----------------------
+
 
 def _hit_plane_y0(o, d):
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -255,7 +271,11 @@ def trace_geometry(scene: Scene, cam: Camera) -> Geometry:
     best = np.full(n_rays, _INF)
     normals = np.zeros((n_rays, 3), np.float32)
     owner = np.full(n_rays, -1, np.int32)
-    surfaces = [("ground", None)] + ([("wall", None)] if scene.wall_z is not None else []) + [(i, s) for i, s in enumerate(scene.solids)]
+    surfaces = (
+        [("ground", None)]
+        + ([("wall", None)] if scene.wall_z is not None else [])
+        + [(i, s) for i, s in enumerate(scene.solids)]
+    )
     for idx, (name, solid) in enumerate(surfaces):
         if name == "ground":
             t, n = _hit_plane_y0(o, d)
@@ -311,7 +331,9 @@ def tone_map(linear: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0), 1 / 2.4) - 0.055).astype(np.float32)
 
 
-def render_scene(scene: Scene, size: int, directions=VIDIT_DIRECTIONS, temperatures=TEMPERATURES) -> tuple[dict, np.ndarray]:
+def render_scene(
+    scene: Scene, size: int, directions=VIDIT_DIRECTIONS, temperatures=TEMPERATURES
+) -> tuple[dict, np.ndarray]:
     """-> ({(temp, direction): sRGB image (H, W, 3)}, normalized depth (H, W)).
 
     A direction is a compass name (N, NNE, ..., NW) or an azimuth in degrees."""
@@ -326,15 +348,20 @@ def render_scene(scene: Scene, size: int, directions=VIDIT_DIRECTIONS, temperatu
     return images, geo.depth / DEPTH_FAR
 
 
-
-
 def scene_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
 def _texture(kind: str, c1, c2, scale: float = 0.5, axis: int = 0) -> dict:
-    return {"kind": kind, "c1": np.asarray(c1, np.float32), "c2": np.asarray(c2, np.float32), "scale": scale,
-            "axis": axis, "freqs": np.zeros((4, 3), np.float32), "phases": np.zeros(4, np.float32)}
+    return {
+        "kind": kind,
+        "c1": np.asarray(c1, np.float32),
+        "c2": np.asarray(c2, np.float32),
+        "scale": scale,
+        "axis": axis,
+        "freqs": np.zeros((4, 3), np.float32),
+        "phases": np.zeros(4, np.float32),
+    }
 
 
 def reference_scene() -> Scene:
@@ -342,11 +369,27 @@ def reference_scene() -> Scene:
     cast shadows on the floor and the wall) and its colour (a near-white sphere)."""
     grey, white = (0.55, 0.55, 0.55), (0.85, 0.85, 0.85)
     solids = [
-        Solid("sphere", np.array([-1.6, 0.8, 2.4], np.float32), np.array([0.8], np.float32), 0.0, _texture("flat", white, white)),
-        Solid("box", np.array([1.5, 0.7, 2.8], np.float32), np.array([0.7, 0.7, 0.7], np.float32), 0.6,
-              _texture("flat", grey, grey)),
-        Solid("cylinder", np.array([0.1, 0.0, 4.6], np.float32), np.array([0.45, 1.9], np.float32), 0.0,
-              _texture("stripes", (0.7, 0.7, 0.7), (0.4, 0.4, 0.4), 0.3, 1)),
+        Solid(
+            "sphere",
+            np.array([-1.6, 0.8, 2.4], np.float32),
+            np.array([0.8], np.float32),
+            0.0,
+            _texture("flat", white, white),
+        ),
+        Solid(
+            "box",
+            np.array([1.5, 0.7, 2.8], np.float32),
+            np.array([0.7, 0.7, 0.7], np.float32),
+            0.6,
+            _texture("flat", grey, grey),
+        ),
+        Solid(
+            "cylinder",
+            np.array([0.1, 0.0, 4.6], np.float32),
+            np.array([0.45, 1.9], np.float32),
+            0.0,
+            _texture("stripes", (0.7, 0.7, 0.7), (0.4, 0.4, 0.4), 0.3, 1),
+        ),
     ]
     floor = _texture("checks", (0.62, 0.62, 0.6), (0.42, 0.42, 0.4), 0.8)
     wall = _texture("flat", (0.7, 0.7, 0.68), (0.7, 0.7, 0.68))

@@ -1,5 +1,6 @@
 """Before/after compare view: split with a draggable divider, side by side, hold-to-flip toggle,
 and difference; one shared zoom (wheel, at the cursor) and pan for every pane."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,6 @@ MODES = ("split", "side", "toggle", "difference")
 
 
 class CompareView(QWidget):
-
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setMinimumSize(200, 100)  # small windows keep the toolbars; the picture scales
@@ -37,7 +37,9 @@ class CompareView(QWidget):
         self._fitted = True
 
     # ---- content --------------------------------------------------------------------------
-    def set_images(self, before: np.ndarray | None, after: np.ndarray | None, labels=("before", "after"), keep_view=False):
+    def set_images(
+        self, before: np.ndarray | None, after: np.ndarray | None, labels=("before", "after"), keep_view=False
+    ):
         first = self.before is None or before is None or self.before.shape[:2] != before.shape[:2]
         self.before, self.after, self.labels = before, after, labels
         self._qb = to_qimage(before) if before is not None else None
@@ -146,8 +148,11 @@ class CompareView(QWidget):
             captions = [(pane, self.labels[0])] if self.labels[0] else []
             if self.placeholder:
                 fm = p.fontMetrics()
-                box = fm.boundingRect(pane.adjusted(40, 0, -40, 0).toRect(),
-                                      int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.placeholder)
+                box = fm.boundingRect(
+                    pane.adjusted(40, 0, -40, 0).toRect(),
+                    int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                    self.placeholder,
+                )
                 box = QRectF(box).adjusted(-12, -8, 12, 8)
                 box.moveCenter(QPointF(pane.center().x(), pane.bottom() - box.height() / 2 - 24))
                 p.fillRect(box, QColor(0, 0, 0, 170))
@@ -173,16 +178,21 @@ class CompareView(QWidget):
             p.drawLine(QPointF(x, pane.top()), QPointF(x, pane.bottom()))
             p.setBrush(QColor(255, 255, 255, 220))
             p.drawEllipse(QPointF(x, pane.center().y()), 7, 7)
-            captions = [(QRectF(pane.left(), pane.top(), x - pane.left(), 30), self.labels[0]),
-                        (QRectF(x, pane.top(), pane.right() - x, 30), self.labels[1])]
+            captions = [
+                (QRectF(pane.left(), pane.top(), x - pane.left(), 30), self.labels[0]),
+                (QRectF(x, pane.top(), pane.right() - x, 30), self.labels[1]),
+            ]
         p.setPen(QColor(255, 255, 255))
         for rect, text in captions:
             if rect.width() > 40:
                 r = QRectF(rect.left() + 8, rect.top() + 6, min(rect.width() - 16, 8 * len(text) + 12), 20)
                 p.fillRect(r, QColor(0, 0, 0, 150))
                 p.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
-        p.drawText(self.rect().adjusted(0, 0, -8, -6), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
-                   f"{self.scale * 100:.0f}%")
+        p.drawText(
+            self.rect().adjusted(0, 0, -8, -6),
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
+            f"{self.scale * 100:.0f}%",
+        )
 
     # ---- interaction ----------------------------------------------------------------------
     def resizeEvent(self, ev):
@@ -195,7 +205,7 @@ class CompareView(QWidget):
     def wheelEvent(self, ev):
         steps = ev.angleDelta().y() / 120.0
         if steps:
-            self.zoom_at(1.25 ** steps, ev.position())
+            self.zoom_at(1.25**steps, ev.position())
 
     def _near_divider(self, pos: QPointF) -> bool:
         pane = self.panes()[0]

@@ -4,6 +4,7 @@ The dial is seen from above with the camera at the bottom: N (up) points away fr
 E (right) is the camera's right, as in the synthetic scenes and VIDIT. Dragging snaps to VIDIT's
 eight directions unless Shift is held; arrow keys turn it by 1 degree (45 with Shift).
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,10 @@ class CompassDial(QWidget):
         self.setMinimumSize(150, 150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setToolTip("Drag to choose where the light comes from (N = away from the camera, E = its right).\n"
-                        "Snaps to N, NE, E, … unless Shift is held. Arrow keys: 1° (Shift: 45°).")
+        self.setToolTip(
+            "Drag to choose where the light comes from (N = away from the camera, E = its right).\n"
+            "Snaps to N, NE, E, … unless Shift is held. Arrow keys: 1° (Shift: 45°)."
+        )
 
     def _geometry(self) -> tuple[QPointF, float]:
         side = min(self.width(), self.height())
@@ -87,8 +90,10 @@ class CompassDial(QWidget):
             major = name in VIDIT_DIRECTIONS
             inner = r - (10 if major else 5)
             p.setPen(QPen(QColor(200, 200, 200) if major else QColor(110, 110, 110), 2 if major else 1))
-            p.drawLine(QPointF(c.x() + inner * math.sin(a), c.y() - inner * math.cos(a)),
-                       QPointF(c.x() + r * math.sin(a), c.y() - r * math.cos(a)))
+            p.drawLine(
+                QPointF(c.x() + inner * math.sin(a), c.y() - inner * math.cos(a)),
+                QPointF(c.x() + r * math.sin(a), c.y() - r * math.cos(a)),
+            )
         f = QFont(self.font())
         f.setBold(True)
         p.setFont(f)
@@ -177,8 +182,10 @@ class CompassPanel(QWidget):
         self.engine_combo.setObjectName("engine_combo")
         for name in ENGINES:
             self.engine_combo.addItem(ENGINE_LABELS[name], name)
-        self.engine_combo.setToolTip("S3Net: the network relights like the rendered guide\n"
-                                     "Normals: a light added from the depth map's surface normals (no model needed)")
+        self.engine_combo.setToolTip(
+            "S3Net: the network relights like the rendered guide\n"
+            "Normals: a light added from the depth map's surface normals (no model needed)"
+        )
         erow = QHBoxLayout()
         erow.addWidget(QLabel("Engine"))
         erow.addWidget(self.engine_combo, 1)
@@ -236,7 +243,8 @@ class CompassPanel(QWidget):
     def set_light(self, light: Light) -> None:
         self.dial.set_azimuth(light.azimuth)
         for sl, value in [(self.slider, int(round(light.kelvin / 100)))] + [
-                (self.sliders[n], round(getattr(light, n) * per_unit)) for n, (_l, per_unit, _f) in NORMALS_SLIDERS.items()]:
+            (self.sliders[n], round(getattr(light, n) * per_unit)) for n, (_l, per_unit, _f) in NORMALS_SLIDERS.items()
+        ]:
             sl.blockSignals(True)
             sl.setValue(value)
             sl.blockSignals(False)
@@ -254,8 +262,11 @@ class CompassPanel(QWidget):
             self.guide_view.setPixmap(QPixmap())
             return
         pix = QPixmap.fromImage(to_qimage(image))
-        self.guide_view.setPixmap(pix.scaled(self.guide_view.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                             Qt.TransformationMode.SmoothTransformation))
+        self.guide_view.setPixmap(
+            pix.scaled(
+                self.guide_view.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+        )
 
     def _refresh(self) -> None:
         light = self.light

@@ -1,5 +1,6 @@
 """Image and depth panels for the input cards: fit-to-panel display, a depth colour bar,
 min/max, and the depth value under the cursor."""
+
 from __future__ import annotations
 
 import numpy as np

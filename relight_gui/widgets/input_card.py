@@ -1,4 +1,5 @@
 """Source / Guide input card: the image and its depth map side by side, open and drop targets."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -142,8 +143,11 @@ class InputCard(QFrame):
     def show_model_state(self, installed: bool) -> None:
         self.estimate_button.setEnabled(installed)
         self.download_button.setVisible(not installed)
-        self.no_depth_label.setText("No depth map for this image." if installed else
-                                    "No depth map for this image. Estimating one needs the depth model.")
+        self.no_depth_label.setText(
+            "No depth map for this image."
+            if installed
+            else "No depth map for this image. Estimating one needs the depth model."
+        )
         self._fit_message()
 
     def _fit_message(self) -> None:

@@ -2,6 +2,7 @@
 and the controls that do not fit move, from the end, into a "More" menu (like a toolbar's
 extension button). Buttons become menu entries, combo boxes sub-menus; the menu is built when it
 opens, so it always shows the controls' current text, check and enabled states."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QSize
@@ -94,7 +95,9 @@ class OverflowRow(QWidget):
         self.more.setVisible(not fits_all)
         if not fits_all:
             mw = self.more.sizeHint().width()
-            self.more.setGeometry(avail - mw, (h - self.more.sizeHint().height()) // 2, mw, self.more.sizeHint().height())
+            self.more.setGeometry(
+                avail - mw, (h - self.more.sizeHint().height()) // 2, mw, self.more.sizeHint().height()
+            )
 
     # ---- the More menu --------------------------------------------------------------------
     def _fill_menu(self) -> None:
