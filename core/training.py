@@ -749,17 +749,17 @@ class Trainer:
             except RelightError:
                 last_step = None
             if last_step != step:  # killed between the two writes: rewrite the export from the state
-                save_checkpoint(
-                    last,
-                    model,
-                    preset,
-                    extra={
-                        "training": {**meta, "step": step, "config": asdict(self.cfg)},
-                        "trained": True,
-                        "working_size": self.working_size,
-                    },
-                )
+                self._export(last, model, preset, meta, step)
         return step
+
+    def _export(self, path: Path, model, preset: str, meta: dict, step: int) -> Path:
+        """The run's weights as a native checkpoint, with the one metadata record of how they were made."""
+        extra = {
+            "training": {**meta, "step": step, "config": asdict(self.cfg)},
+            "trained": True,
+            "working_size": self.working_size,
+        }
+        return save_checkpoint(path, model, preset, extra=extra)
 
     def _trim_metrics(self, step: int) -> None:
         """Drop the records of steps after the state's (they will be redone). Lines that are not
@@ -795,16 +795,7 @@ class Trainer:
             buf = io.BytesIO()
             torch.save(st, buf)
             atomic_write_bytes(self.out / "state.pt", buf.getvalue())
-            path = save_checkpoint(
-                self.out / "last.safetensors",
-                model,
-                preset,
-                extra={
-                    "training": {**meta, "step": step, "config": asdict(self.cfg)},
-                    "trained": True,
-                    "working_size": self.working_size,
-                },
-            )
+            path = self._export(self.out / "last.safetensors", model, preset, meta, step)
             if self.cb.on_checkpoint:
                 self.cb.on_checkpoint(path)
         if self.world > 1:
