@@ -146,6 +146,7 @@ class RelightTab(QWidget):
         self._normals: NormalsRelighter | None = None  # the normals engine, made on first use
         self._normals_device = None
         self._relight_again = False
+        self._previews_stale = False  # a full relight started after the pending previews were asked for
         self.guide_image = None  # the guide of the last result (photo or rendered)
         # the inputs live in a side panel; the picture gets the rest of the window
         cards = QVBoxLayout()
@@ -675,6 +676,7 @@ class RelightTab(QWidget):
             show_error(self, "Relighting failed", str(exc))
             return None
         compose = self.compose_settings(light)
+        self._previews_stale = True  # a preview finishing after this must not cover the full result
         made_from = {
             "source": self.source_card.image_path,
             "source_name": src.name,
@@ -772,6 +774,8 @@ class RelightTab(QWidget):
             self.preview.submit(lambda: (light, None, self.guides.guide(light, 192, 192).image, None))
             return
 
+        self._previews_stale = False
+
         def update():
             guide = session.guide(light)  # None: the normals engine has no guide
             return light, session.update(light), guide.image if guide is not None else None, session
@@ -790,7 +794,7 @@ class RelightTab(QWidget):
     def _preview_ready(self, payload) -> None:
         light, image, guide, session = payload
         self.compass.show_guide(guide)
-        if image is not None and session is self._session() and self.worker is None:
+        if image is not None and session is self._session() and self.worker is None and not self._previews_stale:
             self.compare.set_images(session.display, image, ("source", "preview"), keep_view=True)
             where = (
                 session.describe() if isinstance(session, NormalsPreview) else f"network at {session.pw}×{session.ph}"

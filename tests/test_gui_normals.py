@@ -126,3 +126,18 @@ def test_batch_dialog_adds_the_compass_light_with_the_normals_engine(qtbot, wind
     qtbot.waitUntil(lambda: w.done, timeout=60000)
     assert sorted(p.name for p in (tmp_path / "lit").iterdir()) == ["p0.png", "p1.png"]
     dlg.close()
+
+
+def test_a_preview_that_finishes_after_the_full_relight_does_not_cover_it(qtbot, window_without_model, tmp_path):
+    rt = window_without_model.relight_tab
+    rt.source_card.handle_mime(mime(*photo_with_dome(tmp_path)))
+    qtbot.waitUntil(lambda: rt.source_card.ready, timeout=10000)
+    rt.guide_tabs.setCurrentIndex(1)
+    rt.compass.set_engine("normals")
+    qtbot.waitUntil(lambda: rt.result is not None and rt.worker is None, timeout=20000)
+    session, light = rt._session(), rt.compass.light
+    late = (light, session.update(light), None, session)  # a preview asked for before the relight below
+    rt.relight()
+    qtbot.waitUntil(lambda: rt.worker is None, timeout=20000)
+    rt._preview_ready(late)  # ... arriving after its result
+    assert "normals engine" in rt.result_label.text() and "Live preview" not in rt.result_label.text()
