@@ -620,6 +620,7 @@ def _mutants(tiny: Path, root: Path, n: int, seed: int) -> list[Path]:
     return out
 
 
+@pytest.mark.slow  # the fuzzers: CI runs them, the fast core subset leaves them out
 def test_fuzz_depth_model_folders_in_child_processes(tmp_path, tiny_depth_model, photo):
     """Every mutant ends with exit 0 or exit 2 and exactly one line on stderr: no traceback, no hang
     (20 s each), no memory blow-up (1 GB above the imports), no socket."""

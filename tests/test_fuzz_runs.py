@@ -217,6 +217,7 @@ def fuzz_work(tmp_path_factory):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork, FIFOs and /proc are Linux's")
+@pytest.mark.slow  # the fuzzers: CI runs them, the fast core subset leaves them out
 def test_fuzz_run_folders_and_frame_caches_in_child_processes(fuzz_work):
     env_home = fuzz_work / "home"  # a mutated config may ask for the default cache folder: keep it here
     r = subprocess.run(
