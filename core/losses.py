@@ -132,18 +132,25 @@ class VGGPerceptual(nn.Module):
 
 
 def colour_loss(pred: torch.Tensor, target: torch.Tensor, pool: int = 4, floor: float = 0.05) -> torch.Tensor:
-    """L1 between the chromaticities of pred and target, at 1/pool resolution.
+    """The objects' own colours: L1 between pred's and target's chromaticities with each image's
+    overall colour cast divided out, plus the cast itself, at 1/pool resolution.
 
-    Each pixel's colour divided by its channel mean: a grey pixel is (1, 1, 1) whatever its
-    brightness, so the term sees only colour. Charbonnier and W-SSIM weigh a desaturated output
-    little (the chroma of most pixels is small next to their brightness), and a network trained
-    on them alone greys its output; this term makes losing colour cost as much as losing light.
-    ``floor`` keeps near-black pixels, whose colour is noise, from dominating."""
+    Chromaticity is a pixel's colour over its channel mean (a grey pixel is (1, 1, 1) whatever its
+    brightness). Dividing it by the image's mean chromaticity removes the light's colour, so the first
+    part sees only how colours differ across the picture. Both parts matter because the sign of an L1
+    gradient follows the largest error: where the cast is wrong (it must be guessed from a guide of
+    another scene) a plain chromaticity L1 - like Charbonnier on RGB - pushes every pixel the same
+    way and says nothing about the albedo's colours, and a network trained so keeps only the cast
+    (its output, white-balanced, holds a fifth of the target's chroma). ``floor`` keeps near-black
+    pixels, whose colour is noise, from dominating."""
     p = F.avg_pool2d(pred.float(), pool) if pool > 1 else pred.float()
     t = F.avg_pool2d(target.float(), pool) if pool > 1 else target.float()
     cp = p / (p.mean(1, keepdim=True) + floor)
     ct = t / (t.mean(1, keepdim=True) + floor)
-    return (cp - ct).abs().mean()
+    cast_p = cp.mean((2, 3), keepdim=True)
+    cast_t = ct.mean((2, 3), keepdim=True)
+    spatial = (cp / cast_p - ct / cast_t).abs().mean()
+    return spatial + (cast_p - cast_t).abs().mean()
 
 
 @dataclass
