@@ -114,10 +114,32 @@ class RelightTab(QWidget):
         self.stale = False  # the inputs changed since the result
         self.source_changed = False  # ... and the source too: the view shows the new source instead
         self.worker: Operation | None = None
+        self.guides = CompassGuides()  # preview guides, rendered in memory
+        self.preview = LatestWins("Live preview", self)
+        self.preview.succeeded.connect(self._preview_ready, QUEUED)
+        self.preview.failed.connect(self._preview_failed, QUEUED)
+        self._preview_session: tuple | None = None
+        self._normals: NormalsRelighter | None = None  # the normals engine, made on first use
+        self._normals_device = None
+        self._relight_again = False
+        self._previews_stale = False  # a full relight started after the pending previews were asked for
+        self.guide_image = None  # the guide of the last result (photo or rendered)
+        self._panel_wanted: int | None = None  # the inputs panel's width when the window allows it
 
+        inputs = self._build_inputs()
+        self._build_run_row()
+        self._build_view_row()
+        self._build_result_labels()
+        self._fit_buttons_to_text()
+        self._build_layout(inputs)
+        self.refresh_recent()
+        self.update_state()
+
+    def _build_inputs(self) -> QVBoxLayout:
+        """The source card, Swap, and the guide side: a guide photo or the light compass."""
         self.source_card = InputCard("Source")
         self.guide_card = InputCard("Guide")
-        self.swap_button = QPushButton("⇄ Swap")
+        self.swap_button = QPushButton("⇅ Swap")
         self.swap_button.setToolTip("Swap source and guide")
         self.swap_button.clicked.connect(self.swap)
         # the guide side: a guide photo, or the light compass (a guide rendered from numbers)
@@ -138,22 +160,6 @@ class RelightTab(QWidget):
         )
         self.compass.changing.connect(self.compass_changing)
         self.compass.changed.connect(self.compass_changed)
-        self.guides = CompassGuides()  # preview guides, rendered in memory
-        self.preview = LatestWins("Live preview", self)
-        self.preview.succeeded.connect(self._preview_ready, QUEUED)
-        self.preview.failed.connect(self._preview_failed, QUEUED)
-        self._preview_session: tuple | None = None
-        self._normals: NormalsRelighter | None = None  # the normals engine, made on first use
-        self._normals_device = None
-        self._relight_again = False
-        self._previews_stale = False  # a full relight started after the pending previews were asked for
-        self.guide_image = None  # the guide of the last result (photo or rendered)
-        # the inputs live in a side panel; the picture gets the rest of the window
-        cards = QVBoxLayout()
-        cards.addWidget(self.source_card, 1)
-        cards.addWidget(self.swap_button, 0, Qt.AlignmentFlag.AlignHCenter)
-        cards.addWidget(self.guide_tabs, 1)
-        self.swap_button.setText("⇅ Swap")
         for card in (self.source_card, self.guide_card):
             card.filesDropped.connect(lambda paths, c=card: self.handle_drop(c, paths))
             card.openRequested.connect(lambda c=card: self.open_dialog(c))
@@ -161,7 +167,16 @@ class RelightTab(QWidget):
             card.estimateRequested.connect(lambda c=card: self.estimate_depth(c))
             card.downloadRequested.connect(self.download_depth_model)
             card.saveDepthRequested.connect(lambda c=card: self.save_depth_dialog(c))
+        # the inputs live in a side panel; the picture gets the rest of the window
+        cards = QVBoxLayout()
+        cards.addWidget(self.source_card, 1)
+        cards.addWidget(self.swap_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        cards.addWidget(self.guide_tabs, 1)
+        return cards
 
+    def _build_run_row(self) -> None:
+        """Relight, Cancel, the output mode and exposure, Save, Copy, Batch; the progress bar and banner."""
+        settings = self.settings
         self.relight_button = QPushButton("Relight")
         self.relight_button.setObjectName("relightButton")
         self.relight_button.setMinimumWidth(120)
@@ -206,6 +221,13 @@ class RelightTab(QWidget):
         self.progress.setMinimumWidth(60)
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
+        self.save_button = QPushButton("Save…")
+        self.save_button.clicked.connect(self.save_dialog)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.clicked.connect(self.copy_result)
+        self.batch_button = QPushButton("Batch…")
+        self.batch_button.setToolTip("Relight a whole folder (Ctrl+B)")
+        self.batch_button.clicked.connect(self.open_batch)
         # the toolbars keep every control at its full width; what does not fit goes into "More ▾"
         self.run_row = OverflowRow()
         self.run_row.setObjectName("run_row")
@@ -215,7 +237,11 @@ class RelightTab(QWidget):
         exposure = labelled("Exposure:", self.exposure_combo)
         exposure.layout().addWidget(self.ev_spin)
         self.run_row.add(exposure)
+        for w in (self.save_button, self.copy_button, self.batch_button):
+            self.run_row.add(w)
 
+    def _build_view_row(self) -> None:
+        """The compare view and its controls: compare mode, difference gain, against what, Fit, 1:1."""
         self.compare = CompareView()
         self.mode_group = QButtonGroup(self)
         self.view_row = OverflowRow()
@@ -242,32 +268,14 @@ class RelightTab(QWidget):
         self.against.addItems(["source", "guide"])
         self.against.currentTextChanged.connect(lambda _: self.show_result())
         self.view_row.add(labelled("vs", self.against))
-        fit = QPushButton("Fit")
-        fit.clicked.connect(self.compare.fit)
-        one = QPushButton("1:1")
-        one.clicked.connect(self.compare.actual_size)
-        self.save_button = QPushButton("Save…")
-        self.save_button.clicked.connect(self.save_dialog)
-        self.copy_button = QPushButton("Copy")
-        self.copy_button.clicked.connect(self.copy_result)
-        self.batch_button = QPushButton("Batch…")
-        self.batch_button.setToolTip("Relight a whole folder (Ctrl+B)")
-        self.batch_button.clicked.connect(self.open_batch)
-        for w in (fit, one):
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.clicked.connect(self.compare.fit)
+        self.one_button = QPushButton("1:1")
+        self.one_button.clicked.connect(self.compare.actual_size)
+        for w in (self.fit_button, self.one_button):
             self.view_row.add(w, trailing=True)
-        for w in (self.save_button, self.copy_button, self.batch_button):
-            self.run_row.add(w)
-        # buttons may narrow to their text (the style's 80 px is a preference)
-        for b in (
-            self.cancel_button,
-            fit,
-            one,
-            self.save_button,
-            self.copy_button,
-            self.batch_button,
-            *self.mode_group.buttons(),
-        ):
-            b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 20)
+
+    def _build_result_labels(self) -> None:
         self.result_label = QLabel(" ")
         self.result_label.setWordWrap(True)  # a long model name must not widen the window
         # which model made the result, and a note with a link to its card when it is the bundled one
@@ -279,10 +287,25 @@ class RelightTab(QWidget):
         self.model_note.setToolTip("Open the model card (Settings tab)")
         self.model_note.hide()
 
+    def _fit_buttons_to_text(self) -> None:
+        """Buttons may narrow to their text (the style's 80 px is a preference)."""
+        for b in (
+            self.cancel_button,
+            self.fit_button,
+            self.one_button,
+            self.save_button,
+            self.copy_button,
+            self.batch_button,
+            *self.mode_group.buttons(),
+        ):
+            b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 20)
+
+    def _build_layout(self, inputs: QVBoxLayout) -> None:
+        """The inputs panel (it scrolls in a small window) beside the toolbars, the view and the labels."""
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
-        tl.addLayout(cards)
+        tl.addLayout(inputs)
         top.setMinimumWidth(240)
         panel = QScrollArea()  # small windows scroll the inputs instead of squeezing the picture
         panel.setWidget(top)
@@ -307,12 +330,9 @@ class RelightTab(QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([380, 900])
-        self._panel_wanted: int | None = None  # the inputs panel's width when the window allows it
         self.splitter.splitterMoved.connect(lambda pos, _i: setattr(self, "_panel_wanted", pos))
         lay = QVBoxLayout(self)
         lay.addWidget(self.splitter)
-        self.refresh_recent()
-        self.update_state()
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
