@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .cancel import BackgroundThreads
 from .model import S3Net
 
 
@@ -291,12 +292,15 @@ class CompiledS3Net:
         self.compile_seconds: dict[tuple, float] = {}
         self._lock = threading.Lock()
         self.error: str | None = None
+        self.background = BackgroundThreads()  # the compile threads: a face cancels and joins them on exit
 
     def _build(self, shape: tuple) -> None:
         import time
 
         t0 = time.perf_counter()
         try:
+            if self.background.token.cancelled:  # the app is closing: the graphed path serves
+                return
             with torch.inference_mode():
                 static_in = torch.zeros(shape, device=self.device, dtype=self.dtype).contiguous(
                     memory_format=torch.channels_last
@@ -321,16 +325,15 @@ class CompiledS3Net:
 
     def prepare(self, shape: tuple, wait: bool = False) -> None:
         """Start compiling for `shape` in the background (or now, with wait=True)."""
-        import threading
-
         with self._lock:
             if shape in self.ready or shape in self.pending:
                 return
             self.pending.add(shape)
         if wait:
             self._build(shape)
-        else:
-            threading.Thread(target=self._build, args=(shape,), name="compile S3Net", daemon=True).start()
+        elif not self.background.start(self._build, shape, name="compile S3Net"):
+            with self._lock:
+                self.pending.discard(shape)
 
     @property
     def label(self) -> str:

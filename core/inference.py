@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from .cancel import CancelToken
+from .cancel import BackgroundThreads, CancelToken
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .compose import ComposeSettings, exposure_kept
 from .compose import compose as compose_output
@@ -174,6 +174,11 @@ class Relighter:
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", **kw) -> Relighter:
         model, info = load_checkpoint(path)
         return cls(model, info, device=device, precision=precision, **kw)
+
+    @property
+    def background(self) -> BackgroundThreads | None:
+        """Threads the engine runs on its own (the fast path's compile): cancel and join them on exit."""
+        return self.graphed.background if self.graphed is not None else None
 
     @property
     def precision_label(self) -> str:

@@ -29,7 +29,7 @@ from .inference import pad_to_multiple, pick_device
 from .io import atomic_write_bytes
 from .losses import LossWeights, RelightLoss
 from .metrics import psnr, ssim
-from .model import PRESETS, create_model
+from .model import PRESETS, S3Net, create_model
 from .progress import Progress
 from .vocab import PRECISIONS
 from .weights import find_res2net, find_vgg19, load_imagenet_encoder
@@ -453,6 +453,9 @@ def _preview(batch: dict, pred: torch.Tensor) -> np.ndarray:
 
 
 class Trainer:
+    """One training run. `run()` is the loop of named steps; everything it works on is on `self`:
+    built by `setup()` (data, model, optimiser, schedule), advanced by `train_step()`."""
+
     def __init__(
         self,
         cfg: TrainConfig,
@@ -463,8 +466,62 @@ class Trainer:
         self.cfg, self.cb, self.cancel, self.resume = cfg, callbacks or Callbacks(), cancel or CancelToken(), resume
         self.rank, self.local_rank, self.world = _dist_info()
         self.out = Path(cfg.out)
+        self.state_path = self.out / "state.pt"
+        self.last_checkpoint = self.out / "last.safetensors"
         self._owns_process_group = False
-        self._held: list[str] | None = []
+        self._held: list[str] | None = []  # messages said once the run is set up
+        self._stop_vote: tuple | None = None  # under DDP: the previous step's all-reduced stop vote
+        # built by setup()
+        self.device = torch.device("cpu")
+        self.train_ds: Dataset = None
+        self.val_ds: Dataset | None = None
+        self.summary = ""  # the dataset, in words
+        self.working_size = 0  # the image side the network learns at: detail output runs it there
+        self.model: S3Net = None
+        self.train_model: torch.nn.Module = None  # the model, or its DistributedDataParallel wrapper
+        self.preset = cfg.preset
+        self.init_note = cfg.init
+        self.criterion: RelightLoss = None
+        self.vgg: Path | None = None
+        self.channels_last = False
+        self.params: list[torch.nn.Parameter] = []
+        self.opt: torch.optim.Optimizer = None
+        self.scaler: torch.amp.GradScaler = None
+        self.amp_dtype: torch.dtype | None = None
+        self.sampler: ResumableSampler = None
+        self.steps_per_epoch = 1
+        self.total = 0
+        self.val_every = 1
+        self.ckpt_every = 1
+        self.meta: dict = {}  # how the weights are made: run.json and every checkpoint's "training"
+        # the run's progress
+        self.step = 0
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.terms: dict = {}
+        self.lr = cfg.lr
+        self.stopped = False
+        self.t_start = self.t_window = 0.0
+        self.images_done = self.images_in_window = 0
+
+    def run(self) -> TrainResult:
+        self.setup()
+        if self.resume:
+            self.resume_training()
+        else:
+            self.start_new_run()
+        self.release_held_messages()
+        self.prepare_model_for_training()
+        self.begin()
+        while self.step < self.total and not self.stopped:
+            for batch in self.epoch_loader():
+                self.train_step(batch)
+                self.log_step()
+                self.validate_if_due()
+                self.save_or_stop()
+                if self.stopped or self.step >= self.total:
+                    break
+        return self.finish()
 
     # -- messages -------------------------------------------------------------------------
     def notify(self, msg: str) -> None:
@@ -480,6 +537,11 @@ class Trainer:
             else:
                 log.info(msg)
 
+    def release_held_messages(self) -> None:
+        held, self._held = self._held or [], None
+        for msg in held:
+            self.notify(msg)
+
     def _log_metrics(self, record: dict) -> None:
         if self.rank != 0:
             return
@@ -487,6 +549,17 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     # -- setup ----------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Everything a run needs, in an order that keeps the random streams of earlier versions."""
+        self.cfg.validate()
+        self.device = self._setup_device()
+        self._prepare_run_folder()
+        self._load_data()
+        self._build_model()
+        self._build_optimiser()
+        self._plan_schedule()
+        self.meta = self._run_metadata()
+
     def _setup_device(self) -> torch.device:
         if self.world > 1:
             if not dist.is_initialized():
@@ -499,179 +572,289 @@ class Trainer:
             return torch.device("cpu")
         return pick_device(self.cfg.device)
 
-    def run(self) -> TrainResult:
-        cfg = self.cfg
-        cfg.validate()
-        device = self._setup_device()
-        state_path = self._prepare_run_folder()
-
-        train_ds, val_ds, summary = build_datasets(cfg, lambda f, m: self._say(m), self.cancel)
-        self.notify(summary)
-        if len(train_ds) < cfg.batch * self.world:
+    def _prepare_run_folder(self) -> None:
+        """Create the run folder, remove temporary files a killed run left, check resume vs new."""
+        if self.rank == 0:
+            make_run_folder(self.out)
+            for tmp in self.out.glob(".*.tmp"):  # a SIGKILL during an atomic write leaves these
+                tmp.unlink(missing_ok=True)
+        if self.resume and not self.state_path.is_file():
+            raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
+        if not self.resume and self.state_path.is_file():
             raise RelightError(
-                f"the training set has {len(train_ds)} samples, fewer than one batch "
+                "the run folder already holds a run; resume it (--resume) or choose another folder (--out)", self.out
+            )
+
+    def _load_data(self) -> None:
+        cfg = self.cfg
+        self.train_ds, self.val_ds, self.summary = build_datasets(cfg, lambda f, m: self._say(m), self.cancel)
+        self.notify(self.summary)
+        if len(self.train_ds) < cfg.batch * self.world:
+            raise RelightError(
+                f"the training set has {len(self.train_ds)} samples, fewer than one batch "
                 f"({cfg.batch} x {self.world} process(es)); lower --batch or add data",
                 cfg.data,
             )
-        # the image side the network learns at: detail-preserving output runs it there
-        self.working_size = int(max(train_ds[0]["source"].shape[-2:]))
-        model, preset, init_note = _init_model(cfg, self.notify)
-        self.notify(f"model {preset}, init: {init_note}")
-        vgg = find_vgg19(cfg.vgg_weights)
-        criterion = RelightLoss(
-            LossWeights(cfg.loss_charbonnier, cfg.loss_wssim, cfg.loss_perceptual, cfg.loss_colour), vgg
-        ).to(device)
-        if criterion.perceptual_off_reason:
-            self.notify("WARNING: " + criterion.perceptual_off_reason)
+        self.working_size = int(max(self.train_ds[0]["source"].shape[-2:]))
+
+    def _build_model(self) -> None:
+        cfg, device = self.cfg, self.device
+        self.model, self.preset, self.init_note = _init_model(cfg, self.notify)
+        self.notify(f"model {self.preset}, init: {self.init_note}")
+        self.vgg = find_vgg19(cfg.vgg_weights)
+        weights = LossWeights(cfg.loss_charbonnier, cfg.loss_wssim, cfg.loss_perceptual, cfg.loss_colour)
+        self.criterion = RelightLoss(weights, self.vgg).to(device)
+        if self.criterion.perceptual_off_reason:
+            self.notify("WARNING: " + self.criterion.perceptual_off_reason)
         if cfg.freeze_encoder:
-            model.encoder.requires_grad_(False)
-        model.enhancer.batch1.requires_grad_(False)  # unused by the forward pass (kept for the checkpoint)
-        model.to(device)
+            self.model.encoder.requires_grad_(False)
+        self.model.enhancer.batch1.requires_grad_(False)  # unused by the forward pass (kept for the checkpoint)
+        self.model.to(device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        use_cl = cfg.channels_last and device.type == "cuda"
-        if use_cl:
-            model = model.to(memory_format=torch.channels_last)
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-        scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-        amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
+        self.channels_last = cfg.channels_last and device.type == "cuda"
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
 
-        sampler = ResumableSampler(len(train_ds), cfg.seed, self.rank, self.world)
-        steps_per_epoch = max(1, sampler.per_rank() // cfg.batch)
-        total = cfg.steps or cfg.epochs * steps_per_epoch
-        val_every = cfg.val_every or steps_per_epoch
-        ckpt_every = cfg.ckpt_every or steps_per_epoch
-        step, history = 0, []
-        meta = {
-            "preset": preset,
-            "init": init_note,
-            "perceptual_on": criterion.perceptual is not None,
-            "perceptual_note": criterion.perceptual_off_reason or f"VGG19 from {vgg}",
+    def _build_optimiser(self) -> None:
+        cfg = self.cfg
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
+        self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
+
+    def _plan_schedule(self) -> None:
+        cfg = self.cfg
+        self.sampler = ResumableSampler(len(self.train_ds), cfg.seed, self.rank, self.world)
+        self.steps_per_epoch = max(1, self.sampler.per_rank() // cfg.batch)
+        self.total = cfg.steps or cfg.epochs * self.steps_per_epoch
+        self.val_every = cfg.val_every or self.steps_per_epoch
+        self.ckpt_every = cfg.ckpt_every or self.steps_per_epoch
+
+    def _run_metadata(self) -> dict:
+        """How this run makes its weights: written to run.json and into every checkpoint."""
+        return {
+            "preset": self.preset,
+            "init": self.init_note,
+            "perceptual_on": self.criterion.perceptual is not None,
+            "perceptual_note": self.criterion.perceptual_off_reason or f"VGG19 from {self.vgg}",
             "world_size": self.world,
-            "global_batch": cfg.batch * self.world,
-            "dataset": summary,
+            "global_batch": self.cfg.batch * self.world,
+            "dataset": self.summary,
         }
-        if self.resume:
-            step = self._restore(state_path, model, opt, scaler, device, preset, meta)
-        elif self.rank == 0:
-            cfg.save(self.out / "config.json")
-            (self.out / "run.json").write_text(json.dumps(meta, indent=2))
-        held, self._held = self._held or [], None
-        for msg in held:
-            self.notify(msg)
 
-        train_model = model
+    def checkpoint_metadata(self, step: int) -> dict:
+        """The one metadata record a checkpoint of this run carries."""
+        return {
+            "training": {**self.meta, "step": step, "config": asdict(self.cfg)},
+            "trained": True,
+            "working_size": self.working_size,
+        }
+
+    # -- start or resume ------------------------------------------------------------------
+    def start_new_run(self) -> None:
+        if self.rank == 0:
+            self.cfg.save(self.out / "config.json")
+            (self.out / "run.json").write_text(json.dumps(self.meta, indent=2))
+
+    def resume_training(self) -> None:
+        """Load state.pt; make last.safetensors and metrics.jsonl agree with its step."""
+        self.step = self._load_state()
+        self.notify(f"resumed from step {self.step}")
+        if self.rank == 0:
+            self.cfg.save(self.out / "config.json")  # records settings changed on resume
+            self._trim_metrics(self.step)
+            try:
+                _, last_meta, _ = read_state_dict(self.last_checkpoint)
+                training = last_meta.get("training")
+                last_step = training.get("step") if isinstance(training, dict) else None
+            except RelightError:
+                last_step = None
+            if last_step != self.step:  # killed between the two writes: rewrite the export from the state
+                self._export(self.step)
+
+    def _load_state(self) -> int:
+        state_path = self.state_path
+        try:
+            st = torch.load(state_path, map_location="cpu", weights_only=True)
+            step = st["step"]
+            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= _STEPS:
+                raise RelightError(
+                    f"cannot resume: the training state's step is {_short(step)}, not a step count", state_path
+                )
+            self.model.load_state_dict(st["model"])
+            self.opt.load_state_dict(st["optimizer"])
+            self.scaler.load_state_dict(st["scaler"])
+            torch.set_rng_state(st["torch_rng"])
+        except RelightError:
+            raise
+        except Exception as exc:  # truncated or foreign file: many failure modes inside torch
+            first = clean((str(exc).splitlines() or [type(exc).__name__])[0][:200])
+            raise RelightError(
+                f"cannot resume: the training state is damaged or from another model ({first})", state_path
+            ) from None
+        if torch.cuda.is_available() and "cuda_rng" in st and self.device.type == "cuda":
+            torch.cuda.set_rng_state(st["cuda_rng"], self.device)
+        return step
+
+    def _trim_metrics(self, step: int) -> None:
+        """Drop the records of steps after the state's (they will be redone). Lines that are not
+        records (a killed append, or anything else) are kept as they are, and said."""
+        metrics = self.out / "metrics.jsonl"
+        if not metrics.is_file():
+            return
+        if metrics.stat().st_size > MAX_METRICS_BYTES:
+            raise RelightError(f"is larger than {MAX_METRICS_BYTES >> 20} MB; move it away to resume", metrics)
+        keep, odd = [], 0
+        for line in metrics.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            at = _record_step(line)
+            odd += at is None
+            if at is None or at <= step:
+                keep.append(line)
+        if odd:
+            self.notify(f"{metrics.name}: {odd} line(s) are not metrics records; kept as they are")
+        atomic_write_bytes(metrics, b"\n".join(keep) + b"\n" if keep else b"")
+
+    def prepare_model_for_training(self) -> None:
+        self.train_model = self.model
         if self.world > 1:
             # rank 0 writes the checkpoints from its own BatchNorm statistics, so other ranks need no
             # copy of them every step; gradients live in the all-reduce buckets (no copy per step)
-            train_model = torch.nn.parallel.DistributedDataParallel(
-                model,
-                device_ids=[device.index] if device.type == "cuda" else None,
+            self.train_model = torch.nn.parallel.DistributedDataParallel(
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 broadcast_buffers=False,
                 gradient_as_bucket_view=True,
             )
-        model.train()
-        if cfg.freeze_encoder:
-            model.encoder.eval()
+        self._train_mode()
 
-        def loader_for(epoch: int, start: int) -> DataLoader:
-            sampler.epoch, sampler.start = epoch, start
-            if hasattr(train_ds, "set_epoch"):
-                train_ds.set_epoch(epoch)
-            return DataLoader(
-                train_ds,
-                batch_size=cfg.batch,
-                sampler=sampler,
-                num_workers=cfg.num_workers,
-                pin_memory=device.type == "cuda",
-                drop_last=True,
-                persistent_workers=False,
-                prefetch_factor=4 if cfg.num_workers > 0 else None,
-            )
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.cfg.freeze_encoder:
+            self.model.encoder.eval()
 
-        t_start, imgs_done, t_window, n_window = time.perf_counter(), 0, time.perf_counter(), 0
-        stopped, self._stop_vote = False, None
-        last_ckpt = self.out / "last.safetensors"
+    # -- the loop -------------------------------------------------------------------------
+    def begin(self) -> None:
+        cfg = self.cfg
+        self.t_start = self.t_window = time.perf_counter()
+        self.images_done = self.images_in_window = 0
         self.notify(
-            f"training {total} steps ({steps_per_epoch} per epoch), batch {cfg.batch} x {self.world} process(es), {cfg.precision} on {device}"
+            f"training {self.total} steps ({self.steps_per_epoch} per epoch), batch {cfg.batch} x {self.world} "
+            f"process(es), {cfg.precision} on {self.device}"
         )
-        while step < total and not stopped:
-            epoch, pos = divmod(step, steps_per_epoch)
-            for batch in loader_for(epoch, pos * cfg.batch):
-                lr = _lr_at(cfg, step, steps_per_epoch)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                b = to_device(batch, device, use_cl)
-                terms = self._optimise(train_model, criterion, opt, scaler, params, b, amp_dtype)
-                step += 1
-                n = b["source"].shape[0] * self.world
-                imgs_done += n
-                n_window += n
-                if step % cfg.log_every == 0 or step == total or step == 1:
-                    self._report_step(step, total, epoch, terms, lr, n_window, t_window, device, history)
-                    t_window, n_window = time.perf_counter(), 0
-                if val_ds is not None and (step % val_every == 0 or step == total):
-                    self._validate(model, val_ds, device, amp_dtype, step, use_cl)
-                    model.train()
-                    if cfg.freeze_encoder:
-                        model.encoder.eval()
-                stop_now = self._agree_to_stop(t_start, device)
-                if step % ckpt_every == 0 or step == total or stop_now:
-                    self._checkpoint(model, opt, scaler, step, preset, meta, device)
-                if stop_now:
-                    stopped = True
-                    self.notify(f"stopped at step {step}; checkpoint written, the run can be resumed")
-                    break
-                if step >= total:
-                    break
-        self._finish_stop_vote()
-        elapsed = time.perf_counter() - t_start
-        self.notify(f"done: {step} steps, {imgs_done} images in {elapsed:.0f} s")
-        if self.world > 1:
-            dist.barrier()
-            if self._owns_process_group:
-                dist.destroy_process_group()
-        return TrainResult(self.out, step, stopped, last_ckpt, criterion.perceptual is not None, history)
 
-    def _optimise(self, train_model, criterion, opt, scaler, params, b: dict, amp_dtype) -> dict:
+    def epoch_loader(self) -> DataLoader:
+        """The batches from the current step to the end of its epoch (the sampler resumes mid-epoch)."""
+        cfg = self.cfg
+        self.epoch, pos = divmod(self.step, self.steps_per_epoch)
+        self.sampler.epoch, self.sampler.start = self.epoch, pos * cfg.batch
+        if hasattr(self.train_ds, "set_epoch"):
+            self.train_ds.set_epoch(self.epoch)
+        return DataLoader(
+            self.train_ds,
+            batch_size=cfg.batch,
+            sampler=self.sampler,
+            num_workers=cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=False,
+            prefetch_factor=4 if cfg.num_workers > 0 else None,
+        )
+
+    def train_step(self, batch: dict) -> None:
+        self.lr = _lr_at(self.cfg, self.step, self.steps_per_epoch)
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr
+        b = to_device(batch, self.device, self.channels_last)
+        self.terms = self.optimize_parameters(b)
+        self.step += 1
+        n = b["source"].shape[0] * self.world
+        self.images_done += n
+        self.images_in_window += n
+
+    def optimize_parameters(self, b: dict) -> dict:
         """One optimiser step on batch `b`; returns the loss terms."""
+        amp_dtype = self.amp_dtype
         with torch.autocast(b["source"].device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            pred = train_model(b["source"], b["guide"], b["source_depth"], b["guide_depth"])
-        loss, terms = criterion(pred, b["target"])
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+            pred = self.train_model(b["source"], b["guide"], b["source_depth"], b["guide_depth"])
+        loss, terms = self.criterion(pred, b["target"])
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
         if self.cfg.grad_clip:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
-        scaler.step(opt)
-        scaler.update()
+            self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
         return terms
 
-    def _report_step(self, step, total, epoch, terms, lr, n_window, t_window, device, history) -> float:
-        """Log the step (metrics.jsonl, callbacks) with the images/s since the last report."""
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        ips = n_window / max(time.perf_counter() - t_window, 1e-9)
-        tv = {k: float(v) for k, v in terms.items()}
+    def log_step(self) -> None:
+        """Log the step (metrics.jsonl, callbacks) with the images/s since the last report, when due."""
+        step, total = self.step, self.total
+        if not (step % self.cfg.log_every == 0 or step == total or step == 1):
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        ips = self.images_in_window / max(time.perf_counter() - self.t_window, 1e-9)
+        tv = {k: float(v) for k, v in self.terms.items()}
         eta = (total - step) * (self.cfg.batch * self.world) / max(ips, 1e-9)
-        rec = {"step": step, "epoch": epoch, "lr": lr, "images_per_s": ips, **tv}
-        history.append(rec)
+        rec = {"step": step, "epoch": self.epoch, "lr": self.lr, "images_per_s": ips, **tv}
+        self.history.append(rec)
         self._log_metrics(rec)
         if self.rank == 0 and self.cb.on_step:
-            self.cb.on_step(StepInfo(step, total, epoch, tv, lr, ips, eta))
-        return ips
+            self.cb.on_step(StepInfo(step, total, self.epoch, tv, self.lr, ips, eta))
+        self.t_window, self.images_in_window = time.perf_counter(), 0
 
-    def _agree_to_stop(self, t_start: float, device) -> bool:
+    def validate_if_due(self) -> None:
+        if self.val_ds is not None and (self.step % self.val_every == 0 or self.step == self.total):
+            self.validate()
+            self._train_mode()
+
+    @torch.no_grad()
+    def validate(self) -> None:
+        val_ds = self.val_ds
+        if self.rank != 0 or val_ds is None:
+            return
+        model, device, amp_dtype = self.model, self.device, self.amp_dtype
+        model.eval()
+        ps, ss, preview = [], [], None
+        for i in range(min(len(val_ds), self.cfg.val_limit)):
+            b = to_device({k: v[None] for k, v in val_ds[i].items()}, device, self.channels_last)
+            x = torch.cat([b["source"], b["guide"], b["source_depth"], b["guide_depth"]], 1)
+            x, (h, w) = pad_to_multiple(x)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                pred = model.forward_packed(x)[..., :h, :w].float().clamp(0, 1)
+            ps.append(psnr(pred[0].cpu(), b["target"][0].cpu()))
+            ss.append(ssim(pred.cpu(), b["target"].cpu()))
+            if preview is None:
+                preview = _preview(b, pred)
+        info = ValInfo(self.step, float(np.mean(ps)), float(np.mean(ss)), preview)
+        self._log_metrics({"step": self.step, "val_psnr": info.psnr, "val_ssim": info.ssim})
+        self.notify(f"step {self.step}: validation PSNR {info.psnr:.2f} dB, SSIM {info.ssim:.4f}")
+        if self.cb.on_validation:
+            self.cb.on_validation(info)
+
+    def save_or_stop(self) -> None:
+        """A checkpoint when one is due or the run stops (cancel, time limit: every rank agrees)."""
+        stop_now = self._agree_to_stop()
+        if self.step % self.ckpt_every == 0 or self.step == self.total or stop_now:
+            self.save()
+        if stop_now:
+            self.stopped = True
+            self.notify(f"stopped at step {self.step}; checkpoint written, the run can be resumed")
+
+    def _agree_to_stop(self) -> bool:
         """Stop on cancel or after max_minutes; under DDP every rank stops at the same step.
 
         Under DDP each step starts an all-reduce of its own vote and reads the previous step's, so the
         host never waits for the step it has just queued (a blocking read would drain the GPU's queue
         every step, which small launch-bound models feel most). A stop takes effect one step later."""
+        device = self.device
         stop_now = self.cancel.cancelled
-        if self.cfg.max_minutes is not None and time.perf_counter() - t_start > self.cfg.max_minutes * 60:
+        if self.cfg.max_minutes is not None and time.perf_counter() - self.t_start > self.cfg.max_minutes * 60:
             stop_now = True
         if self.world == 1:
             return stop_now
@@ -700,128 +883,42 @@ class Trainer:
             self._stop_vote[0]()
             self._stop_vote = None
 
-    def _prepare_run_folder(self) -> Path:
-        """Create the run folder, remove temporary files a killed run left, check resume vs new."""
-        if self.rank == 0:
-            make_run_folder(self.out)
-            for tmp in self.out.glob(".*.tmp"):  # a SIGKILL during an atomic write leaves these
-                tmp.unlink(missing_ok=True)
-        state_path = self.out / "state.pt"
-        if self.resume and not state_path.is_file():
-            raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
-        if not self.resume and state_path.is_file():
-            raise RelightError(
-                "the run folder already holds a run; resume it (--resume) or choose another folder (--out)", self.out
-            )
-        return state_path
-
-    def _restore(self, state_path, model, opt, scaler, device, preset, meta) -> int:
-        """Load state.pt; make last.safetensors and metrics.jsonl agree with its step."""
-        try:
-            st = torch.load(state_path, map_location="cpu", weights_only=True)
-            step = st["step"]
-            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= _STEPS:
-                raise RelightError(
-                    f"cannot resume: the training state's step is {_short(step)}, not a step count", state_path
-                )
-            model.load_state_dict(st["model"])
-            opt.load_state_dict(st["optimizer"])
-            scaler.load_state_dict(st["scaler"])
-            torch.set_rng_state(st["torch_rng"])
-        except RelightError:
-            raise
-        except Exception as exc:  # truncated or foreign file: many failure modes inside torch
-            first = clean((str(exc).splitlines() or [type(exc).__name__])[0][:200])
-            raise RelightError(
-                f"cannot resume: the training state is damaged or from another model ({first})", state_path
-            ) from None
-        if torch.cuda.is_available() and "cuda_rng" in st and device.type == "cuda":
-            torch.cuda.set_rng_state(st["cuda_rng"], device)
-        self.notify(f"resumed from step {step}")
-        if self.rank == 0:
-            self.cfg.save(self.out / "config.json")  # records settings changed on resume
-            self._trim_metrics(step)
-            last = self.out / "last.safetensors"
-            try:
-                _, last_meta, _ = read_state_dict(last)
-                training = last_meta.get("training")
-                last_step = training.get("step") if isinstance(training, dict) else None
-            except RelightError:
-                last_step = None
-            if last_step != step:  # killed between the two writes: rewrite the export from the state
-                self._export(last, model, preset, meta, step)
-        return step
-
-    def _export(self, path: Path, model, preset: str, meta: dict, step: int) -> Path:
-        """The run's weights as a native checkpoint, with the one metadata record of how they were made."""
-        extra = {
-            "training": {**meta, "step": step, "config": asdict(self.cfg)},
-            "trained": True,
-            "working_size": self.working_size,
-        }
-        return save_checkpoint(path, model, preset, extra=extra)
-
-    def _trim_metrics(self, step: int) -> None:
-        """Drop the records of steps after the state's (they will be redone). Lines that are not
-        records (a killed append, or anything else) are kept as they are, and said."""
-        metrics = self.out / "metrics.jsonl"
-        if not metrics.is_file():
-            return
-        if metrics.stat().st_size > MAX_METRICS_BYTES:
-            raise RelightError(f"is larger than {MAX_METRICS_BYTES >> 20} MB; move it away to resume", metrics)
-        keep, odd = [], 0
-        for line in metrics.read_bytes().splitlines():
-            if not line.strip():
-                continue
-            at = _record_step(line)
-            odd += at is None
-            if at is None or at <= step:
-                keep.append(line)
-        if odd:
-            self.notify(f"{metrics.name}: {odd} line(s) are not metrics records; kept as they are")
-        atomic_write_bytes(metrics, b"\n".join(keep) + b"\n" if keep else b"")
-
-    def _checkpoint(self, model, opt, scaler, step, preset, meta, device) -> None:
+    # -- checkpoints ----------------------------------------------------------------------
+    def save(self) -> None:
+        """state.pt (to resume exactly) and last.safetensors (to relight with), on rank 0."""
         if self.rank == 0:
             st = {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scaler": scaler.state_dict(),
-                "step": step,
+                "model": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "step": self.step,
                 "torch_rng": torch.get_rng_state(),
             }
-            if device.type == "cuda":
-                st["cuda_rng"] = torch.cuda.get_rng_state(device)
+            if self.device.type == "cuda":
+                st["cuda_rng"] = torch.cuda.get_rng_state(self.device)
             buf = io.BytesIO()
             torch.save(st, buf)
-            atomic_write_bytes(self.out / "state.pt", buf.getvalue())
-            path = self._export(self.out / "last.safetensors", model, preset, meta, step)
+            atomic_write_bytes(self.state_path, buf.getvalue())
+            path = self._export(self.step)
             if self.cb.on_checkpoint:
                 self.cb.on_checkpoint(path)
         if self.world > 1:
             dist.barrier()
 
-    @torch.no_grad()
-    def _validate(self, model, val_ds, device, amp_dtype, step, use_cl) -> None:
-        if self.rank != 0:
-            return
-        model.eval()
-        ps, ss, preview = [], [], None
-        for i in range(min(len(val_ds), self.cfg.val_limit)):
-            b = to_device({k: v[None] for k, v in val_ds[i].items()}, device, use_cl)
-            x = torch.cat([b["source"], b["guide"], b["source_depth"], b["guide_depth"]], 1)
-            x, (h, w) = pad_to_multiple(x)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                pred = model.forward_packed(x)[..., :h, :w].float().clamp(0, 1)
-            ps.append(psnr(pred[0].cpu(), b["target"][0].cpu()))
-            ss.append(ssim(pred.cpu(), b["target"].cpu()))
-            if preview is None:
-                preview = _preview(b, pred)
-        info = ValInfo(step, float(np.mean(ps)), float(np.mean(ss)), preview)
-        self._log_metrics({"step": step, "val_psnr": info.psnr, "val_ssim": info.ssim})
-        self.notify(f"step {step}: validation PSNR {info.psnr:.2f} dB, SSIM {info.ssim:.4f}")
-        if self.cb.on_validation:
-            self.cb.on_validation(info)
+    def _export(self, step: int) -> Path:
+        """The run's weights as a native checkpoint, with the run's metadata record."""
+        return save_checkpoint(self.last_checkpoint, self.model, self.preset, extra=self.checkpoint_metadata(step))
+
+    def finish(self) -> TrainResult:
+        self._finish_stop_vote()
+        elapsed = time.perf_counter() - self.t_start
+        self.notify(f"done: {self.step} steps, {self.images_done} images in {elapsed:.0f} s")
+        if self.world > 1:
+            dist.barrier()
+            if self._owns_process_group:
+                dist.destroy_process_group()
+        perceptual_on = self.criterion.perceptual is not None
+        return TrainResult(self.out, self.step, self.stopped, self.last_checkpoint, perceptual_on, self.history)
 
 
 MAX_METRICS_BYTES = 512 << 20

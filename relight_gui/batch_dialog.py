@@ -30,7 +30,7 @@ from core.depth_estimation import DepthFiller
 from core.errors import RelightError
 
 from .dialogs import show_error
-from .workers import Worker, start_worker
+from .workers import Operation
 
 FORMATS = {"PNG 16-bit": (".png", 16), "PNG 8-bit": (".png", 8), "TIFF 16-bit": (".tif", 16), "JPEG 8-bit": (".jpg", 8)}
 
@@ -41,7 +41,7 @@ class BatchDialog(QDialog):
         self.tab = tab
         self.setWindowTitle("Relight a folder")
         self.setMinimumWidth(640)
-        self.worker: Worker | None = None
+        self.worker: Operation | None = None
         settings = tab.settings
         self.input = QLineEdit(settings.get("batch_input"))
         self.input.setPlaceholderText("NTIRE layout (input/ + guide/) or a folder of source images")
@@ -112,7 +112,7 @@ class BatchDialog(QDialog):
         lay.addWidget(self.errors, 1)
         lay.addLayout(buttons)
 
-    def start(self) -> Worker | None:
+    def start(self) -> Operation | None:
         relighter = self.tab.model.relighter
         choice = self.guides.checkedId()
         if choice == 2 and self.tab.compass.engine == "normals":  # a light added from each source's depth
@@ -171,14 +171,15 @@ class BatchDialog(QDialog):
                 compose=compose,
             )
 
-        self.worker = Worker(work, "Relighting the folder")
-        self.worker.progress.connect(self._progress)
-        self.worker.succeeded.connect(self._done)
-        self.worker.failed.connect(lambda msg: show_error(self, "Relighting the folder failed", msg))
-        self.worker.cancelled.connect(
-            lambda: self.status.setText("Cancelled; the pairs relit so far are in the output folder.")
+        self.worker = Operation(
+            self,
+            "Relighting the folder",
+            work,
+            progress=self._progress,
+            success=self._done,
+            cancelled=lambda: self.status.setText("Cancelled; the pairs relit so far are in the output folder."),
+            finished=self._finished,
         )
-        self.worker.finished.connect(self._finished)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         lacking = any(j.source.depth is None or (choice == 0 and j.guide.depth is None) for j in jobs)
@@ -191,7 +192,7 @@ class BatchDialog(QDialog):
             else ""
         )
         self.status.setText(f"Relighting {len(jobs)} pairs…{missing}")
-        return start_worker(self, self.worker)
+        return self.worker.run()
 
     def _progress(self, fraction: float, message: str) -> None:
         count, _, note = message.partition(" ")

@@ -44,7 +44,7 @@ from .dialogs import show_error
 from .imaging import to_qimage
 from .model_state import ModelState
 from .settings import Settings
-from .workers import Worker, start_worker
+from .workers import Operation
 
 CURVE_COLOURS = {"total": "#e6e6e6", "charbonnier": "#4c9be8", "wssim": "#f0a030", "perceptual": "#6cc070"}
 
@@ -147,7 +147,7 @@ class FineTuneTab(QWidget):
     def __init__(self, model: ModelState, settings: Settings, parent=None):
         super().__init__(parent)
         self.model, self.settings = model, settings
-        self.worker: Worker | None = None
+        self.worker: Operation | None = None
         self.last_checkpoint: Path | None = None
         self.history: dict[str, tuple[list, list]] = {}
         self.val_history: tuple[list, list, list] = ([], [], [])
@@ -194,7 +194,7 @@ class FineTuneTab(QWidget):
         synth.clicked.connect(lambda: self.generate_synthetic())
         self.synth_cancel = QPushButton("Cancel rendering")
         self.synth_cancel.setVisible(False)
-        self.synth_worker: Worker | None = None
+        self.synth_worker: Operation | None = None
         self.synth_cancel.clicked.connect(lambda: self.synth_worker.cancel() if self.synth_worker else None)
         self.data_summary = QLabel("No dataset chosen.")
         self.data_summary.setWordWrap(True)
@@ -375,18 +375,21 @@ class FineTuneTab(QWidget):
             self.data.setText(folder)
             self.scan()
 
-    def scan(self) -> Worker | None:
+    def scan(self) -> Operation | None:
         folder = self.data.text().strip()
         if not folder:
             return None
         self.data_summary.setText("Scanning…")
         self.settings.set("finetune_data", folder)
-        w = Worker(lambda p, c: scan_dataset(folder), "Scanning the dataset")
-        w.succeeded.connect(self.data_summary.setText)
-        w.failed.connect(lambda m: self.data_summary.setText(f"<span style='color:#d9534f'>{m}</span>"))
-        return start_worker(self, w)
+        return Operation(
+            self,
+            "Scanning the dataset",
+            lambda p, c: scan_dataset(folder),
+            success=self.data_summary.setText,
+            failure=lambda m: self.data_summary.setText(f"<span style='color:#d9534f'>{m}</span>"),  # in place
+        ).run()
 
-    def generate_synthetic(self, dialog: SynthDialog | None = None) -> Worker | None:
+    def generate_synthetic(self, dialog: SynthDialog | None = None) -> Operation | None:
         dlg = dialog or SynthDialog(self, self.data.text())
         if dialog is None and dlg.exec() != QDialog.DialogCode.Accepted:
             return None
@@ -405,17 +408,18 @@ class FineTuneTab(QWidget):
             synthesize(folder, scenes, size, seed, pairs, progress=progress, cancel=cancel)
             return folder
 
-        w = Worker(work, "Rendering the synthetic dataset")
-        w.progress.connect(lambda f, m: self.data_summary.setText(f"Rendering… {f * 100:.0f}% ({m})"))
-        w.succeeded.connect(lambda f: (self.data.setText(f), self.scan()))
-        w.failed.connect(lambda m: show_error(self, "Synthetic dataset", m))
-        w.cancelled.connect(
-            lambda: self.data_summary.setText("Rendering cancelled; the scenes written so far are complete.")
+        self.synth_worker = Operation(
+            self,
+            "Rendering the synthetic dataset",
+            work,
+            progress=lambda f, m: self.data_summary.setText(f"Rendering… {f * 100:.0f}% ({m})"),
+            success=lambda f: (self.data.setText(f), self.scan()),
+            cancelled=lambda: self.data_summary.setText("Rendering cancelled; the scenes written so far are complete."),
+            finished=lambda: self.synth_cancel.setVisible(False),
+            error_title="Synthetic dataset",
         )
-        w.finished.connect(lambda: self.synth_cancel.setVisible(False))
         self.synth_cancel.setVisible(True)
-        self.synth_worker = w
-        return start_worker(self, w)
+        return self.synth_worker.run()
 
     # ---- training -------------------------------------------------------------------------
     def config(self) -> TrainConfig:
@@ -451,7 +455,7 @@ class FineTuneTab(QWidget):
             frame_cache=self.frame_cache.isChecked(),
         )
 
-    def start(self, resume: bool = False) -> Worker | None:
+    def start(self, resume: bool = False) -> Operation | None:
         if self.worker is not None:
             return None
         cfg = self.config()
@@ -482,14 +486,16 @@ class FineTuneTab(QWidget):
             on_message=b.message.emit,
             on_checkpoint=lambda p: b.checkpoint.emit(str(p)),
         )
-        self.worker = Worker(lambda progress, cancel: train(cfg, cb, cancel, resume=resume), "Training")
-        self.worker.failed.connect(lambda m: show_error(self, "Training stopped with an error", m))
-        self.worker.succeeded.connect(
-            lambda r: self.log(f"finished at step {r.step}" + (" (stopped)" if r.stopped else ""))
+        self.worker = Operation(
+            self,
+            "Training",
+            lambda progress, cancel: train(cfg, cb, cancel, resume=resume),
+            success=lambda r: self.log(f"finished at step {r.step}" + (" (stopped)" if r.stopped else "")),
+            finished=self._finished,
+            error_title="Training stopped with an error",
         )
-        self.worker.finished.connect(self._finished)
         self.log(("Resuming" if resume else "Starting") + f" in {cfg.out}")
-        w = start_worker(self, self.worker)
+        w = self.worker.run()
         self.update_buttons()
         return w
 

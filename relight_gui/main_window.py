@@ -23,7 +23,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Relight Studio")
         self.gc = GuiThreadGC(self)  # before any worker starts
-        self.closing = False  # set when closing: no new background work (see start_worker)
+        self.closing = False  # set when closing: no new background work (see Operation.run)
         self.settings = settings or Settings()
         self.model = ModelState(self)
         self.relight_tab = RelightTab(self.model, self.settings)

@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from core.checkpoint import resolve_checkpoint
 from core.inference import Relighter
 
-from .workers import Worker, start_worker
+from .workers import Operation, watch_core_threads
 
 
 class ModelState(QObject):
@@ -32,7 +32,7 @@ class ModelState(QObject):
     def trained(self) -> bool:
         return self.relighter is not None and (self.relighter.info is None or self.relighter.info.trained)
 
-    def load(self, checkpoint: str | None, device: str, precision: str, fast: bool) -> Worker:
+    def load(self, checkpoint: str | None, device: str, precision: str, fast: bool) -> Operation:
         self.busy = True
         self.loading.emit(checkpoint or "bundled model")
 
@@ -41,13 +41,12 @@ class ModelState(QObject):
             progress(0.2, f"loading {path.name}")
             return Relighter.from_checkpoint(path, device=device, precision=precision, accelerate=fast)
 
-        worker = Worker(work, "Loading the checkpoint")
-        worker.succeeded.connect(self._ok)
-        worker.failed.connect(self._fail)
-        return start_worker(self, worker)
+        # failure: the window says it (and the Relight tab's banner) when `failed` is emitted
+        return Operation(self, "Loading the checkpoint", work, success=self._ok, failure=self._fail).run()
 
     def _ok(self, relighter: Relighter) -> None:
         self.relighter, self.busy, self.error = relighter, False, None
+        watch_core_threads(relighter.background)  # the fast path compiles in threads of its own
         self.path = relighter.info.path if relighter.info else None
         self.loaded.emit(relighter)
 

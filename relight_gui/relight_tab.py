@@ -47,7 +47,7 @@ from .widgets.compare_view import CompareView
 from .widgets.compass import CompassPanel
 from .widgets.input_card import InputCard
 from .widgets.overflow_row import OverflowRow
-from .workers import QUEUED, LatestOnly, Worker, start_worker
+from .workers import QUEUED, LatestWins, Operation
 
 SAVE_FILTERS = [
     "PNG 16-bit (*.png)",
@@ -113,11 +113,33 @@ class RelightTab(QWidget):
         self.result_from: dict | None = None
         self.stale = False  # the inputs changed since the result
         self.source_changed = False  # ... and the source too: the view shows the new source instead
-        self.worker: Worker | None = None
+        self.worker: Operation | None = None
+        self.guides = CompassGuides()  # preview guides, rendered in memory
+        self.preview = LatestWins("Live preview", self)
+        self.preview.succeeded.connect(self._preview_ready, QUEUED)
+        self.preview.failed.connect(self._preview_failed, QUEUED)
+        self._preview_session: tuple | None = None
+        self._normals: NormalsRelighter | None = None  # the normals engine, made on first use
+        self._normals_device = None
+        self._relight_again = False
+        self._previews_stale = False  # a full relight started after the pending previews were asked for
+        self.guide_image = None  # the guide of the last result (photo or rendered)
+        self._panel_wanted: int | None = None  # the inputs panel's width when the window allows it
 
+        inputs = self._build_inputs()
+        self._build_run_row()
+        self._build_view_row()
+        self._build_result_labels()
+        self._fit_buttons_to_text()
+        self._build_layout(inputs)
+        self.refresh_recent()
+        self.update_state()
+
+    def _build_inputs(self) -> QVBoxLayout:
+        """The source card, Swap, and the guide side: a guide photo or the light compass."""
         self.source_card = InputCard("Source")
         self.guide_card = InputCard("Guide")
-        self.swap_button = QPushButton("⇄ Swap")
+        self.swap_button = QPushButton("⇅ Swap")
         self.swap_button.setToolTip("Swap source and guide")
         self.swap_button.clicked.connect(self.swap)
         # the guide side: a guide photo, or the light compass (a guide rendered from numbers)
@@ -138,22 +160,6 @@ class RelightTab(QWidget):
         )
         self.compass.changing.connect(self.compass_changing)
         self.compass.changed.connect(self.compass_changed)
-        self.guides = CompassGuides()  # preview guides, rendered in memory
-        self.preview = LatestOnly("Live preview", self)
-        self.preview.succeeded.connect(self._preview_ready, QUEUED)
-        self.preview.failed.connect(self._preview_failed, QUEUED)
-        self._preview_session: tuple | None = None
-        self._normals: NormalsRelighter | None = None  # the normals engine, made on first use
-        self._normals_device = None
-        self._relight_again = False
-        self._previews_stale = False  # a full relight started after the pending previews were asked for
-        self.guide_image = None  # the guide of the last result (photo or rendered)
-        # the inputs live in a side panel; the picture gets the rest of the window
-        cards = QVBoxLayout()
-        cards.addWidget(self.source_card, 1)
-        cards.addWidget(self.swap_button, 0, Qt.AlignmentFlag.AlignHCenter)
-        cards.addWidget(self.guide_tabs, 1)
-        self.swap_button.setText("⇅ Swap")
         for card in (self.source_card, self.guide_card):
             card.filesDropped.connect(lambda paths, c=card: self.handle_drop(c, paths))
             card.openRequested.connect(lambda c=card: self.open_dialog(c))
@@ -161,7 +167,16 @@ class RelightTab(QWidget):
             card.estimateRequested.connect(lambda c=card: self.estimate_depth(c))
             card.downloadRequested.connect(self.download_depth_model)
             card.saveDepthRequested.connect(lambda c=card: self.save_depth_dialog(c))
+        # the inputs live in a side panel; the picture gets the rest of the window
+        cards = QVBoxLayout()
+        cards.addWidget(self.source_card, 1)
+        cards.addWidget(self.swap_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        cards.addWidget(self.guide_tabs, 1)
+        return cards
 
+    def _build_run_row(self) -> None:
+        """Relight, Cancel, the output mode and exposure, Save, Copy, Batch; the progress bar and banner."""
+        settings = self.settings
         self.relight_button = QPushButton("Relight")
         self.relight_button.setObjectName("relightButton")
         self.relight_button.setMinimumWidth(120)
@@ -206,6 +221,13 @@ class RelightTab(QWidget):
         self.progress.setMinimumWidth(60)
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
+        self.save_button = QPushButton("Save…")
+        self.save_button.clicked.connect(self.save_dialog)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.clicked.connect(self.copy_result)
+        self.batch_button = QPushButton("Batch…")
+        self.batch_button.setToolTip("Relight a whole folder (Ctrl+B)")
+        self.batch_button.clicked.connect(self.open_batch)
         # the toolbars keep every control at its full width; what does not fit goes into "More ▾"
         self.run_row = OverflowRow()
         self.run_row.setObjectName("run_row")
@@ -215,7 +237,11 @@ class RelightTab(QWidget):
         exposure = labelled("Exposure:", self.exposure_combo)
         exposure.layout().addWidget(self.ev_spin)
         self.run_row.add(exposure)
+        for w in (self.save_button, self.copy_button, self.batch_button):
+            self.run_row.add(w)
 
+    def _build_view_row(self) -> None:
+        """The compare view and its controls: compare mode, difference gain, against what, Fit, 1:1."""
         self.compare = CompareView()
         self.mode_group = QButtonGroup(self)
         self.view_row = OverflowRow()
@@ -242,32 +268,14 @@ class RelightTab(QWidget):
         self.against.addItems(["source", "guide"])
         self.against.currentTextChanged.connect(lambda _: self.show_result())
         self.view_row.add(labelled("vs", self.against))
-        fit = QPushButton("Fit")
-        fit.clicked.connect(self.compare.fit)
-        one = QPushButton("1:1")
-        one.clicked.connect(self.compare.actual_size)
-        self.save_button = QPushButton("Save…")
-        self.save_button.clicked.connect(self.save_dialog)
-        self.copy_button = QPushButton("Copy")
-        self.copy_button.clicked.connect(self.copy_result)
-        self.batch_button = QPushButton("Batch…")
-        self.batch_button.setToolTip("Relight a whole folder (Ctrl+B)")
-        self.batch_button.clicked.connect(self.open_batch)
-        for w in (fit, one):
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.clicked.connect(self.compare.fit)
+        self.one_button = QPushButton("1:1")
+        self.one_button.clicked.connect(self.compare.actual_size)
+        for w in (self.fit_button, self.one_button):
             self.view_row.add(w, trailing=True)
-        for w in (self.save_button, self.copy_button, self.batch_button):
-            self.run_row.add(w)
-        # buttons may narrow to their text (the style's 80 px is a preference)
-        for b in (
-            self.cancel_button,
-            fit,
-            one,
-            self.save_button,
-            self.copy_button,
-            self.batch_button,
-            *self.mode_group.buttons(),
-        ):
-            b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 20)
+
+    def _build_result_labels(self) -> None:
         self.result_label = QLabel(" ")
         self.result_label.setWordWrap(True)  # a long model name must not widen the window
         # which model made the result, and a note with a link to its card when it is the bundled one
@@ -279,10 +287,25 @@ class RelightTab(QWidget):
         self.model_note.setToolTip("Open the model card (Settings tab)")
         self.model_note.hide()
 
+    def _fit_buttons_to_text(self) -> None:
+        """Buttons may narrow to their text (the style's 80 px is a preference)."""
+        for b in (
+            self.cancel_button,
+            self.fit_button,
+            self.one_button,
+            self.save_button,
+            self.copy_button,
+            self.batch_button,
+            *self.mode_group.buttons(),
+        ):
+            b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 20)
+
+    def _build_layout(self, inputs: QVBoxLayout) -> None:
+        """The inputs panel (it scrolls in a small window) beside the toolbars, the view and the labels."""
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
-        tl.addLayout(cards)
+        tl.addLayout(inputs)
         top.setMinimumWidth(240)
         panel = QScrollArea()  # small windows scroll the inputs instead of squeezing the picture
         panel.setWidget(top)
@@ -307,12 +330,9 @@ class RelightTab(QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([380, 900])
-        self._panel_wanted: int | None = None  # the inputs panel's width when the window allows it
         self.splitter.splitterMoved.connect(lambda pos, _i: setattr(self, "_panel_wanted", pos))
         lay = QVBoxLayout(self)
         lay.addWidget(self.splitter)
-        self.refresh_recent()
-        self.update_state()
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
@@ -365,10 +385,9 @@ class RelightTab(QWidget):
         if problems:
             self.statusMessage.emit("Some files were not used: " + "; ".join(problems))
 
-    def load_into(self, card: InputCard, files: InputFiles) -> Worker:
+    def load_into(self, card: InputCard, files: InputFiles) -> Operation:
         if files.depth is None:
             files = InputFiles(files.image, find_depth(files.image))
-        worker = Worker(lambda progress, cancel: load_input(files), f"Opening {files.image.name}")
 
         def done(inp):
             card.set_input(inp)
@@ -380,16 +399,20 @@ class RelightTab(QWidget):
             self.update_state()
             self._estimate_if_waiting(card)
 
-        worker.succeeded.connect(done)
-        worker.failed.connect(lambda msg: show_error(self, f"Cannot open the {card.title.lower()}", msg))
-        return start_worker(self, worker)
+        return Operation(
+            self,
+            f"Opening {files.image.name}",
+            lambda progress, cancel: load_input(files),
+            success=done,
+            error_title=f"Cannot open the {card.title.lower()}",
+        ).run()
 
     def _estimate_if_waiting(self, card: InputCard) -> None:
         """Estimating on open (a setting): a loaded photo without depth gets it once a model is there."""
         if card.loaded and not card.ready and self.settings.get("auto_depth") and depth_model_installed(self.settings):
             self.estimate_depth(card)
 
-    def estimate_depth(self, card: InputCard) -> Worker | None:
+    def estimate_depth(self, card: InputCard) -> Operation | None:
         """Estimate the card's missing depth map in the background (cached per image by the estimator).
         Returns None when there is nothing to do or the card's estimate is already running."""
         if card.input is None or card in self._estimating:
@@ -404,19 +427,11 @@ class RelightTab(QWidget):
             progress(0.4, f"estimating depth with {estimator.name}")
             return estimator.estimate(image)
 
-        worker = Worker(work, "Estimating depth")
-        self._estimating.add(card)
-        card.estimate_button.setEnabled(False)
-        worker.progress.connect(lambda f, m: self.statusMessage.emit(m))
-
         def done(depth):
             if card.input is not None and card.input.image is image:  # the card still shows that image
                 card.set_depth(depth)
                 self.statusMessage.emit(f"{card.title}: depth {depth.origin}")
             self.update_state()
-
-        worker.succeeded.connect(done)
-        worker.failed.connect(lambda msg: show_error(self, "Cannot estimate the depth", msg))
 
         def finished():
             self._estimating.discard(card)
@@ -425,8 +440,17 @@ class RelightTab(QWidget):
             if card.input is not None and card.input.image is not image:
                 self._estimate_if_waiting(card)  # another photo was opened on the card meanwhile
 
-        worker.finished.connect(finished)
-        started = start_worker(self, worker)
+        self._estimating.add(card)
+        card.estimate_button.setEnabled(False)
+        started = Operation(
+            self,
+            "Estimating depth",
+            work,
+            progress=lambda f, m: self.statusMessage.emit(m),
+            success=done,
+            finished=finished,
+            error_title="Cannot estimate the depth",
+        ).run()
         self.update_state()  # the hint says the depth is on its way
         return started
 
@@ -450,12 +474,12 @@ class RelightTab(QWidget):
             fmt = "png16" if chosen.startswith("16-bit") else "vidit" if "VIDIT" in chosen else "npy"
             self.save_depth(card, Path(path), fmt)
 
-    def save_depth(self, card: InputCard, path: Path, fmt: str = "png16") -> Worker | None:
+    def save_depth(self, card: InputCard, path: Path, fmt: str = "png16") -> Operation | None:
         """Write the card's (estimated) depth map; never over an input."""
         data = card.depth.data
         return self._write_in_background(path, lambda: write_depth(path, data, fmt), "the depth map")
 
-    def _write_in_background(self, path: Path, write, what: str, on_saved=None) -> Worker | None:
+    def _write_in_background(self, path: Path, write, what: str, on_saved=None) -> Operation | None:
         """Run `write` in a worker (encoding a large image takes seconds); refuse a path that is one
         of the inputs. Returns the worker, or None when the name was refused."""
         inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
@@ -469,10 +493,13 @@ class RelightTab(QWidget):
         if any(same(path, p) for p in inputs):
             show_error(self, "Not saved", f"{path.name} is one of the inputs; choose another name.")
             return None
-        worker = Worker(lambda progress, cancel: write(), f"Saving {path.name}")
-        worker.succeeded.connect(lambda p: (on_saved and on_saved(), self.statusMessage.emit(f"Saved {what} to {p}")))
-        worker.failed.connect(lambda msg: show_error(self, "Not saved", msg))
-        return start_worker(self, worker)
+        return Operation(
+            self,
+            f"Saving {path.name}",
+            lambda progress, cancel: write(),
+            success=lambda p: (on_saved and on_saved(), self.statusMessage.emit(f"Saved {what} to {p}")),
+            error_title="Not saved",
+        ).run()
 
     def refresh_depth_model(self) -> None:
         """The depth model setting changed (or a download finished): the cards' Estimate/Download
@@ -490,7 +517,7 @@ class RelightTab(QWidget):
             if arrived:
                 self._estimate_if_waiting(c)
 
-    def download_depth_model(self) -> Worker | None:
+    def download_depth_model(self) -> Operation | None:
         """Download Depth Anything V2 Small on request, with progress and cancel."""
         from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
@@ -506,18 +533,22 @@ class RelightTab(QWidget):
         dialog = QProgressDialog(f"Downloading {m.title}…", "Cancel", 0, 1000, self)
         dialog.setWindowTitle("Download")
         dialog.setMinimumDuration(0)
-        worker = Worker(lambda progress, cancel: download_model(m.name, progress=progress, cancel=cancel), "Download")
-        dialog.canceled.connect(worker.cancel)
-        worker.progress.connect(lambda f, msg: (dialog.setValue(int(f * 1000)), dialog.setLabelText(msg)))
-        worker.failed.connect(self.download_failed)
-        worker.succeeded.connect(lambda path: self.statusMessage.emit(f"{m.title} installed in {path}"))
 
         def finished():
             dialog.reset()
             self.refresh_depth_model()
 
-        worker.finished.connect(finished)
-        return start_worker(self, worker)
+        op = Operation(
+            self,
+            "Download",
+            lambda progress, cancel: download_model(m.name, progress=progress, cancel=cancel),
+            progress=lambda f, msg: (dialog.setValue(int(f * 1000)), dialog.setLabelText(msg)),
+            success=lambda path: self.statusMessage.emit(f"{m.title} installed in {path}"),
+            failure=self.download_failed,  # says how to bring the model from another computer
+            finished=finished,
+        )
+        dialog.canceled.connect(op.cancel)
+        return op.run()
 
     def download_failed(self, msg: str):
         """Say what went wrong and how to bring the model from another computer; offer its folder."""
@@ -661,7 +692,7 @@ class RelightTab(QWidget):
         keep = {"auto": None, "keep": True, "network": False}[self.exposure_combo.currentData() or "auto"]
         return settings_for(light.kelvin if light else None, keep, self.ev_spin.value())
 
-    def relight(self) -> Worker | None:
+    def relight(self) -> Operation | None:
         if not self.relight_button.isEnabled():
             return None
         src = self.source_card.input
@@ -694,15 +725,18 @@ class RelightTab(QWidget):
             )
             return res, gui.image
 
-        self.worker = Worker(work, "Relighting")
-        self.worker.progress.connect(self._progress)
-        self.worker.succeeded.connect(lambda payload: self._done(payload, made_from))
-        self.worker.failed.connect(lambda msg: show_error(self, "Relighting failed", msg))
-        self.worker.cancelled.connect(lambda: self.statusMessage.emit("Relighting cancelled"))
-        self.worker.finished.connect(self._finished)
+        self.worker = Operation(
+            self,
+            "Relighting",
+            work,
+            progress=self._progress,
+            success=lambda payload: self._done(payload, made_from),
+            cancelled=lambda: self.statusMessage.emit("Relighting cancelled"),
+            finished=self._finished,
+        )
         self.progress.setValue(0)
         self.progress.setFormat("starting…")
-        w = start_worker(self, self.worker)
+        w = self.worker.run()
         self.update_state()
         return w
 
@@ -873,7 +907,7 @@ class RelightTab(QWidget):
         if path:  # the dialog itself asks before replacing an existing file
             self.save(Path(path), 8 if "8-bit" in chosen else 16)
 
-    def save(self, path: Path, bit_depth: int = 16) -> Worker | None:
+    def save(self, path: Path, bit_depth: int = 16) -> Operation | None:
         """Encode and write the result in a worker (a 16-bit PNG of a large image takes seconds).
         A typed extension is honoured (JPEG and WebP are 8-bit); an unknown one becomes .png, and
         the status line says so. Returns the worker, or None when the name was refused."""

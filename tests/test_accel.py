@@ -121,3 +121,17 @@ def test_space_to_depth_convolution_is_the_same_convolution_on_2x2_blocks():
 def test_unknown_reshaping_step_is_refused():
     with pytest.raises(ValueError, match="unknown"):
         reshaped_copy(fold_batchnorm(create_model("s3net-lite").eval()), ("pad_everything",))
+
+
+@pytest.mark.slow
+def test_the_background_compile_has_a_handle_that_joins_and_cancels_it():
+    from core.accel import CompiledS3Net, GraphedS3Net
+
+    compiled = CompiledS3Net(GraphedS3Net(randomize(create_model("s3net-lite"), 5).eval(), torch.device("cpu")))
+    shape = (1, 8, 64, 64)
+    compiled.prepare(shape)  # on the CPU the build fails at once: the graphed path stays, the error is kept
+    assert compiled.background.join(60) and compiled.background.alive == 0
+    assert not compiled.pending and not compiled.ready and compiled.error
+    compiled.background.cancel()  # closing: no new compile starts
+    compiled.prepare((1, 8, 32, 32))
+    assert compiled.background.alive == 0 and not compiled.pending

@@ -363,17 +363,17 @@ def test_no_worker_starts_once_the_window_is_closing(qtbot, window):
     # ask for work after the close joined every thread; that work must not start (nothing would join it)
     from PySide6.QtCore import QObject
 
-    from relight_gui.workers import RUNNING, Worker, start_worker
+    from relight_gui.workers import RUNNING, Operation
 
     ran = []
     window.close()
-    w = start_worker(window.relight_tab, Worker(lambda p, c: ran.append(1), "Late"))
+    w = Operation(window.relight_tab, "Late", lambda p, c: ran.append(1)).run()
     qtbot.wait(200)
     assert w.thread is None and not ran and w not in RUNNING
     owner = QObject()  # work not owned by the closing window runs
-    w = Worker(lambda p, c: ran.append(2), "Elsewhere")
+    w = Operation(owner, "Elsewhere", lambda p, c: ran.append(2))
     with qtbot.waitSignal(w.finished, timeout=5000):
-        start_worker(owner, w)
+        w.run()
     assert ran == [2] and w.wait(5000)
 
 
@@ -429,7 +429,7 @@ def test_the_loss_legend_covers_no_falling_curve(qtbot, window):
 def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
     from PySide6.QtCore import QObject, QThread
 
-    from relight_gui.workers import Worker, start_worker
+    from relight_gui.workers import Operation
 
     parent = QObject()
     gui_thread = QThread.currentThread()
@@ -439,10 +439,10 @@ def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
         progress(0.5, "half")
         return 1 / 0
 
-    w = Worker(work, "Boom")
+    w = Operation(parent, "Boom", work, failure=lambda m: None)
     w.progress.connect(lambda f, m: seen.append((f, m, QThread.currentThread() is gui_thread)))
     with qtbot.waitSignal(w.failed, timeout=5000) as blocker:
-        start_worker(parent, w)
+        w.run()
     assert "ZeroDivisionError" in blocker.args[0] and "log file" in blocker.args[0]
     assert seen == [(0.5, "half", True)]
     assert any("Boom crashed" in r.message and "ZeroDivisionError" in r.message for r in caplog.records)
@@ -453,9 +453,9 @@ def test_worker_reports_bugs_and_progress_on_the_gui_thread(qtbot, caplog):
         def interrupted(progress, cancel, exc=exc):
             raise exc()
 
-        w = Worker(interrupted, "Halt")
+        w = Operation(parent, "Halt", interrupted, failure=lambda m: None)
         with qtbot.waitSignal(w.failed, timeout=5000) as blocker:
-            start_worker(parent, w)
+            w.run()
         assert "interrupted" in blocker.args[0] and exc.__name__ in blocker.args[0]
         assert w.wait(5000)
 
@@ -670,7 +670,7 @@ def test_garbage_cycles_are_collected_on_the_gui_thread_while_workers_allocate(q
     import gc
     import threading
 
-    from relight_gui.workers import Worker, start_worker
+    from relight_gui.workers import Operation
 
     assert not gc.isenabled()  # the window keeps collection on the GUI thread
     where = []
@@ -685,7 +685,7 @@ def test_garbage_cycles_are_collected_on_the_gui_thread_while_workers_allocate(q
     Cycle()  # unreachable from now on, freed only by the cyclic collector
     # a worker that allocates enough to cross the collector's thresholds many times over
     kept = []  # net allocations are what cross the thresholds
-    w = start_worker(window, Worker(lambda progress, cancel: kept.append([[i] for i in range(200_000)]), "Allocate"))
+    w = Operation(window, "Allocate", lambda progress, cancel: kept.append([[i] for i in range(200_000)])).run()
     qtbot.waitUntil(lambda: w.done, timeout=30000)
     qtbot.waitUntil(lambda: bool(where), timeout=10000)  # the GUI thread's timer collected it
     assert where == [True]

@@ -422,3 +422,47 @@ def test_sigkill_during_a_checkpoint_write_then_resume_is_bit_identical(tiny, tm
     a, b = load_file(tmp_path / "full" / "last.safetensors"), load_file(out / "last.safetensors")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+
+
+# total loss per step of `cfg(tiny, ...)` (seed 0, s3net-lite, CPU), recorded before the training loop
+# was split into named steps: the loop's order of work (sampling, learning rate, optimiser, RNG) is fixed
+RECORDED_TOTALS = [2.3775346279144287, 2.3909995555877686, 2.3100593090057373,
+                   2.2381410598754883, 2.485413074493408, 2.2004458904266357]  # fmt: skip
+RECORDED_VALIDATION = [(3, 7.362433570888257, 0.08100320893632548), (6, 7.425387179067087, 0.08941332611987543)]
+
+
+def test_loss_sequence_and_run_metadata_match_the_recorded_run(tiny, tmp_path):
+    from core.checkpoint import read_state_dict
+
+    totals, vals = [], []
+    train(
+        cfg(tiny, tmp_path / "full"),
+        Callbacks(
+            on_step=lambda i: totals.append(i.terms["total"]),
+            on_validation=lambda v: vals.append((v.step, v.psnr, v.ssim)),
+        ),
+    )
+    assert totals == pytest.approx(RECORDED_TOTALS, rel=1e-4)
+    assert [v[0] for v in vals] == [3, 6]
+    assert [v[1:] for v in vals] == [pytest.approx(v[1:], rel=1e-4) for v in RECORDED_VALIDATION]
+    # stopped at step 4 and resumed: the same losses for the steps redone after the checkpoint
+    token, resumed = CancelToken(), []
+
+    def stop_at_4(info):
+        resumed.append(info.terms["total"])
+        if info.step == 4:
+            token.cancel()
+
+    train(cfg(tiny, tmp_path / "part"), Callbacks(on_step=stop_at_4), cancel=token)
+    train(cfg(tiny, tmp_path / "part"), Callbacks(on_step=lambda i: resumed.append(i.terms["total"])), resume=True)
+    assert resumed == pytest.approx(RECORDED_TOTALS, rel=1e-4)
+    # one metadata record: run.json is the checkpoint's "training" entry without the step and config
+    run = json.loads((tmp_path / "part" / "run.json").read_text())
+    _, meta, _ = read_state_dict(tmp_path / "part" / "last.safetensors")
+    training = meta["training"]
+    assert training.pop("step") == 6 and training.pop("config")["steps"] == 6
+    assert training == run
+    assert sorted(run) == [
+        "dataset", "global_batch", "init", "perceptual_note", "perceptual_on", "preset", "world_size",
+    ]  # fmt: skip
+    assert meta["trained"] is True and meta["working_size"] == 64
