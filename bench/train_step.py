@@ -139,10 +139,10 @@ def main() -> None:
         rows.append(row)
         short = {k: v for k, v in row.items() if k != "losses"}
         print(json.dumps(short), flush=True)
-    if args.json:
-        gpu = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-        meta = {"preset": args.preset, "size": args.size, "batch": args.batch, "steps": args.steps, "device": gpu}
-        Path(args.json).write_text(json.dumps({"setup": meta, "variants": rows}, indent=1))
+        if args.json:  # after every variant: a run cut short keeps what it measured
+            gpu = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+            meta = {"preset": args.preset, "size": args.size, "batch": args.batch, "steps": args.steps, "device": gpu}
+            Path(args.json).write_text(json.dumps({"setup": meta, "variants": rows}, indent=1))
 
 
 if __name__ == "__main__":
