@@ -31,11 +31,11 @@ import torch
 
 from .depth_model import build_model, check_model_folder
 from .errors import RelightError
+from .device import pick_device
 from .io import DepthMap
+from .vocab import DEPTH_MODEL_NAME, DEPTH_MODEL_TITLE, DepthOrigin
 
 NEAR, FAR = 0.15, 0.5  # network depth of the nearest and the farthest point of an estimated map
-DEPTH_MODEL_NAME = "depth-anything-v2-small"
-DEPTH_MODEL_TITLE = "Depth Anything V2 Small"
 DEPTH_MODEL_ENV = "RELIGHT_DEPTH_MODEL"
 
 
@@ -156,8 +156,6 @@ class DepthAnything:
     def __init__(
         self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32", cache_size: int = 8
     ):
-        from .inference import pick_device
-
         self.folder = Path(folder)
         self.device = pick_device(device) if isinstance(device, str) else device
         self.dtype = torch.float16 if precision == "fp16" and self.device.type == "cuda" else torch.float32
@@ -212,6 +210,7 @@ class DepthAnything:
             None,
             f"relative inverse depth mapped to {NEAR} (near) - {FAR} (far)",
             f"estimated ({self.name})",
+            DepthOrigin.ESTIMATED,
         )
         self._cache[key] = depth
         while len(self._cache) > self.cache_size:

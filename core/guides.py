@@ -25,7 +25,7 @@ from .io import DepthMap, read_depth, read_image, write_depth, write_image
 from .render.color import kelvin_to_linear_rgb
 from .render.light import Light, light_position
 from .render.scene import DEPTH_FAR, Camera, reference_scene, shade, tone_map, trace_geometry
-from .vocab import AZIMUTH_DEG
+from .vocab import AZIMUTH_DEG, DepthOrigin
 
 REFERENCE_VERSION = "1"  # bump when the reference scene or the renderer changes (invalidates disk caches)
 
@@ -76,13 +76,13 @@ class CompassGuides:
         if disk is not None and disk.with_suffix(".png").is_file() and disk.with_suffix(".npy").is_file():
             try:
                 image, depth = read_image(disk.with_suffix(".png")), read_depth(disk.with_suffix(".npy"))
-                return Input(image, DepthMap(depth.data, None, "as rendered", origin), origin)
+                return Input(image, DepthMap(depth.data, None, "as rendered", origin, DepthOrigin.RENDERED), origin)
             except RelightError:
                 pass  # a damaged cache entry: render again
         geo = self._geo(width, height)
         img = tone_map(self._linear(light.azimuth, width, height) * kelvin_to_linear_rgb(light.kelvin)[None])
         image = np.ascontiguousarray(img.reshape(height, width, 3), np.float32)
-        depth = DepthMap((geo.depth / DEPTH_FAR).astype(np.float32), None, "as rendered", origin)
+        depth = DepthMap((geo.depth / DEPTH_FAR).astype(np.float32), None, "as rendered", origin, DepthOrigin.RENDERED)
         if disk is not None and max(width, height) >= 256:
             try:
                 write_image(disk.with_suffix(".png"), image, 16)

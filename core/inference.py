@@ -185,7 +185,7 @@ class Relighter:
         when the checkpoint does not say (then detail mode runs it at the image's own size)."""
         if self.info is None:
             return None
-        if self.info.format == "official":
+        if self.info.format is CheckpointFormat.OFFICIAL:
             return DEFAULT_WORKING_SIDE**2
         side = self.info.metadata.get("working_size")
         if isinstance(side, bool) or not isinstance(side, (int, float)) or not MULTIPLE <= side <= 16384:
@@ -198,8 +198,8 @@ class Relighter:
         give their own output (full resolution), other checkpoints the colour-true detail output."""
         if self.info is None:
             return "detail"
-        if self.info.format == "official":
-            return "full"
+        if self.info.format is CheckpointFormat.OFFICIAL:
+            return OutputMode.FULL
         mode = self.info.metadata.get("output_mode")
         return mode if mode in OUTPUT_MODES and mode != "auto" else "detail"
 

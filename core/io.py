@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from .errors import RelightError, WriteError, name_list
+from .vocab import DepthOrigin
 from .safe_load import check_regular, load_npy, load_npz_member, npz_member_header, open_regular
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
@@ -40,7 +41,8 @@ class DepthMap:
     data: np.ndarray  # float32 (H, W)
     path: Path | None = None
     scaling: str = "as stored"  # how the file's values were brought to the network's range
-    origin: str = "file"  # "file", "estimated (<model>)" or "rendered (<what>)"
+    origin: str = "file"  # "file", "estimated (<model>)" or "rendered (<what>)": said to the user
+    kind: DepthOrigin = DepthOrigin.FILE  # the same, to compare
 
     @property
     def shape(self) -> tuple[int, int]:

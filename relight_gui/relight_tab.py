@@ -37,13 +37,13 @@ from core.live import LivePreview
 from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.normals_engine import NormalsPreview, NormalsRelighter
 from core.pairing import find_depth, ntire_pairs, pair_dropped
-from core.vocab import COMPARE_MODES, KELVIN_RANGE, OUTPUT_MODES
+from core.vocab import KELVIN_RANGE, OUTPUT_MODES
 
 from .dialogs import show_error
 from .imaging import to_qimage
 from .model_state import ModelState
 from .settings import Settings
-from .widgets.compare_view import CompareView
+from .widgets.compare_view import COMPARE_MODES, CompareView
 from .widgets.compass import CompassPanel
 from .widgets.input_card import InputCard
 from .widgets.overflow_row import OverflowRow

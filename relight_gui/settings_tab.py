@@ -26,7 +26,7 @@ from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth
 from core.errors import RelightError
 from core.hardware import cpu_has_native_bf16
 from core.resources import model_card_path
-from core.vocab import PRECISIONS
+from core.vocab import PRECISIONS, CheckpointFormat
 
 from .dialogs import show_error
 from .imaging import COLORMAPS
@@ -218,7 +218,7 @@ class SettingsTab(QWidget):
             self.card.setMarkdown(f"**{head}**\n\n" + card.read_text())
             return
         lines = [head, ""]
-        if info.format == "official":
+        if info.format is CheckpointFormat.OFFICIAL:
             lines.append("Official S3Net release weights (NTIRE 2021 track 2).")
 
         def walk(value, indent: str) -> None:
