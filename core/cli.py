@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from .errors import Cancelled, RelightError, clean, name_list
-from .io import DEPTH_FORMATS
 from .vocab import OUTPUT_MODES, PRECISIONS
 
 log = logging.getLogger("relight")
@@ -291,6 +290,8 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .io import DEPTH_FORMATS
+
     parser = argparse.ArgumentParser(prog="relight", description="Depth-guided any-to-any image relighting with S3Net.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -402,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .startup import configure_process
+
+    configure_process()  # before OpenCV loads
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)

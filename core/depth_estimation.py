@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from .depth_model import build_model, check_model_folder
-from .errors import RelightError
 from .device import pick_device
+from .errors import RelightError
 from .io import DepthMap
 from .vocab import DEPTH_MODEL_NAME, DEPTH_MODEL_TITLE, DepthOrigin
 

@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .cancel import CancelToken
 from .checkpoint import load_checkpoint, read_state_dict, save_checkpoint
-from .errors import RelightError, clean, name_list
 from .device import AUTOCAST, pad_to_multiple, pick_device
+from .errors import RelightError, clean, name_list
 from .io import atomic_write_bytes
 from .losses import LossWeights, RelightLoss
 from .metrics import psnr, ssim

@@ -8,9 +8,21 @@ boundary."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+import sys
+from enum import Enum
 
 from . import __version__ as VERSION  # noqa: F401  (re-exported: the one version string)
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # Python 3.10: the same behaviour (str() and format() give the value)
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str(self.value)
+
+        def __format__(self, spec: str) -> str:
+            return format(str(self.value), spec)
 
 
 class Precision(StrEnum):
@@ -47,6 +59,7 @@ COMPASS_DIRECTIONS = (
 AZIMUTH_DEG = {d: 22.5 * i for i, d in enumerate(COMPASS_DIRECTIONS)}
 TEMPERATURES = (2500, 3500, 4500, 5500, 6500)  # VIDIT's colour temperatures, kelvin
 KELVIN_RANGE = (1500, 12000)  # what the compass and the renderer accept
+
 
 # How the network's output reaches the user (see core.inference):
 # full: the network's image at full resolution; gain-map: network at a working resolution, carried

@@ -6,7 +6,6 @@ from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
-
 from .dialogs import show_error
 from .finetune_tab import FineTuneTab
 from .gui_gc import GuiThreadGC
