@@ -29,7 +29,7 @@ from .gainmap import carry_to_full_resolution
 from .io import DepthMap
 from .model import S3Net
 from .progress import Progress
-from .vocab import OUTPUT_MODES, CheckpointFormat, OutputMode
+from .vocab import OUTPUT_MODES, CheckpointFormat, OutputMode, Precision
 
 __all__ = ["MULTIPLE", "Relighter", "RelightResult", "pad_to_multiple", "pick_device", "working_shape"]
 DEFAULT_WORKING_SIDE = 1024  # the official weights were trained on 1024x1024 VIDIT images
@@ -116,7 +116,7 @@ class Relighter:
         model: S3Net,
         info: CheckpointInfo | None = None,
         device: str | torch.device = "auto",
-        precision: str = DEFAULTS.precision,
+        precision: str = Precision.FP32,  # the engine as built; every face passes DEFAULTS.precision
         max_pixels: int | None = None,
         accelerate: bool | None = False,
     ):
@@ -145,7 +145,7 @@ class Relighter:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: str = DEFAULTS.device, precision: str = DEFAULTS.precision, **kw
+        cls, path: str | Path, device: str = DEFAULTS.device, precision: str = Precision.FP32, **kw
     ) -> Relighter:
         model, info = load_checkpoint(path)
         return cls(model, info, device=device, precision=precision, **kw)
@@ -207,7 +207,7 @@ class Relighter:
         """Network at the arrays' own size (padded to a multiple of 32 and cropped back)."""
         if self.graphed is not None and cancel is not None:
             cancel.check()
-        return self.run_batch([[source, guide, source_depth, guide_depth]], cancel, report)[0]
+        return self._forward([[source, guide, source_depth, guide_depth]], cancel, report)[0]
 
     def relight(
         self,
@@ -371,6 +371,11 @@ class Relighter:
         report: Callable[[int, int], None] | None = None,
     ) -> list[np.ndarray]:
         """One forward pass over same-size pairs [[source, guide, source_depth, guide_depth], ...]."""
+        return list(self._forward(arrays, cancel, report))
+
+    @torch.inference_mode()
+    def _forward(self, arrays, cancel, report) -> np.ndarray:
+        """(N, H, W, 3) network outputs for same-size pairs; the whole pass holds the lock."""
         with self._lock:
             x, (h, w) = pad_to_multiple(self._upload(arrays))
             if self.channels_last:
@@ -381,8 +386,7 @@ class Relighter:
                 with self._autocast(), _stage_hooks(self.model, cancel, report):
                     y = self.model.forward_packed(x)
             # copied to the host before the lock is let go: the next pass reuses the graph's output
-            y = y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-        return list(y)
+            return y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
 
     def _report(self, notify: Progress, lo: float, hi: float):
         return lambda i, n: notify(lo + (hi - lo) * i / n, f"network stage {i + 1}/{n}")

@@ -177,10 +177,16 @@ def complete_depth(inp: Input, estimate: DepthSource | None) -> Input:
         return inp
     if estimate is None:
         inp.require_depth()
+    return replace(inp, depth=estimated_depth(inp, estimate))
+
+
+def estimated_depth(inp: Input, estimate: DepthSource) -> DepthMap:
+    """`estimate`'s depth for the input's image, checked to be the image's size (the error names it)."""
     depth = estimate(inp.image)
     if depth.shape != inp.image.shape[:2]:
         raise RelightError(
-            f"the depth estimator returned {depth.shape[1]}x{depth.shape[0]} for a "
-            f"{inp.image.shape[1]}x{inp.image.shape[0]} image"
+            f"the depth estimator returned {depth.shape[1]}x{depth.shape[0]} for this "
+            f"{inp.image.shape[1]}x{inp.image.shape[0]} image",
+            inp.files.image if inp.files else inp.image_origin,
         )
-    return replace(inp, depth=depth)
+    return depth
