@@ -29,11 +29,11 @@ import cv2
 import numpy as np
 import torch
 
+from .defaults import DEFAULTS
 from .depth_model import build_model, check_model_folder
 from .device import pick_device
 from .errors import RelightError
 from .io import DepthMap
-from .defaults import DEFAULTS
 from .vocab import DEPTH_MODEL_NAME, DEPTH_MODEL_TITLE, DepthOrigin
 
 DEPTH_PRECISION = DEFAULTS.depth_precision

@@ -17,8 +17,8 @@ import numpy as np
 
 from .compose import ComposeSettings, compose
 from .defaults import DEFAULTS
-from .guides import CompassGuides
 from .device import MULTIPLE
+from .guides import CompassGuides
 from .inference import Relighter
 from .inputs import Input
 from .render.light import Light

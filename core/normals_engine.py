@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import RelightError
 from .defaults import DEFAULTS
 from .device import pick_device
+from .errors import RelightError
 from .inference import RelightResult
 from .io import DepthMap
 from .render.addlight import DEFAULT_DISTANCE, Optics, add_light, geometry, srgb_to_linear
