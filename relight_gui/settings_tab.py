@@ -69,7 +69,8 @@ class SettingsTab(QWidget):
             }.get(p, "")
             self.precision.addItem(p + note, p)
         self.precision.setCurrentIndex(max(0, self.precision.findData(settings.get("precision"))))
-        self.fast = QCheckBox("Fast CUDA path (folded BatchNorm, fp16, CUDA graphs; about 2.6x faster on an H100)")
+        self.fast = QCheckBox("Fast CUDA path (folded BatchNorm, fp16, CUDA graphs, compiled in the background)")
+        self.fast.setToolTip("The speed-up depends on the GPU and the model: docs/PERFORMANCE.md has measurements")
         self.fast.setChecked(settings.get("fast"))
         if not torch.cuda.is_available():  # shown unticked and disabled: it cannot apply here
             self.fast.setChecked(False)
