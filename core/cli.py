@@ -129,9 +129,9 @@ def cmd_infer(args) -> int:
 
     if not normals:
         relighter = engines.relighter(session.settings)
-        ckpt, info = relighter.info.path if relighter.info else None, relighter.info
+        info = relighter.info
         if info is not None and not info.trained:
-            print(f"warning: {ckpt.name} holds untrained weights; the result is not a relighting", file=sys.stderr)
+            print(f"warning: {info.name} holds untrained weights; the result is not a relighting", file=sys.stderr)
         print(
             f"model: {relighter.model_name} ({info.preset if info else '?'}, {info.format if info else ''}) on {relighter.device}",
             file=sys.stderr,
@@ -259,8 +259,8 @@ def cmd_info(args) -> int:
             lines.append(f"cuda:{i} {p.name} {p.total_memory / 2**30:.0f} GiB")
     else:
         lines.append("cuda not available")
-    from .accel import inductor_cache_dir
     from .hardware import cpu_precision
+    from .startup import inductor_cache_dir
 
     auto = cpu_precision()
     lines.append(f"CPU precision for --precision auto: {auto} (native bf16: {'yes' if auto == 'bf16' else 'no'})")

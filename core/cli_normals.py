@@ -66,14 +66,14 @@ def check_normals_flags(args) -> None:
         raise RelightError("--engine normals reads no checkpoint (--checkpoint, --fast)")
 
 
-def light_settings(args) -> dict:
+def light_settings(args) -> dict[str, float | None]:
     """The light's elevation, intensity, ... given on the command line (the normals engine's)."""
     if args.engine != Engine.NORMALS:
         return {}
     return {n: getattr(args, n) for n in LIGHT_SETTINGS}
 
 
-def normals_optics(args) -> dict:
+def normals_optics(args) -> dict[str, float | bool]:
     """The normals engine's camera and light settings, for core.session.EngineSettings."""
     return {
         "fov_deg": DEFAULT_FOV_DEG if args.fov is None else args.fov,

@@ -51,7 +51,7 @@ def resolve_precision(precision: str, device: torch.device) -> Precision:
     return p
 
 
-def autocast(precision: str, device: torch.device):
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[object]:
     """The autocast context for a resolved precision (fp32: none)."""
     dtype = AUTOCAST[Precision(precision)]
     if dtype is None:

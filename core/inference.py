@@ -207,7 +207,8 @@ class Relighter:
         """Network at the arrays' own size (padded to a multiple of 32 and cropped back)."""
         if self.graphed is not None and cancel is not None:
             cancel.check()
-        return self._forward([[source, guide, source_depth, guide_depth]], cancel, report)[0]
+        out: np.ndarray = self._forward([[source, guide, source_depth, guide_depth]], cancel, report)[0]
+        return out
 
     def relight(
         self,
@@ -386,7 +387,8 @@ class Relighter:
                 with self._autocast(), _stage_hooks(self.model, cancel, report):
                     y = self.model.forward_packed(x)
             # copied to the host before the lock is let go: the next pass reuses the graph's output
-            return y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+            out: np.ndarray = y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+            return out
 
     def _report(self, notify: Progress, lo: float, hi: float):
         return lambda i, n: notify(lo + (hi - lo) * i / n, f"network stage {i + 1}/{n}")

@@ -176,7 +176,10 @@ def complete_depth(inp: Input, estimate: DepthSource | None) -> Input:
     if inp.depth is not None:
         return inp
     if estimate is None:
-        inp.require_depth()
+        raise RelightError(
+            "has no depth map; give one, or install the depth model to estimate it",
+            inp.files.image if inp.files else None,
+        )
     return replace(inp, depth=estimated_depth(inp, estimate))
 
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import RelightError
 from .inputs import Input, InputFiles, PairFiles, check_memory, load_input
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .live import LivePreview
     from .normals_engine import NormalsPreview, NormalsRelighter
     from .progress import Progress
+    from .render.light import Light
 
 Notify = Callable[[str], None]
 
@@ -50,11 +51,11 @@ class Engines:
     ):
         self._lock = threading.RLock()  # what is made on first use is made once
         self._given = relighter
-        self._loaded: tuple[tuple, Relighter] | None = None
+        self._loaded: tuple[tuple[object, ...], Relighter] | None = None
         self._guides = guides
-        self._normals: tuple[tuple, NormalsRelighter] | None = None
-        self._fillers: dict[tuple, DepthFiller] = {}
-        self._preview: tuple[tuple, LivePreview | NormalsPreview] | None = None
+        self._normals: tuple[tuple[object, ...], NormalsRelighter] | None = None
+        self._fillers: dict[tuple[str, str], DepthFiller] = {}
+        self._preview: tuple[tuple[object, ...], LivePreview | NormalsPreview] | None = None
         self.notify = notify  # hears one line per estimated depth map
 
     def use_relighter(self, relighter: Relighter | None) -> None:
@@ -141,17 +142,16 @@ class Engines:
         return self._loaded[1] if self._loaded is not None else None
 
 
-def _make_preview(session: Session, src: Input, engine, engines: Engines):
+def _make_preview(session: Session, src: Input, engine: Any, engines: Engines) -> LivePreview | NormalsPreview:
     if session.engine is Engine.NORMALS:
         from .normals_engine import NormalsPreview
 
         return NormalsPreview(engine, src)
+    from .guides import CompassGuides
     from .live import LivePreview
 
     guides = engines.guides()
-    if not hasattr(guides, "cache_dir"):  # a folder of photos cannot follow a moving light
-        from .guides import CompassGuides
-
+    if not isinstance(guides, CompassGuides):  # a folder of photos cannot follow a moving light
         guides = CompassGuides()
     return LivePreview(engine, src, guides, preview_pixels=session.settings.preview_pixels)
 
@@ -194,7 +194,7 @@ def complete_inputs(session: Session, engines: Engines) -> tuple[Input, Input | 
 
 
 def compass_guide(
-    light, source_shape: tuple[int, int], working_pixels: int | None, guides: CompassGuides | FolderGuides
+    light: Light, source_shape: tuple[int, int], working_pixels: int | None, guides: CompassGuides | FolderGuides
 ) -> Input:
     """A guide for `light` with the source's aspect ratio, at the model's working area."""
     from .defaults import DEFAULTS
@@ -225,10 +225,10 @@ def relight(
     engines = engines or Engines()
     source, guide = inputs or complete_inputs(session, engines)
     if session.engine is Engine.NORMALS:
-        res = engines.normals(session.settings).relight(
+        lit = engines.normals(session.settings).relight(
             source.image, source.require_depth(), session.light, progress=progress, cancel=cancel
         )
-        return Relit(res, source, None)
+        return Relit(lit, source, None)
     relighter = engines.relighter(session.settings)
     if guide is None:
         guide = compass_guide(session.light, source.image.shape[:2], relighter.working_pixels, engines.guides())
@@ -245,7 +245,7 @@ def relight(
     return Relit(res, source, guide)
 
 
-def run(session: Session, engines: Engines | None = None, **kw) -> Relit:
+def run(session: Session, engines: Engines | None = None, **kw: Any) -> Relit:
     """relight() on a snapshot of the session; the result is stored on the session."""
     relit = relight(session.snapshot(), engines, **kw)
     session.set_result(relit.result)
@@ -259,7 +259,7 @@ def relight_folder(
     engines: Engines | None = None,
     *,
     estimate_depth: bool = True,
-    **runner,
+    **runner: Any,
 ) -> BatchReport:
     """Relight every job into `out` with the session's engine, output settings and target: its
     light (compass guides, or the normals engine), its guide photo for every source, or — neither

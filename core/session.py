@@ -155,7 +155,8 @@ class Session:
         return self.light is not None
 
     def compose(self) -> ComposeSettings:
-        return self.output.compose(self.light)
+        output: OutputSettings = self.output
+        return output.compose(self.light)
 
     def snapshot(self) -> Session:
         """A copy of the inputs for work in another thread: later edits do not reach it."""
