@@ -1,17 +1,22 @@
 """Fast CUDA inference: BatchNorm folded into convolutions, fp16 weights, channels_last, and one
 CUDA graph per input shape (half of S3Net's eager time is kernel-launch overhead).
+
+A captured graph reads one static input buffer and writes one static output: each call copies its
+input in, replays and copies the output out under a lock, so two callers at the same shape cannot
+read each other's result.
 """
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
+import threading
 
 import torch
 from torch import nn
 
 from .cancel import BackgroundThreads
 from .model import S3Net
+from .startup import inductor_cache_dir  # noqa: F401  (where the faces put the compile cache)
 
 
 def _conv_for_bn(bn_name: str) -> str:
@@ -235,6 +240,7 @@ class GraphedS3Net:
         model = fold_batchnorm(model)
         self.model = model.to(device=device, dtype=dtype).to(memory_format=torch.channels_last)
         self.graphs: dict[tuple, tuple] = {}
+        self._lock = threading.RLock()
 
     @torch.inference_mode()
     def _capture(self, shape):
@@ -255,32 +261,22 @@ class GraphedS3Net:
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         key = tuple(x.shape)
-        if key not in self.graphs:
-            self.graphs[key] = self._capture(key)
-        graph, static_in, static_out = self.graphs[key]
-        static_in.copy_(x)
-        graph.replay()
-        return static_out.float()
-
-
-def inductor_cache_dir() -> Path:
-    from .logs import data_dir
-
-    return data_dir() / "inductor-cache"
+        with self._lock:
+            if key not in self.graphs:
+                self.graphs[key] = self._capture(key)
+            graph, static_in, static_out = self.graphs[key]
+            static_in.copy_(x)
+            graph.replay()
+            return static_out.to(torch.float32, copy=True)
 
 
 class CompiledS3Net:
     """The folded fp16 network compiled with torch.compile (inductor) and captured in a CUDA graph per
     input shape. Compiling takes tens of seconds, so it happens in a background thread while the
     `fallback` (GraphedS3Net) serves; the compiled path takes over per shape once it is ready. The
-    inductor cache lives in the app's data folder, so a later launch loads instead of compiling."""
+    inductor cache is the process's (the faces put it in the app's data folder: core.startup)."""
 
     def __init__(self, graphed: GraphedS3Net, steps: tuple[str, ...] = COMPILED_RESHAPE, head_multiple: int = 8):
-        import os
-        import threading
-
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))
-        os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
         self.fallback = graphed
         self.device, self.dtype = graphed.device, graphed.dtype
         # the compiled path gains from the reshaped copy (docs/PERFORMANCE.md); the plain CUDA graph
@@ -290,7 +286,8 @@ class CompiledS3Net:
         self.ready: dict[tuple, tuple] = {}
         self.pending: set[tuple] = set()
         self.compile_seconds: dict[tuple, float] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the tables of ready and pending shapes
+        self._replay = threading.Lock()  # one replay at a time: its static input and output are shared
         self.error: str | None = None
         self.background = BackgroundThreads()  # the compile threads: a face cancels and joins them on exit
 
@@ -348,6 +345,7 @@ class CompiledS3Net:
             self.prepare(key)
             return self.fallback(x)
         graph, static_in, static_out = entry
-        static_in.copy_(x)
-        graph.replay()
-        return static_out.float()
+        with self._replay:
+            static_in.copy_(x)
+            graph.replay()
+            return static_out.to(torch.float32, copy=True)

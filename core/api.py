@@ -10,27 +10,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .compose import settings_for
+from .defaults import DEFAULTS
 from .errors import RelightError
 from .guides import CompassGuides, FolderGuides
-from .inference import Relighter, RelightResult, working_shape
-from .inputs import Input, InputFiles, check_memory, complete_depth, load_input
+from .inference import Relighter, RelightResult
+from .inputs import Input, InputFiles
+from .orchestration import Engines, compass_guide
+from .orchestration import relight as relight_session
 from .render.light import Light
+from .session import EngineSettings, OutputSettings, Session
 from .vocab import ENGINES, Engine
 
 __all__ = ["Light", "compass_guides", "guide_for_light", "relight"]
 
-_GUIDES: CompassGuides | None = None
-
 
 def compass_guides() -> CompassGuides:
-    """The light compass, with its disk cache in the app's data folder."""
-    global _GUIDES
-    if _GUIDES is None:
-        from .logs import data_dir
+    """A light compass with its disk cache in the app's data folder (the caller keeps it)."""
+    from .logs import data_dir
 
-        _GUIDES = CompassGuides(data_dir() / "guides")
-    return _GUIDES
+    return CompassGuides(data_dir() / "guides")
 
 
 def guide_for_light(
@@ -40,8 +38,7 @@ def guide_for_light(
     guides: CompassGuides | FolderGuides | None = None,
 ) -> Input:
     """A guide for `light` with the source's aspect ratio, at the model's working area."""
-    gw, gh = working_shape(*source_shape, working_pixels or 384 * 384)  # the network's own shape
-    return (guides or compass_guides()).guide(light, gw, gh)
+    return compass_guide(light, source_shape, working_pixels, guides or compass_guides())
 
 
 def _is_path(x) -> bool:
@@ -73,38 +70,33 @@ def relight(
     light: Light | None = None,
     relighter: Relighter | None = None,
     checkpoint: str | Path | None = None,
-    device: str = "auto",
-    mode: str = "auto",
+    device: str = DEFAULTS.device,
+    precision: str = DEFAULTS.precision,
+    fast: bool = DEFAULTS.fast,
+    mode: str = DEFAULTS.mode,
     depth_model: str | Path | None = None,
     guides: CompassGuides | FolderGuides | None = None,
-    keep_exposure: bool | None = None,
-    exposure: float = 0.0,
-    engine: Engine = "s3net",
+    keep_exposure: bool | None = DEFAULTS.keep_exposure,
+    exposure: float = DEFAULTS.exposure_ev,
+    engine: Engine | str = DEFAULTS.engine,
     progress=None,
     cancel=None,
 ) -> RelightResult:
     """Relight `source` like `guide`, or under `light` (a guide from the light compass).
 
     Inputs may be Input objects, paths, or (image, depth) path pairs; a missing depth map is
-    estimated with the installed depth model. keep_exposure: the output keeps the source's mean
-    brightness (default: yes under a compass light, no with a guide image); exposure: stops up/down.
-    With ``engine="normals"`` the light is added from the source's depth map (its elevation,
-    intensity, ambient, softness and flatten are used); no guide and no checkpoint are read."""
+    estimated with the installed depth model. precision: auto (bf16 on a CPU with native bf16, fp32
+    otherwise), fp32, bf16 or fp16; fast: the fast CUDA path where CUDA runs the network.
+    keep_exposure: the output keeps the source's mean brightness (default: yes under a compass
+    light, no with a guide image); exposure: stops up/down. With ``engine="normals"`` the light is
+    added from the source's depth map (its elevation, intensity, ambient, softness and flatten are
+    used); no guide and no checkpoint are read."""
     if engine not in ENGINES:
         raise RelightError(f"unknown engine '{engine}' (use {' or '.join(ENGINES)})")
-    if engine == "normals":
+    if engine == Engine.NORMALS:
         if guide is not None or light is None:
             raise RelightError("the normals engine adds a light: give light=Light(...), not a guide")
-        from .normals_engine import NormalsRelighter
-
-        src = _as_files(source, "source")
-        src = load_input(src) if isinstance(src, InputFiles) else src
-        if not src.has_depth:
-            from .depth_estimation import load_estimator
-
-            src = complete_depth(src, load_estimator(depth_model, device).estimate)
-        return NormalsRelighter(device).relight(src.image, src.depth, light, progress=progress, cancel=cancel)
-    if (guide is None) == (light is None):
+    elif (guide is None) == (light is None):
         raise RelightError("give either a guide or a light")
     if light is not None and not isinstance(light, Light):
         raise RelightError(f"light must be a Light, e.g. Light(azimuth=45, kelvin=3500), not {_describe(light)}")
@@ -113,30 +105,25 @@ def relight(
     for name, value in (("checkpoint", checkpoint), ("depth_model", depth_model)):
         if value is not None and not _is_path(value):
             raise RelightError(f"{name} must be a file path, not {_describe(value)}")
-    for name, value in (("device", device), ("mode", mode)):
+    for name, value in (("device", device), ("mode", mode), ("precision", precision)):
         if not isinstance(value, str):
             raise RelightError(f"{name} must be a string, not {_describe(value)}")
-    settings = settings_for(light.kelvin if light is not None else None, keep_exposure, exposure)
-    if relighter is None:
-        from .checkpoint import resolve_checkpoint
-
-        relighter = Relighter.from_checkpoint(resolve_checkpoint(checkpoint), device=device)
-    src, gui = _as_files(source, "source"), _as_files(guide, "guide") if guide is not None else None
-    if isinstance(src, InputFiles):  # the pair's memory need, from the headers, before decoding
-        check_memory(src, gui if isinstance(gui, InputFiles) else None)
-        src = load_input(src, checked=True)
-    if isinstance(gui, InputFiles):
-        gui = load_input(gui)
-    estimate = None
-    if not src.has_depth or (gui is not None and not gui.has_depth):
-        from .depth_estimation import load_estimator
-
-        estimate = load_estimator(depth_model, device).estimate
-    src = complete_depth(src, estimate)
-    if gui is None:
-        gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)
-    else:
-        gui = complete_depth(gui, estimate)
-    return relighter.relight(
-        src.image, gui.image, src.depth, gui.depth, mode=mode, compose=settings, progress=progress, cancel=cancel
+    session = Session(
+        source=_as_files(source, "source"),
+        guide=_as_files(guide, "guide") if guide is not None else None,
+        light=light,
+        engine=engine,
+        output=OutputSettings(mode, keep_exposure, exposure),
+        settings=EngineSettings(
+            device=device,
+            precision=precision,
+            fast=fast,
+            checkpoint=checkpoint,
+            depth_model=depth_model,
+        ),
     )
+    session.compose()  # the exposure is checked before any model loads
+    engines = Engines(relighter, guides)
+    if engine != Engine.NORMALS:
+        engines.relighter(session.settings)  # a missing or damaged checkpoint is said before depth is estimated
+    return relight_session(session, engines, progress=progress, cancel=cancel).result

@@ -22,6 +22,7 @@ from .io import atomic_write_bytes
 from .model import PRESETS, S3Net, create_model
 from .resources import bundled_model_path
 from .safe_load import check_regular, load_torch_file, open_regular
+from .vocab import CheckpointFormat
 
 BUNDLED_MODEL = bundled_model_path()
 
@@ -30,7 +31,7 @@ BUNDLED_MODEL = bundled_model_path()
 class CheckpointInfo:
     path: Path | None
     preset: str
-    format: str  # "native" or "official"
+    format: CheckpointFormat
     metadata: dict = field(default_factory=dict)
 
     @property
@@ -39,7 +40,7 @@ class CheckpointInfo:
 
     @property
     def trained(self) -> bool:
-        return self.format == "official" or bool(self.metadata.get("trained", True))
+        return self.format is CheckpointFormat.OFFICIAL or bool(self.metadata.get("trained", True))
 
 
 @cache
@@ -111,7 +112,7 @@ def _plain_json(v, depth: int = 0):
     raise ValueError(f"unexpected {type(v).__name__}")
 
 
-def read_state_dict(path: str | Path) -> tuple[dict, dict, str]:
+def read_state_dict(path: str | Path) -> tuple[dict, dict, CheckpointFormat]:
     """-> (state_dict, metadata, format). Safetensors are native; anything else is read as a torch file."""
     path = Path(path)
     if not path.exists():
@@ -138,11 +139,11 @@ def read_state_dict(path: str | Path) -> tuple[dict, dict, str]:
                 meta[key] = _plain_json(json.loads(v)) if len(v) <= MAX_META_CHARS else v[:200]
             except (ValueError, TypeError, RecursionError):  # not JSON, too deep, or a huge number
                 meta[key] = v[:2000]
-        return state, meta, "native"
+        return state, meta, CheckpointFormat.NATIVE
     state = _unwrap(load_torch_file(path))
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RelightError("checkpoint holds entries that are not tensors", path)
-    return state, {}, "official"
+    return state, {}, CheckpointFormat.OFFICIAL
 
 
 def load_checkpoint(path: str | Path, expect_preset: str | None = None) -> tuple[S3Net, CheckpointInfo]:

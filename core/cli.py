@@ -6,19 +6,24 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .cli_normals import check_normals_flags, describe_normals, light_settings, normals_optics
+from .defaults import DEFAULTS
 from .errors import Cancelled, RelightError, clean, name_list
-from .io import DEPTH_FORMATS
-from .vocab import OUTPUT_MODES, PRECISIONS
+from .vocab import OUTPUT_MODES, PRECISIONS, Engine
+
+if TYPE_CHECKING:
+    from .session import Session
 
 log = logging.getLogger("relight")
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument(
         "--precision",
-        default="auto",
+        default=DEFAULTS.precision,
         choices=("auto",) + PRECISIONS,
         help="autocast precision; auto (default): bf16 on a CPU with native bf16, fp32 otherwise",
     )
@@ -46,12 +51,30 @@ def _with_depth(image: str, depth: str | None, role: str):
     return InputFiles(image, depth)
 
 
+def _session(args, light) -> Session:
+    """The relight session the command line describes (guide files are set by the caller)."""
+    from .session import EngineSettings, OutputSettings, Session
+
+    return Session(
+        light=light,
+        engine=args.engine,
+        output=OutputSettings(args.mode, args.keep_exposure, args.exposure),
+        settings=EngineSettings(
+            device=args.device,
+            precision=args.precision,
+            fast=DEFAULTS.fast if args.fast is None else args.fast,
+            max_pixels=args.max_pixels,
+            checkpoint=args.checkpoint,
+            depth_model=args.depth_model,
+            **normals_optics(args),
+        ),
+    )
+
+
 def cmd_infer(args) -> int:
-    from .batch import check_output_folder, folder_jobs, relight_jobs
-    from .checkpoint import resolve_checkpoint
-    from .inference import Relighter
-    from .inputs import check_memory, load_input
+    from .batch import check_output_folder, folder_jobs
     from .io import OUTPUT_SUFFIXES, write_image
+    from .orchestration import Engines, complete_inputs, relight, relight_folder
     from .progress import ProgressBar
 
     if args.bit_depth not in (8, 16):
@@ -59,29 +82,33 @@ def cmd_infer(args) -> int:
     if args.max_pixels is not None and args.max_pixels < 32 * 32:
         raise RelightError("--max-pixels must be at least 1024 (32x32)")
     out = Path(args.output)
-    from .depth_estimation import DepthFiller
-
-    fill = DepthFiller(args.depth_model, args.device, "fp32", notify=lambda msg: print(clean(msg), file=sys.stderr))
     light = None
     if args.light is not None:
         from .render.light import Light
 
         if args.guide or args.guide_depth:
             raise RelightError("give either --guide or --light, not both")
-        light = Light.parse(args.light, args.temperature)
+        light = Light.parse(args.light, args.temperature, **light_settings(args))
     elif args.guide_folder:
         raise RelightError("--guide-folder picks guides for --light; give --light too")
-    if args.engine == "normals":
-        from .cli_normals import infer_normals
+    check_normals_flags(args)
+    guides = None
+    if args.guide_folder:
+        from .guides import FolderGuides
 
-        return infer_normals(args, out, fill)
-    from .cli_normals import refuse_normals_flags
-
-    refuse_normals_flags(args)
+        guides = FolderGuides(args.guide_folder)
+    engines = Engines(guides=guides, notify=lambda msg: print(clean(msg), file=sys.stderr))
+    session = _session(args, light)
+    session.compose()  # the exposure is checked before anything is read
+    normals = session.engine == Engine.NORMALS
+    if normals:  # its settings are checked before anything is read
+        describe_normals(engines.normals(session.settings), light)
     if args.input_dir:
         pairs = folder_jobs(args.input_dir, sources_only=light is not None)
         check_output_folder(pairs, out)
     else:
+        if normals and args.source is None:
+            raise RelightError("give --source (or --input-dir) with --engine normals")
         missing = [n for n in ("source", "guide") if getattr(args, n) is None and not (n == "guide" and light)]
         if missing:
             raise RelightError(
@@ -96,61 +123,35 @@ def cmd_infer(args) -> int:
                 raise RelightError("refusing to overwrite an input file", out)
         # Read and check every input (and estimate missing depth) before loading the relighting model;
         # the pair's memory need is checked from the headers before anything is decoded.
-        src_files = _with_depth(args.source, args.source_depth, "source")
-        gui_files = None if light else _with_depth(args.guide, args.guide_depth, "guide")
-        check_memory(src_files, gui_files)
-        src = fill(load_input(src_files, checked=True), "source")
-        gui = None if light else fill(load_input(gui_files, checked=True), "guide")
+        session.source = _with_depth(args.source, args.source_depth, "source")
+        session.guide = None if light else _with_depth(args.guide, args.guide_depth, "guide")
+        inputs = complete_inputs(session, engines)
 
-    ckpt = resolve_checkpoint(args.checkpoint)
-    relighter = Relighter.from_checkpoint(
-        ckpt, device=args.device, precision=args.precision, max_pixels=args.max_pixels, accelerate=args.fast
-    )
-    info = relighter.info
-    if info is not None and not info.trained:
-        print(f"warning: {ckpt.name} holds untrained weights; the result is not a relighting", file=sys.stderr)
-    print(
-        f"model: {relighter.model_name} ({info.preset if info else '?'}, {info.format if info else ''}) on {relighter.device}",
-        file=sys.stderr,
-    )
-
-    guides = None
-    if light is not None:
-        from .api import compass_guides, guide_for_light
-        from .guides import FolderGuides
-
-        guides = FolderGuides(args.guide_folder) if args.guide_folder else compass_guides()
+    if not normals:
+        relighter = engines.relighter(session.settings)
+        info = relighter.info
+        if info is not None and not info.trained:
+            print(f"warning: {info.name} holds untrained weights; the result is not a relighting", file=sys.stderr)
         print(
-            f"guide: {light.describe()}, "
-            + (f"nearest image in {args.guide_folder}" if args.guide_folder else "rendered by the light compass"),
+            f"model: {relighter.model_name} ({info.preset if info else '?'}, {info.format if info else ''}) on {relighter.device}",
             file=sys.stderr,
         )
+        if light is not None:
+            print(
+                f"guide: {light.describe()}, "
+                + (f"nearest image in {args.guide_folder}" if args.guide_folder else "rendered by the light compass"),
+                file=sys.stderr,
+            )
 
-    def guide_for(src):
-        return guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)
-
-    from .compose import settings_for
-
-    settings = settings_for(light.kelvin if light is not None else None, args.keep_exposure, args.exposure)
     if not args.input_dir:
-        gui = gui or guide_for(src)
-        res = relighter.relight(src.image, gui.image, src.depth, gui.depth, mode=args.mode, compose=settings)
+        res = relight(session, engines, inputs=inputs).result
         write_image(out, res.image, args.bit_depth)
         print(f"wrote {clean(out)}: {res.describe()}", file=sys.stderr)
         return 0
 
     bar = ProgressBar(100, "relight")
-    report = relight_jobs(
-        relighter,
-        pairs,
-        out,
-        guide_for=guide_for if light else None,
-        fill=fill,
-        suffix="." + args.format,
-        bit_depth=args.bit_depth,
-        mode=args.mode,
-        progress=bar,
-        compose=settings,
+    report = relight_folder(
+        session, pairs, out, engines, suffix="." + args.format, bit_depth=args.bit_depth, progress=bar
     )
     bar.close()
     for name, msg in report.failed:
@@ -258,8 +259,8 @@ def cmd_info(args) -> int:
             lines.append(f"cuda:{i} {p.name} {p.total_memory / 2**30:.0f} GiB")
     else:
         lines.append("cuda not available")
-    from .accel import inductor_cache_dir
     from .hardware import cpu_precision
+    from .startup import inductor_cache_dir
 
     auto = cpu_precision()
     lines.append(f"CPU precision for --precision auto: {auto} (native bf16: {'yes' if auto == 'bf16' else 'no'})")
@@ -291,6 +292,8 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .io import DEPTH_FORMATS
+
     parser = argparse.ArgumentParser(prog="relight", description="Depth-guided any-to-any image relighting with S3Net.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -334,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mode",
-        default="auto",
+        default=DEFAULTS.mode,
         choices=OUTPUT_MODES,
         help="auto (default): what the checkpoint recommends (the official weights: full; the bundled "
         "model: detail); detail: the network's light carried onto the source's own colours and "
@@ -357,7 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-pixels", type=int, default=None, help="full-resolution pixel budget for --mode auto")
     p.add_argument(
-        "--fast", action="store_true", help="CUDA: folded BatchNorm + fp16 + CUDA graphs (about 2.5x faster)"
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="CUDA: folded BatchNorm + fp16 + CUDA graphs, compiled in the background "
+        f"(default {'on' if DEFAULTS.fast else 'off'}; no effect without CUDA; docs/PERFORMANCE.md)",
     )
     from .cli_normals import add_normals_flags
 
@@ -402,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .startup import configure_process
+
+    configure_process()  # before OpenCV loads
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .errors import RelightError
 from .render.addlight import DEFAULT_DISTANCE
 from .render.light import LIGHT_SETTINGS
 from .render.normals import DEFAULT_FOV_DEG
-from .vocab import ENGINE_LABELS, ENGINES
+from .vocab import ENGINE_LABELS, ENGINES, Engine
 
 NORMALS_FLAGS = ("elevation", "intensity", "ambient", "softness", "flatten", "fov", "light_distance", "no_shadows")
 
@@ -52,65 +51,39 @@ def _given(args) -> list[str]:
     return ["--" + n.replace("_", "-") for n in NORMALS_FLAGS if getattr(args, n, None) not in (None, False)]
 
 
-def refuse_normals_flags(args) -> None:
-    given = _given(args)
-    if given:
-        raise RelightError(f"{', '.join(given)} only work with --engine normals")
-
-
-def infer_normals(args, out: Path, fill) -> int:
-    from .batch import check_output_folder, folder_jobs, relight_jobs
-    from .cli import _same_file, _with_depth
-    from .inputs import load_input
-    from .io import OUTPUT_SUFFIXES, write_image
-    from .normals_engine import NormalsBatch, NormalsRelighter
-    from .progress import ProgressBar
-    from .render.light import Light
-
+def check_normals_flags(args) -> None:
+    """The normals engine's flags only with it; with it, a light and no guide or checkpoint."""
+    if args.engine != Engine.NORMALS:
+        given = _given(args)
+        if given:
+            raise RelightError(f"{', '.join(given)} only work with --engine normals")
+        return
     if args.light is None:
         raise RelightError("--engine normals adds a light: give --light (N, NE, E, ... or degrees)")
     if args.guide or args.guide_depth or args.guide_folder:
         raise RelightError("--engine normals takes no guide (--guide, --guide-depth, --guide-folder)")
     if args.checkpoint or args.fast:
         raise RelightError("--engine normals reads no checkpoint (--checkpoint, --fast)")
-    light = Light.parse(args.light, args.temperature, **{n: getattr(args, n) for n in LIGHT_SETTINGS})
-    engine = NormalsRelighter(
-        args.device,
-        fov_deg=DEFAULT_FOV_DEG if args.fov is None else args.fov,
-        distance=DEFAULT_DISTANCE if args.light_distance is None else args.light_distance,
-        shadows=not args.no_shadows,
-    )
+
+
+def light_settings(args) -> dict[str, float | None]:
+    """The light's elevation, intensity, ... given on the command line (the normals engine's)."""
+    if args.engine != Engine.NORMALS:
+        return {}
+    return {n: getattr(args, n) for n in LIGHT_SETTINGS}
+
+
+def normals_optics(args) -> dict[str, float | bool]:
+    """The normals engine's camera and light settings, for core.session.EngineSettings."""
+    return {
+        "fov_deg": DEFAULT_FOV_DEG if args.fov is None else args.fov,
+        "light_distance": DEFAULT_DISTANCE if args.light_distance is None else args.light_distance,
+        "shadows": not args.no_shadows,
+    }
+
+
+def describe_normals(engine, light) -> None:
     print(
-        f"engine: {ENGINE_LABELS['normals']} on {engine.device}; {light.describe()}, {light.describe_settings()}",
+        f"engine: {ENGINE_LABELS[Engine.NORMALS]} on {engine.device}; {light.describe()}, {light.describe_settings()}",
         file=sys.stderr,
     )
-    if args.input_dir:
-        jobs = folder_jobs(args.input_dir, sources_only=True)
-        check_output_folder(jobs, out)
-        bar = ProgressBar(100, "relight")
-        report = relight_jobs(
-            NormalsBatch(engine, light),
-            jobs,
-            out,
-            fill=fill,
-            suffix="." + args.format,
-            bit_depth=args.bit_depth,
-            progress=bar,
-        )
-        bar.close()
-        for name, msg in report.failed:
-            print(f"skipped {name}: {msg}", file=sys.stderr)
-        print(report.summary(), file=sys.stderr)
-        return 0 if report.written else 2
-    if args.source is None:
-        raise RelightError("give --source (or --input-dir) with --engine normals")
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise RelightError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", out)
-    for p in (args.source, args.source_depth):
-        if p is not None and _same_file(Path(p), out):
-            raise RelightError("refusing to overwrite an input file", out)
-    src = fill(load_input(_with_depth(args.source, args.source_depth, "source")), "source")
-    res = engine.relight(src.image, src.depth, light)
-    write_image(out, res.image, args.bit_depth)
-    print(f"wrote {out}: {res.describe()}", file=sys.stderr)
-    return 0

@@ -29,13 +29,15 @@ import cv2
 import numpy as np
 import torch
 
+from .defaults import DEFAULTS
 from .depth_model import build_model, check_model_folder
+from .device import pick_device
 from .errors import RelightError
 from .io import DepthMap
+from .vocab import DEPTH_MODEL_NAME, DEPTH_MODEL_TITLE, DepthOrigin
 
+DEPTH_PRECISION = DEFAULTS.depth_precision
 NEAR, FAR = 0.15, 0.5  # network depth of the nearest and the farthest point of an estimated map
-DEPTH_MODEL_NAME = "depth-anything-v2-small"
-DEPTH_MODEL_TITLE = "Depth Anything V2 Small"
 DEPTH_MODEL_ENV = "RELIGHT_DEPTH_MODEL"
 
 
@@ -156,8 +158,6 @@ class DepthAnything:
     def __init__(
         self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32", cache_size: int = 8
     ):
-        from .inference import pick_device
-
         self.folder = Path(folder)
         self.device = pick_device(device) if isinstance(device, str) else device
         self.dtype = torch.float16 if precision == "fp16" and self.device.type == "cuda" else torch.float32
@@ -212,6 +212,7 @@ class DepthAnything:
             None,
             f"relative inverse depth mapped to {NEAR} (near) - {FAR} (far)",
             f"estimated ({self.name})",
+            DepthOrigin.ESTIMATED,
         )
         self._cache[key] = depth
         while len(self._cache) > self.cache_size:
@@ -239,26 +240,40 @@ def load_estimator(model_dir: str | Path | None = None, device: str = "auto", pr
 
 
 class DepthFiller:
-    """Completes inputs whose depth map is missing (``fill(input, role)``), as the command line, the
-    batch runner and the app's batch do: the model loads once, at the first input that needs it;
-    safe to call from several reading threads. `notify` hears one line per estimated input."""
+    """The one way a missing depth map is filled (``fill(input, role)``): the library, the command
+    line, the batch runner and the app all use it. The model loads once, at the first input that
+    needs it; safe to call from several reading threads; the estimate is checked to be the image's
+    size. `notify` hears one line per estimated input."""
 
-    def __init__(self, model_dir: str | Path | None = None, device: str = "auto", precision: str = "fp32", notify=None):
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        device: str = "auto",
+        precision: str = DEPTH_PRECISION,
+        notify=None,
+    ):
         self.model_dir, self.device, self.precision, self.notify = model_dir, device, precision, notify
         self.estimator: DepthAnything | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, inp, role: str):
-        from .inputs import complete_depth
-
-        if inp.has_depth:
-            return inp
+    def load(self) -> DepthAnything:
         with self._lock:
             if self.estimator is None:
                 self.estimator = load_estimator(self.model_dir, self.device, self.precision)
+            return self.estimator
+
+    def __call__(self, inp, role: str, *, again: bool = False):
+        """The input with its depth estimated when it has none (or always, with `again`)."""
+        from dataclasses import replace
+
+        from .inputs import estimated_depth
+
+        if inp.has_depth and not again:
+            return inp
+        estimator = self.load()
         if self.notify is not None:
-            self.notify(f"{role} {inp.name}: no depth map given, estimating it with {self.estimator.name}")
-        return complete_depth(inp, self.estimator.estimate)
+            self.notify(f"{role} {inp.name}: no depth map given, estimating it with {estimator.name}")
+        return replace(inp, depth=estimated_depth(inp, estimator.estimate))
 
 
 def estimate_depth(

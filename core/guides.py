@@ -14,6 +14,7 @@ for a ``Light`` (azimuth, colour temperature):
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -25,13 +26,14 @@ from .io import DepthMap, read_depth, read_image, write_depth, write_image
 from .render.color import kelvin_to_linear_rgb
 from .render.light import Light, light_position
 from .render.scene import DEPTH_FAR, Camera, reference_scene, shade, tone_map, trace_geometry
-from .vocab import AZIMUTH_DEG
+from .vocab import AZIMUTH_DEG, DepthOrigin
 
 REFERENCE_VERSION = "1"  # bump when the reference scene or the renderer changes (invalidates disk caches)
 
 
 class CompassGuides:
-    """Rendered guides of the reference scene; ``guide(light, width, height)`` -> Input."""
+    """Rendered guides of the reference scene; ``guide(light, width, height)`` -> Input. Safe to
+    share between threads: the caches change under a lock."""
 
     def __init__(self, cache_dir: str | Path | None = None, memory_items: int = 96):
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -39,6 +41,7 @@ class CompassGuides:
         self._geometry: dict[tuple[int, int], object] = {}
         self._shading: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.memory_items = memory_items
+        self._lock = threading.RLock()
 
     def _geo(self, width: int, height: int):
         key = (width, height)
@@ -76,13 +79,15 @@ class CompassGuides:
         if disk is not None and disk.with_suffix(".png").is_file() and disk.with_suffix(".npy").is_file():
             try:
                 image, depth = read_image(disk.with_suffix(".png")), read_depth(disk.with_suffix(".npy"))
-                return Input(image, DepthMap(depth.data, None, "as rendered", origin), origin)
+                return Input(image, DepthMap(depth.data, None, "as rendered", origin, DepthOrigin.RENDERED), origin)
             except RelightError:
                 pass  # a damaged cache entry: render again
-        geo = self._geo(width, height)
-        img = tone_map(self._linear(light.azimuth, width, height) * kelvin_to_linear_rgb(light.kelvin)[None])
+        with self._lock:  # the geometry and shading caches; rendering a new size takes a moment
+            geo = self._geo(width, height)
+            lin = self._linear(light.azimuth, width, height)
+        img = tone_map(lin * kelvin_to_linear_rgb(light.kelvin)[None])
         image = np.ascontiguousarray(img.reshape(height, width, 3), np.float32)
-        depth = DepthMap((geo.depth / DEPTH_FAR).astype(np.float32), None, "as rendered", origin)
+        depth = DepthMap((geo.depth / DEPTH_FAR).astype(np.float32), None, "as rendered", origin, DepthOrigin.RENDERED)
         if disk is not None and max(width, height) >= 256:
             try:
                 write_image(disk.with_suffix(".png"), image, 16)

@@ -1,9 +1,14 @@
-"""The inference engine used by the CLI and the GUI: padding, precision, large images, cancel."""
+"""The inference engine used by the CLI and the GUI: padding, precision, large images, cancel.
+
+One Relighter may be shared by several threads (the app's preview, its relight and its batch): each
+forward pass, with its upload buffer and the fast path's static graph input, runs under the
+relighter's lock, so concurrent callers never see each other's inputs or outputs."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,16 +22,16 @@ from .cancel import BackgroundThreads, CancelToken
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .compose import ComposeSettings, exposure_kept
 from .compose import compose as compose_output
+from .defaults import DEFAULTS, use_fast_path
+from .device import MULTIPLE, autocast, pad_to_multiple, pick_device, resolve_precision
 from .errors import RelightError
 from .gainmap import carry_to_full_resolution
-from .hardware import cpu_precision
 from .io import DepthMap
 from .model import S3Net
 from .progress import Progress
-from .vocab import OUTPUT_MODES, PRECISIONS
+from .vocab import OUTPUT_MODES, CheckpointFormat, OutputMode, Precision
 
-AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-MULTIPLE = 32
+__all__ = ["MULTIPLE", "Relighter", "RelightResult", "pad_to_multiple", "pick_device", "working_shape"]
 DEFAULT_WORKING_SIDE = 1024  # the official weights were trained on 1024x1024 VIDIT images
 
 
@@ -40,29 +45,6 @@ def working_shape(h: int, w: int, pixels: int) -> tuple[int, int]:
     step = 64 if pixels >= 768 * 768 else MULTIPLE
     scale = math.sqrt(pixels / (h * w))
     return max(step, int(w * scale) // step * step), max(step, int(h * scale) // step * step)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    name = (name or "auto").lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RelightError("CUDA was asked for but no CUDA GPU is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RelightError("MPS was asked for but is not available on this machine")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        dev = None
-    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
-        raise RelightError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise RelightError(f"there is no {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    return dev
 
 
 def default_max_pixels(device: torch.device) -> int:
@@ -79,14 +61,6 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     if img.ndim == 2:
         img = img[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).unsqueeze(0).float()
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
-    return x, (h, w)
 
 
 @dataclass
@@ -142,16 +116,12 @@ class Relighter:
         model: S3Net,
         info: CheckpointInfo | None = None,
         device: str | torch.device = "auto",
-        precision: str = "fp32",
+        precision: str = Precision.FP32,  # the engine as built; every face passes DEFAULTS.precision
         max_pixels: int | None = None,
-        accelerate: bool = False,
+        accelerate: bool | None = False,
     ):
-        if precision not in PRECISIONS + ("auto",):
-            raise RelightError(f"unknown precision '{precision}' (use auto, {', '.join(PRECISIONS)})")
         self.device = pick_device(device) if isinstance(device, str) else device
-        if precision == "auto":  # the CPU's native bf16 when it has one; fp32 elsewhere
-            precision = cpu_precision() if self.device.type == "cpu" else "fp32"
-        self.precision = precision
+        self.precision = resolve_precision(precision, self.device)
         self.info = info
         self.model = model.eval().to(self.device)
         # channels_last: faster convolutions on CUDA and on CPU (2x for s3net-lite at 512^2 on 2 cores)
@@ -161,7 +131,7 @@ class Relighter:
         self.max_pixels = max_pixels or default_max_pixels(self.device)
         # CUDA only: folded BatchNorm + fp16 + CUDA graphs (see core.accel); ~50 dB PSNR vs fp32.
         self.graphed = None
-        if accelerate and self.device.type == "cuda":
+        if use_fast_path(accelerate, self.device.type):
             from .accel import CompiledS3Net, GraphedS3Net
 
             # the CUDA graph serves at once; the compiled graph takes over per shape when ready
@@ -169,9 +139,14 @@ class Relighter:
         # CUDA: inputs are assembled in a reused page-locked buffer, copied to the GPU by DMA
         self.pin_memory = self.device.type == "cuda"
         self._pinned: tuple[torch.Tensor, torch.cuda.Event] | None = None
+        # one forward pass at a time: the upload buffer, the graphs' static inputs and the stage
+        # hooks on the shared model belong to the pass that holds it
+        self._lock = threading.RLock()
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", **kw) -> Relighter:
+    def from_checkpoint(
+        cls, path: str | Path, device: str = DEFAULTS.device, precision: str = Precision.FP32, **kw
+    ) -> Relighter:
         model, info = load_checkpoint(path)
         return cls(model, info, device=device, precision=precision, **kw)
 
@@ -190,7 +165,7 @@ class Relighter:
         when the checkpoint does not say (then detail mode runs it at the image's own size)."""
         if self.info is None:
             return None
-        if self.info.format == "official":
+        if self.info.format is CheckpointFormat.OFFICIAL:
             return DEFAULT_WORKING_SIDE**2
         side = self.info.metadata.get("working_size")
         if isinstance(side, bool) or not isinstance(side, (int, float)) or not MULTIPLE <= side <= 16384:
@@ -203,8 +178,8 @@ class Relighter:
         give their own output (full resolution), other checkpoints the colour-true detail output."""
         if self.info is None:
             return "detail"
-        if self.info.format == "official":
-            return "full"
+        if self.info.format is CheckpointFormat.OFFICIAL:
+            return OutputMode.FULL
         mode = self.info.metadata.get("output_mode")
         return mode if mode in OUTPUT_MODES and mode != "auto" else "detail"
 
@@ -213,10 +188,7 @@ class Relighter:
         return self.info.name if self.info else "S3Net"
 
     def _autocast(self):
-        dtype = AUTOCAST[self.precision]
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return autocast(self.precision, self.device)
 
     def _upload(self, items: list[list[np.ndarray]]) -> torch.Tensor:
         """[[source, guide, source_depth, guide_depth], ...] -> the packed (N, 8, H, W) float32
@@ -238,18 +210,10 @@ class Relighter:
     @torch.inference_mode()
     def run_network(self, source, guide, source_depth, guide_depth, cancel=None, report=None) -> np.ndarray:
         """Network at the arrays' own size (padded to a multiple of 32 and cropped back)."""
-        x, (h, w) = pad_to_multiple(self._upload([[source, guide, source_depth, guide_depth]]))
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        if self.graphed is not None:
-            if cancel is not None:
-                cancel.check()
-            y = self.graphed(x)
-        else:
-            with self._autocast(), _stage_hooks(self.model, cancel, report):
-                y = self.model.forward_packed(x)
-        y = y[..., :h, :w].float().clamp_(0, 1)
-        return y[0].permute(1, 2, 0).cpu().numpy()
+        if self.graphed is not None and cancel is not None:
+            cancel.check()
+        out: np.ndarray = self._forward([[source, guide, source_depth, guide_depth]], cancel, report)[0]
+        return out
 
     def relight(
         self,
@@ -413,16 +377,23 @@ class Relighter:
         report: Callable[[int, int], None] | None = None,
     ) -> list[np.ndarray]:
         """One forward pass over same-size pairs [[source, guide, source_depth, guide_depth], ...]."""
-        x, (h, w) = pad_to_multiple(self._upload(arrays))
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        if self.graphed is not None:
-            y = self.graphed(x)
-        else:
-            with self._autocast(), _stage_hooks(self.model, cancel, report):
-                y = self.model.forward_packed(x)
-        y = y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-        return list(y)
+        return list(self._forward(arrays, cancel, report))
+
+    @torch.inference_mode()
+    def _forward(self, arrays, cancel, report) -> np.ndarray:
+        """(N, H, W, 3) network outputs for same-size pairs; the whole pass holds the lock."""
+        with self._lock:
+            x, (h, w) = pad_to_multiple(self._upload(arrays))
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            if self.graphed is not None:
+                y = self.graphed(x)
+            else:
+                with self._autocast(), _stage_hooks(self.model, cancel, report):
+                    y = self.model.forward_packed(x)
+            # copied to the host before the lock is let go: the next pass reuses the graph's output
+            out: np.ndarray = y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+            return out
 
     def _report(self, notify: Progress, lo: float, hi: float):
         return lambda i, n: notify(lo + (hi - lo) * i / n, f"network stage {i + 1}/{n}")

@@ -176,11 +176,20 @@ def complete_depth(inp: Input, estimate: DepthSource | None) -> Input:
     if inp.depth is not None:
         return inp
     if estimate is None:
-        inp.require_depth()
+        raise RelightError(
+            "has no depth map; give one, or install the depth model to estimate it",
+            inp.files.image if inp.files else None,
+        )
+    return replace(inp, depth=estimated_depth(inp, estimate))
+
+
+def estimated_depth(inp: Input, estimate: DepthSource) -> DepthMap:
+    """`estimate`'s depth for the input's image, checked to be the image's size (the error names it)."""
     depth = estimate(inp.image)
     if depth.shape != inp.image.shape[:2]:
         raise RelightError(
-            f"the depth estimator returned {depth.shape[1]}x{depth.shape[0]} for a "
-            f"{inp.image.shape[1]}x{inp.image.shape[0]} image"
+            f"the depth estimator returned {depth.shape[1]}x{depth.shape[0]} for this "
+            f"{inp.image.shape[1]}x{inp.image.shape[0]} image",
+            inp.files.image if inp.files else inp.image_origin,
         )
-    return replace(inp, depth=depth)
+    return depth

@@ -13,11 +13,7 @@ Depth maps load as float32 (H, W). Scaling to the network's range (VIDIT ``norma
 from __future__ import annotations
 
 import os
-
-MAX_IMAGE_PIXELS = 150_000_000  # 150 MP: larger images are refused before they are decoded
-os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # must be set before cv2 is imported
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))  # OpenCV's own decoder guard
-
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +22,9 @@ import cv2
 import numpy as np
 
 from .errors import RelightError, WriteError, name_list
+from .limits import MAX_IMAGE_PIXELS
 from .safe_load import check_regular, load_npy, load_npz_member, npz_member_header, open_regular
+from .vocab import DepthOrigin
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 DEPTH_SUFFIXES = (".npy", ".npz", ".png", ".tif", ".tiff", ".exr")
@@ -40,7 +38,8 @@ class DepthMap:
     data: np.ndarray  # float32 (H, W)
     path: Path | None = None
     scaling: str = "as stored"  # how the file's values were brought to the network's range
-    origin: str = "file"  # "file", "estimated (<model>)" or "rendered (<what>)"
+    origin: str = "file"  # "file", "estimated (<model>)" or "rendered (<what>)": said to the user
+    kind: DepthOrigin = DepthOrigin.FILE  # the same, to compare
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -109,12 +108,38 @@ def _pillow_size(source) -> tuple[int, int] | None:
         return None
 
 
+_PFM = re.compile(rb"P[Ff]\s+(\d+)\s+(\d+)\s")
+_PAM_WIDTH, _PAM_HEIGHT = re.compile(rb"\bWIDTH\s+(\d+)"), re.compile(rb"\bHEIGHT\s+(\d+)")
+_HDR = re.compile(rb"\n([-+][YX])\s+(\d+)\s+([-+][YX])\s+(\d+)")
+
+
+def _other_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of the formats OpenCV decodes and Pillow cannot size (PFM, PAM, Radiance HDR),
+    from their text headers: our pixel limit holds whatever the process's OpenCV was told."""
+    head = data[:4096]
+    if m := _PFM.match(head):
+        return int(m[1]), int(m[2])
+    if head.startswith(b"P7"):
+        w, h = _PAM_WIDTH.search(head), _PAM_HEIGHT.search(head)
+        return (int(w[1]), int(h[1])) if w and h else None
+    if head.startswith(b"#?") and (m := _HDR.search(head)):
+        sizes = {m[1][1:]: int(m[2]), m[3][1:]: int(m[4])}
+        return sizes.get(b"X", 0), sizes.get(b"Y", 0)
+    return None
+
+
 def _check_header_size(path: Path, data: bytes) -> None:
     """Refuse decompression bombs from the image header (Pillow reads it without decoding)."""
     import io as _io
 
     size = _pillow_size(_io.BytesIO(data))  # shares the bytes, no copy
     if size is None:
+        other = _other_header_size(data)
+        if other is not None and other[0] * other[1] > MAX_IMAGE_PIXELS:
+            raise RelightError(
+                f"image is larger than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP this program reads ({other[0]}x{other[1]})",
+                path,
+            )
         return
     w, h = size
     if w * h > MAX_IMAGE_PIXELS:

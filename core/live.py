@@ -2,8 +2,10 @@
 
 Each update looks up the compass guide at the preview size (rendered once per azimuth and kept in
 memory), runs the network there, and carries its lighting onto the display-sized source with the
-colour-true detail composition (core.compose) with the compass's defaults. The full-resolution relight runs separately when the user lets go.
-"""
+colour-true detail composition (core.compose) with the session's output settings (the compass's
+defaults when none are given). The full-resolution relight runs separately when the user lets go.
+The orchestration (core.orchestration.Engines.preview) prepares one per source, after the same
+depth check a relight makes."""
 
 from __future__ import annotations
 
@@ -14,13 +16,15 @@ import cv2
 import numpy as np
 
 from .compose import ComposeSettings, compose
+from .defaults import DEFAULTS
+from .device import MULTIPLE
 from .guides import CompassGuides
-from .inference import MULTIPLE, Relighter
+from .inference import Relighter
 from .inputs import Input
 from .render.light import Light
 
-PREVIEW_PIXELS = 160 * 160  # about 20 updates/s for s3net-lite on 2 CPU cores
-DISPLAY_SIDE = 720
+PREVIEW_PIXELS = DEFAULTS.preview_pixels
+DISPLAY_SIDE = DEFAULTS.display_side
 
 
 def _fit(h: int, w: int, pixels: int, multiple: int = 1) -> tuple[int, int]:
@@ -56,9 +60,10 @@ class LivePreview:
     def guide(self, light: Light) -> Input:
         return self.guides.guide(light, self.pw, self.ph)
 
-    def update(self, light: Light) -> np.ndarray:
-        """The relit source at display size for `light` (float RGB in [0, 1])."""
-        settings = replace(self.settings, light_kelvin=light.kelvin)
+    def update(self, light: Light, settings: ComposeSettings | None = None) -> np.ndarray:
+        """The relit source at display size for `light` (float RGB in [0, 1]); `settings`: the
+        composition for this light (default: the preview's own, at the light's temperature)."""
+        settings = settings or replace(self.settings, light_kelvin=light.kelvin)
         g = self.guide(light)
         relit = self.relighter.run_network(self.small, g.image, self.small_depth, g.depth.data)
         if self.reference is None:  # the source under its own light: the same for every light

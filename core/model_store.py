@@ -29,6 +29,7 @@ from .cancel import CancelToken
 from .errors import RelightError
 from .progress import Progress
 from .safe_load import check_zip_directory, open_regular, read_regular
+from .vocab import DEPTH_MODEL_NAME, DEPTH_MODEL_TITLE
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ class RemoteModel:
 
 # depth-anything/Depth-Anything-V2-Small-hf at commit 5426e4f0f365 (the sizes add up to 99,175,385 bytes).
 DEPTH_ANYTHING_V2_SMALL = RemoteModel(
-    "depth-anything-v2-small",
-    "Depth Anything V2 Small",
+    DEPTH_MODEL_NAME,
+    DEPTH_MODEL_TITLE,
     "depth-anything/Depth-Anything-V2-Small-hf",
     "5426e4f0f36572d16453bbda7a8389317b1bef99",
     {

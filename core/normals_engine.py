@@ -15,8 +15,10 @@ import cv2
 import numpy as np
 import torch
 
+from .defaults import DEFAULTS
+from .device import pick_device
 from .errors import RelightError
-from .inference import RelightResult, pick_device
+from .inference import RelightResult
 from .io import DepthMap
 from .render.addlight import DEFAULT_DISTANCE, Optics, add_light, geometry, srgb_to_linear
 from .render.light import Light
@@ -139,7 +141,7 @@ class NormalsPreview:
         self,
         engine: NormalsRelighter,
         source,
-        display_side: int = 720,
+        display_side: int = DEFAULTS.display_side,
         work_side: int = PREVIEW_WORK_SIDE,
         steps: int = PREVIEW_STEPS,
     ):
@@ -162,7 +164,8 @@ class NormalsPreview:
         return None  # this engine has no guide
 
     @torch.inference_mode()
-    def update(self, light: Light) -> np.ndarray:
+    def update(self, light: Light, settings=None) -> np.ndarray:
+        """The lit source at display size (`settings`: S3Net's composition, unused here)."""
         out = add_light(self.image, self.geo, light, self.optics, linear=self.linear)
         return np.ascontiguousarray(out[0].permute(1, 2, 0).float().cpu().numpy())
 

@@ -24,14 +24,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .cancel import CancelToken
 from .checkpoint import load_checkpoint, read_state_dict, save_checkpoint
+from .device import AUTOCAST, pad_to_multiple, pick_device
 from .errors import RelightError, clean, name_list
-from .inference import pad_to_multiple, pick_device
 from .io import atomic_write_bytes
 from .losses import LossWeights, RelightLoss
 from .metrics import psnr, ssim
 from .model import PRESETS, S3Net, create_model
 from .progress import Progress
-from .vocab import PRECISIONS
+from .vocab import PRECISIONS, Init, Precision
 from .weights import find_res2net, find_vgg19, load_imagenet_encoder
 
 log = logging.getLogger("relight.train")
@@ -395,14 +395,15 @@ def build_datasets(
 def _init_model(cfg: TrainConfig, notify: Callable[[str], None]):
     torch.manual_seed(cfg.seed)
     preset = cfg.preset
-    if cfg.init not in ("scratch", "imagenet"):
+    init = Init.of(cfg.init)
+    if init is Init.CHECKPOINT:
         _, info = load_checkpoint(cfg.init)
         if info.preset != preset:
             notify(f"using preset '{info.preset}' from {Path(cfg.init).name} (config said '{preset}')")
             preset = info.preset
     model = create_model(preset)
     init_note = cfg.init
-    if cfg.init == "imagenet":
+    if init is Init.IMAGENET:
         path = find_res2net(cfg.imagenet_weights)
         if path is None:
             raise RelightError(
@@ -411,7 +412,7 @@ def _init_model(cfg: TrainConfig, notify: Callable[[str], None]):
             )
         missing = load_imagenet_encoder(model.encoder, path)
         init_note = f"imagenet encoder from {path.name} ({len(missing)} encoder tensors not in file)"
-    elif cfg.init != "scratch":
+    elif init is Init.CHECKPOINT:
         state, _, _ = read_state_dict(cfg.init)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
         init_note = f"weights from {Path(cfg.init).name}"
@@ -623,7 +624,7 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
-        self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
+        self.amp_dtype = AUTOCAST[Precision(cfg.precision)]
 
     def _plan_schedule(self) -> None:
         cfg = self.cfg

@@ -9,7 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-from core.inputs import InputFiles
 from core.resources import demo_pair, icon_paths
 
 
@@ -44,6 +43,9 @@ def app_icon():
 def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # never let pyqtgraph pick another binding
+    from core.startup import configure_process
+
+    configure_process()  # before OpenCV loads
     parser = argparse.ArgumentParser(prog="relight-gui", description="Relight Studio: depth-guided image relighting")
     parser.add_argument("--demo", action="store_true", help="open with the bundled demo pair loaded")
     parser.add_argument(
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow(settings)
     win.show()
     if args.demo or (args.screenshot and not args.files):
+        from core.inputs import InputFiles
+
         rt, demo = win.relight_tab, demo_pair()
         rt.load_into(rt.source_card, InputFiles(demo.source, demo.source_depth))
         rt.load_into(rt.guide_card, InputFiles(demo.guide, demo.guide_depth))

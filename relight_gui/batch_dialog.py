@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from core.api import guide_for_light
-from core.batch import check_output_folder, folder_jobs, relight_jobs
-from core.depth_estimation import DepthFiller
+from core.batch import check_output_folder, folder_jobs
 from core.errors import RelightError
+from core.orchestration import relight_folder
+from core.vocab import Engine
 
 from .dialogs import show_error
 from .workers import Operation
@@ -113,13 +113,25 @@ class BatchDialog(QDialog):
         lay.addLayout(buttons)
 
     def start(self) -> Operation | None:
-        relighter = self.tab.model.relighter
+        # the Relight tab's session, with this dialog's choice of guide: each job's own (no light, no
+        # guide), the guide photo for every source, or the compass's light
         choice = self.guides.checkedId()
-        if choice == 2 and self.tab.compass.engine == "normals":  # a light added from each source's depth
-            from core.normals_engine import NormalsBatch
-
-            relighter = NormalsBatch(self.tab.normals_engine(), self.tab.compass.light)
-        if relighter is None or self.worker is not None:
+        session, engines = self.tab.session(), self.tab.engines
+        session.update(
+            light=self.tab.compass.light if choice == 2 else None,
+            guide=self.tab.guide_card.input if choice == 1 else None,
+            engine=self.tab.compass.engine if choice == 2 else Engine.S3NET,
+        )
+        normals = session.engine is Engine.NORMALS
+        if normals:  # a light added from each source's depth
+            try:
+                engine = engines.normals(session.settings)
+            except RelightError as exc:
+                show_error(self, "Cannot relight the folder", str(exc))
+                return None
+        else:
+            engine = self.tab.model.relighter
+        if engine is None or self.worker is not None:
             return None
         try:
             jobs = folder_jobs(self.input.text().strip(), sources_only=choice != 0)
@@ -127,14 +139,8 @@ class BatchDialog(QDialog):
         except RelightError as exc:
             show_error(self, "Cannot relight the folder", str(exc))
             return None
-        light, photo, guides = self.tab.compass.light, self.tab.guide_card.input, self.tab.guides
-        guide_for = None
-        if choice == 1:
-            guide_for = lambda src: photo  # noqa: E731
-        elif choice == 2:
-            guide_for = lambda src: guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides)  # noqa: E731
         suffix, bits = FORMATS[self.format.currentText()]
-        out, mode = self.output.text().strip(), self.tab.mode_combo.currentText()
+        out = self.output.text().strip()
         self.tab.settings.set("batch_input", self.input.text().strip())
         self.tab.settings.set("batch_output", out)
         self.errors.clear()
@@ -144,31 +150,22 @@ class BatchDialog(QDialog):
         # photos without depth get it estimated, as in a single relight, when the depth model is there
         from .relight_tab import depth_model_installed
 
-        settings = self.tab.settings
-        fill = (
-            DepthFiller(settings.get("depth_model") or None, settings.get("device"))
-            if depth_model_installed(settings)
-            else None
-        )
+        estimate = depth_model_installed(self.tab.settings)
         # one pair at a time on the CPU, so Cancel stops after the current pair
-        batch_size = 1 if getattr(getattr(relighter, "device", None), "type", "cpu") == "cpu" else None
-
-        compose = self.tab.compose_settings(light if choice == 2 else None)
+        batch_size = 1 if getattr(getattr(engine, "device", None), "type", "cpu") == "cpu" else None
 
         def work(progress, cancel):
-            return relight_jobs(
-                relighter,
+            return relight_folder(
+                session,
                 jobs,
                 out,
-                guide_for=guide_for,
-                fill=fill,
+                engines,
+                estimate_depth=estimate,
                 suffix=suffix,
                 bit_depth=bits,
-                mode=mode,
                 progress=progress,
                 cancel=cancel,
                 batch_size=batch_size,
-                compose=compose,
             )
 
         self.worker = Operation(
@@ -188,7 +185,7 @@ class BatchDialog(QDialog):
                 "; photos without a depth map are skipped until the depth model is installed (Download model… "
                 "on a card, or Settings → Depth model)"
             )
-            if lacking and fill is None
+            if lacking and not estimate
             else ""
         )
         self.status.setText(f"Relighting {len(jobs)} pairs…{missing}")

@@ -6,8 +6,6 @@ from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
-from core.vocab import COMPARE_MODES
-
 from .dialogs import show_error
 from .finetune_tab import FineTuneTab
 from .gui_gc import GuiThreadGC
@@ -15,6 +13,7 @@ from .model_state import ModelState
 from .relight_tab import RelightTab
 from .settings import Settings
 from .settings_tab import SettingsTab
+from .widgets.compare_view import MODES
 from .workers import stop_workers
 
 
@@ -89,7 +88,7 @@ class MainWindow(QMainWindow):
         act(v, "&Actual size (100%)", "Ctrl+1", rt.compare.actual_size)
 
     def _cycle_compare(self) -> None:
-        modes = list(COMPARE_MODES)
+        modes = list(MODES)
         nxt = modes[(modes.index(self.relight_tab.compare.mode) + 1) % len(modes)]
         self.relight_tab.compare.set_mode(nxt)
         self.relight_tab.mode_group.button(modes.index(nxt)).setChecked(True)

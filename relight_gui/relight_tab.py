@@ -23,27 +23,27 @@ from PySide6.QtWidgets import (
 )
 
 from core.checkpoint import BUNDLED_MODEL
-from core.compose import settings_for
 from core.inference import RelightResult
 
 EXPOSURE_CHOICES = {"auto": "auto", "keep": "photo's", "network": "network's"}
-from core.api import guide_for_light
-from core.depth_estimation import default_model_dir, find_depth_model, inspect_depth_model, load_estimator
+from core.depth_estimation import default_model_dir, find_depth_model, inspect_depth_model
 from core.errors import RelightError
 from core.guides import CompassGuides
 from core.inputs import InputFiles, load_input
 from core.io import DEPTH_SUFFIXES, EIGHT_BIT_ONLY, IMAGE_SUFFIXES, OUTPUT_SUFFIXES, write_depth, write_image
-from core.live import LivePreview
 from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.normals_engine import NormalsPreview, NormalsRelighter
+from core.orchestration import Engines
+from core.orchestration import relight as relight_session
 from core.pairing import find_depth, ntire_pairs, pair_dropped
-from core.vocab import COMPARE_MODES, KELVIN_RANGE, OUTPUT_MODES
+from core.session import EngineSettings, OutputSettings, Session
+from core.vocab import KELVIN_RANGE, OUTPUT_MODES, Engine
 
 from .dialogs import show_error
 from .imaging import to_qimage
 from .model_state import ModelState
 from .settings import Settings
-from .widgets.compare_view import CompareView
+from .widgets.compare_view import COMPARE_MODES, CompareView
 from .widgets.compass import CompassPanel
 from .widgets.input_card import InputCard
 from .widgets.overflow_row import OverflowRow
@@ -115,6 +115,8 @@ class RelightTab(QWidget):
         self.source_changed = False  # ... and the source too: the view shows the new source instead
         self.worker: Operation | None = None
         self.guides = CompassGuides()  # preview guides, rendered in memory
+        # the engines and caches this tab owns: shared by its relight, live preview and batch
+        self.engines = Engines(guides=self.guides)
         self.preview = LatestWins("Live preview", self)
         self.preview.succeeded.connect(self._preview_ready, QUEUED)
         self.preview.failed.connect(self._preview_failed, QUEUED)
@@ -417,15 +419,15 @@ class RelightTab(QWidget):
         Returns None when there is nothing to do or the card's estimate is already running."""
         if card.input is None or card in self._estimating:
             return None
-        image, device = card.input.image, self.settings.get("device")
-        model_dir = self.settings.get("depth_model") or None
+        inp, image = card.input, card.input.image
+        fill = self.engines.depth_filler(self.engine_settings())
 
         def work(progress, cancel):
             progress(0.1, "loading the depth model")
-            estimator = load_estimator(model_dir, device)
+            estimator = fill.load()
             cancel.check()
             progress(0.4, f"estimating depth with {estimator.name}")
-            return estimator.estimate(image)
+            return fill(inp, card.title.lower(), again=True).depth  # checked to be the image's size
 
         def done(depth):
             if card.input is not None and card.input.image is image:  # the card still shows that image
@@ -686,44 +688,61 @@ class RelightTab(QWidget):
             return "Loading the model…"
         return "Both inputs are ready: press Relight (Ctrl+R)."
 
-    def compose_settings(self, light):
-        """How the detail output is composed (core.compose.settings_for): the light's temperature when
-        the compass gives the light, and the exposure controls."""
+    def output_settings(self) -> OutputSettings:
         keep = {"auto": None, "keep": True, "network": False}[self.exposure_combo.currentData() or "auto"]
-        return settings_for(light.kelvin if light else None, keep, self.ev_spin.value())
+        return OutputSettings(self.mode_combo.currentText(), keep, self.ev_spin.value())
+
+    def engine_settings(self) -> EngineSettings:
+        s = self.settings
+        return EngineSettings(
+            device=s.get("device"),
+            precision=s.get("precision"),
+            fast=s.get("fast"),
+            depth_model=s.get("depth_model") or None,
+        )
+
+    def session(self) -> Session:
+        """The relight these widgets describe (the model is the one the Settings tab loaded)."""
+        self.engines.use_relighter(self.model.relighter if self.model.ready else None)
+        return Session(
+            source=self.source_card.input,
+            guide=self.guide_card.input,
+            light=self.compass.light if self.compass_active else None,
+            engine=self.compass.engine if self.compass_active else Engine.S3NET,
+            output=self.output_settings(),
+            settings=self.engine_settings(),
+        )
+
+    def compose_settings(self, light):
+        """How the detail output is composed: the light's temperature when the compass gives the
+        light, and the exposure controls."""
+        return self.output_settings().compose(light)
 
     def relight(self) -> Operation | None:
         if not self.relight_button.isEnabled():
             return None
-        src = self.source_card.input
-        relighter = self.model.relighter
-        mode = self.mode_combo.currentText()
-        light = self.compass.light if self.compass_active else None
-        photo = self.guide_card.input
-        guides = self.guides
+        session, engines = self.session(), self.engines
+        src, light, photo = session.source, session.light, session.guide
+        normals = session.engine is Engine.NORMALS
         try:
-            normals = self.normals_engine() if self.normals_active else None
+            if normals:
+                engines.normals(session.settings)
         except RelightError as exc:  # e.g. the Settings tab names a device this machine lacks
             show_error(self, "Relighting failed", str(exc))
             return None
-        compose = self.compose_settings(light)
         self._previews_stale = True  # a preview finishing after this must not cover the full result
         made_from = {
             "source": self.source_card.image_path,
             "source_name": src.name,
             "source_image": src.image,
             "guide": light.describe() if light else photo.name,
-            "info": None if normals else relighter.info,
+            "info": None if normals else self.model.relighter.info,
         }
 
         def work(progress, cancel):
-            if normals is not None:  # the light added from the depth map; compared with the source
-                return normals.relight(src.image, src.depth, light, progress=progress, cancel=cancel), src.image
-            gui = guide_for_light(light, src.image.shape[:2], relighter.working_pixels, guides) if light else photo
-            res = relighter.relight(
-                src.image, gui.image, src.depth, gui.depth, mode=mode, compose=compose, progress=progress, cancel=cancel
-            )
-            return res, gui.image
+            relit = relight_session(session, engines, progress=progress, cancel=cancel)
+            # the light added from the depth map is compared with the source
+            return relit.result, (relit.guide or relit.source).image
 
         self.worker = Operation(
             self,
@@ -772,30 +791,14 @@ class RelightTab(QWidget):
 
     def normals_engine(self) -> NormalsRelighter:
         """The normals engine on the Settings tab's device (made again when that changes)."""
-        device = self.settings.get("device")
-        if self._normals is None or self._normals_device != device:
-            self._normals, self._normals_device = NormalsRelighter(device), device
-        return self._normals
+        return self.engines.normals(self.engine_settings())
 
-    def _session(self) -> LivePreview | NormalsPreview | None:
-        src, relighter = self.source_card.input, self.model.relighter
-        if self.normals_active:
-            if src is None or not src.has_depth:
-                return None
-            try:
-                engine = self.normals_engine()
-            except RelightError:
-                return None  # said when the full relight runs
-            key = (id(src), id(engine))
-            if self._preview_session is None or self._preview_session[0] != key:
-                self._preview_session = (key, NormalsPreview(engine, src))
-            return self._preview_session[1]
-        if src is None or not src.has_depth or relighter is None or not self.model.ready:
-            return None
-        key = (id(src), id(relighter))
-        if self._preview_session is None or self._preview_session[0] != key:
-            self._preview_session = (key, LivePreview(relighter, src, self.guides))
-        return self._preview_session[1]
+    def _session(self):
+        """The live preview of the current session (core.orchestration), or None."""
+        try:
+            return self.engines.preview(self.session())
+        except RelightError:
+            return None  # said when the full relight runs
 
     def compass_changing(self, light) -> None:
         """While the light moves: a preview at a small size; the newest request wins."""
@@ -810,9 +813,11 @@ class RelightTab(QWidget):
 
         self._previews_stale = False
 
+        compose = self.compose_settings(light)
+
         def update():
             guide = session.guide(light)  # None: the normals engine has no guide
-            return light, session.update(light), guide.image if guide is not None else None, session
+            return light, session.update(light, compose), guide.image if guide is not None else None, session
 
         self.preview.submit(update)
 

@@ -7,17 +7,20 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from core.defaults import DEFAULTS as CORE
+
+# the engine and output defaults come from core's one table, so the app and `relight infer` agree
 DEFAULTS = {
-    "device": "auto",
-    "precision": "auto",  # as `relight infer`: bf16 on a CPU with native bf16, fp32 otherwise
-    "fast": True,
+    "device": CORE.device,
+    "precision": CORE.precision.value,  # bf16 on a CPU with native bf16, fp32 otherwise
+    "fast": CORE.fast,
     "checkpoint": "",  # empty: the bundled model
     "colormap": "turbo",
     "output_dir": str(Path.home()),
     "input_dir": str(Path.home()),
-    "mode": "auto",
+    "mode": CORE.mode.value,
     "exposure": "auto",  # detail output: auto (kept under the compass, the guide's with a guide photo), keep, network
-    "exposure_ev": 0.0,  # stops up (+) or down (-)
+    "exposure_ev": CORE.exposure_ev,  # stops up (+) or down (-)
     "depth_model": "",  # empty: $RELIGHT_DEPTH_MODEL or the app's data folder
     "auto_depth": True,  # estimate a missing depth map as soon as a photo is opened (model installed)
     "finetune_data": "",

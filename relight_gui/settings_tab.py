@@ -26,7 +26,7 @@ from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth
 from core.errors import RelightError
 from core.hardware import cpu_has_native_bf16
 from core.resources import model_card_path
-from core.vocab import PRECISIONS
+from core.vocab import PRECISIONS, CheckpointFormat
 
 from .dialogs import show_error
 from .imaging import COLORMAPS
@@ -69,7 +69,8 @@ class SettingsTab(QWidget):
             }.get(p, "")
             self.precision.addItem(p + note, p)
         self.precision.setCurrentIndex(max(0, self.precision.findData(settings.get("precision"))))
-        self.fast = QCheckBox("Fast CUDA path (folded BatchNorm, fp16, CUDA graphs; about 2.6x faster on an H100)")
+        self.fast = QCheckBox("Fast CUDA path (folded BatchNorm, fp16, CUDA graphs, compiled in the background)")
+        self.fast.setToolTip("The speed-up depends on the GPU and the model: docs/PERFORMANCE.md has measurements")
         self.fast.setChecked(settings.get("fast"))
         if not torch.cuda.is_available():  # shown unticked and disabled: it cannot apply here
             self.fast.setChecked(False)
@@ -218,7 +219,7 @@ class SettingsTab(QWidget):
             self.card.setMarkdown(f"**{head}**\n\n" + card.read_text())
             return
         lines = [head, ""]
-        if info.format == "official":
+        if info.format is CheckpointFormat.OFFICIAL:
             lines.append("Official S3Net release weights (NTIRE 2021 track 2).")
 
         def walk(value, indent: str) -> None:

@@ -35,6 +35,11 @@ CORE_MODULES = [
     "core.compose",
     "core.normals_engine",
     "core.cli_normals",
+    "core.session",
+    "core.orchestration",
+    "core.defaults",
+    "core.device",
+    "core.startup",
 ]
 
 
@@ -68,3 +73,27 @@ def test_every_core_module_is_listed():
     files = {f.removesuffix(".__init__") for f in files if not f.endswith("__main__")}
     loaded = _modules_after_import(*CORE_MODULES)
     assert files <= loaded, sorted(files - loaded)
+
+
+def test_the_session_knows_no_qt_and_no_engine():
+    loaded = _modules_after_import("core.session")
+    assert not {m for m in loaded if m.split(".")[0] in ("PySide6", "relight_gui", "shiboken6")}
+    assert "core.inference" not in loaded and "core.orchestration" not in loaded
+
+
+def test_training_and_depth_estimation_do_not_import_the_inference_engine():
+    """Device choice and padding are a leaf (core.device): the engine is not pulled in with them."""
+    loaded = _modules_after_import("core.training", "core.depth_estimation")
+    assert not {"core.inference", "core.accel", "core.orchestration"} & loaded
+
+
+def test_importing_core_changes_no_environment_variable():
+    code = (
+        "import os, sys; sys.path.insert(0, sys.argv[1]); before = dict(os.environ)\n"
+        "import core.api, core.io, core.accel, core.orchestration, core.depth_estimation\n"
+        "changed = set(os.environ.items()) ^ set(before.items())\n"
+        "print(sorted(k for k, _ in changed if k != 'LD_LIBRARY_PATH'))"  # OpenCV's own loader sets that one
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout

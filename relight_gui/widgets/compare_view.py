@@ -10,7 +10,9 @@ from PySide6.QtWidgets import QWidget
 
 from ..imaging import difference, to_qimage
 
-MODES = ("split", "side", "toggle", "difference")
+# the ways to compare a result with its input, and their button labels (a view concept: not in core)
+COMPARE_MODES = {"split": "Split", "side": "Side by side", "toggle": "Toggle", "difference": "Difference"}
+MODES = tuple(COMPARE_MODES)
 
 
 class CompareView(QWidget):

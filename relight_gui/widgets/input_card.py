@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, Q
 
 from core.inputs import Input
 from core.io import DepthMap
+from core.vocab import DepthOrigin
 
 from ..imaging import to_qimage
 from .depth_view import DepthPanel, ImagePanel
@@ -174,7 +175,7 @@ class InputCard(QFrame):
             self.info.setText(f"{line1}\n{where} · depth {lo:.3g} – {hi:.3g} ({inp.depth.scaling})")
         self.no_depth.setVisible(inp.depth is None)
         self._fit_message()
-        self.save_depth_button.setVisible(inp.depth is not None and inp.depth.origin.startswith("estimated"))
+        self.save_depth_button.setVisible(inp.depth is not None and inp.depth.kind is DepthOrigin.ESTIMATED)
         w = self.warnings
         self.warning_label.setText("⚠ " + "; ".join(w) if w else "")
 
