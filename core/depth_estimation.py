@@ -71,8 +71,7 @@ def inverse_to_network_depth_torch(inverse: torch.Tensor, near: float = NEAR, fa
     small = torch.where(torch.isfinite(small), small, torch.zeros_like(small))  # nothing finite: 0 everywhere
     big = torch.where(torch.isfinite(big), big, small)
     v = torch.where(finite, v, torch.where(v == inf, big, small))
-    flat = v.reshape(-1)
-    lo, hi = (_percentile(flat, q) for q in (1.0, 99.0))
+    lo, hi = _percentiles(v.reshape(-1), (1.0, 99.0))
     span = hi - lo
     is_flat = span <= 1e-12 * torch.clamp(hi.abs(), min=1.0)
     n = ((v - lo) / torch.where(is_flat, torch.ones_like(span), span)).clamp_(0.0, 1.0)
@@ -80,16 +79,29 @@ def inverse_to_network_depth_torch(inverse: torch.Tensor, near: float = NEAR, fa
     return torch.where(is_flat, torch.full_like(depth, (near + far) / 2), depth)
 
 
-def _percentile(flat: torch.Tensor, q: float) -> torch.Tensor:
-    """numpy's default ('linear') percentile of a 1-D tensor, as a 0-d tensor on its device."""
-    pos = q / 100.0 * (flat.numel() - 1)
-    i = int(math.floor(pos))
-    frac = pos - i
-    a = torch.kthvalue(flat, i + 1).values
-    if frac == 0.0 or i + 1 >= flat.numel():
-        return a
-    b = torch.kthvalue(flat, i + 2).values
-    return a + (b - a) * frac
+def _percentiles(flat: torch.Tensor, qs: tuple[float, ...], by_sort: bool | None = None) -> list[torch.Tensor]:
+    """numpy's default ('linear') percentiles of a 1-D tensor, as 0-d tensors on its device: two
+    order statistics each, by selection on the CPU (O(n)) and from one sort on a GPU (a multi-block
+    radix sort; selection there runs in one thread block)."""
+    n = flat.numel()
+    by_sort = flat.device.type != "cpu" if by_sort is None else by_sort
+    ordered = torch.sort(flat).values if by_sort else None
+
+    def nth(k: int) -> torch.Tensor:  # the k-th smallest, 0-based
+        return ordered[k] if ordered is not None else torch.kthvalue(flat, k + 1).values
+
+    out = []
+    for q in qs:
+        pos = q / 100.0 * (n - 1)
+        i = int(math.floor(pos))
+        frac = pos - i
+        a = nth(i)
+        if frac == 0.0 or i + 1 >= n:
+            out.append(a)
+        else:
+            b = nth(i + 1)
+            out.append(a + (b - a) * frac)
+    return out
 
 
 def preprocess_reference(image: np.ndarray, size: tuple[int, int], mean, std) -> np.ndarray:
@@ -240,13 +252,13 @@ class DepthAnything:
         self.spec = spec
         self.name = depth_model_title(_read_json(self.folder / "config.json"), self.folder)  # checked above
         self.pre = {"size": spec.size, "multiple": spec.multiple, "mean": spec.mean, "std": spec.std}
-        self.model = model.to(self.device, self.dtype)
         self.fast = fast
         self.graphs = graphs if self.device.type == "cuda" else False
-        if fast:
+        if fast:  # rewritten in fp32 (layer scales folded before any rounding to fp16), then moved
             from .depth_fast import prepare_for_inference
 
-            self.rewritten = prepare_for_inference(self.model, self.device)
+            self.rewritten = prepare_for_inference(model, self.device, self.dtype)
+        self.model = model.to(self.device, self.dtype)
         self._mean = torch.tensor(spec.mean, dtype=torch.float32, device=self.device)
         self._std = torch.tensor(spec.std, dtype=torch.float32, device=self.device)
         self._cache: OrderedDict[str, DepthMap] = OrderedDict()

@@ -9,7 +9,9 @@
 * on the CPU, every linear layer of the backbone runs through oneDNN's linear kernel
   (``torch.ops.mkldnn._linear_pointwise``), with the MLP's GELU fused into the first layer: on an
   AMD EPYC with PyTorch's bundled MKL this is about 2x faster than ``nn.Linear`` at the backbone's
-  shapes. Used only where the kernel exists and agrees with ``nn.Linear`` on a probe.
+  shapes. Used only where the kernel exists and agrees with ``nn.Linear`` on a probe;
+* on the CPU too, the DPT neck and head run in channels_last (oneDNN's convolutions without layout
+  reorders), their 1x1 convolutions as oneDNN linear layers over the channels.
 
 Each step checks the structure it rewrites (names, classes, activation) and leaves a block as it is
 when anything differs (another transformers version), so the model stays correct either way.
@@ -58,6 +60,51 @@ class MkldnnLinear(nn.Module):
         if self.gelu:
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], "none")
         return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+
+
+class Conv1x1AsLinear(nn.Module):
+    """A 1x1 convolution (stride 1, no padding, one group) on a channels_last map as oneDNN's linear
+    over the channels: PyTorch sends channels_last 1x1 convolutions to a slow GEMM path on the CPU."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.weight = nn.Parameter(conv.weight.detach()[:, :, 0, 0].contiguous(), requires_grad=False)
+        bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+        self.bias = nn.Parameter(bias.detach().contiguous(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.float32 or x.device.type != "cpu":
+            return F.conv2d(x, self.weight[:, :, None, None].to(x.dtype), self.bias.to(x.dtype))
+        nhwc = x.permute(0, 2, 3, 1)  # a view when x is channels_last
+        out = torch.ops.mkldnn._linear_pointwise(nhwc, self.weight, self.bias, "none", [], "")
+        return out.permute(0, 3, 1, 2)  # channels_last (N, C, H, W)
+
+
+def _is_1x1(conv: nn.Module) -> bool:
+    return (
+        type(conv) is nn.Conv2d
+        and conv.kernel_size == (1, 1)
+        and conv.stride == (1, 1)
+        and conv.padding in ((0, 0), "valid")
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    )
+
+
+def _channels_last_head(model: nn.Module) -> int:
+    """The neck and head (convolutions) in channels_last, their 1x1 convolutions through oneDNN's linear."""
+    n = 0
+    for part in (getattr(model, "neck", None), getattr(model, "head", None)):
+        if part is None:
+            continue
+        part.to(memory_format=torch.channels_last)
+        for parent in list(part.modules()):
+            for name, child in list(parent.named_children()):
+                if _is_1x1(child):
+                    setattr(parent, name, Conv1x1AsLinear(child))
+                    n += 1
+    return n
 
 
 class FusedAttention(nn.Module):
@@ -116,13 +163,16 @@ def _fold_scale(linear: nn.Linear, scale: nn.Module) -> bool:
     return True
 
 
-def prepare_for_inference(model: nn.Module, device: torch.device | str | None = None) -> dict[str, int]:
-    """Rewrite a loaded Depth Anything model in place for inference on `device` (its own when None);
-    -> how many blocks each step changed (for logs and tests)."""
+def prepare_for_inference(
+    model: nn.Module, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+) -> dict[str, int]:
+    """Rewrite a loaded Depth Anything model in place for inference on `device` in `dtype` (where and
+    how it is now when None; best called on the fp32 model before it is cast, so that folding rounds
+    once); -> how many blocks each step changed (for logs and tests)."""
     dev = torch.device(device) if device is not None else next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
+    dtype = dtype or next(model.parameters()).dtype
     mkldnn = dev.type == "cpu" and dtype == torch.float32 and _mkldnn_linear_ok()
-    done = {"blocks": 0, "layer_scale": 0, "qkv": 0, "mkldnn_linear": 0}
+    done = {"blocks": 0, "layer_scale": 0, "qkv": 0, "mkldnn_linear": 0, "conv1x1": 0}
     layers = getattr(getattr(getattr(model, "backbone", None), "encoder", None), "layer", None) or []
     for layer in layers:
         done["blocks"] += 1
@@ -149,4 +199,6 @@ def prepare_for_inference(model: nn.Module, device: torch.device | str | None = 
                 fuse = _exact_gelu(mlp.activation_fn)
                 layer.mlp = FastMLP(mlp, MkldnnLinear(mlp.fc1, gelu=fuse), MkldnnLinear(mlp.fc2), fuse)
                 done["mkldnn_linear"] += 1
+    if mkldnn:
+        done["conv1x1"] = _channels_last_head(model)
     return done

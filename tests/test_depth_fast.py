@@ -60,6 +60,16 @@ def test_torch_depth_conversion_matches_the_numpy_one(seed):
     assert got.min() >= NEAR - 1e-6 and got.max() <= FAR + 1e-6
 
 
+@pytest.mark.parametrize("by_sort", [False, True])  # selection (the CPU's way), one sort (a GPU's way)
+@pytest.mark.parametrize("n", [1, 2, 3, 100, 101, 12345])
+def test_percentiles_are_numpys(by_sort, n):
+    from core.depth_estimation import _percentiles
+
+    v = np.random.default_rng(n).normal(size=n).astype(np.float32)
+    got = [float(t) for t in _percentiles(torch.from_numpy(v), (1.0, 50.0, 99.0), by_sort=by_sort)]
+    np.testing.assert_allclose(got, np.percentile(v.astype(np.float64), [1.0, 50.0, 99.0]), rtol=1e-6, atol=1e-6)
+
+
 def test_torch_depth_conversion_flat_and_non_finite_maps():
     np.testing.assert_allclose(inverse_to_network_depth_torch(torch.full((5, 7), 3.0)).numpy(), (NEAR + FAR) / 2)
     inv = np.linspace(0, 1, 400, dtype=np.float32).reshape(20, 20)
