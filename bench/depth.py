@@ -53,9 +53,12 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def stats(times: list[float]) -> dict:
+def stats(times: list[float], cpu: list[float] | None = None) -> dict:
     ms = np.array(times) * 1000
-    return {"median_ms": round(float(np.median(ms)), 3), "min_ms": round(float(ms.min()), 3), "n": len(ms)}
+    out = {"median_ms": round(float(np.median(ms)), 3), "min_ms": round(float(ms.min()), 3), "n": len(ms)}
+    if cpu:  # the process's CPU time per call (all threads): less sensitive than wall time to a busy machine
+        out["cpu_median_ms"] = round(float(np.median(cpu)) * 1000, 3)
+    return out
 
 
 def time_calls(ests: dict[str, DepthAnything], images: list[np.ndarray], warmup: int) -> dict[str, dict]:
@@ -66,15 +69,17 @@ def time_calls(ests: dict[str, DepthAnything], images: list[np.ndarray], warmup:
             est.clear_cache()
             est.estimate(images[i % len(images)])
     times: dict[str, list[float]] = {k: [] for k in ests}
+    cpu: dict[str, list[float]] = {k: [] for k in ests}
     for img in images:
         for name, est in ests.items():
             est.clear_cache()
             sync(dev)
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             est.estimate(img)
             sync(dev)
             times[name].append(time.perf_counter() - t0)
-    return {k: stats(v) for k, v in times.items()}
+            cpu[name].append(time.process_time() - c0)
+    return {k: stats(v, cpu[k] if dev.type == "cpu" else None) for k, v in times.items()}
 
 
 def time_network(ests: dict[str, DepthAnything], side: int, reps: int, warmup: int) -> dict[str, dict]:
@@ -198,9 +203,10 @@ def main() -> None:
                     "cuda_graph": bool(getattr(est, "_graphs", None)),
                 }
                 rows.append(row)
+                cpu_ms = f", CPU time {whole[name]['cpu_median_ms']:.0f}" if "cpu_median_ms" in whole[name] else ""
                 print(
                     f"| {side} | {prec} | {name}{' (CUDA graph)' if row['cuda_graph'] else ''} | "
-                    f"{whole[name]['median_ms']:.1f} ({whole[name]['min_ms']:.1f}) | "
+                    f"{whole[name]['median_ms']:.1f} ({whole[name]['min_ms']:.1f}{cpu_ms}) | "
                     f"{net[name]['median_ms']:.1f} ({net[name]['min_ms']:.1f}) | "
                     f"{acc['median_rel']:.2e} | {acc['p99_rel']:.2e} | {'yes' if acc['within_1pct'] else 'NO'} |",
                     flush=True,
