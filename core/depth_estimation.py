@@ -65,12 +65,13 @@ def inverse_to_network_depth_torch(inverse: torch.Tensor, near: float = NEAR, fa
     smallest; the percentiles are numpy's linear ones (two order statistics each)."""
     v = inverse.float()
     finite = torch.isfinite(v)
-    inf = torch.tensor(float("inf"), device=v.device)
-    small = torch.where(finite, v, inf).amin()
-    big = torch.where(finite, v, -inf).amax()
+    # Python scalars, not new tensors: making a tensor from a number is a host-to-device copy, which
+    # a CUDA graph cannot capture
+    small = torch.where(finite, v, float("inf")).amin()
+    big = torch.where(finite, v, float("-inf")).amax()
     small = torch.where(torch.isfinite(small), small, torch.zeros_like(small))  # nothing finite: 0 everywhere
     big = torch.where(torch.isfinite(big), big, small)
-    v = torch.where(finite, v, torch.where(v == inf, big, small))
+    v = torch.where(finite, v, torch.where(v > 0, big, small))  # +inf: the largest; -inf, NaN: the smallest
     lo, hi = _percentiles(v.reshape(-1), (1.0, 99.0))
     span = hi - lo
     is_flat = span <= 1e-12 * torch.clamp(hi.abs(), min=1.0)
