@@ -264,7 +264,7 @@ class DepthAnything:
         self._std = torch.tensor(spec.std, dtype=torch.float32, device=self.device)
         self._cache: OrderedDict[str, DepthMap] = OrderedDict()
         self.cache_size = cache_size
-        self._seen: dict[tuple[int, int], int] = {}  # input shapes met (CUDA graphs: captured at the second)
+        self._seen: dict[tuple, int] = {}  # input shapes met (CUDA graphs: captured at the second)
         self._graphs: OrderedDict[tuple, tuple] = OrderedDict()  # shape -> (graph, static input, static output)
         self._graph_failed = False
         self._lock = threading.Lock()  # folder mode reads (and estimates) in several threads
@@ -350,7 +350,7 @@ class DepthAnything:
         try:
             static_in = torch.empty(image.shape, dtype=torch.float32, device=self.device)
             static_in.copy_(image)
-            side = torch.cuda.Stream(self.device)
+            side = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
                 for _ in range(2):  # warm-up outside the capture (cuBLAS/cuDNN handles, workspaces)

@@ -20,6 +20,8 @@ when anything differs (another transformers version), so the model stays correct
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -58,8 +60,8 @@ class MkldnnLinear(nn.Module):
             y = F.linear(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
             return F.gelu(y) if self.gelu else y
         if self.gelu:
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], "none")
-        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+            return cast(torch.Tensor, torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], "none"))
+        return cast(torch.Tensor, torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], ""))
 
 
 class Conv1x1AsLinear(nn.Module):
@@ -76,7 +78,7 @@ class Conv1x1AsLinear(nn.Module):
         if x.dtype != torch.float32 or x.device.type != "cpu":
             return F.conv2d(x, self.weight[:, :, None, None].to(x.dtype), self.bias.to(x.dtype))
         nhwc = x.permute(0, 2, 3, 1)  # a view when x is channels_last
-        out = torch.ops.mkldnn._linear_pointwise(nhwc, self.weight, self.bias, "none", [], "")
+        out = cast(torch.Tensor, torch.ops.mkldnn._linear_pointwise(nhwc, self.weight, self.bias, "none", [], ""))
         return out.permute(0, 3, 1, 2)  # channels_last (N, C, H, W)
 
 
@@ -110,18 +112,23 @@ def _channels_last_head(model: nn.Module) -> int:
 class FusedAttention(nn.Module):
     """DINOv2 self-attention with the query, key and value projections in one linear layer."""
 
-    def __init__(self, att: nn.Module):
+    def __init__(self, att: Any):
         super().__init__()
         q, k, v = att.q_proj, att.k_proj, att.v_proj
-        self.heads, self.head_dim, self.scaling = att.num_attention_heads, att.head_dim, att.scaling
-        self.qkv = nn.Linear(q.in_features, q.out_features * 3, bias=True).to(q.weight.device, q.weight.dtype)
+        self.heads, self.head_dim = int(att.num_attention_heads), int(att.head_dim)
+        self.scaling = float(att.scaling)
+        self.qkv: nn.Module = nn.Linear(q.in_features, q.out_features * 3, bias=True).to(
+            q.weight.device, q.weight.dtype
+        )
         with torch.no_grad():
             self.qkv.weight.copy_(torch.cat([q.weight, k.weight, v.weight]))
             zeros = torch.zeros(q.out_features, device=q.weight.device, dtype=q.weight.dtype)
             self.qkv.bias.copy_(torch.cat([p.bias if p.bias is not None else zeros for p in (q, k, v)]))
-        self.o_proj = att.o_proj
+        self.o_proj: nn.Module = att.o_proj
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask=None, **kwargs):
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any
+    ) -> tuple[torch.Tensor, None]:
         b, n, _ = hidden_states.shape
         qkv = self.qkv(hidden_states).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
@@ -132,13 +139,13 @@ class FusedAttention(nn.Module):
 class FastMLP(nn.Module):
     """DINOv2's MLP (linear, exact GELU, linear) with the GELU inside the first layer where it can be."""
 
-    def __init__(self, mlp: nn.Module, fc1: nn.Module, fc2: nn.Module, fused_gelu: bool):
+    def __init__(self, mlp: Any, fc1: nn.Module, fc2: nn.Module, fused_gelu: bool):
         super().__init__()
         self.fc1, self.fc2 = fc1, fc2
-        self.activation_fn = nn.Identity() if fused_gelu else mlp.activation_fn
+        self.activation_fn: nn.Module = nn.Identity() if fused_gelu else mlp.activation_fn
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.activation_fn(self.fc1(hidden_states)))
+        return cast(torch.Tensor, self.fc2(self.activation_fn(self.fc1(hidden_states))))
 
 
 def _exact_gelu(act: nn.Module) -> bool:
@@ -147,7 +154,7 @@ def _exact_gelu(act: nn.Module) -> bool:
     return type(act) is GELUActivation and getattr(act, "act", None) is F.gelu
 
 
-def _fold_scale(linear: nn.Linear, scale: nn.Module) -> bool:
+def _fold_scale(linear: Any, scale: Any) -> bool:
     gamma = getattr(scale, "lambda1", None)
     if (
         not isinstance(linear, nn.Linear)
@@ -157,7 +164,7 @@ def _fold_scale(linear: nn.Linear, scale: nn.Module) -> bool:
         return False
     with torch.no_grad():
         linear.weight.mul_(gamma[:, None].to(linear.weight.dtype))
-        if linear.bias is None:
+        if getattr(linear, "bias", None) is None:
             linear.bias = nn.Parameter(torch.zeros_like(linear.weight[:, 0]))
         linear.bias.mul_(gamma.to(linear.bias.dtype))
     return True
@@ -173,13 +180,14 @@ def prepare_for_inference(
     dtype = dtype or next(model.parameters()).dtype
     mkldnn = dev.type == "cpu" and dtype == torch.float32 and _mkldnn_linear_ok()
     done = {"blocks": 0, "layer_scale": 0, "qkv": 0, "mkldnn_linear": 0, "conv1x1": 0}
-    layers = getattr(getattr(getattr(model, "backbone", None), "encoder", None), "layer", None) or []
+    layers: Any = getattr(getattr(getattr(model, "backbone", None), "encoder", None), "layer", None) or []
     for layer in layers:
         done["blocks"] += 1
-        att, mlp = getattr(layer, "attention", None), getattr(layer, "mlp", None)
+        att: Any = getattr(layer, "attention", None)
+        mlp: Any = getattr(layer, "mlp", None)
         plain = all(isinstance(getattr(att, n, None), nn.Linear) for n in ("q_proj", "k_proj", "v_proj", "o_proj"))
         plain = plain and all(
-            isinstance(getattr(att, n, None), (int, float)) for n in ("num_attention_heads", "scaling")
+            isinstance(getattr(att, n, None), (int, float)) for n in ("num_attention_heads", "head_dim", "scaling")
         )
         mlp_ok = type(mlp).__name__ == "Dinov2MLP" and isinstance(getattr(mlp, "fc1", None), nn.Linear)
         # layer scales into the layers before them
@@ -194,7 +202,7 @@ def prepare_for_inference(
             done["qkv"] += 1
         if mkldnn:
             if isinstance(att, FusedAttention):
-                att.qkv, att.o_proj = MkldnnLinear(att.qkv), MkldnnLinear(att.o_proj)
+                att.qkv, att.o_proj = MkldnnLinear(cast(nn.Linear, att.qkv)), MkldnnLinear(cast(nn.Linear, att.o_proj))
             if mlp_ok and isinstance(mlp.fc2, nn.Linear):
                 fuse = _exact_gelu(mlp.activation_fn)
                 layer.mlp = FastMLP(mlp, MkldnnLinear(mlp.fc1, gelu=fuse), MkldnnLinear(mlp.fc2), fuse)
