@@ -15,6 +15,9 @@ depth maps mean nothing and the comparison is only indicative: run again with th
     PYTHONPATH=. python3 bench/depth.py --device cuda --json OUT/depth.json          # real model if installed
     PYTHONPATH=. python3 bench/depth.py --device cuda --random-weights --json OUT/depth.json
     PYTHONPATH=. taskset -c 0,1 python3 bench/depth.py --device cpu --random-weights --reps 5
+
+--compile adds a third path (the rewritten network through torch.compile, inside the same CUDA graph) as
+an experiment; --no-graphs runs the new path eagerly.
 """
 
 from __future__ import annotations
@@ -136,6 +139,12 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="a Depth Anything folder (default: the installed one, if any)")
     ap.add_argument("--random-weights", action="store_true", help="the real architecture with random weights")
     ap.add_argument("--no-graphs", action="store_true", help="new path without CUDA graphs")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also a 'new+compile' path: the rewritten network through torch.compile (inductor), in the same "
+        "CUDA graph; an experiment (one compile per size and precision; not used by the app)",
+    )
     ap.add_argument("--json", default=None, help="write every figure to this JSON file")
     args = ap.parse_args()
     dev = torch.device(args.device)
@@ -182,6 +191,10 @@ def main() -> None:
                 "old": DepthAnything(folder, dev, prec, fast=False),
                 "new": DepthAnything(folder, dev, prec, graphs=False if args.no_graphs else "auto"),
             }
+            if args.compile:
+                est = DepthAnything(folder, dev, prec, graphs=False if args.no_graphs else "auto")
+                est.model = torch.compile(est.model, dynamic=False)
+                ests["new+compile"] = est
             for est in ests.values():
                 est.pre["size"] = side
             whole = time_calls(ests, images[:reps], warmup)
@@ -215,10 +228,11 @@ def main() -> None:
             if cuda:
                 torch.cuda.empty_cache()
         for prec in ("fp32", "fp16") if cuda else ("fp32",):
-            old = next(r for r in rows if r["side"] == side and r["precision"] == prec and r["path"] == "old")
-            new = next(r for r in rows if r["side"] == side and r["precision"] == prec and r["path"] == "new")
-            speed = old["whole_call"]["median_ms"] / new["whole_call"]["median_ms"]
-            print(f"# {side} px {prec}: whole call {speed:.2f}x faster (median)")
+            mine = [r for r in rows if r["side"] == side and r["precision"] == prec]
+            old = next(r for r in mine if r["path"] == "old")
+            for new in (r for r in mine if r["path"] != "old"):
+                speed = old["whole_call"]["median_ms"] / new["whole_call"]["median_ms"]
+                print(f"# {side} px {prec}: {new['path']} whole call {speed:.2f}x faster than old (median)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"info": info, "rows": rows}, indent=1))

@@ -357,7 +357,8 @@ class DepthAnything:
                     self._pipeline(static_in, size)
             torch.cuda.current_stream(self.device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # thread_local: other threads (relighting, reading) may keep using the GPU meanwhile
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 static_out = self._pipeline(static_in, size)
         except Exception as exc:  # an op that cannot be captured: eager from now on
             import logging
