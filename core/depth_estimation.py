@@ -384,18 +384,19 @@ class DepthAnything:
                 return hit
         src = torch.from_numpy(img)
         if cuda:
-            captured = self._graph(src, size) if self.graphs else None
-            if captured is not None:
-                graph, static_in, out = captured
-                static_in.copy_(src)  # straight into the graph's input
-                graph.replay()
-            else:
-                out = self._pipeline(src.to(self.device), size)
-            key = self._key(img)  # on the CPU while the GPU works (hashlib lets go of the interpreter lock)
-            hit = self._cached(key)
-            if hit is not None:
-                return hit
-            data = out.cpu().numpy()  # the one wait for the device
+            with torch.cuda.device(self.device):  # streams and graphs of the model's GPU, whichever is current
+                captured = self._graph(src, size) if self.graphs else None
+                if captured is not None:
+                    graph, static_in, out = captured
+                    static_in.copy_(src)  # straight into the graph's input
+                    graph.replay()
+                else:
+                    out = self._pipeline(src.to(self.device), size)
+                key = self._key(img)  # on the CPU while the GPU works (hashlib lets go of the interpreter lock)
+                hit = self._cached(key)
+                if hit is not None:
+                    return hit
+                data = out.cpu().numpy()  # the one wait for the device
         else:
             data = self._pipeline(src, size).numpy()
         return self._remember(key, np.ascontiguousarray(data, np.float32))
