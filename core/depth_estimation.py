@@ -61,6 +61,71 @@ def inverse_to_network_depth(inverse: np.ndarray, near: float = NEAR, far: float
     return (1.0 / (1.0 / far + n * (1.0 / near - 1.0 / far))).astype(np.float32)
 
 
+def inverse_to_network_depth_torch(inverse: torch.Tensor, near: float = NEAR, far: float = FAR) -> torch.Tensor:
+    """``inverse_to_network_depth`` as float32 torch ops on the tensor's own device, with no host sync
+    (no data-dependent branch): NaN becomes the smallest finite value, +inf the largest, -inf the
+    smallest; the percentiles are numpy's linear ones (two order statistics each)."""
+    v = inverse.float()
+    finite = torch.isfinite(v)
+    # Python scalars, not new tensors: making a tensor from a number is a host-to-device copy, which
+    # a CUDA graph cannot capture
+    small = torch.where(finite, v, float("inf")).amin()
+    big = torch.where(finite, v, float("-inf")).amax()
+    small = torch.where(torch.isfinite(small), small, torch.zeros_like(small))  # nothing finite: 0 everywhere
+    big = torch.where(torch.isfinite(big), big, small)
+    v = torch.where(finite, v, torch.where(v > 0, big, small))  # +inf: the largest; -inf, NaN: the smallest
+    lo, hi = _percentiles(v.reshape(-1), (1.0, 99.0))
+    span = hi - lo
+    is_flat = span <= 1e-12 * torch.clamp(hi.abs(), min=1.0)
+    n = ((v - lo) / torch.where(is_flat, torch.ones_like(span), span)).clamp_(0.0, 1.0)
+    depth = torch.reciprocal(n.mul_(1.0 / near - 1.0 / far).add_(1.0 / far))
+    return torch.where(is_flat, torch.full_like(depth, (near + far) / 2), depth)
+
+
+def _percentiles(flat: torch.Tensor, qs: tuple[float, ...], by_sort: bool | None = None) -> list[torch.Tensor]:
+    """numpy's default ('linear') percentiles of a 1-D tensor, as 0-d tensors on its device: two
+    order statistics each, by selection on the CPU (O(n)) and from one sort on a GPU (a multi-block
+    radix sort; selection there runs in one thread block)."""
+    n = flat.numel()
+    by_sort = flat.device.type != "cpu" if by_sort is None else by_sort
+    ordered = torch.sort(flat).values if by_sort else None
+
+    def nth(k: int) -> torch.Tensor:  # the k-th smallest, 0-based
+        return ordered[k] if ordered is not None else torch.kthvalue(flat, k + 1).values
+
+    out = []
+    for q in qs:
+        pos = q / 100.0 * (n - 1)
+        i = int(math.floor(pos))
+        frac = pos - i
+        a = nth(i)
+        if frac == 0.0 or i + 1 >= n:
+            out.append(a)
+        else:
+            b = nth(i + 1)
+            out.append(a + (b - a) * frac)
+    return out
+
+
+def preprocess_reference(image: np.ndarray, size: tuple[int, int], mean, std) -> np.ndarray:
+    """The network's input as the first release made it on the CPU (OpenCV bicubic resize, clip,
+    normalise): (3, ih, iw) float32. Kept as the reference the torch path is tested against."""
+    ih, iw = size
+    x = cv2.resize(np.ascontiguousarray(image, np.float32), (iw, ih), interpolation=cv2.INTER_CUBIC)
+    x = (np.clip(x, 0, 1) - np.array(mean, np.float32)) / np.array(std, np.float32)
+    return x.transpose(2, 0, 1).copy()
+
+
+def preprocess_torch(image: torch.Tensor, size: tuple[int, int], mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``preprocess_reference`` as torch ops on the image's device: (H, W, 3) float32 -> (1, 3, ih, iw)
+    float32. Bicubic like OpenCV's (a = -0.75, pixel centres, edge pixels repeated); no resize when
+    the size is already the network's."""
+    x = image.permute(2, 0, 1)[None]
+    if tuple(size) != tuple(image.shape[:2]):
+        x = torch.nn.functional.interpolate(x, size=tuple(size), mode="bicubic", align_corners=False)
+    return ((x.clamp(0, 1) - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)).contiguous()
+
+
 def default_model_dir() -> Path:
     from .logs import data_dir
 
@@ -151,12 +216,28 @@ def find_depth_model(explicit: str | Path | None = None) -> Path | None:
 
 
 class DepthAnything:
-    """Depth Anything V2 (Small) through transformers, from a local folder, on a chosen device."""
+    """Depth Anything V2 (Small) through transformers, from a local folder, on a chosen device.
+
+    The default path does every step as torch ops on the model's device: the image goes to the
+    device once as float32, is resized (bicubic), clipped and normalised there, runs through the
+    network (rewritten for inference by core.depth_fast; fp16 on CUDA when asked for), is resized
+    back and converted to the network's depth convention there, and only the finished depth map
+    comes back. On CUDA the whole chain is captured in a CUDA graph for an input shape seen twice
+    (``graphs="auto"``; True: at once; False: never), and the image's cache key is computed on the
+    CPU while the GPU works. ``fast=False`` is the first release's path (OpenCV resize and
+    normalisation, float64 conversion on the CPU), kept for comparison (bench/depth.py, tests)."""
 
     name = DEPTH_MODEL_TITLE  # each instance: the name its config.json gives
+    max_graphs = 2  # CUDA graphs kept (each holds its own activation memory), the least recently used dropped
 
     def __init__(
-        self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32", cache_size: int = 8
+        self,
+        folder: str | Path,
+        device: str | torch.device = "auto",
+        precision: str = "fp32",
+        cache_size: int = 8,
+        fast: bool = True,
+        graphs: bool | str = "auto",
     ):
         self.folder = Path(folder)
         self.device = pick_device(device) if isinstance(device, str) else device
@@ -172,11 +253,20 @@ class DepthAnything:
         self.spec = spec
         self.name = depth_model_title(_read_json(self.folder / "config.json"), self.folder)  # checked above
         self.pre = {"size": spec.size, "multiple": spec.multiple, "mean": spec.mean, "std": spec.std}
+        self.fast = fast
+        self.graphs = graphs if self.device.type == "cuda" else False
+        if fast:  # rewritten in fp32 (layer scales folded before any rounding to fp16), then moved
+            from .depth_fast import prepare_for_inference
+
+            self.rewritten = prepare_for_inference(model, self.device, self.dtype)
         self.model = model.to(self.device, self.dtype)
+        self._mean = torch.tensor(spec.mean, dtype=torch.float32, device=self.device)
+        self._std = torch.tensor(spec.std, dtype=torch.float32, device=self.device)
         self._cache: OrderedDict[str, DepthMap] = OrderedDict()
         self.cache_size = cache_size
-        import threading
-
+        self._seen: dict[tuple, int] = {}  # input shapes met (CUDA graphs: captured at the second)
+        self._graphs: OrderedDict[tuple, tuple] = OrderedDict()  # shape -> (graph, static input, static output)
+        self._graph_failed = False
         self._lock = threading.Lock()  # folder mode reads (and estimates) in several threads
 
     def _input_size(self, h: int, w: int) -> tuple[int, int]:
@@ -192,23 +282,20 @@ class DepthAnything:
 
     def estimate(self, image: np.ndarray) -> DepthMap:
         with self._lock:
-            return self._estimate(image)
+            return self._estimate_fast(image) if self.fast else self._estimate(image)
 
-    @torch.inference_mode()
-    def _estimate(self, image: np.ndarray) -> DepthMap:
-        key = hashlib.blake2b(np.ascontiguousarray(image).view(np.uint8), digest_size=16).hexdigest()
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def _cached(self, key: str) -> DepthMap | None:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        h, w = image.shape[:2]
-        ih, iw = self._input_size(h, w)
-        x = cv2.resize(np.ascontiguousarray(image, np.float32), (iw, ih), interpolation=cv2.INTER_CUBIC)
-        x = (np.clip(x, 0, 1) - np.array(self.pre["mean"], np.float32)) / np.array(self.pre["std"], np.float32)
-        t = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).to(self.device, self.dtype)
-        pred = self.model(pixel_values=t).predicted_depth  # (1, ih, iw) relative inverse depth
-        pred = torch.nn.functional.interpolate(pred[:, None].float(), size=(h, w), mode="bicubic", align_corners=False)
+        return None
+
+    def _remember(self, key: str, data: np.ndarray) -> DepthMap:
         depth = DepthMap(
-            inverse_to_network_depth(pred[0, 0].cpu().numpy()),
+            data,
             None,
             f"relative inverse depth mapped to {NEAR} (near) - {FAR} (far)",
             f"estimated ({self.name})",
@@ -218,6 +305,102 @@ class DepthAnything:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return depth
+
+    @torch.inference_mode()
+    def _estimate(self, image: np.ndarray) -> DepthMap:
+        """The first release's path: OpenCV resize and normalisation, float64 conversion on the CPU."""
+        key = "ref:" + hashlib.blake2b(np.ascontiguousarray(image).view(np.uint8), digest_size=16).hexdigest()
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        h, w = image.shape[:2]
+        ih, iw = self._input_size(h, w)
+        x = preprocess_reference(image, (ih, iw), self.pre["mean"], self.pre["std"])
+        t = torch.from_numpy(x[None]).to(self.device, self.dtype)
+        pred = self.model(pixel_values=t).predicted_depth  # (1, ih, iw) relative inverse depth
+        pred = torch.nn.functional.interpolate(pred[:, None].float(), size=(h, w), mode="bicubic", align_corners=False)
+        return self._remember(key, inverse_to_network_depth(pred[0, 0].cpu().numpy()))
+
+    @staticmethod
+    def _key(img: np.ndarray) -> str:
+        # SHA-256 (hardware-accelerated on current x86 and ARM CPUs: ~3x BLAKE2b's speed here), with
+        # the shape: two images of the same bytes and another shape are different images
+        h = hashlib.sha256(repr(img.shape).encode())
+        h.update(img.view(np.uint8).reshape(-1))
+        return h.hexdigest()
+
+    def _pipeline(self, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """(H, W, 3) float32 image on the device -> (H, W) float32 network depth on the device."""
+        h, w = image.shape[:2]
+        x = preprocess_torch(image, size, self._mean, self._std).to(self.dtype)
+        pred = self.model(pixel_values=x).predicted_depth[:, None].float()  # (1, 1, ih, iw) inverse depth
+        if tuple(size) != (h, w):
+            pred = torch.nn.functional.interpolate(pred, size=(h, w), mode="bicubic", align_corners=False)
+        return inverse_to_network_depth_torch(pred[0, 0])
+
+    def _graph(self, image: torch.Tensor, size: tuple[int, int]):
+        """The CUDA graph of the whole chain for this image's shape (captured now if due), or None;
+        `image` may be on the CPU (copied into the graph's input)."""
+        shape = (tuple(image.shape), tuple(size))
+        if shape in self._graphs:
+            self._graphs.move_to_end(shape)
+            return self._graphs[shape]
+        self._seen[shape] = self._seen.get(shape, 0) + 1
+        if self._graph_failed or (self.graphs == "auto" and self._seen[shape] < 2):
+            return None
+        try:
+            static_in = torch.empty(image.shape, dtype=torch.float32, device=self.device)
+            static_in.copy_(image)
+            side = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(2):  # warm-up outside the capture (cuBLAS/cuDNN handles, workspaces)
+                    self._pipeline(static_in, size)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            # thread_local: other threads (relighting, reading) may keep using the GPU meanwhile
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                static_out = self._pipeline(static_in, size)
+        except Exception as exc:  # an op that cannot be captured: eager from now on
+            import logging
+
+            logging.getLogger(__name__).warning("depth: CUDA graph capture failed, running eagerly (%s)", exc)
+            self._graph_failed = True
+            return None
+        self._graphs[shape] = (graph, static_in, static_out)
+        while len(self._graphs) > self.max_graphs:
+            self._graphs.popitem(last=False)
+        return self._graphs[shape]
+
+    @torch.inference_mode()
+    def _estimate_fast(self, image: np.ndarray) -> DepthMap:
+        img = np.ascontiguousarray(image, np.float32)
+        h, w = img.shape[:2]
+        size = self._input_size(h, w)
+        cuda = self.device.type == "cuda"
+        if not cuda:  # on the CPU the hash is ~1 % of the call: look in the cache first
+            key = self._key(img)
+            hit = self._cached(key)
+            if hit is not None:
+                return hit
+        src = torch.from_numpy(img)
+        if cuda:
+            with torch.cuda.device(self.device):  # streams and graphs of the model's GPU, whichever is current
+                captured = self._graph(src, size) if self.graphs else None
+                if captured is not None:
+                    graph, static_in, out = captured
+                    static_in.copy_(src)  # straight into the graph's input
+                    graph.replay()
+                else:
+                    out = self._pipeline(src.to(self.device), size)
+                key = self._key(img)  # on the CPU while the GPU works (hashlib lets go of the interpreter lock)
+                hit = self._cached(key)
+                if hit is not None:
+                    return hit
+                data = out.cpu().numpy()  # the one wait for the device
+        else:
+            data = self._pipeline(src, size).numpy()
+        return self._remember(key, np.ascontiguousarray(data, np.float32))
 
 
 _LOADED: dict[tuple, DepthAnything] = {}

@@ -16,6 +16,7 @@ CORE_MODULES = [
     "core.inference",
     "core.depth_estimation",
     "core.depth_model",
+    "core.depth_fast",
     "core.model_store",
     "core.guides",
     "core.live",
