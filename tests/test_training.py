@@ -466,3 +466,27 @@ def test_loss_sequence_and_run_metadata_match_the_recorded_run(tiny, tmp_path):
         "dataset", "global_batch", "init", "perceptual_note", "perceptual_on", "preset", "world_size",
     ]  # fmt: skip
     assert meta["trained"] is True and meta["working_size"] == 64
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_runs_use_fused_adamw_with_the_same_losses(tiny, tmp_path, monkeypatch):
+    messages, fused_losses, plain_losses = [], [], []
+    train(
+        cfg(tiny, tmp_path / "fused", device="cuda", precision="fp32"),
+        Callbacks(on_step=lambda i: fused_losses.append(i.terms["total"]), on_message=messages.append),
+    )
+    assert any("fused AdamW" in m for m in messages), messages
+    real_adamw = torch.optim.AdamW
+
+    def unfused(*a, **kw):
+        kw["fused"] = None
+        return real_adamw(*a, **kw)
+
+    monkeypatch.setattr(torch.optim, "AdamW", unfused)
+    train(
+        cfg(tiny, tmp_path / "plain", device="cuda", precision="fp32"),
+        Callbacks(on_step=lambda i: plain_losses.append(i.terms["total"])),
+    )
+    assert len(fused_losses) == len(plain_losses) == 6
+    assert max(abs(a - b) for a, b in zip(fused_losses, plain_losses, strict=True)) < 1e-3
