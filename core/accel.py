@@ -254,7 +254,8 @@ class GraphedS3Net:
                 self.model.forward_packed(static_in)
         torch.cuda.current_stream(self.device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: work other threads queue meanwhile (a background compile, a preview) is not an error
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             static_out = self.model.forward_packed(static_in)
         return graph, static_in, static_out
 

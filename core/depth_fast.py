@@ -139,13 +139,22 @@ class FusedAttention(nn.Module):
 class FastMLP(nn.Module):
     """DINOv2's MLP (linear, exact GELU, linear) with the GELU inside the first layer where it can be."""
 
-    def __init__(self, mlp: Any, fc1: nn.Module, fc2: nn.Module, fused_gelu: bool):
+    def __init__(self, activation: nn.Module, fc1: nn.Module, fc2: nn.Module, fused_gelu: bool):
         super().__init__()
         self.fc1, self.fc2 = fc1, fc2
-        self.activation_fn: nn.Module = nn.Identity() if fused_gelu else mlp.activation_fn
+        self.activation_fn: nn.Module = nn.Identity() if fused_gelu else activation
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return cast(torch.Tensor, self.fc2(self.activation_fn(self.fc1(hidden_states))))
+
+
+def _activation(mlp: Any) -> nn.Module | None:
+    """The MLP's activation: transformers names it `activation_fn` in some releases, `activation` in others."""
+    for name in ("activation_fn", "activation"):
+        act = getattr(mlp, name, None)
+        if isinstance(act, nn.Module):
+            return act
+    return None
 
 
 def _exact_gelu(act: nn.Module) -> bool:
@@ -189,7 +198,10 @@ def prepare_for_inference(
         plain = plain and all(
             isinstance(getattr(att, n, None), (int, float)) for n in ("num_attention_heads", "head_dim", "scaling")
         )
-        mlp_ok = type(mlp).__name__ == "Dinov2MLP" and isinstance(getattr(mlp, "fc1", None), nn.Linear)
+        act = _activation(mlp)
+        mlp_ok = (
+            type(mlp).__name__ == "Dinov2MLP" and isinstance(getattr(mlp, "fc1", None), nn.Linear) and act is not None
+        )
         # layer scales into the layers before them
         if plain and _fold_scale(att.o_proj, layer.layer_scale1):
             layer.layer_scale1 = nn.Identity()
@@ -204,8 +216,8 @@ def prepare_for_inference(
             if isinstance(att, FusedAttention):
                 att.qkv, att.o_proj = MkldnnLinear(cast(nn.Linear, att.qkv)), MkldnnLinear(cast(nn.Linear, att.o_proj))
             if mlp_ok and isinstance(mlp.fc2, nn.Linear):
-                fuse = _exact_gelu(mlp.activation_fn)
-                layer.mlp = FastMLP(mlp, MkldnnLinear(mlp.fc1, gelu=fuse), MkldnnLinear(mlp.fc2), fuse)
+                fuse = _exact_gelu(cast(nn.Module, act))
+                layer.mlp = FastMLP(cast(nn.Module, act), MkldnnLinear(mlp.fc1, gelu=fuse), MkldnnLinear(mlp.fc2), fuse)
                 done["mkldnn_linear"] += 1
     if mkldnn:
         done["conv1x1"] = _channels_last_head(model)

@@ -31,7 +31,10 @@ def _engine(device: str) -> Relighter:
     model = randomize(create_model("s3net-lite"), 3)
     info = CheckpointInfo(None, "s3net-lite", CheckpointFormat.NATIVE, {"working_size": 64})
     # on CUDA: the fast path (folded fp16 CUDA graphs) whose static buffers two callers could share
-    return Relighter(model, info, device=device, precision="fp32", accelerate=device == "cuda")
+    engine = Relighter(model, info, device=device, precision="fp32", accelerate=device == "cuda")
+    if engine.background is not None:  # the compiled path, built in the background: every run uses the same one
+        assert engine.background.join(timeout=600)
+    return engine
 
 
 def _jobs():
@@ -82,6 +85,7 @@ def test_eight_threads_on_one_engine_equal_serial_runs(device):
     assert not errors, errors
     assert sorted(results) == list(range(len(jobs)))
     for i, want in enumerate(serial):
-        np.testing.assert_allclose(results[i][0], want[0], atol=1e-5, err_msg=f"job {i}")
+        # two engines on CUDA may pick different kernels: rounding, far below another caller's picture
+        np.testing.assert_allclose(results[i][0], want[0], atol=1e-5 if device == "cpu" else 2e-3, err_msg=f"job {i}")
         assert results[i][1] == want[1], f"job {i} heard another caller's progress"
     print(f"{device}: {len(jobs)} relights in 8 threads, {time.perf_counter() - t0:.2f} s")

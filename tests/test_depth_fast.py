@@ -135,3 +135,16 @@ def test_cuda_fast_path_and_graphs_match_the_cpu(tiny_depth_model, precision):
         rel = np.abs(got - want) / want
         assert np.median(rel) < (1e-4 if precision == "fp32" else 3e-2)  # random weights: small outputs
     assert gpu._graphs and not gpu._graph_failed
+
+
+def test_the_mlp_activation_is_found_under_either_name():
+    from torch import nn
+
+    from core.depth_fast import _activation
+
+    gelu = nn.GELU()
+    older, newer = nn.Module(), nn.Module()
+    older.activation_fn = gelu
+    newer.activation = gelu
+    assert _activation(older) is gelu and _activation(newer) is gelu
+    assert _activation(nn.Module()) is None
