@@ -32,8 +32,10 @@ def _engine(device: str) -> Relighter:
     info = CheckpointInfo(None, "s3net-lite", CheckpointFormat.NATIVE, {"working_size": 64})
     # on CUDA: the fast path (folded fp16 CUDA graphs) whose static buffers two callers could share
     engine = Relighter(model, info, device=device, precision="fp32", accelerate=device == "cuda")
-    if engine.background is not None:  # the compiled path, built in the background: every run uses the same one
-        assert engine.background.join(timeout=600)
+    if engine.background is not None:
+        # no compiled path (built per shape in the background, minutes): every run, serial or threaded,
+        # goes through the fp16 CUDA graphs and their shared static buffers
+        engine.background.cancel()
     return engine
 
 
