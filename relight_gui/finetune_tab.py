@@ -33,12 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.data.layouts import detect_layout, scan_ntire, scan_vidit
-from core.errors import RelightError
+from core.inputs.layouts import detect_layout, scan_ntire, scan_vidit
+from core.base.errors import RelightError
 from core.model import PRESETS
-from core.training import Callbacks, TrainConfig, train
-from core.vocab import PRECISIONS
-from core.weights import find_vgg19
+from core.train.training import Callbacks, TrainConfig, train
+from core.base.vocab import PRECISIONS
+from core.storage.weights import find_vgg19
 
 from .dialogs import show_error
 from .imaging import to_qimage
@@ -393,7 +393,7 @@ class FineTuneTab(QWidget):
         dlg = dialog or SynthDialog(self, self.data.text())
         if dialog is None and dlg.exec() != QDialog.DialogCode.Accepted:
             return None
-        from core.data.synthetic import synthesize
+        from core.train.synthetic import synthesize
 
         folder, scenes, size, seed, pairs = (
             dlg.folder.text(),
@@ -539,7 +539,7 @@ class FineTuneTab(QWidget):
 
     def load_history(self, folder: str | Path) -> None:
         """The curves of a run's earlier steps, from its metrics.jsonl."""
-        from core.training import ValInfo
+        from core.train.training import ValInfo
 
         for rec in read_metrics(folder):
             if "val_psnr" in rec:

@@ -21,12 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.checkpoint import BUNDLED_MODEL
-from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model, inspect_depth_model
-from core.errors import RelightError
-from core.hardware import cpu_has_native_bf16
-from core.resources import model_card_path
-from core.vocab import PRECISIONS, CheckpointFormat
+from core.storage.checkpoint import BUNDLED_MODEL
+from core.depth.estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model, inspect_depth_model
+from core.base.errors import RelightError
+from core.base.hardware import cpu_has_native_bf16
+from core.base.resources import model_card_path
+from core.base.vocab import PRECISIONS, CheckpointFormat
 
 from .dialogs import show_error
 from .imaging import COLORMAPS

@@ -11,35 +11,35 @@ CORE_MODULES = [
     "core.api",
     "core.cli",
     "core.cli_train",
-    "core.training",
-    "core.evaluate",
-    "core.inference",
-    "core.depth_estimation",
-    "core.depth_model",
-    "core.depth_fast",
-    "core.model_store",
-    "core.guides",
-    "core.live",
-    "core.inputs",
-    "core.checkpoint",
-    "core.io",
-    "core.data.datasets",
-    "core.data.frame_cache",
-    "core.data.synthetic",
+    "core.train.training",
+    "core.train.evaluate",
+    "core.engine.inference",
+    "core.depth.estimation",
+    "core.depth.network",
+    "core.depth.fast",
+    "core.depth.store",
+    "core.engine.guides",
+    "core.engine.live",
+    "core.inputs.input",
+    "core.storage.checkpoint",
+    "core.storage.io",
+    "core.train.datasets",
+    "core.train.frame_cache",
+    "core.train.synthetic",
     "core.render",
-    "core.vocab",
-    "core.accel",
-    "core.logs",
-    "core.batch",
-    "core.hardware",
+    "core.base.vocab",
+    "core.engine.accel",
+    "core.base.logs",
+    "core.engine.batch",
+    "core.base.hardware",
     "core.render.photos",
-    "core.compose",
-    "core.normals_engine",
+    "core.engine.compose",
+    "core.engine.normals",
     "core.cli_normals",
     "core.session",
     "core.orchestration",
-    "core.defaults",
-    "core.device",
+    "core.base.defaults",
+    "core.base.device",
     "core.startup",
 ]
 
@@ -64,7 +64,7 @@ def test_core_never_imports_the_gui():
 def test_the_model_knows_no_files():
     loaded = _modules_after_import("core.model")
     own = sorted(m for m in loaded if m.startswith("core.") and not m.startswith("core.model"))
-    assert set(own) <= {"core.errors"}, own
+    assert set(own) <= {"core.base.errors"}, own
     assert not {"cv2", "safetensors", "PIL"} & loaded
 
 
@@ -79,19 +79,19 @@ def test_every_core_module_is_listed():
 def test_the_session_knows_no_qt_and_no_engine():
     loaded = _modules_after_import("core.session")
     assert not {m for m in loaded if m.split(".")[0] in ("PySide6", "relight_gui", "shiboken6")}
-    assert "core.inference" not in loaded and "core.orchestration" not in loaded
+    assert "core.engine.inference" not in loaded and "core.orchestration" not in loaded
 
 
 def test_training_and_depth_estimation_do_not_import_the_inference_engine():
-    """Device choice and padding are a leaf (core.device): the engine is not pulled in with them."""
-    loaded = _modules_after_import("core.training", "core.depth_estimation")
-    assert not {"core.inference", "core.accel", "core.orchestration"} & loaded
+    """Device choice and padding are a leaf (core.base.device): the engine is not pulled in with them."""
+    loaded = _modules_after_import("core.train.training", "core.depth.estimation")
+    assert not {"core.engine.inference", "core.engine.accel", "core.orchestration"} & loaded
 
 
 def test_importing_core_changes_no_environment_variable():
     code = (
         "import os, sys; sys.path.insert(0, sys.argv[1]); before = dict(os.environ)\n"
-        "import core.api, core.io, core.accel, core.orchestration, core.depth_estimation\n"
+        "import core.api, core.storage.io, core.engine.accel, core.orchestration, core.depth.estimation\n"
         "changed = set(os.environ.items()) ^ set(before.items())\n"
         "print(sorted(k for k, _ in changed if k != 'LD_LIBRARY_PATH'))"  # OpenCV's own loader sets that one
     )

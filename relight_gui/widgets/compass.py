@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSize
 
 from core.render.color import kelvin_to_linear_rgb
 from core.render.light import LIGHT_SETTINGS, Light
-from core.vocab import COMPASS_DIRECTIONS, ENGINE_LABELS, ENGINES, VIDIT_DIRECTIONS
+from core.base.vocab import COMPASS_DIRECTIONS, ENGINE_LABELS, ENGINES, VIDIT_DIRECTIONS
 
 from ..imaging import to_qimage
 
