@@ -19,11 +19,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.engine.batch import folder_jobs, relight_jobs  # noqa: E402
-from core.storage.checkpoint import BUNDLED_MODEL  # noqa: E402
-from core.train.synthetic import synthesize  # noqa: E402
 from core.engine.inference import Relighter  # noqa: E402
 from core.inputs.input import load_pair  # noqa: E402
+from core.storage.checkpoint import BUNDLED_MODEL  # noqa: E402
 from core.storage.io import write_image  # noqa: E402
+from core.train.synthetic import synthesize  # noqa: E402
 
 
 def main() -> None:

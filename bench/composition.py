@@ -24,10 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.storage.checkpoint import resolve_checkpoint  # noqa: E402
 from core.engine.compose import ComposeSettings  # noqa: E402
-from core.train.evaluate import eval_pairs, evaluate_photos  # noqa: E402
 from core.engine.inference import Relighter  # noqa: E402
+from core.storage.checkpoint import resolve_checkpoint  # noqa: E402
+from core.train.evaluate import eval_pairs, evaluate_photos  # noqa: E402
 from core.train.metrics import colour_ratio, delta_e, detail_ratio, geometric_mean, psnr  # noqa: E402
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
@@ -73,8 +73,8 @@ def main() -> None:
     args = ap.parse_args()
     pairs_dir = args.pairs_dir
     if pairs_dir is None:
-        from core.train.synthetic import synthesize
         from core.base.vocab import COMPASS_DIRECTIONS
+        from core.train.synthetic import synthesize
 
         pairs_dir = str(Path(tempfile.mkdtemp(prefix="relight-held7-")))
         synthesize(pairs_dir, 0, 384, seed=7, pairs=24, directions=COMPASS_DIRECTIONS, workers=2)

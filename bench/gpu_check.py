@@ -7,8 +7,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.engine.inference import Relighter  # noqa: E402
 from core.inputs.input import load_pair  # noqa: E402
-from core.train.metrics import psnr  # noqa: E402
 from core.inputs.pairing import ntire_pairs  # noqa: E402
+from core.train.metrics import psnr  # noqa: E402
 
 ckpt, pairs = sys.argv[1], Path(sys.argv[2])
 s, g = load_pair(ntire_pairs(pairs)[0])

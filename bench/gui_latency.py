@@ -94,8 +94,8 @@ def main() -> None:
     measure(f"fine-tune s3net-lite, {args.steps} steps of {args.batch}x{args.size}^2 (CPU)", ft.start, None)
 
     rt = win.relight_tab
-    from core.inputs.input import InputFiles
     from core.base.resources import demo_pair
+    from core.inputs.input import InputFiles
 
     demo = demo_pair()
     rt.load_into(rt.source_card, InputFiles(demo.source, demo.source_depth))

@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.train.losses import LossWeights, RelightLoss  # noqa: E402
 from core.model import create_model  # noqa: E402
+from core.train.losses import LossWeights, RelightLoss  # noqa: E402
 
 # Each variant: (fused AdamW, bf16 autocast, channels_last, compile mode or None)
 VARIANTS = {

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from core.base.defaults import DEFAULTS
 from core.base.errors import RelightError
-from core.engine.guides import CompassGuides, FolderGuides
+from core.base.vocab import ENGINES, Engine
+from core.engine.guides import CompassGuides, FolderGuides, compass_guide
 from core.engine.inference import Relighter, RelightResult
 from core.inputs.input import Input, InputFiles
-from core.orchestration import Engines, compass_guide
+from core.orchestration import Engines
 from core.orchestration import relight as relight_session
 from core.render.light import Light
 from core.session import EngineSettings, OutputSettings, Session
-from core.base.vocab import ENGINES, Engine
 
 __all__ = ["Light", "compass_guides", "guide_for_light", "relight"]
 

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.cli_normals import check_normals_flags, describe_normals, light_settings, normals_optics
 from core.base.defaults import DEFAULTS
 from core.base.errors import Cancelled, RelightError, clean, name_list
 from core.base.vocab import OUTPUT_MODES, PRECISIONS, Engine
+from core.cli_normals import check_normals_flags, describe_normals, light_settings, normals_optics
 
 if TYPE_CHECKING:
     from core.session import Session
@@ -72,10 +72,10 @@ def _session(args, light) -> Session:
 
 
 def cmd_infer(args) -> int:
-    from core.engine.batch import check_output_folder, folder_jobs
-    from core.storage.io import OUTPUT_SUFFIXES, write_image
-    from core.orchestration import Engines, complete_inputs, relight, relight_folder
     from core.base.progress import ProgressBar
+    from core.engine.batch import check_output_folder, folder_jobs
+    from core.orchestration import Engines, complete_inputs, relight, relight_folder
+    from core.storage.io import OUTPUT_SUFFIXES, write_image
 
     if args.bit_depth not in (8, 16):
         raise RelightError("--bit-depth must be 8 or 16")
@@ -187,8 +187,8 @@ def cmd_depth(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from core.depth.store import MODELS, describe_folder, download_model, install_model, model_locations
     from core.base.progress import ProgressBar
+    from core.depth.store import MODELS, describe_folder, download_model, install_model, model_locations
 
     if args.action == "list":
         for m in MODELS.values():

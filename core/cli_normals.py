@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from core.base.errors import RelightError
+from core.base.vocab import ENGINE_LABELS, ENGINES, Engine
 from core.render.addlight import DEFAULT_DISTANCE
 from core.render.light import LIGHT_SETTINGS
 from core.render.normals import DEFAULT_FOV_DEG
-from core.base.vocab import ENGINE_LABELS, ENGINES, Engine
 
 NORMALS_FLAGS = ("elevation", "intensity", "ambient", "softness", "flatten", "fov", "light_distance", "no_shadows")
 

@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 
 from core.base.errors import RelightError, clean
-from core.model import PRESETS
 from core.base.vocab import COMPASS_DIRECTIONS, VIDIT_DIRECTIONS
+from core.model import PRESETS
 
 
 def cmd_synth(args) -> int:
-    from core.train.synthetic import synthesize
     from core.base.progress import ProgressBar
+    from core.train.synthetic import synthesize
 
     if args.size < 64 or args.size % 32:
         raise RelightError("--size must be a multiple of 32, at least 64")
@@ -112,10 +112,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from core.base.progress import ProgressBar
+    from core.engine.inference import Relighter
     from core.storage.checkpoint import resolve_checkpoint
     from core.train.evaluate import evaluate
-    from core.engine.inference import Relighter
-    from core.base.progress import ProgressBar
 
     if (args.data is None) == (args.photos is None):
         raise RelightError("give --data (pairs with ground truth) or --photos (a folder of photographs)")
@@ -138,11 +138,11 @@ def cmd_eval(args) -> int:
 def _eval_photos(args, relighter, ckpt) -> int:
     import json
 
-    from core.train.evaluate import evaluate_photos
-    from core.inputs.input import InputFiles, load_input
-    from core.storage.io import IMAGE_SUFFIXES, atomic_write_bytes, write_image
-    from core.inputs.pairing import find_depth, is_depth_name
     from core.base.progress import ProgressBar
+    from core.inputs.input import InputFiles, load_input
+    from core.inputs.pairing import find_depth, is_depth_name
+    from core.storage.io import IMAGE_SUFFIXES, atomic_write_bytes, write_image
+    from core.train.evaluate import evaluate_photos
 
     folder = Path(args.photos)
     if not folder.is_dir():
@@ -187,8 +187,8 @@ def _eval_photos(args, relighter, ckpt) -> int:
 
 
 def cmd_cache(args) -> int:
-    from core.train.frame_cache import clear_caches, default_cache_root, list_caches
     from core.base.errors import name_list
+    from core.train.frame_cache import clear_caches, default_cache_root, list_caches
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
     if args.action != "clear":

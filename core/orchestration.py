@@ -21,20 +21,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.base.errors import RelightError
+from core.base.vocab import Engine
 from core.inputs.input import Input, InputFiles, PairFiles, check_memory, load_input
 from core.session import EngineSettings, Session
-from core.base.vocab import Engine
 
 if TYPE_CHECKING:
-    from core.engine.batch import BatchReport
     from core.base.cancel import CancelToken
+    from core.base.progress import Progress
     from core.depth.estimation import DepthFiller
+    from core.engine.batch import BatchReport
     from core.engine.guides import CompassGuides, FolderGuides
     from core.engine.inference import Relighter, RelightResult
     from core.engine.live import LivePreview
     from core.engine.normals import NormalsPreview, NormalsRelighter
-    from core.base.progress import Progress
-    from core.render.light import Light
 
 Notify = Callable[[str], None]
 
@@ -66,8 +65,8 @@ class Engines:
         with self._lock:
             if self._given is not None:
                 return self._given
-            from core.storage.checkpoint import resolve_checkpoint
             from core.engine.inference import Relighter
+            from core.storage.checkpoint import resolve_checkpoint
 
             path = resolve_checkpoint(settings.checkpoint)
             key = (str(path), settings.device, settings.precision, settings.fast, settings.max_pixels)
@@ -87,8 +86,8 @@ class Engines:
         the guide library given."""
         with self._lock:
             if self._guides is None:
-                from core.engine.guides import CompassGuides
                 from core.base.logs import data_dir
+                from core.engine.guides import CompassGuides
 
                 self._guides = CompassGuides(data_dir() / "guides")
             return self._guides
@@ -193,17 +192,6 @@ def complete_inputs(session: Session, engines: Engines) -> tuple[Input, Input | 
     return source, guide
 
 
-def compass_guide(
-    light: Light, source_shape: tuple[int, int], working_pixels: int | None, guides: CompassGuides | FolderGuides
-) -> Input:
-    """A guide for `light` with the source's aspect ratio, at the model's working area."""
-    from core.base.defaults import DEFAULTS
-    from core.engine.inference import working_shape
-
-    gw, gh = working_shape(*source_shape, working_pixels or DEFAULTS.guide_pixels)
-    return guides.guide(light, gw, gh)
-
-
 @dataclass
 class Relit:
     """A relight's result and what it was made from."""
@@ -231,6 +219,8 @@ def relight(
         return Relit(lit, source, None)
     relighter = engines.relighter(session.settings)
     if guide is None:
+        from core.engine.guides import compass_guide
+
         guide = compass_guide(session.light, source.image.shape[:2], relighter.working_pixels, engines.guides())
     res = relighter.relight(
         source.image,
@@ -283,6 +273,8 @@ def relight_folder(
         light, guides = session.light, engines.guides()
 
         def guide_for(src: Input) -> Input:
+            from core.engine.guides import compass_guide
+
             return compass_guide(light, src.image.shape[:2], relighter.working_pixels, guides)
 
     elif session.guide is not None:

@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", help="use this .ini file for settings instead of the user's")
     parser.add_argument("--light", help="open the light compass at this direction (N, NE, … or degrees)")
     parser.add_argument("--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin")
-    from core.render.light import LIGHT_SETTINGS
     from core.base.vocab import ENGINES
+    from core.render.light import LIGHT_SETTINGS
 
     parser.add_argument("--engine", choices=ENGINES, help="with --light: the compass's engine (default s3net)")
     for name, (lo, hi, meaning) in LIGHT_SETTINGS.items():

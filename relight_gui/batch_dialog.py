@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from core.engine.batch import check_output_folder, folder_jobs
 from core.base.errors import RelightError
-from core.orchestration import relight_folder
 from core.base.vocab import Engine
+from core.engine.batch import check_output_folder, folder_jobs
+from core.orchestration import relight_folder
 
 from .dialogs import show_error
 from .workers import Operation

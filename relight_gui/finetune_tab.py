@@ -33,12 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.inputs.layouts import detect_layout, scan_ntire, scan_vidit
 from core.base.errors import RelightError
-from core.model import PRESETS
-from core.train.training import Callbacks, TrainConfig, train
 from core.base.vocab import PRECISIONS
-from core.storage.weights import find_vgg19
+from core.inputs.layouts import detect_layout, scan_ntire, scan_vidit
+from core.services import model_sizes, vgg19_weights
+from core.train.training import Callbacks, TrainConfig, train
 
 from .dialogs import show_error
 from .imaging import to_qimage
@@ -220,7 +219,7 @@ class FineTuneTab(QWidget):
         self.base_file.setEnabled(False)
         self.base.currentIndexChanged.connect(lambda i: self.base_file.setEnabled(i == 1))
         self.preset = QComboBox()
-        self.preset.addItems(sorted(PRESETS, key=lambda n: n != "s3net-lite"))  # the quick one first
+        self.preset.addItems(sorted(model_sizes(), key=lambda n: n != "s3net-lite"))  # the quick one first
         self.lr = self._dspin(d.lr, 1e-7, 1.0, 6)
         self.beta1 = self._dspin(d.betas[0], 0, 0.9999, 3)
         self.beta2 = self._dspin(d.betas[1], 0, 0.99999, 4)
@@ -269,7 +268,7 @@ class FineTuneTab(QWidget):
         for i, (label, w) in enumerate(items):
             g.addWidget(QLabel(label), i // 2, (i % 2) * 2)
             g.addWidget(w, i // 2, (i % 2) * 2 + 1)
-        vgg = find_vgg19()
+        vgg = vgg19_weights()
         self.perceptual_note = QLabel(
             ""
             if vgg

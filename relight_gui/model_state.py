@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from core.storage.checkpoint import resolve_checkpoint
 from core.engine.inference import Relighter
+from core.services import resolve_checkpoint
 
 from .workers import Operation, watch_core_threads
 

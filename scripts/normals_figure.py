@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.depth.estimation import inverse_to_network_depth  # noqa: E402
 from core.inputs.input import Input  # noqa: E402
-from core.storage.io import DepthMap, write_image  # noqa: E402
 from core.render.light import Light  # noqa: E402
+from core.storage.io import DepthMap, write_image  # noqa: E402
 
 SETTINGS = [  # (caption, light)
     ("normals: SE key, 35 deg, 4500 K, soft", Light(135, 4500, elevation=35, softness=0.5)),

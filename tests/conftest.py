@@ -48,8 +48,8 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 @pytest.fixture(scope="session")
 def lite_checkpoint(tmp_path_factory):
-    from core.storage.checkpoint import save_checkpoint
     from core.model import create_model
+    from core.storage.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = randomize(create_model("s3net-lite"), 1)

@@ -4,10 +4,18 @@ import cv2
 import numpy as np
 import pytest
 
-from core.engine.compose import WARM_AXIS, ComposeSettings, compose, light_colour, linear_to_srgb, settings_for, srgb_to_linear
 from core.base.errors import RelightError
-from core.train.metrics import colour_ratio, detail_correlation, detail_ratio, exposure_ratio
+from core.engine.compose import (
+    WARM_AXIS,
+    ComposeSettings,
+    compose,
+    light_colour,
+    linear_to_srgb,
+    settings_for,
+    srgb_to_linear,
+)
 from core.render.color import kelvin_to_linear_rgb
+from core.train.metrics import colour_ratio, detail_correlation, detail_ratio, exposure_ratio
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 

@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.train.datasets import Augment, PairDataset, VIDITTriplets
-from core.inputs.layouts import scan_ntire, scan_vidit, split_scenes
-from core.train.synthetic import synthesize
 from core.base.errors import RelightError
-from core.storage.io import read_depth, read_image
-from core.render import Light, azimuth_of, kelvin_to_linear_rgb, light_position
 from core.base.vocab import COMPASS_DIRECTIONS, TEMPERATURES
 from core.base.vocab import VIDIT_DIRECTIONS as DIRECTIONS
+from core.inputs.layouts import scan_ntire, scan_vidit, split_scenes
+from core.render import Light, azimuth_of, kelvin_to_linear_rgb, light_position
+from core.storage.io import read_depth, read_image
+from core.train.datasets import Augment, PairDataset, VIDITTriplets
+from core.train.synthetic import synthesize
 
 
 @pytest.fixture(scope="module")

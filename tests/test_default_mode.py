@@ -4,12 +4,12 @@ import numpy as np
 import torch
 
 from conftest import randomize
-from core.storage.checkpoint import official_state_dict_bytes
 from core.cli import main
 from core.engine.inference import Relighter
+from core.model import create_model
+from core.storage.checkpoint import official_state_dict_bytes
 from core.storage.io import read_depth, read_image
 from core.train.metrics import psnr
-from core.model import create_model
 
 
 def test_official_weights_through_infer_defaults_give_the_official_output(tmp_path, small_pair):

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
+from core.base.errors import RelightError
 from core.cli import main
 from core.depth.estimation import FAR, NEAR, estimate_depth, inverse_to_network_depth
-from core.base.errors import RelightError
 from core.storage.io import read_depth, read_image, write_depth_npy, write_image
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.cli import main
 from core.base.errors import RelightError
+from core.cli import main
 from core.storage.io import write_depth_npy, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,9 +216,9 @@ def test_no_socket_on_any_estimation_path(
     import huggingface_hub  # noqa: F401  (imported first, as in the app: environment flags set later do nothing)
 
     from core.api import relight
-    from core.train.synthetic import synthesize
     from core.depth.estimation import estimate_depth, load_estimator
     from core.render.light import Light
+    from core.train.synthetic import synthesize
 
     hub = _hub_backbone_folder(tiny_depth_model, tmp_path / "hub-backbone")
     rng = np.random.default_rng(0)
@@ -362,8 +362,8 @@ def test_the_pinned_table_is_the_released_model():
 
 def test_download_asks_for_the_pinned_revision_and_checks_against_the_table(tmp_path, tiny_depth_model, monkeypatch):
     from core.base.cancel import CancelToken
-    from core.depth.estimation import is_model_dir
     from core.base.errors import Cancelled
+    from core.depth.estimation import is_model_dir
     from core.depth.store import MARKER, download_model, made_by_us
 
     pinned = _pin_to(monkeypatch, tiny_depth_model)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from core.base.errors import RelightError
+from core.inputs.layouts import scan_vidit
+from core.storage.io import write_image
 from core.train.datasets import Augment, CachedVIDITTriplets, VIDITTriplets
 from core.train.frame_cache import FrameCache, build_frame_cache, cache_key
-from core.inputs.layouts import scan_vidit
 from core.train.synthetic import synthesize
-from core.base.errors import RelightError
-from core.storage.io import write_image
 from core.train.training import Callbacks, TrainConfig, to_device, train
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.train.frame_cache import build_frame_cache
 from core.inputs.layouts import scan_vidit
+from core.train.frame_cache import build_frame_cache
 from core.train.synthetic import synthesize
 from core.train.training import TrainConfig, train
 

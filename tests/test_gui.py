@@ -200,8 +200,8 @@ def test_cancel_during_a_run(qtbot, window, tmp_path):
 
 
 def test_untrained_checkpoint_is_not_presented_as_a_result(qtbot, window, tmp_path):
-    from core.storage.checkpoint import save_checkpoint
     from core.model import create_model
+    from core.storage.checkpoint import save_checkpoint
 
     path = save_checkpoint(
         tmp_path / "untrained.safetensors", create_model("s3net-lite"), "s3net-lite", extra={"trained": False}

@@ -211,9 +211,9 @@ def test_batch_progress_follows_the_files_and_cancel_stops_after_the_current_pai
 def test_app_and_command_line_agree_and_controls_hold_still(qtbot, window, tmp_path, monkeypatch):
     from PySide6.QtGui import QDesktopServices
 
+    from core.base.vocab import KELVIN_RANGE
     from core.cli import build_parser
     from core.render.light import Light
-    from core.base.vocab import KELVIN_RANGE
     from relight_gui.settings import DEFAULTS
 
     # precision: the app's default is the command line's

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from core.api import guide_for_light, relight
-from core.storage.checkpoint import BUNDLED_MODEL
-from core.cli import main
 from core.base.errors import RelightError
+from core.cli import main
 from core.engine.guides import CompassGuides, FolderGuides
 from core.engine.inference import Relighter, working_shape
 from core.inputs.input import Input
+from core.render import Light, random_scene, reference_scene, render_scene, scene_rng
+from core.storage.checkpoint import BUNDLED_MODEL
 from core.storage.io import DepthMap, write_depth_npy, write_image
 from core.train.metrics import psnr
-from core.render import Light, random_scene, reference_scene, render_scene, scene_rng
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.cli import main
 from core.base.errors import RelightError
+from core.cli import main
 from core.storage.io import read_depth, read_image, write_depth_npy, write_image
 
 ROOT = Path(__file__).resolve().parent.parent

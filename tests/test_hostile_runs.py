@@ -169,8 +169,8 @@ def test_negative_or_odd_step_in_the_state_is_one_line(run, tmp_path, capsys):
 
 
 def _fresh_cache(data, root):
-    from core.train.frame_cache import build_frame_cache
     from core.inputs.layouts import scan_vidit
+    from core.train.frame_cache import build_frame_cache
 
     return build_frame_cache(scan_vidit(data), root)
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from core.base.cancel import CancelToken
-from core.storage.checkpoint import load_checkpoint
 from core.base.errors import Cancelled, RelightError
 from core.engine.gainmap import carry_to_full_resolution
 from core.engine.inference import Relighter, pad_to_multiple, to_tensor
+from core.storage.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

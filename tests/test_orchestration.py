@@ -4,15 +4,15 @@ engine run, the same result as the engine driven by hand; the faces go through i
 import numpy as np
 import pytest
 
-from core.storage.checkpoint import load_checkpoint
 from core.base.errors import RelightError
-from core.engine.guides import CompassGuides
+from core.engine.guides import CompassGuides, compass_guide
 from core.engine.inference import Relighter
 from core.inputs.input import InputFiles, load_input
-from core.storage.io import DepthMap, write_depth_npy, write_image
-from core.orchestration import Engines, check_depth_shape, compass_guide, complete_inputs, relight, run
+from core.orchestration import Engines, check_depth_shape, complete_inputs, relight, run
 from core.render.light import Light
 from core.session import EngineSettings, OutputSettings, Session
+from core.storage.checkpoint import load_checkpoint
+from core.storage.io import DepthMap, write_depth_npy, write_image
 
 
 @pytest.fixture(scope="module")

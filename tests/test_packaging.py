@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from core import __version__
-
 from core.base import resources
 from core.storage.checkpoint import BUNDLED_MODEL, resolve_checkpoint
 

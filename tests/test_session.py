@@ -8,11 +8,11 @@ import pytest
 
 from core.base.defaults import DEFAULTS, use_fast_path
 from core.base.errors import RelightError
+from core.base.vocab import Engine, OutputMode, Precision
 from core.inputs.input import Input
-from core.storage.io import DepthMap
 from core.render.light import Light
 from core.session import EngineSettings, OutputSettings, Session
-from core.base.vocab import Engine, OutputMode, Precision
+from core.storage.io import DepthMap
 
 
 def _input(seed=0, h=40, w=48):

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from core.base.cancel import CancelToken
-from core.train.synthetic import synthesize
 from core.base.errors import RelightError
+from core.train.synthetic import synthesize
 from core.train.training import Callbacks, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,8 +116,8 @@ def test_config_round_trip_and_errors(tiny, tmp_path):
 
 
 def test_fine_tune_from_official_format_checkpoint(tiny, tmp_path):
-    from core.storage.checkpoint import official_state_dict_bytes
     from core.model import create_model
+    from core.storage.checkpoint import official_state_dict_bytes
 
     torch.manual_seed(3)
     m = create_model("s3net-lite")

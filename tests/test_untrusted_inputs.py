@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.cli import main
 from core.base.errors import RelightError
+from core.cli import main
 from core.inputs.input import InputFiles, load_input
 from core.storage.io import read_depth, read_image, write_depth, write_depth_npy, write_image
 
@@ -258,8 +258,8 @@ def test_fifo_as_image_depth_or_checkpoint_is_refused_without_waiting(capsys, tm
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_folder_mode_skips_and_reports_fifos(capsys, tmp_path, fifos, lite_checkpoint):
-    from core.train.synthetic import synthesize
     from core.inputs.pairing import pair_dropped
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=3)
     pairs = tmp_path / "s" / "pairs"

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from core.base.defaults import DEFAULTS
-from core.depth.network import build_model, check_model_folder
 from core.base.device import pick_device
 from core.base.errors import RelightError
-from core.storage.io import DepthMap
 from core.base.vocab import DEPTH_MODEL_NAME, DEPTH_MODEL_TITLE, DepthOrigin
+from core.depth.network import build_model, check_model_folder
+from core.storage.io import DepthMap
 
 DEPTH_PRECISION = DEFAULTS.depth_precision
 NEAR, FAR = 0.15, 0.5  # network depth of the nearest and the farthest point of an estimated map

@@ -28,8 +28,8 @@ from typing import BinaryIO
 from core.base.cancel import CancelToken
 from core.base.errors import RelightError
 from core.base.progress import Progress
-from core.storage.safe_load import check_zip_directory, open_regular, read_regular
 from core.base.vocab import DEPTH_MODEL_NAME, DEPTH_MODEL_TITLE
+from core.storage.safe_load import check_zip_directory, open_regular, read_regular
 
 
 @dataclass(frozen=True)

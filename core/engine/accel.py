@@ -16,7 +16,6 @@ from torch import nn
 
 from core.base.cancel import BackgroundThreads
 from core.model import S3Net
-from core.startup import inductor_cache_dir  # noqa: F401  (where the faces put the compile cache)
 
 
 def _conv_for_bn(bn_name: str) -> str:

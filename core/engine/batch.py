@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.base.cancel import CancelToken
-from core.engine.compose import ComposeSettings
 from core.base.errors import RelightError, WriteError, name_list
+from core.base.progress import Progress
+from core.engine.compose import ComposeSettings
 from core.engine.inference import Relighter
 from core.inputs.input import Input, InputFiles, PairFiles, check_memory, load_input
-from core.storage.io import EIGHT_BIT_ONLY, IMAGE_SUFFIXES, write_image
 from core.inputs.pairing import find_depth, is_depth_name, ntire_pairs
-from core.base.progress import Progress
+from core.storage.io import EIGHT_BIT_ONLY, IMAGE_SUFFIXES, write_image
 
 if TYPE_CHECKING:
     from core.engine.normals import NormalsBatch

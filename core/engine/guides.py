@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from core.base.errors import RelightError
+from core.base.vocab import AZIMUTH_DEG, DepthOrigin
 from core.inputs.input import Input, InputFiles, load_input
-from core.storage.io import DepthMap, read_depth, read_image, write_depth, write_image
 from core.render.color import kelvin_to_linear_rgb
 from core.render.light import Light, light_position
 from core.render.scene import DEPTH_FAR, Camera, reference_scene, shade, tone_map, trace_geometry
-from core.base.vocab import AZIMUTH_DEG, DepthOrigin
+from core.storage.io import DepthMap, read_depth, read_image, write_depth, write_image
 
 REFERENCE_VERSION = "1"  # bump when the reference scene or the renderer changes (invalidates disk caches)
 
@@ -125,3 +125,14 @@ class FolderGuides:
     def guide(self, light: Light, width: int | None = None, height: int | None = None) -> Input:
         scene, setting = self.nearest(light)
         return load_input(InputFiles(self.index.scenes[scene][setting], self.index.depth[scene]))
+
+
+def compass_guide(
+    light: Light, source_shape: tuple[int, int], working_pixels: int | None, guides: CompassGuides | FolderGuides
+) -> Input:
+    """A guide for `light` with the source's aspect ratio, at the model's working area."""
+    from core.base.defaults import DEFAULTS
+    from core.engine.inference import working_shape
+
+    gw, gh = working_shape(*source_shape, working_pixels or DEFAULTS.guide_pixels)
+    return guides.guide(light, gw, gh)

@@ -19,17 +19,17 @@ import numpy as np
 import torch
 
 from core.base.cancel import BackgroundThreads, CancelToken
-from core.storage.checkpoint import CheckpointInfo, load_checkpoint
-from core.engine.compose import ComposeSettings, exposure_kept
-from core.engine.compose import compose as compose_output
 from core.base.defaults import DEFAULTS, use_fast_path
 from core.base.device import MULTIPLE, autocast, pad_to_multiple, pick_device, resolve_precision
 from core.base.errors import RelightError
-from core.engine.gainmap import carry_to_full_resolution
-from core.storage.io import DepthMap
-from core.model import S3Net
 from core.base.progress import Progress
 from core.base.vocab import OUTPUT_MODES, CheckpointFormat, OutputMode, Precision
+from core.engine.compose import ComposeSettings, exposure_kept
+from core.engine.compose import compose as compose_output
+from core.engine.gainmap import carry_to_full_resolution
+from core.model import S3Net
+from core.storage.checkpoint import CheckpointInfo, load_checkpoint
+from core.storage.io import DepthMap
 
 __all__ = ["MULTIPLE", "Relighter", "RelightResult", "pad_to_multiple", "pick_device", "working_shape"]
 DEFAULT_WORKING_SIDE = 1024  # the official weights were trained on 1024x1024 VIDIT images

@@ -15,9 +15,9 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from core.engine.compose import ComposeSettings, compose
 from core.base.defaults import DEFAULTS
 from core.base.device import MULTIPLE
+from core.engine.compose import ComposeSettings, compose
 from core.engine.guides import CompassGuides
 from core.engine.inference import Relighter
 from core.inputs.input import Input

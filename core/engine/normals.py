@@ -19,10 +19,10 @@ from core.base.defaults import DEFAULTS
 from core.base.device import pick_device
 from core.base.errors import RelightError
 from core.engine.inference import RelightResult
-from core.storage.io import DepthMap
 from core.render.addlight import DEFAULT_DISTANCE, Optics, add_light, geometry, srgb_to_linear
 from core.render.light import Light
 from core.render.normals import DEFAULT_FOV_DEG
+from core.storage.io import DepthMap
 
 ENGINE_NAME = "normals engine"
 PREVIEW_WORK_SIDE = 160  # shading and shadows while the light moves; the picture itself is at display size

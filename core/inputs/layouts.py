@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.base.errors import RelightError
+from core.base.vocab import TEMPERATURES, VIDIT_DIRECTIONS
 from core.inputs.input import PairFiles
 from core.inputs.pairing import VIDIT_NAME, ntire_pairs
-from core.base.vocab import TEMPERATURES, VIDIT_DIRECTIONS
 
 ALL_SETTINGS = tuple((t, d) for t in TEMPERATURES for d in VIDIT_DIRECTIONS)
 GROUND_TRUTH_DIRS = ("target", "gt", "ground_truth", "groundtruth", "output", "GT")

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 
 from core.base.errors import RelightError
+from core.base.vocab import COMPASS_DIRECTIONS
 from core.inputs.input import InputFiles, PairFiles
 from core.storage.io import DEPTH_SUFFIXES, IMAGE_SUFFIXES
-from core.base.vocab import COMPASS_DIRECTIONS
 
 VIDIT_NAME = re.compile(r"^(Image\d+)_(\d{4})_(" + "|".join(sorted(COMPASS_DIRECTIONS, key=len, reverse=True)) + ")$")
 DEPTH_TAGS = ("_depth", "-depth", ".depth", "_d")

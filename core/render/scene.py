@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.base.vocab import TEMPERATURES, VIDIT_DIRECTIONS
+
 from .color import kelvin_to_linear_rgb
 from .light import azimuth_of, light_position
 

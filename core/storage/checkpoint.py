@@ -18,11 +18,11 @@ from torch import nn
 
 from core import __version__
 from core.base.errors import RelightError
-from core.storage.io import atomic_write_bytes
-from core.model import PRESETS, S3Net, create_model
 from core.base.resources import bundled_model_path
-from core.storage.safe_load import check_regular, load_torch_file, open_regular
 from core.base.vocab import CheckpointFormat
+from core.model import PRESETS, S3Net, create_model
+from core.storage.io import atomic_write_bytes
+from core.storage.safe_load import check_regular, load_torch_file, open_regular
 
 BUNDLED_MODEL = bundled_model_path()
 

@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 
 from core.base.errors import RelightError, WriteError, name_list
+from core.base.vocab import DepthOrigin
 from core.storage.limits import MAX_IMAGE_PIXELS
 from core.storage.safe_load import check_regular, load_npy, load_npz_member, npz_member_header, open_regular
-from core.base.vocab import DepthOrigin
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 DEPTH_SUFFIXES = (".npy", ".npz", ".png", ".tif", ".tiff", ".exr")

@@ -18,8 +18,8 @@ from torch.utils.data import Dataset
 
 from core.base.errors import RelightError
 from core.inputs.input import load_input
-from core.storage.io import read_depth, read_image
 from core.inputs.layouts import PairRecord, VIDITIndex, split_scenes
+from core.storage.io import read_depth, read_image
 
 if TYPE_CHECKING:
     from core.train.frame_cache import FrameCache

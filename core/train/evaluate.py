@@ -16,9 +16,18 @@ import cv2
 import numpy as np
 
 from core.base.errors import RelightError
-from core.storage.io import atomic_write_bytes
-from core.train.metrics import colour_ratio, delta_e, detail_correlation, detail_ratio, exposure_ratio, geometric_mean, psnr, ssim
 from core.base.progress import Progress
+from core.storage.io import atomic_write_bytes
+from core.train.metrics import (
+    colour_ratio,
+    delta_e,
+    detail_correlation,
+    detail_ratio,
+    exposure_ratio,
+    geometric_mean,
+    psnr,
+    ssim,
+)
 
 MODEL_MODES = ("full", "gain-map", "detail")
 
@@ -81,8 +90,8 @@ class EvalReport:
 def eval_pairs(data: str | Path, n_pairs: int | None = None, seed: int = 0, resize: int | None = None):
     """Yield (name, source, guide, source_depth, guide_depth, target) arrays from an NTIRE folder
     with ground truth, or `n_pairs` pairs drawn deterministically from a VIDIT folder's validation split."""
-    from core.train.datasets import Augment, PairDataset, VIDITTriplets
     from core.inputs.layouts import detect_layout, scan_ntire, scan_vidit
+    from core.train.datasets import Augment, PairDataset, VIDITTriplets
 
     if detect_layout(data) == "ntire":
         ds = PairDataset(scan_ntire(data), Augment(resize=resize))
@@ -201,13 +210,15 @@ def evaluate_photos(
     colour kept (Lab chroma output / source), detail kept (correlation of luminance Laplacians),
     exposure (mean luminance output / source) and where the light went (right/left brightness).
     depth_for(name, image) gives each photo's depth (default: a plain plane, near at the bottom)."""
-    from core.api import guide_for_light
+    from core.base.logs import data_dir
     from core.engine.compose import settings_for
+    from core.engine.guides import CompassGuides, compass_guide
     from core.render.light import Light
 
     settings_for_light = settings_for_light or (lambda light: settings_for(light.kelvin))
     depth_for = depth_for or (lambda name, img: depth_plane(*img.shape[:2]))
     report, strips = PhotoReport(), []
+    guides = CompassGuides(data_dir() / "guides")
     photos = list(photos)
     for i, (name, img) in enumerate(photos):
         if cancel is not None:
@@ -217,7 +228,7 @@ def evaluate_photos(
         tiles = [img]
         for direction, kelvin in lights:
             light = Light.parse(direction, kelvin)
-            guide = guide_for_light(light, (h, w), relighter.working_pixels)
+            guide = compass_guide(light, (h, w), relighter.working_pixels, guides)
             out = relighter.relight(img, guide.image, depth, guide.depth, compose=settings_for_light(light)).image
             report.rows.append(
                 {

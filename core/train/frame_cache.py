@@ -29,9 +29,9 @@ import numpy as np
 
 from core.base.cancel import CancelToken
 from core.base.errors import RelightError, clean, name_list
-from core.storage.io import read_depth, read_image
 from core.base.progress import Progress
 from core.inputs.layouts import VIDITIndex
+from core.storage.io import read_depth, read_image
 
 CACHE_VERSION = 1
 Setting = tuple[int, str]

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from core.base.cancel import CancelToken
-from core.storage.io import write_depth_npy, write_image
 from core.base.progress import Progress
-from core.render.scene import DEPTH_FAR, random_scene, reference_scene, render_scene, scene_rng
 from core.base.vocab import TEMPERATURES, VIDIT_DIRECTIONS
+from core.render.scene import DEPTH_FAR, random_scene, reference_scene, render_scene, scene_rng
+from core.storage.io import write_depth_npy, write_image
 
 
 def write_vidit_scene(

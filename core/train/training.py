@@ -23,16 +23,16 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from core.base.cancel import CancelToken
-from core.storage.checkpoint import load_checkpoint, read_state_dict, save_checkpoint
 from core.base.device import AUTOCAST, pad_to_multiple, pick_device
 from core.base.errors import RelightError, clean, name_list
-from core.storage.io import atomic_write_bytes
-from core.train.losses import LossWeights, RelightLoss
-from core.train.metrics import psnr, ssim
-from core.model import PRESETS, S3Net, create_model
 from core.base.progress import Progress
 from core.base.vocab import PRECISIONS, Init, Precision
+from core.model import PRESETS, S3Net, create_model
+from core.storage.checkpoint import load_checkpoint, read_state_dict, save_checkpoint
+from core.storage.io import atomic_write_bytes
 from core.storage.weights import find_res2net, find_vgg19, load_imagenet_encoder
+from core.train.losses import LossWeights, RelightLoss
+from core.train.metrics import psnr, ssim
 
 log = logging.getLogger("relight.train")
 
@@ -361,8 +361,8 @@ def build_datasets(
 ) -> tuple[Dataset, Dataset | None, str]:
     from functools import partial
 
-    from core.train.datasets import Augment, CachedVIDITTriplets, PairDataset, VIDITTriplets
     from core.inputs.layouts import detect_layout, scan_ntire, scan_vidit
+    from core.train.datasets import Augment, CachedVIDITTriplets, PairDataset, VIDITTriplets
 
     aug = Augment(crop=cfg.crop, hflip=cfg.hflip, resize=cfg.resize)
     val_aug = Augment(crop=None, hflip=False, resize=cfg.resize)
