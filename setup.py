@@ -1,7 +1,7 @@
 """Which packages and data files the wheel holds; everything else is in pyproject.toml.
 
 resources/ (bundled model and card, demo pair, icons, .desktop file) stays a top-level folder of the
-project and ships inside the core package as core/_resources, where core.resources finds it with
+project and ships inside the core package as core/_resources, where core.base.resources finds it with
 importlib.resources. pyproject.toml alone cannot add a mapped folder to the packages it finds.
 """
 

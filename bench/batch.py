@@ -1,5 +1,5 @@
 """Folder relighting throughput: the one-by-one loop (read, relight, write, in turn) against
-core.batch.relight_jobs (reading and writing in threads while the network works, same-size pairs
+core.engine.batch.relight_jobs (reading and writing in threads while the network works, same-size pairs
 batched), same relighter, same pairs, one process.
 
     PYTHONPATH=. python bench/batch.py --pairs 100 --size 1024 --device cuda [--fast] [--mode full]
@@ -18,12 +18,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.batch import folder_jobs, relight_jobs  # noqa: E402
-from core.checkpoint import BUNDLED_MODEL  # noqa: E402
-from core.data.synthetic import synthesize  # noqa: E402
-from core.inference import Relighter  # noqa: E402
-from core.inputs import load_pair  # noqa: E402
-from core.io import write_image  # noqa: E402
+from core.engine.batch import folder_jobs, relight_jobs  # noqa: E402
+from core.engine.inference import Relighter  # noqa: E402
+from core.inputs.input import load_pair  # noqa: E402
+from core.storage.checkpoint import BUNDLED_MODEL  # noqa: E402
+from core.storage.io import write_image  # noqa: E402
+from core.train.synthetic import synthesize  # noqa: E402
 
 
 def main() -> None:
@@ -65,7 +65,7 @@ def main() -> None:
 
         return run
 
-    loops = [("one by one", one_by_one), ("pipelined + batched (core.batch)", pipelined(True))]
+    loops = [("one by one", one_by_one), ("pipelined + batched (core.engine.batch)", pipelined(True))]
     if r.device.type == "cuda":
         loops.insert(1, ("pipelined + batched, pageable host memory", pipelined(False)))
     rows = []

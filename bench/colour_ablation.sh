@@ -29,7 +29,7 @@ for arm in $ARMS; do
   name=${arm%%:*}
   grep -v '^train \[' "$WORK/log-$name.txt" | tail -12 > "$OUTDIR/train-$name.log"
   cp "$WORK/run-$name/metrics.jsonl" "$OUTDIR/metrics-$name.jsonl"
-  ${PYTHON:-python3} -c "from core.checkpoint import export_checkpoint; export_checkpoint('$WORK/run-$name/last.safetensors', '$OUTDIR/$name.safetensors')"
+  ${PYTHON:-python3} -c "from core.storage.checkpoint import export_checkpoint; export_checkpoint('$WORK/run-$name/last.safetensors', '$OUTDIR/$name.safetensors')"
 done
 echo "wall seconds: $(( $(date +%s) - T0 ))" | tee -a "$OUTDIR/ablation.log"
 ls -la "$OUTDIR"

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fast_steps import timed  # noqa: E402
 from bench.infer import realistic_weights  # noqa: E402
-from core.accel import CompiledS3Net, GraphedS3Net  # noqa: E402
+from core.engine.accel import CompiledS3Net, GraphedS3Net  # noqa: E402
 from core.model import create_model  # noqa: E402
 
 

@@ -17,9 +17,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.infer import realistic_weights  # noqa: E402
-from core.inference import Relighter  # noqa: E402
-from core.metrics import psnr  # noqa: E402
+from core.engine.inference import Relighter  # noqa: E402
 from core.model import create_model  # noqa: E402
+from core.train.metrics import psnr  # noqa: E402
 
 
 def main() -> None:

@@ -24,11 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.checkpoint import resolve_checkpoint  # noqa: E402
-from core.compose import ComposeSettings  # noqa: E402
-from core.evaluate import eval_pairs, evaluate_photos  # noqa: E402
-from core.inference import Relighter  # noqa: E402
-from core.metrics import colour_ratio, delta_e, detail_ratio, geometric_mean, psnr  # noqa: E402
+from core.engine.compose import ComposeSettings  # noqa: E402
+from core.engine.inference import Relighter  # noqa: E402
+from core.storage.checkpoint import resolve_checkpoint  # noqa: E402
+from core.train.evaluate import eval_pairs, evaluate_photos  # noqa: E402
+from core.train.metrics import colour_ratio, delta_e, detail_ratio, geometric_mean, psnr  # noqa: E402
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 
@@ -53,7 +53,7 @@ def synthetic(r: Relighter, pairs) -> dict:
 def photos(r: Relighter, sheet: str | None) -> dict:
     import skimage.data as data
 
-    from core.io import write_image
+    from core.storage.io import write_image
 
     report = evaluate_photos(
         r, [(k, getattr(data, k)().astype(np.float32) / 255) for k in PHOTOS], lights=(("E", 5000.0), ("W", 5000.0))
@@ -73,8 +73,8 @@ def main() -> None:
     args = ap.parse_args()
     pairs_dir = args.pairs_dir
     if pairs_dir is None:
-        from core.data.synthetic import synthesize
-        from core.vocab import COMPASS_DIRECTIONS
+        from core.base.vocab import COMPASS_DIRECTIONS
+        from core.train.synthetic import synthesize
 
         pairs_dir = str(Path(tempfile.mkdtemp(prefix="relight-held7-")))
         synthesize(pairs_dir, 0, 384, seed=7, pairs=24, directions=COMPASS_DIRECTIONS, workers=2)

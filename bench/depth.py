@@ -1,4 +1,4 @@
-"""Depth Anything V2 Small through core.depth_estimation: the first release's path ("old": OpenCV resize
+"""Depth Anything V2 Small through core.depth.estimation: the first release's path ("old": OpenCV resize
 and normalisation, float64 conversion on the CPU, the plain transformers network) and the current one
 ("new": every step as torch ops on the device, the network rewritten for inference, a CUDA graph per
 repeated shape on CUDA) side by side in one process, at 518 px and 1022 px (1024 rounded to the patch
@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.depth_estimation import DepthAnything, find_depth_model  # noqa: E402
+from core.depth.estimation import DepthAnything, find_depth_model  # noqa: E402
 
 
 def scene(side: int, seed: int) -> np.ndarray:

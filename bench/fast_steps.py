@@ -23,9 +23,16 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.infer import realistic_weights  # noqa: E402
-from core.accel import RESHAPE_STEPS, CompiledS3Net, GraphedS3Net, fold_batchnorm, pad_head_channels, reshaped_copy  # noqa: E402
-from core.metrics import psnr  # noqa: E402
+from core.engine.accel import (
+    RESHAPE_STEPS,
+    CompiledS3Net,
+    GraphedS3Net,
+    fold_batchnorm,
+    pad_head_channels,
+    reshaped_copy,
+)  # noqa: E402
 from core.model import create_model  # noqa: E402
+from core.train.metrics import psnr  # noqa: E402
 
 PARTS = (
     "encoder.conv1",

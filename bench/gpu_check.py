@@ -5,10 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.inference import Relighter  # noqa: E402
-from core.inputs import load_pair  # noqa: E402
-from core.metrics import psnr  # noqa: E402
-from core.pairing import ntire_pairs  # noqa: E402
+from core.engine.inference import Relighter  # noqa: E402
+from core.inputs.input import load_pair  # noqa: E402
+from core.inputs.pairing import ntire_pairs  # noqa: E402
+from core.train.metrics import psnr  # noqa: E402
 
 ckpt, pairs = sys.argv[1], Path(sys.argv[2])
 s, g = load_pair(ntire_pairs(pairs)[0])

@@ -23,5 +23,5 @@ echo "wall seconds: $(( $(date +%s) - T0 ))" | tee -a "$OUTDIR/train-$PRESET.log
 cp "$WORK/run-$PRESET/metrics.jsonl" "$OUTDIR/metrics-$PRESET.jsonl"
 $R eval --data "$WORK/syn/pairs" --checkpoint "$WORK/run-$PRESET/last.safetensors" --device cuda \
     --json "$OUTDIR/eval-$PRESET.json" 2>/dev/null | tee "$OUTDIR/eval-$PRESET.txt"
-python3 -c "from core.checkpoint import export_checkpoint; export_checkpoint('$WORK/run-$PRESET/last.safetensors', '$OUTDIR/$PRESET-synthetic.safetensors')"
+python3 -c "from core.storage.checkpoint import export_checkpoint; export_checkpoint('$WORK/run-$PRESET/last.safetensors', '$OUTDIR/$PRESET-synthetic.safetensors')"
 python3 bench/infer.py --preset "$PRESET" --size 1024 --checkpoint "$WORK/run-$PRESET/last.safetensors" --json "$OUTDIR/bench-$PRESET.json" 2>/dev/null | tee "$OUTDIR/bench-$PRESET.md"

@@ -38,7 +38,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     data = args.data
     if not data:
-        from core.data.synthetic import synthesize
+        from core.train.synthetic import synthesize
 
         data = str(synthesize(tmp / "data", 6, args.size, 0, 2))
     s = Settings(QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
@@ -94,8 +94,8 @@ def main() -> None:
     measure(f"fine-tune s3net-lite, {args.steps} steps of {args.batch}x{args.size}^2 (CPU)", ft.start, None)
 
     rt = win.relight_tab
-    from core.inputs import InputFiles
-    from core.resources import demo_pair
+    from core.base.resources import demo_pair
+    from core.inputs.input import InputFiles
 
     demo = demo_pair()
     rt.load_into(rt.source_card, InputFiles(demo.source, demo.source_depth))

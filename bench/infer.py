@@ -103,7 +103,7 @@ def main():
     dev = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
     if args.checkpoint:
-        from core.checkpoint import load_checkpoint
+        from core.storage.checkpoint import load_checkpoint
 
         model, info = load_checkpoint(args.checkpoint)
         args.preset = f"{info.preset} ({Path(args.checkpoint).name})"
@@ -142,12 +142,12 @@ def main():
 
             run("bf16 autocast channels_last", g)
         else:
-            from core.accel import GraphedS3Net
+            from core.engine.accel import GraphedS3Net
 
             run("fp32 CUDA graph", _graphed_fp32(model, x))
             fast = GraphedS3Net(model, dev, torch.float16)
             run("folded BN, fp16, channels_last, CUDA graph", lambda: fast(x))
-            from core.accel import CompiledS3Net
+            from core.engine.accel import CompiledS3Net
 
             comp = CompiledS3Net(fast)
             comp.prepare(tuple(x.shape), wait=True)

@@ -16,12 +16,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.checkpoint import BUNDLED_MODEL  # noqa: E402
-from core.inference import Relighter  # noqa: E402
-from core.inputs import InputFiles, load_input  # noqa: E402
-from core.live import DISPLAY_SIDE, LivePreview  # noqa: E402
+from core.base.resources import demo_pair  # noqa: E402
+from core.engine.inference import Relighter  # noqa: E402
+from core.engine.live import DISPLAY_SIDE, LivePreview  # noqa: E402
+from core.inputs.input import InputFiles, load_input  # noqa: E402
 from core.render.light import Light  # noqa: E402
-from core.resources import demo_pair  # noqa: E402
+from core.storage.checkpoint import BUNDLED_MODEL  # noqa: E402
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.training import TrainConfig, build_datasets, to_device  # noqa: E402
+from core.train.training import TrainConfig, build_datasets, to_device  # noqa: E402
 
 
 def images_per_s(cfg: TrainConfig, device: torch.device, batches: int) -> tuple[float, float]:

@@ -21,10 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.checkpoint import resolve_checkpoint  # noqa: E402
-from core.evaluate import eval_pairs  # noqa: E402
-from core.inference import Relighter  # noqa: E402
-from core.metrics import chroma, geometric_mean, psnr  # noqa: E402
+from core.engine.inference import Relighter  # noqa: E402
+from core.storage.checkpoint import resolve_checkpoint  # noqa: E402
+from core.train.evaluate import eval_pairs  # noqa: E402
+from core.train.metrics import chroma, geometric_mean, psnr  # noqa: E402
 
 
 def grey_world(img: np.ndarray) -> np.ndarray:
@@ -62,8 +62,8 @@ def main() -> None:
     args = ap.parse_args()
     pairs_dir = args.pairs_dir
     if pairs_dir is None:
-        from core.data.synthetic import synthesize
-        from core.vocab import COMPASS_DIRECTIONS
+        from core.base.vocab import COMPASS_DIRECTIONS
+        from core.train.synthetic import synthesize
 
         pairs_dir = str(Path(tempfile.mkdtemp(prefix="relight-held7-")))
         synthesize(pairs_dir, 0, 384, seed=7, pairs=24, directions=COMPASS_DIRECTIONS, workers=2)

@@ -28,11 +28,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.inputs import Input  # noqa: E402
-from core.io import DepthMap  # noqa: E402
-from core.normals_engine import NormalsPreview, NormalsRelighter  # noqa: E402
+from core.engine.normals import NormalsPreview, NormalsRelighter  # noqa: E402
+from core.inputs.input import Input  # noqa: E402
 from core.render.addlight import Optics, add_light, geometry  # noqa: E402
 from core.render.light import Light  # noqa: E402
+from core.storage.io import DepthMap  # noqa: E402
 
 
 def scene(size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -31,8 +31,8 @@ def main() -> None:
     app = QApplication(sys.argv[:1])
     from normals import scene
 
-    from core.inputs import InputFiles
-    from core.io import write_depth, write_image
+    from core.inputs.input import InputFiles
+    from core.storage.io import write_depth, write_image
     from relight_gui.main_window import MainWindow
     from relight_gui.settings import Settings
 

@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.losses import LossWeights, RelightLoss  # noqa: E402
 from core.model import create_model  # noqa: E402
+from core.train.losses import LossWeights, RelightLoss  # noqa: E402
 
 # Each variant: (fused AdamW, bf16 autocast, channels_last, compile mode or None)
 VARIANTS = {
@@ -44,8 +44,8 @@ VARIANTS = {
 
 def sample_pool(n: int, size: int, device: torch.device) -> dict[str, torch.Tensor]:
     """`n` any-to-any triplets from rendered synthetic scenes, as tensors on the device."""
-    from core.data.synthetic import synthesize
-    from core.training import TrainConfig, build_datasets
+    from core.train.synthetic import synthesize
+    from core.train.training import TrainConfig, build_datasets
 
     root = Path(tempfile.mkdtemp(prefix="relight-trainstep-"))
     synthesize(str(root), max(8, n // 16), size, seed=0, pairs=0, workers=8)

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .defaults import DEFAULTS
-from .errors import RelightError
-from .guides import CompassGuides, FolderGuides
-from .inference import Relighter, RelightResult
-from .inputs import Input, InputFiles
-from .orchestration import Engines, compass_guide
-from .orchestration import relight as relight_session
-from .render.light import Light
-from .session import EngineSettings, OutputSettings, Session
-from .vocab import ENGINES, Engine
+from core.base.defaults import DEFAULTS
+from core.base.errors import RelightError
+from core.base.vocab import ENGINES, Engine
+from core.engine.guides import CompassGuides, FolderGuides, compass_guide
+from core.engine.inference import Relighter, RelightResult
+from core.inputs.input import Input, InputFiles
+from core.orchestration import Engines
+from core.orchestration import relight as relight_session
+from core.render.light import Light
+from core.session import EngineSettings, OutputSettings, Session
 
 __all__ = ["Light", "compass_guides", "guide_for_light", "relight"]
 
 
 def compass_guides() -> CompassGuides:
     """A light compass with its disk cache in the app's data folder (the caller keeps it)."""
-    from .logs import data_dir
+    from core.base.logs import data_dir
 
     return CompassGuides(data_dir() / "guides")
 

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cli_normals import check_normals_flags, describe_normals, light_settings, normals_optics
-from .defaults import DEFAULTS
-from .errors import Cancelled, RelightError, clean, name_list
-from .vocab import OUTPUT_MODES, PRECISIONS, Engine
+from core.base.defaults import DEFAULTS
+from core.base.errors import Cancelled, RelightError, clean, name_list
+from core.base.vocab import OUTPUT_MODES, PRECISIONS, Engine
+from core.cli_normals import check_normals_flags, describe_normals, light_settings, normals_optics
 
 if TYPE_CHECKING:
-    from .session import Session
+    from core.session import Session
 
 log = logging.getLogger("relight")
 
@@ -38,8 +38,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _with_depth(image: str, depth: str | None, role: str):
     """The image and its depth file: the one given, else one found beside it by name (and said)."""
-    from .inputs import InputFiles
-    from .pairing import find_depth
+    from core.inputs.input import InputFiles
+    from core.inputs.pairing import find_depth
 
     if depth is None:
         found = find_depth(image)
@@ -53,7 +53,7 @@ def _with_depth(image: str, depth: str | None, role: str):
 
 def _session(args, light) -> Session:
     """The relight session the command line describes (guide files are set by the caller)."""
-    from .session import EngineSettings, OutputSettings, Session
+    from core.session import EngineSettings, OutputSettings, Session
 
     return Session(
         light=light,
@@ -72,10 +72,10 @@ def _session(args, light) -> Session:
 
 
 def cmd_infer(args) -> int:
-    from .batch import check_output_folder, folder_jobs
-    from .io import OUTPUT_SUFFIXES, write_image
-    from .orchestration import Engines, complete_inputs, relight, relight_folder
-    from .progress import ProgressBar
+    from core.base.progress import ProgressBar
+    from core.engine.batch import check_output_folder, folder_jobs
+    from core.orchestration import Engines, complete_inputs, relight, relight_folder
+    from core.storage.io import OUTPUT_SUFFIXES, write_image
 
     if args.bit_depth not in (8, 16):
         raise RelightError("--bit-depth must be 8 or 16")
@@ -84,7 +84,7 @@ def cmd_infer(args) -> int:
     out = Path(args.output)
     light = None
     if args.light is not None:
-        from .render.light import Light
+        from core.render.light import Light
 
         if args.guide or args.guide_depth:
             raise RelightError("give either --guide or --light, not both")
@@ -94,7 +94,7 @@ def cmd_infer(args) -> int:
     check_normals_flags(args)
     guides = None
     if args.guide_folder:
-        from .guides import FolderGuides
+        from core.engine.guides import FolderGuides
 
         guides = FolderGuides(args.guide_folder)
     engines = Engines(guides=guides, notify=lambda msg: print(clean(msg), file=sys.stderr))
@@ -165,8 +165,8 @@ def cmd_infer(args) -> int:
 
 
 def cmd_depth(args) -> int:
-    from .depth_estimation import load_estimator
-    from .io import read_image, write_depth
+    from core.depth.estimation import load_estimator
+    from core.storage.io import read_image, write_depth
 
     images = [Path(p) for p in args.images]
     out = Path(args.output)
@@ -187,8 +187,8 @@ def cmd_depth(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .model_store import MODELS, describe_folder, download_model, install_model, model_locations
-    from .progress import ProgressBar
+    from core.base.progress import ProgressBar
+    from core.depth.store import MODELS, describe_folder, download_model, install_model, model_locations
 
     if args.action == "list":
         for m in MODELS.values():
@@ -236,9 +236,9 @@ def cmd_info(args) -> int:
     import numpy as np
     import torch
 
-    from . import __version__
-    from .checkpoint import BUNDLED_MODEL
-    from .weights import find_res2net, find_vgg19, torch_hub_checkpoints
+    from core import __version__
+    from core.storage.checkpoint import BUNDLED_MODEL
+    from core.storage.weights import find_res2net, find_vgg19, torch_hub_checkpoints
 
     lines = [
         f"relight {__version__}",
@@ -259,8 +259,8 @@ def cmd_info(args) -> int:
             lines.append(f"cuda:{i} {p.name} {p.total_memory / 2**30:.0f} GiB")
     else:
         lines.append("cuda not available")
-    from .hardware import cpu_precision
-    from .startup import inductor_cache_dir
+    from core.base.hardware import cpu_precision
+    from core.startup import inductor_cache_dir
 
     auto = cpu_precision()
     lines.append(f"CPU precision for --precision auto: {auto} (native bf16: {'yes' if auto == 'bf16' else 'no'})")
@@ -278,7 +278,7 @@ def cmd_info(args) -> int:
     lines.append(
         f"VGG19 ImageNet weights (perceptual loss): {vgg or 'not found in ' + str(torch_hub_checkpoints()) + ' -> perceptual term off'}"
     )
-    from .depth_estimation import find_depth_model, missing_model_message
+    from core.depth.estimation import find_depth_model, missing_model_message
 
     try:
         dm = find_depth_model()
@@ -292,7 +292,7 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .io import DEPTH_FORMATS
+    from core.storage.io import DEPTH_FORMATS
 
     parser = argparse.ArgumentParser(prog="relight", description="Depth-guided any-to-any image relighting with S3Net.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="CUDA: folded BatchNorm + fp16 + CUDA graphs, compiled in the background "
         f"(default {'on' if DEFAULTS.fast else 'off'}; no effect without CUDA; docs/PERFORMANCE.md)",
     )
-    from .cli_normals import add_normals_flags
+    from core.cli_normals import add_normals_flags
 
     add_normals_flags(p)
     _add_device(p)
@@ -402,20 +402,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="versions, devices and which optional weights were found")
     p.set_defaults(func=cmd_info)
 
-    from .cli_train import add_training_commands
+    from core.cli_train import add_training_commands
 
     add_training_commands(sub, _add_device)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .startup import configure_process
+    from core.startup import configure_process
 
     configure_process()  # before OpenCV loads
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
-    from .logs import add_file_handler
+    from core.base.logs import add_file_handler
 
     add_file_handler()
     try:

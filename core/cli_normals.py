@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import RelightError
-from .render.addlight import DEFAULT_DISTANCE
-from .render.light import LIGHT_SETTINGS
-from .render.normals import DEFAULT_FOV_DEG
-from .vocab import ENGINE_LABELS, ENGINES, Engine
+from core.base.errors import RelightError
+from core.base.vocab import ENGINE_LABELS, ENGINES, Engine
+from core.render.addlight import DEFAULT_DISTANCE
+from core.render.light import LIGHT_SETTINGS
+from core.render.normals import DEFAULT_FOV_DEG
 
 NORMALS_FLAGS = ("elevation", "intensity", "ambient", "softness", "flatten", "fov", "light_distance", "no_shadows")
 

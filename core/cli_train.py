@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import RelightError, clean
-from .model import PRESETS
-from .vocab import COMPASS_DIRECTIONS, VIDIT_DIRECTIONS
+from core.base.errors import RelightError, clean
+from core.base.vocab import COMPASS_DIRECTIONS, VIDIT_DIRECTIONS
+from core.model import PRESETS
 
 
 def cmd_synth(args) -> int:
-    from .data.synthetic import synthesize
-    from .progress import ProgressBar
+    from core.base.progress import ProgressBar
+    from core.train.synthetic import synthesize
 
     if args.size < 64 or args.size % 32:
         raise RelightError("--size must be a multiple of 32, at least 64")
@@ -42,8 +42,8 @@ def cmd_synth(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .progress import ProgressBar
-    from .training import Callbacks, TrainConfig, train
+    from core.base.progress import ProgressBar
+    from core.train.training import Callbacks, TrainConfig, train
 
     overrides = {
         "data": args.data,
@@ -112,10 +112,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .checkpoint import resolve_checkpoint
-    from .evaluate import evaluate
-    from .inference import Relighter
-    from .progress import ProgressBar
+    from core.base.progress import ProgressBar
+    from core.engine.inference import Relighter
+    from core.storage.checkpoint import resolve_checkpoint
+    from core.train.evaluate import evaluate
 
     if (args.data is None) == (args.photos is None):
         raise RelightError("give --data (pairs with ground truth) or --photos (a folder of photographs)")
@@ -138,11 +138,11 @@ def cmd_eval(args) -> int:
 def _eval_photos(args, relighter, ckpt) -> int:
     import json
 
-    from .evaluate import evaluate_photos
-    from .inputs import InputFiles, load_input
-    from .io import IMAGE_SUFFIXES, atomic_write_bytes, write_image
-    from .pairing import find_depth, is_depth_name
-    from .progress import ProgressBar
+    from core.base.progress import ProgressBar
+    from core.inputs.input import InputFiles, load_input
+    from core.inputs.pairing import find_depth, is_depth_name
+    from core.storage.io import IMAGE_SUFFIXES, atomic_write_bytes, write_image
+    from core.train.evaluate import evaluate_photos
 
     folder = Path(args.photos)
     if not folder.is_dir():
@@ -154,7 +154,7 @@ def _eval_photos(args, relighter, ckpt) -> int:
         raise RelightError("no images in the folder", folder)
     inputs = {p.stem: load_input(InputFiles(p, find_depth(p))) for p in files}
 
-    from .evaluate import depth_plane
+    from core.train.evaluate import depth_plane
 
     bar = ProgressBar(100, "eval")
     # a depth map beside the photo, else a plain plane (said below)
@@ -187,8 +187,8 @@ def _eval_photos(args, relighter, ckpt) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .data.frame_cache import clear_caches, default_cache_root, list_caches
-    from .errors import name_list
+    from core.base.errors import name_list
+    from core.train.frame_cache import clear_caches, default_cache_root, list_caches
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_root()
     if args.action != "clear":

@@ -6,7 +6,7 @@ relight, its live preview and its batch:
                           map (DepthFiller: checked to be the image's size)
     build the guide       the guide photo, or the light compass's guide at the network's working shape
     run the engine        S3Net (Relighter) or the normals engine
-    compose the output    inside the engine, with the session's output settings (core.compose)
+    compose the output    inside the engine, with the session's output settings (core.engine.compose)
 
 ``Engines`` owns the engines and caches a face uses (relighter, normals engine, compass guides, depth
 estimator, the live preview's prepared source); each is safe to share between threads.
@@ -20,21 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RelightError
-from .inputs import Input, InputFiles, PairFiles, check_memory, load_input
-from .session import EngineSettings, Session
-from .vocab import Engine
+from core.base.errors import RelightError
+from core.base.vocab import Engine
+from core.inputs.input import Input, InputFiles, PairFiles, check_memory, load_input
+from core.session import EngineSettings, Session
 
 if TYPE_CHECKING:
-    from .batch import BatchReport
-    from .cancel import CancelToken
-    from .depth_estimation import DepthFiller
-    from .guides import CompassGuides, FolderGuides
-    from .inference import Relighter, RelightResult
-    from .live import LivePreview
-    from .normals_engine import NormalsPreview, NormalsRelighter
-    from .progress import Progress
-    from .render.light import Light
+    from core.base.cancel import CancelToken
+    from core.base.progress import Progress
+    from core.depth.estimation import DepthFiller
+    from core.engine.batch import BatchReport
+    from core.engine.guides import CompassGuides, FolderGuides
+    from core.engine.inference import Relighter, RelightResult
+    from core.engine.live import LivePreview
+    from core.engine.normals import NormalsPreview, NormalsRelighter
 
 Notify = Callable[[str], None]
 
@@ -66,8 +65,8 @@ class Engines:
         with self._lock:
             if self._given is not None:
                 return self._given
-            from .checkpoint import resolve_checkpoint
-            from .inference import Relighter
+            from core.engine.inference import Relighter
+            from core.storage.checkpoint import resolve_checkpoint
 
             path = resolve_checkpoint(settings.checkpoint)
             key = (str(path), settings.device, settings.precision, settings.fast, settings.max_pixels)
@@ -87,8 +86,8 @@ class Engines:
         the guide library given."""
         with self._lock:
             if self._guides is None:
-                from .guides import CompassGuides
-                from .logs import data_dir
+                from core.base.logs import data_dir
+                from core.engine.guides import CompassGuides
 
                 self._guides = CompassGuides(data_dir() / "guides")
             return self._guides
@@ -97,7 +96,7 @@ class Engines:
         with self._lock:
             key = (settings.device, settings.fov_deg, settings.light_distance, settings.shadows)
             if self._normals is None or self._normals[0] != key:
-                from .normals_engine import NormalsRelighter
+                from core.engine.normals import NormalsRelighter
 
                 engine = NormalsRelighter(
                     settings.device,
@@ -113,7 +112,7 @@ class Engines:
         with self._lock:
             key = (str(settings.depth_model or ""), settings.device)
             if key not in self._fillers:
-                from .depth_estimation import DepthFiller
+                from core.depth.estimation import DepthFiller
 
                 self._fillers.clear()  # one depth model in memory
                 self._fillers[key] = DepthFiller(settings.depth_model, settings.device, notify=self.notify)
@@ -144,11 +143,11 @@ class Engines:
 
 def _make_preview(session: Session, src: Input, engine: Any, engines: Engines) -> LivePreview | NormalsPreview:
     if session.engine is Engine.NORMALS:
-        from .normals_engine import NormalsPreview
+        from core.engine.normals import NormalsPreview
 
         return NormalsPreview(engine, src)
-    from .guides import CompassGuides
-    from .live import LivePreview
+    from core.engine.guides import CompassGuides
+    from core.engine.live import LivePreview
 
     guides = engines.guides()
     if not isinstance(guides, CompassGuides):  # a folder of photos cannot follow a moving light
@@ -193,17 +192,6 @@ def complete_inputs(session: Session, engines: Engines) -> tuple[Input, Input | 
     return source, guide
 
 
-def compass_guide(
-    light: Light, source_shape: tuple[int, int], working_pixels: int | None, guides: CompassGuides | FolderGuides
-) -> Input:
-    """A guide for `light` with the source's aspect ratio, at the model's working area."""
-    from .defaults import DEFAULTS
-    from .inference import working_shape
-
-    gw, gh = working_shape(*source_shape, working_pixels or DEFAULTS.guide_pixels)
-    return guides.guide(light, gw, gh)
-
-
 @dataclass
 class Relit:
     """A relight's result and what it was made from."""
@@ -231,6 +219,8 @@ def relight(
         return Relit(lit, source, None)
     relighter = engines.relighter(session.settings)
     if guide is None:
+        from core.engine.guides import compass_guide
+
         guide = compass_guide(session.light, source.image.shape[:2], relighter.working_pixels, engines.guides())
     res = relighter.relight(
         source.image,
@@ -266,13 +256,13 @@ def relight_folder(
     set — each job's own guide. `estimate_depth`: fill missing depth maps (else such pairs are
     skipped, naming the file). `runner`: the batch runner's options (suffix, bit_depth, progress,
     cancel, batch_size, io_threads)."""
-    from .batch import relight_jobs
+    from core.engine.batch import relight_jobs
 
     engines = engines or Engines()
     settings = session.settings
     fill = engines.depth_filler(settings) if estimate_depth else None
     if session.engine is Engine.NORMALS:
-        from .normals_engine import NormalsBatch
+        from core.engine.normals import NormalsBatch
 
         if not session.uses_light:
             raise RelightError("the normals engine adds a light: give a light, not a guide")
@@ -283,6 +273,8 @@ def relight_folder(
         light, guides = session.light, engines.guides()
 
         def guide_for(src: Input) -> Input:
+            from core.engine.guides import compass_guide
+
             return compass_guide(light, src.image.shape[:2], relighter.working_pixels, guides)
 
     elif session.guide is not None:

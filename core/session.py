@@ -15,14 +15,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .compose import ComposeSettings, settings_for
-from .defaults import DEFAULTS
-from .errors import RelightError
-from .inputs import Input, InputFiles
-from .render.addlight import DEFAULT_DISTANCE
-from .render.light import Light
-from .render.normals import DEFAULT_FOV_DEG
-from .vocab import Engine, OutputMode, Precision
+from core.base.defaults import DEFAULTS
+from core.base.errors import RelightError
+from core.base.vocab import Engine, OutputMode, Precision
+from core.engine.compose import ComposeSettings, settings_for
+from core.inputs.input import Input, InputFiles
+from core.render.addlight import DEFAULT_DISTANCE
+from core.render.light import Light
+from core.render.normals import DEFAULT_FOV_DEG
 
 Listener = Callable[[str], None]
 

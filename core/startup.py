@@ -8,12 +8,12 @@ import os
 import sys
 from pathlib import Path
 
-from .limits import MAX_IMAGE_PIXELS
+from core.storage.limits import MAX_IMAGE_PIXELS
 
 
 def inductor_cache_dir() -> Path:
     """torch.compile's cache in the app's data folder: a later launch loads instead of compiling."""
-    from .logs import data_dir
+    from core.base.logs import data_dir
 
     return data_dir() / "inductor-cache"
 
@@ -21,7 +21,7 @@ def inductor_cache_dir() -> Path:
 def configure_process() -> None:
     """OpenCV reads its decoder limit when it is loaded and its EXR switch at the first EXR file;
     torch.compile reads its cache folder when it first compiles. Values the user set are kept."""
-    if "cv2" not in sys.modules:  # OpenCV's own guard behind ours (core.io checks headers first)
+    if "cv2" not in sys.modules:  # OpenCV's own guard behind ours (core.storage.io checks headers first)
         os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
     os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))

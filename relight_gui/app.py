@@ -9,11 +9,11 @@ import os
 import sys
 from pathlib import Path
 
-from core.resources import demo_pair, icon_paths
+from core.base.resources import demo_pair, icon_paths
 
 
 def setup_logging() -> Path | None:
-    from core.logs import add_file_handler
+    from core.base.logs import add_file_handler
 
     path = add_file_handler()
     root = logging.getLogger()
@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", help="use this .ini file for settings instead of the user's")
     parser.add_argument("--light", help="open the light compass at this direction (N, NE, … or degrees)")
     parser.add_argument("--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin")
+    from core.base.vocab import ENGINES
     from core.render.light import LIGHT_SETTINGS
-    from core.vocab import ENGINES
 
     parser.add_argument("--engine", choices=ENGINES, help="with --light: the compass's engine (default s3net)")
     for name, (lo, hi, meaning) in LIGHT_SETTINGS.items():
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow(settings)
     win.show()
     if args.demo or (args.screenshot and not args.files):
-        from core.inputs import InputFiles
+        from core.inputs.input import InputFiles
 
         rt, demo = win.relight_tab, demo_pair()
         rt.load_into(rt.source_card, InputFiles(demo.source, demo.source_depth))
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         rt = win.relight_tab
         rt.handle_drop(rt.source_card, [Path(f) for f in args.files])
     if args.light:
-        from core.errors import RelightError
+        from core.base.errors import RelightError
         from core.render.light import Light
 
         try:

@@ -1,4 +1,4 @@
-"""Relight a folder from the app: the command line's folder mode (core.batch) behind a dialog, with
+"""Relight a folder from the app: the command line's folder mode (core.engine.batch) behind a dialog, with
 N/M progress as files are written, photos without depth estimated as in a single relight, per-pair
 errors listed and skipped, cancel after the current pair, and "Open output folder" at the end."""
 
@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from core.batch import check_output_folder, folder_jobs
-from core.errors import RelightError
+from core.base.errors import RelightError
+from core.base.vocab import Engine
+from core.engine.batch import check_output_folder, folder_jobs
 from core.orchestration import relight_folder
-from core.vocab import Engine
 
 from .dialogs import show_error
 from .workers import Operation

@@ -33,12 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.data.layouts import detect_layout, scan_ntire, scan_vidit
-from core.errors import RelightError
-from core.model import PRESETS
-from core.training import Callbacks, TrainConfig, train
-from core.vocab import PRECISIONS
-from core.weights import find_vgg19
+from core.base.errors import RelightError
+from core.base.vocab import PRECISIONS
+from core.inputs.layouts import detect_layout, scan_ntire, scan_vidit
+from core.services import model_sizes, vgg19_weights
+from core.train.training import Callbacks, TrainConfig, train
 
 from .dialogs import show_error
 from .imaging import to_qimage
@@ -220,7 +219,7 @@ class FineTuneTab(QWidget):
         self.base_file.setEnabled(False)
         self.base.currentIndexChanged.connect(lambda i: self.base_file.setEnabled(i == 1))
         self.preset = QComboBox()
-        self.preset.addItems(sorted(PRESETS, key=lambda n: n != "s3net-lite"))  # the quick one first
+        self.preset.addItems(sorted(model_sizes(), key=lambda n: n != "s3net-lite"))  # the quick one first
         self.lr = self._dspin(d.lr, 1e-7, 1.0, 6)
         self.beta1 = self._dspin(d.betas[0], 0, 0.9999, 3)
         self.beta2 = self._dspin(d.betas[1], 0, 0.99999, 4)
@@ -269,7 +268,7 @@ class FineTuneTab(QWidget):
         for i, (label, w) in enumerate(items):
             g.addWidget(QLabel(label), i // 2, (i % 2) * 2)
             g.addWidget(w, i // 2, (i % 2) * 2 + 1)
-        vgg = find_vgg19()
+        vgg = vgg19_weights()
         self.perceptual_note = QLabel(
             ""
             if vgg
@@ -393,7 +392,7 @@ class FineTuneTab(QWidget):
         dlg = dialog or SynthDialog(self, self.data.text())
         if dialog is None and dlg.exec() != QDialog.DialogCode.Accepted:
             return None
-        from core.data.synthetic import synthesize
+        from core.train.synthetic import synthesize
 
         folder, scenes, size, seed, pairs = (
             dlg.folder.text(),
@@ -539,7 +538,7 @@ class FineTuneTab(QWidget):
 
     def load_history(self, folder: str | Path) -> None:
         """The curves of a run's earlier steps, from its metrics.jsonl."""
-        from core.training import ValInfo
+        from core.train.training import ValInfo
 
         for rec in read_metrics(folder):
             if "val_psnr" in rec:

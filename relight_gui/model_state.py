@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from core.checkpoint import resolve_checkpoint
-from core.inference import Relighter
+from core.engine.inference import Relighter
+from core.services import resolve_checkpoint
 
 from .workers import Operation, watch_core_threads
 

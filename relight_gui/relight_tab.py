@@ -22,22 +22,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.checkpoint import BUNDLED_MODEL
-from core.inference import RelightResult
+from core.engine.inference import RelightResult
 
 EXPOSURE_CHOICES = {"auto": "auto", "keep": "photo's", "network": "network's"}
-from core.depth_estimation import default_model_dir, find_depth_model, inspect_depth_model
-from core.errors import RelightError
-from core.guides import CompassGuides
-from core.inputs import InputFiles, load_input
-from core.io import DEPTH_SUFFIXES, EIGHT_BIT_ONLY, IMAGE_SUFFIXES, OUTPUT_SUFFIXES, write_depth, write_image
-from core.model_store import DEPTH_ANYTHING_V2_SMALL, download_model
-from core.normals_engine import NormalsPreview, NormalsRelighter
+from core.base.errors import RelightError
+from core.base.vocab import KELVIN_RANGE, OUTPUT_MODES, Engine
+from core.depth.estimation import default_model_dir, find_depth_model, inspect_depth_model
+from core.depth.store import DEPTH_ANYTHING_V2_SMALL, download_model
+from core.engine.guides import CompassGuides
+from core.engine.normals import NormalsPreview, NormalsRelighter
+from core.inputs.input import InputFiles, load_input
+from core.inputs.pairing import find_depth, ntire_pairs, pair_dropped
 from core.orchestration import Engines
 from core.orchestration import relight as relight_session
-from core.pairing import find_depth, ntire_pairs, pair_dropped
+from core.services import (
+    DEPTH_SUFFIXES,
+    EIGHT_BIT_ONLY,
+    IMAGE_SUFFIXES,
+    OUTPUT_SUFFIXES,
+    is_bundled_model,
+    write_depth,
+    write_image,
+)
 from core.session import EngineSettings, OutputSettings, Session
-from core.vocab import KELVIN_RANGE, OUTPUT_MODES, Engine
 
 from .dialogs import show_error
 from .imaging import to_qimage
@@ -87,7 +94,7 @@ def depth_model_installed(settings: Settings) -> bool:
 def model_note(info) -> str:
     """One line under a result made by the bundled model: it learnt from synthetic scenes only; a
     link to its card. Empty for other models (the result line names every model)."""
-    if info is None or info.path is None or info.path.resolve() != BUNDLED_MODEL.resolve():
+    if info is None or not is_bundled_model(info.path):
         return ""
     card = QUrl.fromLocalFile(str(info.path.with_suffix(".md"))).toString()
     return (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from core.defaults import DEFAULTS as CORE
+from core.base.defaults import DEFAULTS as CORE
 
 # the engine and output defaults come from core's one table, so the app and `relight infer` agree
 DEFAULTS = {

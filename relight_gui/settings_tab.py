@@ -21,12 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.checkpoint import BUNDLED_MODEL
-from core.depth_estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model, inspect_depth_model
-from core.errors import RelightError
-from core.hardware import cpu_has_native_bf16
-from core.resources import model_card_path
-from core.vocab import PRECISIONS, CheckpointFormat
+from core.base.errors import RelightError
+from core.base.hardware import cpu_has_native_bf16
+from core.base.resources import model_card_path
+from core.base.vocab import PRECISIONS, CheckpointFormat
+from core.depth.estimation import DEPTH_MODEL_ENV, default_model_dir, find_depth_model, inspect_depth_model
+from core.services import bundled_model_name, is_bundled_model
 
 from .dialogs import show_error
 from .imaging import COLORMAPS
@@ -77,7 +77,7 @@ class SettingsTab(QWidget):
             self.fast.setEnabled(False)
             self.fast.setToolTip("Needs a CUDA GPU")
         self.checkpoint = QLineEdit(settings.get("checkpoint"))
-        self.checkpoint.setPlaceholderText(f"bundled: {BUNDLED_MODEL.name}")
+        self.checkpoint.setPlaceholderText(f"bundled: {bundled_model_name()}")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self.browse_checkpoint)
         bundled = QPushButton("Use bundled")
@@ -215,7 +215,7 @@ class SettingsTab(QWidget):
         info = relighter.info
         head = f"{info.name} — preset {info.preset}, {info.format} format, on {relighter.device} ({relighter.precision_label})"
         card = model_card_path(info.path) if info.path else None
-        if card and card.is_file() and info.path.resolve() == BUNDLED_MODEL.resolve():
+        if card and card.is_file() and is_bundled_model(info.path):
             self.card.setMarkdown(f"**{head}**\n\n" + card.read_text())
             return
         lines = [head, ""]

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
-from core.cancel import BackgroundThreads, CancelToken
-from core.errors import Cancelled, RelightError
+from core.base.cancel import BackgroundThreads, CancelToken
+from core.base.errors import Cancelled, RelightError
 
 from .dialogs import show_error
 

@@ -9,8 +9,8 @@ OUT=$(mktemp -d)
 .venv/bin/python - "$OUT/relit.png" <<'PY'
 import sys
 import numpy as np
-from core.io import read_image, write_image
-from core.metrics import detail_ratio, psnr
+from core.storage.io import read_image, write_image
+from core.train.metrics import detail_ratio, psnr
 d = "resources/demo/"
 src, gui, tgt = (read_image(d + n) for n in ("source.png", "guide.png", "target.png"))
 out = read_image(sys.argv[1])

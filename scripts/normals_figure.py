@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.depth_estimation import inverse_to_network_depth  # noqa: E402
-from core.inputs import Input  # noqa: E402
-from core.io import DepthMap, write_image  # noqa: E402
+from core.depth.estimation import inverse_to_network_depth  # noqa: E402
+from core.inputs.input import Input  # noqa: E402
 from core.render.light import Light  # noqa: E402
+from core.storage.io import DepthMap, write_image  # noqa: E402
 
 SETTINGS = [  # (caption, light)
     ("normals: SE key, 35 deg, 4500 K, soft", Light(135, 4500, elevation=35, softness=0.5)),
@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     from core.api import relight
-    from core.normals_engine import NormalsRelighter
+    from core.engine.normals import NormalsRelighter
 
     image, depth = motorcycle()
     source = Input(image, DepthMap(depth, None, "from disparity", "Middlebury ground truth"), "motorcycle")

@@ -9,7 +9,7 @@ trap 'rm -rf "$DIR"' EXIT
 import sys
 import numpy as np
 import skimage.data as data
-from core.io import write_image
+from core.storage.io import write_image
 for name in ("astronaut", "chelsea", "coffee"):
     write_image(f"{sys.argv[1]}/{name}.png", getattr(data, name)().astype(np.float32) / 255, 8)
 PY

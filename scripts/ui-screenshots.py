@@ -34,7 +34,7 @@ DEMO = ROOT / "resources" / "demo"
 def main(out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
-    from core.inputs import InputFiles
+    from core.inputs.input import InputFiles
     from relight_gui.main_window import MainWindow
     from relight_gui.settings import Settings
 

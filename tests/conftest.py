@@ -48,8 +48,8 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 @pytest.fixture(scope="session")
 def lite_checkpoint(tmp_path_factory):
-    from core.checkpoint import save_checkpoint
     from core.model import create_model
+    from core.storage.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = randomize(create_model("s3net-lite"), 1)
@@ -61,7 +61,7 @@ def lite_checkpoint(tmp_path_factory):
 @pytest.fixture
 def small_pair(tmp_path):
     """Source 70x90 (16-bit PNG) + VIDIT depth, guide 64x64 (8-bit) + plain-array depth."""
-    from core.io import write_depth_npy, write_image
+    from core.storage.io import write_depth_npy, write_image
 
     rng = np.random.default_rng(0)
     files = {

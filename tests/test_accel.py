@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from conftest import randomize
-from core.accel import (
+from core.engine.accel import (
     RESHAPE_STEPS,
     SpaceToDepthConv,
     fold_batchnorm,
@@ -59,7 +59,7 @@ def test_padding_a_half_precision_channels_last_copy_as_the_compiled_path_does()
 
 @pytest.mark.slow
 def test_the_compiled_path_pads_its_own_copy_and_the_cuda_graph_keeps_the_plain_head():
-    from core.accel import CompiledS3Net, GraphedS3Net
+    from core.engine.accel import CompiledS3Net, GraphedS3Net
 
     graphed = GraphedS3Net(randomize(create_model("s3net-lite"), 5).eval(), torch.device("cpu"))
     compiled = CompiledS3Net(graphed)  # compiling itself waits for the first CUDA call
@@ -125,7 +125,7 @@ def test_unknown_reshaping_step_is_refused():
 
 @pytest.mark.slow
 def test_the_background_compile_has_a_handle_that_joins_and_cancels_it():
-    from core.accel import CompiledS3Net, GraphedS3Net
+    from core.engine.accel import CompiledS3Net, GraphedS3Net
 
     compiled = CompiledS3Net(GraphedS3Net(randomize(create_model("s3net-lite"), 5).eval(), torch.device("cpu")))
     shape = (1, 8, 64, 64)

@@ -1,11 +1,11 @@
-"""Folder relighting (core.batch): read-ahead, same-size batches, bad pairs skipped, results as single runs."""
+"""Folder relighting (core.engine.batch): read-ahead, same-size batches, bad pairs skipped, results as single runs."""
 
 import numpy as np
 
-from core.batch import relight_jobs
-from core.inference import Relighter
-from core.inputs import InputFiles, PairFiles, load_pair
-from core.io import read_image, write_depth_npy, write_image
+from core.engine.batch import relight_jobs
+from core.engine.inference import Relighter
+from core.inputs.input import InputFiles, PairFiles, load_pair
+from core.storage.io import read_image, write_depth_npy, write_image
 
 
 def test_mixed_sizes_and_a_bad_pair_give_the_single_run_results(tmp_path, lite_checkpoint):
@@ -35,7 +35,7 @@ def test_mixed_sizes_and_a_bad_pair_give_the_single_run_results(tmp_path, lite_c
 
 
 def test_cancel_stops_relighting_writes_what_was_relit_and_reports_it(tmp_path, lite_checkpoint):
-    from core.cancel import CancelToken
+    from core.base.cancel import CancelToken
 
     rng = np.random.default_rng(1)
     jobs = []

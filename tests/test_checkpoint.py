@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from conftest import randomize
-from core.checkpoint import identify_preset, load_checkpoint, official_state_dict_bytes, save_checkpoint
-from core.errors import RelightError
+from core.base.errors import RelightError
 from core.model import create_model
+from core.storage.checkpoint import identify_preset, load_checkpoint, official_state_dict_bytes, save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.cli import main
-from core.io import read_image, write_depth_npy
+from core.storage.io import read_image, write_depth_npy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,7 +132,7 @@ def test_user_errors_exit_2_and_leave_no_output(capsys, small_pair, lite_checkpo
 
 
 def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_path):
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=3)
     pairs = tmp_path / "s" / "pairs"
@@ -198,7 +198,7 @@ def test_synth_and_eval_commands(capsys, lite_checkpoint, tmp_path):
 
 
 def test_color_transfer_baseline_matches_guide_statistics():
-    from core.evaluate import color_transfer
+    from core.train.evaluate import color_transfer
 
     rng = np.random.default_rng(0)
     src = rng.random((64, 64, 3), dtype=np.float32) * 0.5

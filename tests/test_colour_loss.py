@@ -2,7 +2,7 @@
 
 import torch
 
-from core.losses import colour_loss
+from core.train.losses import colour_loss
 
 
 def _scene() -> torch.Tensor:

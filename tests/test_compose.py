@@ -1,13 +1,21 @@
-"""The colour-true, edge-aware composition (core.compose): analytic cases with known answers."""
+"""The colour-true, edge-aware composition (core.engine.compose): analytic cases with known answers."""
 
 import cv2
 import numpy as np
 import pytest
 
-from core.compose import WARM_AXIS, ComposeSettings, compose, light_colour, linear_to_srgb, settings_for, srgb_to_linear
-from core.errors import RelightError
-from core.metrics import colour_ratio, detail_correlation, detail_ratio, exposure_ratio
+from core.base.errors import RelightError
+from core.engine.compose import (
+    WARM_AXIS,
+    ComposeSettings,
+    compose,
+    light_colour,
+    linear_to_srgb,
+    settings_for,
+    srgb_to_linear,
+)
 from core.render.color import kelvin_to_linear_rgb
+from core.train.metrics import colour_ratio, detail_correlation, detail_ratio, exposure_ratio
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 

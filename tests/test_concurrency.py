@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import CheckpointInfo
-from core.guides import CompassGuides
-from core.inference import Relighter
-from core.inputs import Input
-from core.io import DepthMap
+from core.base.vocab import CheckpointFormat
+from core.engine.guides import CompassGuides
+from core.engine.inference import Relighter
+from core.inputs.input import Input
 from core.model import create_model
 from core.orchestration import Engines, relight
 from core.render.light import Light
 from core.session import EngineSettings, OutputSettings, Session
-from core.vocab import CheckpointFormat
+from core.storage.checkpoint import CheckpointInfo
+from core.storage.io import DepthMap
 
 SHAPES = [(64, 64), (64, 96), (96, 64)]
 LIGHTS = [Light(a, k) for a, k in ((0, 6500), (90, 2500), (200, 4500), (315, 3500))]

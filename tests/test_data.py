@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.data.datasets import Augment, PairDataset, VIDITTriplets
-from core.data.layouts import scan_ntire, scan_vidit, split_scenes
-from core.data.synthetic import synthesize
-from core.errors import RelightError
-from core.io import read_depth, read_image
+from core.base.errors import RelightError
+from core.base.vocab import COMPASS_DIRECTIONS, TEMPERATURES
+from core.base.vocab import VIDIT_DIRECTIONS as DIRECTIONS
+from core.inputs.layouts import scan_ntire, scan_vidit, split_scenes
 from core.render import Light, azimuth_of, kelvin_to_linear_rgb, light_position
-from core.vocab import COMPASS_DIRECTIONS, TEMPERATURES
-from core.vocab import VIDIT_DIRECTIONS as DIRECTIONS
+from core.storage.io import read_depth, read_image
+from core.train.datasets import Augment, PairDataset, VIDITTriplets
+from core.train.synthetic import synthesize
 
 
 @pytest.fixture(scope="module")

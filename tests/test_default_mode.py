@@ -4,12 +4,12 @@ import numpy as np
 import torch
 
 from conftest import randomize
-from core.checkpoint import official_state_dict_bytes
 from core.cli import main
-from core.inference import Relighter
-from core.io import read_depth, read_image
-from core.metrics import psnr
+from core.engine.inference import Relighter
 from core.model import create_model
+from core.storage.checkpoint import official_state_dict_bytes
+from core.storage.io import read_depth, read_image
+from core.train.metrics import psnr
 
 
 def test_official_weights_through_infer_defaults_give_the_official_output(tmp_path, small_pair):
@@ -53,7 +53,7 @@ def test_official_weights_through_infer_defaults_give_the_official_output(tmp_pa
 
 
 def test_auto_follows_the_checkpoint(lite_checkpoint, tmp_path):
-    from core.checkpoint import load_checkpoint, save_checkpoint
+    from core.storage.checkpoint import load_checkpoint, save_checkpoint
 
     r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
     assert r.default_mode == "detail"

@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
+from core.base.errors import RelightError
 from core.cli import main
-from core.depth_estimation import FAR, NEAR, estimate_depth, inverse_to_network_depth
-from core.errors import RelightError
-from core.io import read_depth, read_image, write_depth_npy, write_image
+from core.depth.estimation import FAR, NEAR, estimate_depth, inverse_to_network_depth
+from core.storage.io import read_depth, read_image, write_depth_npy, write_image
 
 
 def run_cli(capsys, *args):
@@ -113,7 +113,7 @@ def test_infer_estimates_missing_depth_and_says_so(capsys, tmp_path, tiny_depth_
 def test_folder_mode_estimates_for_pairs_without_depth(
     capsys, tmp_path, tiny_depth_model, lite_checkpoint, monkeypatch
 ):
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=2)
     pairs = tmp_path / "s" / "pairs"
@@ -172,7 +172,7 @@ def test_two_threads_loading_at_once_share_one_model(tiny_depth_model):
     # a fresh process: the first import of transformers' lazy classes is what two threads race on
     code = f"""
 import threading
-from core.depth_estimation import load_estimator
+from core.depth.estimation import load_estimator
 barrier, got, errors = threading.Barrier(4), [], []
 def load():
     barrier.wait()
@@ -208,7 +208,7 @@ def test_a_damaged_depth_model_is_a_clear_error(capsys, tmp_path, tiny_depth_mod
 def test_a_depth_model_folder_is_checked_fully_and_named_by_its_config(tmp_path, tiny_depth_model):
     import shutil
 
-    from core.depth_estimation import depth_model_title, inspect_depth_model
+    from core.depth.estimation import depth_model_title, inspect_depth_model
 
     assert inspect_depth_model(tiny_depth_model) == "Depth Anything (32-wide backbone)"
     assert (

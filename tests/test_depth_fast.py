@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.depth_estimation import (
+from core.depth.estimation import (
     FAR,
     NEAR,
     DepthAnything,
@@ -16,7 +16,7 @@ from core.depth_estimation import (
     preprocess_reference,
     preprocess_torch,
 )
-from core.depth_fast import prepare_for_inference
+from core.depth.fast import prepare_for_inference
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 ODD_SIZES = [
@@ -63,7 +63,7 @@ def test_torch_depth_conversion_matches_the_numpy_one(seed):
 @pytest.mark.parametrize("by_sort", [False, True])  # selection (the CPU's way), one sort (a GPU's way)
 @pytest.mark.parametrize("n", [1, 2, 3, 100, 101, 12345])
 def test_percentiles_are_numpys(by_sort, n):
-    from core.depth_estimation import _percentiles
+    from core.depth.estimation import _percentiles
 
     v = np.random.default_rng(n).normal(size=n).astype(np.float32)
     got = [float(t) for t in _percentiles(torch.from_numpy(v), (1.0, 50.0, 99.0), by_sort=by_sort)]
@@ -85,7 +85,7 @@ def test_torch_depth_conversion_flat_and_non_finite_maps():
 
 
 def test_rewritten_network_gives_the_plain_networks_output(tiny_depth_model):
-    from core.depth_model import build_model, check_model_folder
+    from core.depth.network import build_model, check_model_folder
 
     model = build_model(check_model_folder(tiny_depth_model))
     for layer in model.backbone.encoder.layer:  # layer scales other than the initial 1.0, as trained models have

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import torch
 
+from core.base.errors import RelightError
 from core.cli import main
-from core.errors import RelightError
-from core.io import write_depth_npy, write_image
+from core.storage.io import write_depth_npy, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
@@ -216,9 +216,9 @@ def test_no_socket_on_any_estimation_path(
     import huggingface_hub  # noqa: F401  (imported first, as in the app: environment flags set later do nothing)
 
     from core.api import relight
-    from core.data.synthetic import synthesize
-    from core.depth_estimation import estimate_depth, load_estimator
+    from core.depth.estimation import estimate_depth, load_estimator
     from core.render.light import Light
+    from core.train.synthetic import synthesize
 
     hub = _hub_backbone_folder(tiny_depth_model, tmp_path / "hub-backbone")
     rng = np.random.default_rng(0)
@@ -298,7 +298,7 @@ def test_no_socket_on_any_estimation_path(
     ],
 )
 def test_configs_that_point_elsewhere_are_refused(tmp_path, tiny_depth_model, edit, field):
-    from core.depth_model import check_model_folder
+    from core.depth.network import check_model_folder
 
     folder = _copy(tiny_depth_model, tmp_path / "m")
     _edit_json(folder / "config.json", edit)
@@ -308,7 +308,7 @@ def test_configs_that_point_elsewhere_are_refused(tmp_path, tiny_depth_model, ed
 
 def _pin_to(monkeypatch, folder: Path):
     """The pinned table made from the tiny model's files (the released ones are 99 MB)."""
-    from core import model_store
+    from core.depth import store as model_store
 
     files = {
         n: model_store.PinnedFile((folder / n).stat().st_size, hashlib.sha256((folder / n).read_bytes()).hexdigest())
@@ -353,7 +353,7 @@ class FakeHub:
 
 
 def test_the_pinned_table_is_the_released_model():
-    from core.model_store import DEPTH_ANYTHING_V2_SMALL as m
+    from core.depth.store import DEPTH_ANYTHING_V2_SMALL as m
 
     assert len(m.revision) == 40 and int(m.revision, 16) and m.revision != "main"
     assert set(m.files) == set(FILES) and m.max_bytes == 99_175_385
@@ -361,10 +361,10 @@ def test_the_pinned_table_is_the_released_model():
 
 
 def test_download_asks_for_the_pinned_revision_and_checks_against_the_table(tmp_path, tiny_depth_model, monkeypatch):
-    from core.cancel import CancelToken
-    from core.depth_estimation import is_model_dir
-    from core.errors import Cancelled
-    from core.model_store import MARKER, download_model, made_by_us
+    from core.base.cancel import CancelToken
+    from core.base.errors import Cancelled
+    from core.depth.estimation import is_model_dir
+    from core.depth.store import MARKER, download_model, made_by_us
 
     pinned = _pin_to(monkeypatch, tiny_depth_model)
     files = {n: (tiny_depth_model / n).read_bytes() for n in FILES}
@@ -404,8 +404,8 @@ def test_download_asks_for_the_pinned_revision_and_checks_against_the_table(tmp_
 def test_download_never_replaces_a_folder_it_did_not_make(
     capsys, tmp_path, tiny_depth_model, monkeypatch, sockets_blocked
 ):
-    from core import model_store
-    from core.model_store import download_model
+    from core.depth import store as model_store
+    from core.depth.store import download_model
 
     hub = FakeHub({n: (tiny_depth_model / n).read_bytes() for n in FILES})
     mine = tmp_path / "photos"
@@ -451,8 +451,8 @@ def _archive(kind: str, path: Path, members: dict[str, bytes], links: dict[str, 
 
 
 def test_install_from_a_folder_or_an_archive(capsys, tmp_path, tiny_depth_model, monkeypatch):
-    from core.depth_estimation import load_estimator
-    from core.model_store import made_by_us
+    from core.depth.estimation import load_estimator
+    from core.depth.store import made_by_us
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)

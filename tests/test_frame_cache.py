@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from core.data.datasets import Augment, CachedVIDITTriplets, VIDITTriplets
-from core.data.frame_cache import FrameCache, build_frame_cache, cache_key
-from core.data.layouts import scan_vidit
-from core.data.synthetic import synthesize
-from core.errors import RelightError
-from core.io import write_image
-from core.training import Callbacks, TrainConfig, to_device, train
+from core.base.errors import RelightError
+from core.inputs.layouts import scan_vidit
+from core.storage.io import write_image
+from core.train.datasets import Augment, CachedVIDITTriplets, VIDITTriplets
+from core.train.frame_cache import FrameCache, build_frame_cache, cache_key
+from core.train.synthetic import synthesize
+from core.train.training import Callbacks, TrainConfig, to_device, train
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_sixteen_bit_and_mixed_sizes(tmp_path, vidit):
     for p in sorted(data.glob("Image*_*.png")):
         write_image(p, rng.random((64, 64, 3)), 16)
     cache = build_frame_cache(scan_vidit(data), tmp_path / "c16")
-    from core.io import read_image
+    from core.storage.io import read_image
 
     assert cache.dtype == np.uint16
     frame = np.asarray(cache.frame(*next(iter(cache.frame_rows))), np.float32) / 65535
@@ -143,7 +143,7 @@ def test_cache_command_lists_and_clears(vidit, tmp_path, capsys):
 def test_a_cache_being_built_is_not_removed(vidit, tmp_path):
     import fcntl
 
-    from core.data.frame_cache import remove_cache
+    from core.train.frame_cache import remove_cache
 
     cache = build_frame_cache(scan_vidit(vidit), tmp_path)
     with open(tmp_path / f"{cache.folder.name}.lock", "a+") as held:  # as a builder holds it

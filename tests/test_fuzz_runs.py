@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.data.frame_cache import build_frame_cache
-from core.data.layouts import scan_vidit
-from core.data.synthetic import synthesize
-from core.training import TrainConfig, train
+from core.inputs.layouts import scan_vidit
+from core.train.frame_cache import build_frame_cache
+from core.train.synthetic import synthesize
+from core.train.training import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,9 +24,9 @@ sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 import torch
 from core.cli import main
-from core.data.frame_cache import build_frame_cache
-from core.data.layouts import scan_vidit
-from core.errors import RelightError
+from core.train.frame_cache import build_frame_cache
+from core.inputs.layouts import scan_vidit
+from core.base.errors import RelightError
 
 work, seed, n_run, n_cache = Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 run, cache_root, data = work / "run", work / "cache", work / "data"

@@ -11,7 +11,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # no
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
-from core.io import read_image, write_depth_npy, write_image  # noqa: E402
+from core.storage.io import read_image, write_depth_npy, write_image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +83,7 @@ def test_two_pairs_and_ntire_folder_fill_both_cards(qtbot, window, tmp_path):
     rt.guide_card.handle_mime(mime(*a, *b))
     qtbot.waitUntil(lambda: rt.source_card.loaded and rt.guide_card.loaded, timeout=10000)
     assert rt.source_card.image_path.name == "a.png" and rt.guide_card.image_path.name == "b.png"
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "s", scenes=0, size=64, pairs=1)
     rt.source_card.clear()
@@ -114,7 +114,7 @@ def test_a_photo_without_depth_gets_an_estimate_from_its_card(qtbot, window, tmp
     assert not card.no_depth.isVisible() and card.save_depth_button.isVisible()
     with qtbot.waitSignal(rt.save_depth(card, tmp_path / "photo_depth.png").succeeded, timeout=10000):
         pass
-    from core.io import read_depth
+    from core.storage.io import read_depth
 
     np.testing.assert_allclose(read_depth(tmp_path / "photo_depth.png").data, card.depth.data, atol=1 / 65535 + 1e-7)
     rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "g")))
@@ -200,8 +200,8 @@ def test_cancel_during_a_run(qtbot, window, tmp_path):
 
 
 def test_untrained_checkpoint_is_not_presented_as_a_result(qtbot, window, tmp_path):
-    from core.checkpoint import save_checkpoint
     from core.model import create_model
+    from core.storage.checkpoint import save_checkpoint
 
     path = save_checkpoint(
         tmp_path / "untrained.safetensors", create_model("s3net-lite"), "s3net-lite", extra={"trained": False}
@@ -274,7 +274,7 @@ def test_depth_preview_value_and_colormap(qtbot, window, tmp_path):
 
 
 def test_finetune_runs_plots_checkpoints_stops_and_resumes(qtbot, window, tmp_path):
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "data", scenes=3, size=64, seed=0, pairs=2)
     ft = window.finetune_tab
@@ -396,7 +396,7 @@ def test_at_its_smallest_the_window_keeps_every_button_readable_and_apart(qtbot,
 def test_the_loss_legend_covers_no_falling_curve(qtbot, window):
     import math
 
-    from core.training import StepInfo
+    from core.train.training import StepInfo
 
     ft = window.finetune_tab
     window.resize(1400, 900)
@@ -603,7 +603,7 @@ def test_saving_formats_view_keys_difference_gain_and_settings(qtbot, window, tm
 
 
 def test_batch_dialog_relights_a_folder_lists_bad_pairs_and_opens_the_output(qtbot, window, tmp_path):
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=3)
     pairs = tmp_path / "s" / "pairs"

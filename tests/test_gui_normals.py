@@ -9,7 +9,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
-from core.io import write_depth_npy, write_image  # noqa: E402
+from core.storage.io import write_depth_npy, write_image  # noqa: E402
 from test_gui import _collect_garbage_on_the_gui_thread, mime  # noqa: E402,F401
 
 

@@ -11,8 +11,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QMessageBox, QWidget  # noqa: E402
 
-from core.cancel import BackgroundThreads  # noqa: E402
-from core.errors import RelightError  # noqa: E402
+from core.base.cancel import BackgroundThreads  # noqa: E402
+from core.base.errors import RelightError  # noqa: E402
 from relight_gui.workers import RUNNING, LatestWins, Operation, watch_core_threads  # noqa: E402
 
 

@@ -13,8 +13,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
 
-from core.inputs import InputFiles  # noqa: E402
-from core.io import read_image, write_image  # noqa: E402
+from core.inputs.input import InputFiles  # noqa: E402
+from core.storage.io import read_image, write_image  # noqa: E402
 from test_gui import _collect_garbage_on_the_gui_thread, _load_both, dialogs, make_pair, mime, window  # noqa: E402,F401
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -211,9 +211,9 @@ def test_batch_progress_follows_the_files_and_cancel_stops_after_the_current_pai
 def test_app_and_command_line_agree_and_controls_hold_still(qtbot, window, tmp_path, monkeypatch):
     from PySide6.QtGui import QDesktopServices
 
+    from core.base.vocab import KELVIN_RANGE
     from core.cli import build_parser
     from core.render.light import Light
-    from core.vocab import KELVIN_RANGE
     from relight_gui.settings import DEFAULTS
 
     # precision: the app's default is the command line's
@@ -246,7 +246,7 @@ def test_app_and_command_line_agree_and_controls_hold_still(qtbot, window, tmp_p
 
 
 def test_finetune_panels_keep_their_width_when_a_run_starts_and_stops(qtbot, window, tmp_path):
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "data", scenes=2, size=64, seed=0, pairs=0)
     ft = window.finetune_tab
@@ -274,7 +274,7 @@ def test_finetune_panels_keep_their_width_when_a_run_starts_and_stops(qtbot, win
 def test_quit_mid_training_asks_and_resume_after_relaunch_continues_that_run(qtbot, tmp_path, lite_checkpoint):
     from PySide6.QtCore import QSettings
 
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
     from relight_gui.main_window import MainWindow
     from relight_gui.settings import Settings
 
@@ -487,7 +487,7 @@ def test_toolbars_keep_every_button_readable_and_apart_at_any_window_size(qtbot,
 
 # ---- exposure of the detail output ------------------------------------------------------------
 def test_exposure_controls_reach_the_result(qtbot, window, tmp_path):
-    from core.metrics import exposure_ratio
+    from core.train.metrics import exposure_ratio
 
     rt = window.relight_tab
     _load_both(qtbot, rt, tmp_path)

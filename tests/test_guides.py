@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from core.api import guide_for_light, relight
-from core.checkpoint import BUNDLED_MODEL
+from core.base.errors import RelightError
 from core.cli import main
-from core.errors import RelightError
-from core.guides import CompassGuides, FolderGuides
-from core.inference import Relighter, working_shape
-from core.inputs import Input
-from core.io import DepthMap, write_depth_npy, write_image
-from core.metrics import psnr
+from core.engine.guides import CompassGuides, FolderGuides
+from core.engine.inference import Relighter, working_shape
+from core.inputs.input import Input
 from core.render import Light, random_scene, reference_scene, render_scene, scene_rng
+from core.storage.checkpoint import BUNDLED_MODEL
+from core.storage.io import DepthMap, write_depth_npy, write_image
+from core.train.metrics import psnr
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_guide_follows_the_source_aspect_and_working_size():
 
 
 def test_folder_guides_pick_the_nearest_setting(tmp_path):
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path, scenes=1, size=64, seed=0)
     fg = FolderGuides(tmp_path)

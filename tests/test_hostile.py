@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
+from core.base.errors import RelightError
 from core.cli import main
-from core.errors import RelightError
-from core.io import read_depth, read_image, write_depth_npy, write_image
+from core.storage.io import read_depth, read_image, write_depth_npy, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def _npy_with_pickle(path: Path, obj) -> Path:
 
 def _read_in_child(path: Path) -> subprocess.CompletedProcess:
     code = (
-        "import sys; sys.path.insert(0, sys.argv[2]); from core.io import read_depth; from core.errors import RelightError\n"
+        "import sys; sys.path.insert(0, sys.argv[2]); from core.storage.io import read_depth; from core.base.errors import RelightError\n"
         "try:\n    d = read_depth(sys.argv[1]); print('read', d.data.dtype, d.data.shape)\n"
         "except RelightError as e:\n    print('refused:', e)\n"
     )
@@ -162,7 +162,7 @@ def test_odd_depth_arrays_are_refused_or_converted_as_documented(tmp_path):
 def test_damaged_checkpoints(tmp_path, lite_checkpoint):
     from safetensors.torch import load_file, save_file
 
-    from core.checkpoint import load_checkpoint, read_state_dict
+    from core.storage.checkpoint import load_checkpoint, read_state_dict
 
     state = load_file(str(lite_checkpoint))
     nan = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in state.items()}
@@ -205,7 +205,7 @@ def test_cli_refuses_bad_numbers_in_one_line(capsys, tmp_path, lite_checkpoint):
     ):
         code, err = run_cli(capsys, *base, *extra)
         assert code == 2 and match in err and err.count("\n") == 1, err
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "d", scenes=2, size=64, seed=0)
     for extra, match in (
@@ -232,7 +232,7 @@ def test_cli_refuses_bad_numbers_in_one_line(capsys, tmp_path, lite_checkpoint):
 
 
 def test_folder_mode_never_writes_into_its_inputs(capsys, tmp_path, lite_checkpoint):
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=2)
     pairs = tmp_path / "s" / "pairs"
@@ -259,8 +259,8 @@ FUZZ_CHILD = r"""
 import sys, random
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
-from core.io import read_depth, read_image
-from core.errors import RelightError
+from core.storage.io import read_depth, read_image
+from core.base.errors import RelightError
 seeds = [Path(p) for p in sys.argv[3:]]
 rng = random.Random(int(sys.argv[2]))
 out = Path(sys.argv[2] + ".fuzz")

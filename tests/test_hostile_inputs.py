@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import cli, one_error_line
-from core.errors import RelightError
-from core.io import read_depth, read_image, write_depth_npy, write_image
+from core.base.errors import RelightError
+from core.storage.io import read_depth, read_image, write_depth_npy, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,7 +132,7 @@ def test_symlink_loops(tmp_path, capsys, pair, lite_checkpoint):
 OOM_CHILD = r"""
 import resource, sys
 sys.path.insert(0, sys.argv[1])
-import core.cli, core.inference  # every import first: the limit is on what decoding adds
+import core.cli, core.engine.inference  # every import first: the limit is on what decoding adds
 def vm():
     for ln in open("/proc/self/status"):
         if ln.startswith("VmSize:"):
@@ -178,7 +178,7 @@ def test_running_out_of_memory_while_decoding_is_one_line(tmp_path, pair, lite_c
 
 def test_library_raises_relight_error_for_wrong_argument_types(pair):
     from core.api import Light, relight
-    from core.inputs import InputFiles
+    from core.inputs.input import InputFiles
 
     img, dep = pair
     with pytest.raises(RelightError, match="checkpoint must be a file path"):
@@ -262,14 +262,14 @@ def test_folder_mode_gives_same_stem_images_their_own_outputs(tmp_path, capsys, 
 
 
 def test_folder_mode_exits_non_zero_when_the_disk_fills_up(tmp_path, capsys, monkeypatch, lite_checkpoint):
-    import core.io
+    import core.storage.io
 
     photos = tmp_path / "photos"
     rng = np.random.default_rng(4)
     for name in ("a", "b", "c"):
         write_image(photos / f"{name}.png", rng.random((40, 40, 3)), 8)
         write_depth_npy(photos / f"{name}.npy", rng.random((40, 40)))
-    real, calls = core.io._atomic_write_bytes, []
+    real, calls = core.storage.io._atomic_write_bytes, []
 
     def full_after_one(path, data):
         calls.append(path)
@@ -277,7 +277,7 @@ def test_folder_mode_exits_non_zero_when_the_disk_fills_up(tmp_path, capsys, mon
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(core.io, "_atomic_write_bytes", full_after_one)
+    monkeypatch.setattr(core.storage.io, "_atomic_write_bytes", full_after_one)
     code, err = cli(
         capsys,
         "infer",

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conftest import cli, one_error_line
-from core.data.synthetic import synthesize
-from core.training import TrainConfig, train
+from core.train.synthetic import synthesize
+from core.train.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_resuming_a_copied_run_writes_only_into_the_copy(run, tmp_path, capsys):
 def test_one_table_of_settings_covers_every_field():
     from dataclasses import fields
 
-    from core.training import SETTINGS
+    from core.train.training import SETTINGS
 
     assert set(SETTINGS) == {f.name for f in fields(TrainConfig)}
     TrainConfig().validate()  # the defaults pass their own table
@@ -169,8 +169,8 @@ def test_negative_or_odd_step_in_the_state_is_one_line(run, tmp_path, capsys):
 
 
 def _fresh_cache(data, root):
-    from core.data.frame_cache import build_frame_cache
-    from core.data.layouts import scan_vidit
+    from core.inputs.layouts import scan_vidit
+    from core.train.frame_cache import build_frame_cache
 
     return build_frame_cache(scan_vidit(data), root)
 
@@ -201,7 +201,7 @@ def test_a_damaged_frame_cache_is_refused_in_one_line_and_rebuilt(data, tmp_path
 
     import numpy as np
 
-    from core.io import read_depth
+    from core.storage.io import read_depth
 
     cache = _fresh_cache(data, tmp_path / "c")
     damage(cache)

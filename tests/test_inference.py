@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.cancel import CancelToken
-from core.checkpoint import load_checkpoint
-from core.errors import Cancelled, RelightError
-from core.gainmap import carry_to_full_resolution
-from core.inference import Relighter, pad_to_multiple, to_tensor
+from core.base.cancel import CancelToken
+from core.base.errors import Cancelled, RelightError
+from core.engine.gainmap import carry_to_full_resolution
+from core.engine.inference import Relighter, pad_to_multiple, to_tensor
+from core.storage.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_4096x3072_pair_on_cpu_stays_within_6_gb(lite_checkpoint, tmp_path):
     code = f"""
 import resource, numpy as np, torch
 torch.set_num_threads(2)
-from core.inference import Relighter
+from core.engine.inference import Relighter
 r = Relighter.from_checkpoint({str(lite_checkpoint)!r}, device='cpu')
 rng = np.random.default_rng(0)
 src = rng.random((3072, 4096, 3), dtype=np.float32); gui = rng.random((3072, 4096, 3), dtype=np.float32)

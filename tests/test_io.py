@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.errors import RelightError
-from core.io import check_pair, depth_warnings, read_depth, read_image, write_depth_npy, write_image
+from core.base.errors import RelightError
+from core.storage.io import check_pair, depth_warnings, read_depth, read_image, write_depth_npy, write_image
 
 
 def test_png16_round_trip_is_exact_to_16_bit_codes(tmp_path):
@@ -69,7 +69,7 @@ def test_image_errors(tmp_path):
 
 
 def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
-    import core.io as cio
+    import core.storage.io as cio
 
     write_image(tmp_path / "out.png", np.zeros((32, 32, 3)), 8)
     before = (tmp_path / "out.png").read_bytes()
@@ -166,7 +166,7 @@ def test_size_mismatch_names_the_depth_file(tmp_path):
 
 
 def test_depth_warnings():
-    from core.io import DepthMap
+    from core.storage.io import DepthMap
 
     assert depth_warnings(DepthMap(np.zeros((4, 4), np.float32))) == ["depth is all zeros"]
     assert depth_warnings(DepthMap(np.full((4, 4), 0.3, np.float32))) == ["depth is constant"]

@@ -4,7 +4,7 @@ import pywt
 import torch
 from skimage.metrics import structural_similarity
 
-from core.losses import (
+from core.train.losses import (
     VGG_SLICES,
     VGG_WEIGHTS,
     LossWeights,
@@ -130,7 +130,7 @@ def test_total_loss_weights_and_perceptual_switch(vgg_file):
 
 
 def test_metrics_against_hand_values_and_skimage():
-    from core.metrics import psnr, ssim
+    from core.train.metrics import psnr, ssim
 
     a = np.full((40, 50, 3), 0.5)
     assert psnr(a, a + 0.1) == pytest.approx(20.0)  # mse 0.01
@@ -147,7 +147,7 @@ def test_metrics_against_hand_values_and_skimage():
 
 
 def test_detail_ratio_against_hand_values():
-    from core.metrics import detail_ratio, laplacian_variance
+    from core.train.metrics import detail_ratio, laplacian_variance
 
     # one bright pixel in a 5x5 grey image: the 3x3 interior Laplacian holds -4, four 1s and four 0s
     img = np.zeros((5, 5), np.float64)

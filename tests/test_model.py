@@ -95,8 +95,8 @@ def test_imagenet_encoder_init_from_local_file(tmp_path):
     """An ImageNet Res2Net-101 v1b file (3-channel stem, with fc) initialises the 8-channel encoder."""
     import timm
 
-    from core.errors import RelightError
-    from core.weights import load_imagenet_encoder
+    from core.base.errors import RelightError
+    from core.storage.weights import load_imagenet_encoder
 
     torch.manual_seed(0)
     rgb = timm.create_model("res2net101d", pretrained=False)  # same names as res2net101_v1b_26w_4s

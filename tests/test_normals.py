@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import RelightError
+from core.base.errors import RelightError
 from core.render.addlight import (
     Optics,
     add_light,
@@ -205,7 +205,7 @@ def laplacian_correlation(a, b):
 
 
 def test_photographs_keep_colour_and_detail_and_follow_the_light():
-    from core.normals_engine import NormalsRelighter
+    from core.engine.normals import NormalsRelighter
 
     engine = NormalsRelighter("cpu")
     report = []
@@ -242,8 +242,8 @@ def test_light_settings_are_checked():
 
 def test_library_relights_with_the_normals_engine_without_a_checkpoint(tmp_path, monkeypatch):
     from core import api
-    from core.inference import Relighter
-    from core.io import write_depth_npy, write_image
+    from core.engine.inference import Relighter
+    from core.storage.io import write_depth_npy, write_image
 
     def no_network(*a, **k):
         raise AssertionError("the normals engine must not load a checkpoint")
@@ -263,7 +263,7 @@ def test_library_relights_with_the_normals_engine_without_a_checkpoint(tmp_path,
 
 def test_command_line_normals_engine_single_and_folder(capsys, tmp_path):
     from core.cli import main
-    from core.io import read_image, write_depth_npy, write_image
+    from core.storage.io import read_image, write_depth_npy, write_image
 
     src = write_image(tmp_path / "in" / "a.png", np.full((40, 60, 3), 0.5, np.float32), 8)
     write_depth_npy(tmp_path / "in" / "a.npy", np.full((40, 60), 0.4, np.float32))

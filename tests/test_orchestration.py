@@ -4,15 +4,15 @@ engine run, the same result as the engine driven by hand; the faces go through i
 import numpy as np
 import pytest
 
-from core.checkpoint import load_checkpoint
-from core.errors import RelightError
-from core.guides import CompassGuides
-from core.inference import Relighter
-from core.inputs import InputFiles, load_input
-from core.io import DepthMap, write_depth_npy, write_image
-from core.orchestration import Engines, check_depth_shape, compass_guide, complete_inputs, relight, run
+from core.base.errors import RelightError
+from core.engine.guides import CompassGuides, compass_guide
+from core.engine.inference import Relighter
+from core.inputs.input import InputFiles, load_input
+from core.orchestration import Engines, check_depth_shape, complete_inputs, relight, run
 from core.render.light import Light
 from core.session import EngineSettings, OutputSettings, Session
+from core.storage.checkpoint import load_checkpoint
+from core.storage.io import DepthMap, write_depth_npy, write_image
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ class Filler:
     def __call__(self, inp, role, again=False):
         from dataclasses import replace
 
-        from core.inputs import estimated_depth
+        from core.inputs.input import estimated_depth
 
         return replace(inp, depth=estimated_depth(inp, WrongSize().estimate))
 

@@ -1,4 +1,4 @@
-"""The product carries its own files: resources are found through core.resources in the source tree, the
+"""The product carries its own files: resources are found through core.base.resources in the source tree, the
 wheel holds them (bundled model and card, demo pair, icons, .desktop file) beside every module, and an
 install of that wheel alone, run from another folder, relights the demo and opens the app."""
 
@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import __version__, resources
-from core.checkpoint import BUNDLED_MODEL, resolve_checkpoint
+from core import __version__
+from core.base import resources
+from core.storage.checkpoint import BUNDLED_MODEL, resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 # top-level folders a wheel must never be built from: an earlier build's build/lib would leak into it
@@ -145,7 +146,7 @@ def _run_installed(target: Path, cwd: Path, script: Path, *args: str) -> subproc
 def test_installed_wheel_alone_relights_the_demo_from_another_folder(installed, tmp_path):
     where = tmp_path / "where.py"
     where.write_text(
-        "import core, relight_gui.widgets.compass as w, core.resources as r\n"
+        "import core, relight_gui.widgets.compass as w, core.base.resources as r\n"
         "d = r.demo_pair()\n"
         "print(core.__file__, w.__file__, r.bundled_model_path())\n"
         "print(d.source, d.source_depth, d.guide, d.guide_depth, d.target)\n"
@@ -162,8 +163,8 @@ def test_installed_wheel_alone_relights_the_demo_from_another_folder(installed, 
     r = _run_installed(installed, tmp_path, installed / "bin" / "relight", *infer, "--output", str(out))
     assert r.returncode == 0, r.stderr
     assert "s3net-lite-synthetic.safetensors" in r.stderr and out.is_file()
-    from core.io import read_image
-    from core.metrics import psnr
+    from core.storage.io import read_image
+    from core.train.metrics import psnr
 
     relit, source, target = read_image(out), read_image(demo[0]), read_image(demo[4])
     assert relit.shape == source.shape
@@ -178,7 +179,7 @@ def test_installed_wheel_alone_opens_the_app_on_the_demo(installed, tmp_path):
     r = _run_installed(installed, tmp_path, installed / "bin" / "relight-gui", *args)
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"relighting {installed / 'core' / '_resources' / 'demo' / 'source.png'}" in r.stderr
-    from core.io import read_image
+    from core.storage.io import read_image
 
     img = read_image(shot)
     assert img.shape[0] > 400 and img.shape[1] > 600 and float(np.std(img)) > 0.05

@@ -1,7 +1,7 @@
 import numpy as np
 
-from core.io import write_depth_npy, write_image
-from core.pairing import find_depth, pair_dropped
+from core.inputs.pairing import find_depth, pair_dropped
+from core.storage.io import write_depth_npy, write_image
 
 
 def _img(p):

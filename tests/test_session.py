@@ -6,13 +6,13 @@ import inspect
 import numpy as np
 import pytest
 
-from core.defaults import DEFAULTS, use_fast_path
-from core.errors import RelightError
-from core.inputs import Input
-from core.io import DepthMap
+from core.base.defaults import DEFAULTS, use_fast_path
+from core.base.errors import RelightError
+from core.base.vocab import Engine, OutputMode, Precision
+from core.inputs.input import Input
 from core.render.light import Light
 from core.session import EngineSettings, OutputSettings, Session
-from core.vocab import Engine, OutputMode, Precision
+from core.storage.io import DepthMap
 
 
 def _input(seed=0, h=40, w=48):
@@ -79,7 +79,7 @@ def test_compose_settings_follow_the_target():
 
 def test_one_table_of_defaults_for_every_face():
     from core import api, cli
-    from core.inference import Relighter
+    from core.engine.inference import Relighter
 
     assert DEFAULTS.precision == "auto" and DEFAULTS.mode == "auto" and DEFAULTS.device == "auto"
     rel = inspect.signature(api.relight).parameters

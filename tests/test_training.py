@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from core.cancel import CancelToken
-from core.data.synthetic import synthesize
-from core.errors import RelightError
-from core.training import Callbacks, TrainConfig, train
+from core.base.cancel import CancelToken
+from core.base.errors import RelightError
+from core.train.synthetic import synthesize
+from core.train.training import Callbacks, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 # training runs, resumes and kills take from seconds to minutes each on 2 CPU cores
@@ -116,8 +116,8 @@ def test_config_round_trip_and_errors(tiny, tmp_path):
 
 
 def test_fine_tune_from_official_format_checkpoint(tiny, tmp_path):
-    from core.checkpoint import official_state_dict_bytes
     from core.model import create_model
+    from core.storage.checkpoint import official_state_dict_bytes
 
     torch.manual_seed(3)
     m = create_model("s3net-lite")
@@ -323,7 +323,7 @@ def test_resume_reads_the_run_config_and_records_changes(capsys, tmp_path):
 
 
 def test_run_folder_lock_stale_temporaries_damaged_state_and_metrics(tmp_path):
-    from core.training import RunLock
+    from core.train.training import RunLock
 
     synthesize(tmp_path / "d", scenes=2, size=64, seed=0)
     out = tmp_path / "run"
@@ -352,7 +352,7 @@ def test_run_folder_lock_stale_temporaries_damaged_state_and_metrics(tmp_path):
     steps = [json.loads(ln)["step"] for ln in (out / "metrics.jsonl").read_text().splitlines() if "total" in ln]
     assert steps == sorted(set(steps)) and steps[-1] == 3
     meta = load_file  # noqa: F841  (weights are checked below through the CLI-facing reader)
-    from core.checkpoint import read_state_dict
+    from core.storage.checkpoint import read_state_dict
 
     assert read_state_dict(out / "last.safetensors")[1]["training"]["step"] == 3
     data = (out / "state.pt").read_bytes()
@@ -432,7 +432,7 @@ RECORDED_VALIDATION = [(3, 7.362433570888257, 0.08100320893632548), (6, 7.425387
 
 
 def test_loss_sequence_and_run_metadata_match_the_recorded_run(tiny, tmp_path):
-    from core.checkpoint import read_state_dict
+    from core.storage.checkpoint import read_state_dict
 
     totals, vals = [], []
     train(

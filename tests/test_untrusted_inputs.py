@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.base.errors import RelightError
 from core.cli import main
-from core.errors import RelightError
-from core.inputs import InputFiles, load_input
-from core.io import read_depth, read_image, write_depth, write_depth_npy, write_image
+from core.inputs.input import InputFiles, load_input
+from core.storage.io import read_depth, read_image, write_depth, write_depth_npy, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,9 +43,9 @@ def _npy_header_obj() -> bytes:
 LIMITED_READ = r"""
 import resource, sys, time
 sys.path.insert(0, sys.argv[2])
-import core.safe_load as sl
-from core.io import read_depth
-from core.errors import RelightError
+import core.storage.safe_load as sl
+from core.storage.io import read_depth
+from core.base.errors import RelightError
 if len(sys.argv) > 3:
     sl.MAX_ARRAY_BYTES = int(sys.argv[3])  # a small bound keeps the test small
 vm = [int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize:")][0]
@@ -258,8 +258,8 @@ def test_fifo_as_image_depth_or_checkpoint_is_refused_without_waiting(capsys, tm
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_folder_mode_skips_and_reports_fifos(capsys, tmp_path, fifos, lite_checkpoint):
-    from core.data.synthetic import synthesize
-    from core.pairing import pair_dropped
+    from core.inputs.pairing import pair_dropped
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=3)
     pairs = tmp_path / "s" / "pairs"
@@ -305,7 +305,7 @@ def _png_header(path: Path, w: int, h: int, bit_depth: int = 8, colour: int = 2)
 
 
 def test_pair_over_the_memory_budget_is_refused_before_decoding(capsys, tmp_path, monkeypatch, lite_checkpoint):
-    from core.inputs import (
+    from core.inputs.input import (
         BYTES_PER_DEPTH_PIXEL,
         BYTES_PER_GUIDE_PIXEL,
         BYTES_PER_SOURCE_PIXEL,
@@ -358,7 +358,7 @@ def test_pair_over_the_memory_budget_is_refused_before_decoding(capsys, tmp_path
     with pytest.raises(RelightError, match="needs about"):
         load_input(InputFiles(src, dep))
     # a small budget applies to real pairs in folder mode: the pair is reported, the run goes on
-    from core.data.synthetic import synthesize
+    from core.train.synthetic import synthesize
 
     synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=2)
     monkeypatch.setenv("RELIGHT_MEMORY_BUDGET_MB", "0.5")  # 64x64 x 128 bytes = 0.5 MB, plus the guide and depths

@@ -44,7 +44,7 @@ class S3Net(nn.Module):
         self.out_channels = d3
         self.enhancer = Enhancer(d3, 20)
         self.tail = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(d3, 3, 7), nn.Tanh())
-        # zero channels appended before the last pixel shuffles (core.accel.pad_head_channels sets it)
+        # zero channels appended before the last pixel shuffles (core.engine.accel.pad_head_channels sets it)
         self.head_padding = 0
 
     def forward_packed(self, x: torch.Tensor) -> torch.Tensor:

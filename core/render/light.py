@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import RelightError
-from ..vocab import AZIMUTH_DEG, KELVIN_RANGE
+from core.base.errors import RelightError
+from core.base.vocab import AZIMUTH_DEG, KELVIN_RANGE
 
 LIGHT_ELEVATION_DEG = 30.0
 LIGHT_DISTANCE = 6.5

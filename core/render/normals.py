@@ -1,7 +1,7 @@
 """Surface normals from a depth map (torch; the same code on the CPU and on CUDA).
 
 Depth is in the product's convention: larger = farther (VIDIT's ``normalized_depth``, the renderer's
-camera depth / 30 m, or an estimate already converted by ``core.depth_estimation``). Each pixel is
+camera depth / 30 m, or an estimate already converted by ``core.depth.estimation``). Each pixel is
 back-projected through a pinhole camera, so the normals do not depend on the depth's unit: scaling
 a depth map scales the scene, not its shape. Camera space: x = the camera's right (E), y = up,
 z = away from the camera (N); a surface facing the camera has a normal with z < 0.

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import RelightError
+from core.base.errors import RelightError
 
 # colour photographs shipped inside scikit-image (no download)
 PHOTOS = (

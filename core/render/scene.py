@@ -10,7 +10,7 @@ Shading is Lambertian with cast shadows, inverse-square falloff and a weak ambie
 exposure, a soft shoulder and the sRGB transfer curve. Temperature only scales the light's
 colour, so a scene's images cost one shading render per direction and one geometry pass.
 
-Training data (``core.data.synthetic``) and compass guides (``core.guides``) both render here.
+Training data (``core.train.synthetic``) and compass guides (``core.engine.guides``) both render here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..vocab import TEMPERATURES, VIDIT_DIRECTIONS
+from core.base.vocab import TEMPERATURES, VIDIT_DIRECTIONS
+
 from .color import kelvin_to_linear_rgb
 from .light import azimuth_of, light_position
 

@@ -14,9 +14,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
+from core.base.vocab import COMPASS_DIRECTIONS, ENGINE_LABELS, ENGINES, VIDIT_DIRECTIONS
 from core.render.color import kelvin_to_linear_rgb
 from core.render.light import LIGHT_SETTINGS, Light
-from core.vocab import COMPASS_DIRECTIONS, ENGINE_LABELS, ENGINES, VIDIT_DIRECTIONS
 
 from ..imaging import to_qimage
 

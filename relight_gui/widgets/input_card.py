@@ -8,9 +8,8 @@ import numpy as np
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QVBoxLayout
 
-from core.inputs import Input
-from core.io import DepthMap
-from core.vocab import DepthOrigin
+from core.base.vocab import DepthOrigin
+from core.inputs import DepthMap, Input
 
 from ..imaging import to_qimage
 from .depth_view import DepthPanel, ImagePanel

@@ -1,1 +1,0 @@
-"""Datasets (VIDIT, NTIRE pairs), paired augmentation, and the synthetic VIDIT-style renderer."""

@@ -1,0 +1,1 @@
+"""Depth estimation: the estimators, the fast CUDA path, the depth network and its model store."""
