@@ -140,7 +140,7 @@ def test_cuda_fast_path_and_graphs_match_the_cpu(tiny_depth_model, precision):
 def test_the_mlp_activation_is_found_under_either_name():
     from torch import nn
 
-    from core.depth_fast import _activation
+    from core.depth.fast import _activation
 
     gelu = nn.GELU()
     older, newer = nn.Module(), nn.Module()
