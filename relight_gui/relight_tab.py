@@ -683,8 +683,10 @@ class RelightTab(QWidget):
     def _show_light(self) -> None:
         """A light: the compass shows it on its tab; none: the guide photo's tab."""
         light = self.session.light
-        if light is not None and light != self.compass.light:
+        if light is not None and light != self.compass.light:  # a light set outside the compass
             self.compass.set_light(light)
+            if self.session.engine is Engine.S3NET:
+                self.show_compass_guide(light)
         self.guide_tabs.blockSignals(True)
         self.guide_tabs.setCurrentIndex(0 if light is None else 1)
         self.guide_tabs.blockSignals(False)
@@ -923,7 +925,7 @@ class RelightTab(QWidget):
         if session is None and self.normals_active:
             return  # nothing to light yet
         if session is None:
-            self.preview.submit(lambda: (light, None, self.guides.guide(light, 192, 192).image, None))
+            self.show_compass_guide(light)
             return
 
         self._previews_stale = False
@@ -947,6 +949,10 @@ class RelightTab(QWidget):
             self._relight_again = True
         else:
             self.relight()
+
+    def show_compass_guide(self, light) -> None:
+        """The compass's picture of the guide for `light` (rendered small, off the GUI thread)."""
+        self.preview.submit(lambda: (light, None, self.guides.guide(light, 192, 192).image, None))
 
     def _preview_ready(self, payload) -> None:
         light, image, guide, session = payload
