@@ -101,13 +101,16 @@ def main(argv: list[str] | None = None) -> int:
             light = Light.parse(args.light, args.temperature, **{n: getattr(args, n) for n in LIGHT_SETTINGS})
         except RelightError as exc:
             parser.error(str(exc))
-        win.relight_tab.compass.set_light(light)
-        if args.engine:
-            win.relight_tab.compass.set_engine(args.engine)
-        win.relight_tab.guide_tabs.setCurrentIndex(1)
+        rt = win.relight_tab
+        rt.session.update(light=light, engine=args.engine or rt.compass.engine)  # the compass shows them
     if args.screenshot:
         return run_screenshot(app, win, Path(args.screenshot))
     return app.exec()
+
+
+def path_of(inp) -> object:
+    """The file a loaded input was read from, else its name."""
+    return inp.files.image if inp.files else inp.name
 
 
 def run_screenshot(app, win, out: Path) -> int:
@@ -122,9 +125,9 @@ def run_screenshot(app, win, out: Path) -> int:
     state = {"started": False, "code": 1}
 
     def estimate_missing_depth() -> None:
-        cards = (rt.source_card,) if rt.compass_active else (rt.source_card, rt.guide_card)
-        for card in cards:
-            if card.loaded and not card.ready:
+        roles = ("source",) if rt.session.uses_light else ("source", "guide")
+        for card in map(rt.card_for, roles):
+            if card.input is not None and not card.input.has_depth:
                 if not depth_model_installed(rt.settings):
                     fail(f"the {card.title.lower()} has no depth map and no depth model is installed")
                     return
@@ -143,9 +146,10 @@ def run_screenshot(app, win, out: Path) -> int:
             estimate_missing_depth()
         if not state["started"] and rt.relight_button.isEnabled():
             state["started"] = True
-            guide = rt.compass.light.describe() if rt.compass_active else rt.guide_card.image_path
+            session = rt.session
+            guide = session.light.describe() if session.uses_light else path_of(session.guide)
             logging.getLogger("relight.gui").info(
-                "screenshot run: relighting %s with the guide %s", rt.source_card.image_path, guide
+                "screenshot run: relighting %s with the guide %s", path_of(session.source), guide
             )
             rt.relight()
 

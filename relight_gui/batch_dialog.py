@@ -27,34 +27,53 @@ from PySide6.QtWidgets import (
 from core.base.errors import RelightError
 from core.base.vocab import Engine
 from core.engine.batch import check_output_folder, folder_jobs
-from core.orchestration import relight_folder
+from core.inputs import Input
+from core.orchestration import Engines, relight_folder
+from core.render.light import Light
+from core.session import Session
 
 from .dialogs import show_error
+from .model_state import ModelState
+from .settings import Settings
 from .workers import Operation
 
 FORMATS = {"PNG 16-bit": (".png", 16), "PNG 8-bit": (".png", 8), "TIFF 16-bit": (".tif", 16), "JPEG 8-bit": (".jpg", 8)}
 
 
 class BatchDialog(QDialog):
-    def __init__(self, tab, parent=None):
-        super().__init__(parent or tab)
-        self.tab = tab
+    """Relight a folder as the session says (engine, output, and its light or guide photo when
+    chosen), with its engines. `compass`: the light and engine offered when the session uses a
+    guide photo (the compass's, not on view)."""
+
+    def __init__(
+        self,
+        session: Session,
+        engines: Engines,
+        settings: Settings,
+        model: ModelState,
+        compass: tuple[Light, Engine],
+        parent=None,
+    ):
+        super().__init__(parent)
+        self.session, self.engines, self.settings, self.model = session, engines, settings, model
+        self._compass = compass
         self.setWindowTitle("Relight a folder")
         self.setMinimumWidth(640)
         self.worker: Operation | None = None
-        settings = tab.settings
         self.input = QLineEdit(settings.get("batch_input"))
         self.input.setPlaceholderText("NTIRE layout (input/ + guide/) or a folder of source images")
         self.output = QLineEdit(settings.get("batch_output") or str(Path(settings.get("output_dir")) / "relit"))
         self.guides = QButtonGroup(self)
         self.from_folder = QRadioButton("Each source's guide from the folder (guide/)")
         self.one_photo = QRadioButton("The guide photo on the Guide card, for every source")
-        engine = " (normals engine)" if tab.compass.engine == "normals" else ""
-        self.compass = QRadioButton(f"The light compass{engine}: {tab.compass.light.describe()}")
+        light, engine = self.compass_target()
+        normals = " (normals engine)" if engine is Engine.NORMALS else ""
+        self.compass = QRadioButton(f"The light compass{normals}: {light.describe()}")
         for i, b in enumerate((self.from_folder, self.one_photo, self.compass)):
             self.guides.addButton(b, i)
-        (self.compass if tab.compass_active else self.from_folder).setChecked(True)
-        self.one_photo.setEnabled(tab.guide_card.ready)
+        (self.compass if session.uses_light else self.from_folder).setChecked(True)
+        guide = session.guide
+        self.one_photo.setEnabled(isinstance(guide, Input) and guide.has_depth)
         self.format = QComboBox()
         self.format.addItems(list(FORMATS))
         self.progress = QProgressBar()
@@ -112,15 +131,23 @@ class BatchDialog(QDialog):
         lay.addWidget(self.errors, 1)
         lay.addLayout(buttons)
 
+    def compass_target(self) -> tuple[Light, Engine]:
+        """The light and engine of the compass choice: the session's, else the compass's."""
+        if self.session.uses_light:
+            return self.session.light, self.session.engine
+        light, engine = self._compass
+        return light, Engine(engine)
+
     def start(self) -> Operation | None:
-        # the Relight tab's session, with this dialog's choice of guide: each job's own (no light, no
+        # a copy of the session, with this dialog's choice of guide: each job's own (no light, no
         # guide), the guide photo for every source, or the compass's light
         choice = self.guides.checkedId()
-        session, engines = self.tab.session(), self.tab.engines
+        session, engines = self.session.snapshot(), self.engines
+        light, engine = self.compass_target()
         session.update(
-            light=self.tab.compass.light if choice == 2 else None,
-            guide=self.tab.guide_card.input if choice == 1 else None,
-            engine=self.tab.compass.engine if choice == 2 else Engine.S3NET,
+            light=light if choice == 2 else None,
+            guide=session.guide if choice == 1 else None,
+            engine=engine if choice == 2 else Engine.S3NET,
         )
         normals = session.engine is Engine.NORMALS
         if normals:  # a light added from each source's depth
@@ -130,7 +157,7 @@ class BatchDialog(QDialog):
                 show_error(self, "Cannot relight the folder", str(exc))
                 return None
         else:
-            engine = self.tab.model.relighter
+            engine = self.model.relighter if self.model.ready else None
         if engine is None or self.worker is not None:
             return None
         try:
@@ -141,8 +168,8 @@ class BatchDialog(QDialog):
             return None
         suffix, bits = FORMATS[self.format.currentText()]
         out = self.output.text().strip()
-        self.tab.settings.set("batch_input", self.input.text().strip())
-        self.tab.settings.set("batch_output", out)
+        self.settings.set("batch_input", self.input.text().strip())
+        self.settings.set("batch_output", out)
         self.errors.clear()
         self.open_button.setEnabled(False)
         self.progress.setValue(0)  # a new batch starts empty, not at the last one's N/N
@@ -150,7 +177,7 @@ class BatchDialog(QDialog):
         # photos without depth get it estimated, as in a single relight, when the depth model is there
         from .relight_tab import depth_model_installed
 
-        estimate = depth_model_installed(self.tab.settings)
+        estimate = depth_model_installed(self.settings)
         # one pair at a time on the CPU, so Cancel stops after the current pair
         batch_size = 1 if getattr(getattr(engine, "device", None), "type", "cpu") == "cpu" else None
 

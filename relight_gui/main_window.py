@@ -95,11 +95,11 @@ class MainWindow(QMainWindow):
 
     def reload_model(self) -> None:
         s = self.settings
+        self.relight_tab.refresh_engine_settings()
         self.model.load(s.get("checkpoint") or None, s.get("device"), s.get("precision"), s.get("fast"))
 
     def use_checkpoint(self, path: str) -> None:
-        self.settings_tab.checkpoint.setText(path)
-        self.settings_tab.apply()
+        self.settings_tab.use_checkpoint(path)
         self.tabs.setCurrentWidget(self.relight_tab)
 
     def _model_loaded(self, relighter) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -22,15 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.engine.inference import RelightResult
-
-EXPOSURE_CHOICES = {"auto": "auto", "keep": "photo's", "network": "network's"}
 from core.base.errors import RelightError
 from core.base.vocab import KELVIN_RANGE, OUTPUT_MODES, Engine
 from core.depth.estimation import default_model_dir, find_depth_model, inspect_depth_model
 from core.depth.store import DEPTH_ANYTHING_V2_SMALL, download_model
 from core.engine.guides import CompassGuides
-from core.engine.normals import NormalsPreview, NormalsRelighter
+from core.engine.normals import NormalsPreview
+from core.inputs import Input
 from core.inputs.input import InputFiles, load_input
 from core.inputs.pairing import find_depth, ntire_pairs, pair_dropped
 from core.orchestration import Engines
@@ -44,12 +43,13 @@ from core.services import (
     write_depth,
     write_image,
 )
-from core.session import EngineSettings, OutputSettings, Session
+from core.session import Session
 
 from .dialogs import show_error
 from .imaging import to_qimage
 from .model_state import ModelState
-from .settings import Settings
+from .session_view import SessionView
+from .settings import KEEP_EXPOSURE, Settings
 from .widgets.compare_view import COMPARE_MODES, CompareView
 from .widgets.compass import CompassPanel
 from .widgets.input_card import InputCard
@@ -63,6 +63,7 @@ SAVE_FILTERS = [
     "TIFF 8-bit (*.tif *.tiff)",
     "JPEG 8-bit (*.jpg *.jpeg)",
 ] + (["WebP 8-bit (*.webp)"] if ".webp" in OUTPUT_SUFFIXES else [])
+EXPOSURE_CHOICES = {"auto": "auto", "keep": "photo's", "network": "network's"}
 
 
 def labelled(text: str, combo: QComboBox) -> QWidget:
@@ -91,6 +92,19 @@ def depth_model_installed(settings: Settings) -> bool:
     return depth_model_folder(settings) is not None
 
 
+def has_depth(x) -> bool:
+    """A loaded input with its depth map (what a relight needs of the source and a guide photo)."""
+    return isinstance(x, Input) and x.has_depth
+
+
+def input_paths(x) -> list[Path]:
+    """The files a loaded input was read from: its image and its depth map."""
+    if not isinstance(x, Input):
+        return []
+    depth = x.depth.path if x.depth is not None else None
+    return [p for p in (x.files.image if x.files else None, depth) if p]
+
+
 def model_note(info) -> str:
     """One line under a result made by the bundled model: it learnt from synthetic scenes only; a
     link to its card. Empty for other models (the result line names every model)."""
@@ -114,11 +128,11 @@ class RelightTab(QWidget):
         self.model, self.settings = model, settings
         self._estimating: set[InputCard] = set()  # cards whose depth estimate is running
         self._model_folder = depth_model_folder(settings)  # the usable depth model, when there is one
-        self.result: RelightResult | None = None
+        # the relight these widgets show and edit: its inputs, and its result with whether it is stale
+        self.session = Session(output=settings.output_settings(), settings=settings.engine_settings())
         # what the result was made from (source file and image, guide, model): its name and its
         # comparison follow these, not the inputs opened since
         self.result_from: dict | None = None
-        self.stale = False  # the inputs changed since the result
         self.source_changed = False  # ... and the source too: the view shows the new source instead
         self.worker: Operation | None = None
         self.guides = CompassGuides()  # preview guides, rendered in memory
@@ -127,13 +141,11 @@ class RelightTab(QWidget):
         self.preview = LatestWins("Live preview", self)
         self.preview.succeeded.connect(self._preview_ready, QUEUED)
         self.preview.failed.connect(self._preview_failed, QUEUED)
-        self._preview_session: tuple | None = None
-        self._normals: NormalsRelighter | None = None  # the normals engine, made on first use
-        self._normals_device = None
         self._relight_again = False
         self._previews_stale = False  # a full relight started after the pending previews were asked for
         self.guide_image = None  # the guide of the last result (photo or rendered)
         self._panel_wanted: int | None = None  # the inputs panel's width when the window allows it
+        self._view = "inputs"  # what the compare view shows: "inputs", "result" or "preview"
 
         inputs = self._build_inputs()
         self._build_run_row()
@@ -141,8 +153,27 @@ class RelightTab(QWidget):
         self._build_result_labels()
         self._fit_buttons_to_text()
         self._build_layout(inputs)
+        self.session_view = SessionView(self.session, self)
+        self.session_view.changed.connect(self._session_changed)
+        for signal in (model.loading, model.loaded, model.failed):
+            signal.connect(lambda *_: self._use_model())
+        self._use_model()
         self.refresh_recent()
         self.update_state()
+
+    @property
+    def result(self):
+        """The session's last result (a RelightResult), or None."""
+        return self.session.result
+
+    @property
+    def stale(self) -> bool:
+        """The inputs changed since the result."""
+        return self.session.stale
+
+    def _use_model(self) -> None:
+        """The engines relight with the model the Settings tab loaded (none while it loads)."""
+        self.engines.use_relighter(self.model.relighter if self.model.ready else None)
 
     def _build_inputs(self) -> QVBoxLayout:
         """The source card, Swap, and the guide side: a guide photo or the light compass."""
@@ -164,9 +195,7 @@ class RelightTab(QWidget):
         self.guide_tabs.setObjectName("guide_tabs")
         self.guide_tabs.addTab(self.guide_card, "Guide photo")
         self.guide_tabs.addTab(self.compass, "Light compass")
-        self.guide_tabs.currentChanged.connect(
-            lambda _i: (self.update_state(), self.compass_changing(self.compass.light))
-        )
+        self.guide_tabs.currentChanged.connect(self._guide_tab_chosen)
         self.compass.changing.connect(self.compass_changing)
         self.compass.changed.connect(self.compass_changed)
         for card in (self.source_card, self.guide_card):
@@ -185,7 +214,7 @@ class RelightTab(QWidget):
 
     def _build_run_row(self) -> None:
         """Relight, Cancel, the output mode and exposure, Save, Copy, Batch; the progress bar and banner."""
-        settings = self.settings
+        output = self.session.output
         self.relight_button = QPushButton("Relight")
         self.relight_button.setObjectName("relightButton")
         self.relight_button.setMinimumWidth(120)
@@ -196,8 +225,8 @@ class RelightTab(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(list(OUTPUT_MODES))
-        self.mode_combo.setCurrentText(settings.get("mode"))
-        self.mode_combo.currentTextChanged.connect(lambda m: settings.set("mode", m))
+        self.mode_combo.setCurrentText(output.mode.value)
+        self.mode_combo.currentTextChanged.connect(lambda m: self._edit_output(mode=m))
         self.mode_combo.setToolTip(
             "auto = detail: the network's lighting on the source's own detail, at any size\n"
             "full: the network's own image at full resolution (soft)\n"
@@ -207,9 +236,9 @@ class RelightTab(QWidget):
         self.exposure_combo = QComboBox()
         for key, label in EXPOSURE_CHOICES.items():
             self.exposure_combo.addItem(label, key)
-        self.exposure_combo.setCurrentIndex(max(0, self.exposure_combo.findData(settings.get("exposure"))))
+        self._show_exposure(output.keep_exposure)
         self.exposure_combo.currentIndexChanged.connect(
-            lambda _i: settings.set("exposure", self.exposure_combo.currentData())
+            lambda _i: self._edit_output(keep_exposure=KEEP_EXPOSURE[self.exposure_combo.currentData()])
         )
         self.exposure_combo.setToolTip(
             "auto: under the light compass the photo keeps its brightness; with a guide photo\n"
@@ -220,8 +249,8 @@ class RelightTab(QWidget):
         self.ev_spin.setRange(-4.0, 4.0)
         self.ev_spin.setSingleStep(0.25)
         self.ev_spin.setSuffix(" EV")
-        self.ev_spin.setValue(float(settings.get("exposure_ev")))
-        self.ev_spin.valueChanged.connect(lambda v: settings.set("exposure_ev", float(v)))
+        self.ev_spin.setValue(float(output.exposure))
+        self.ev_spin.valueChanged.connect(lambda v: self._edit_output(exposure=float(v)))
         self.ev_spin.setToolTip("Brighten (+) or darken (-) the result by this many stops")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -399,8 +428,7 @@ class RelightTab(QWidget):
             files = InputFiles(files.image, find_depth(files.image))
 
         def done(inp):
-            card.set_input(inp)
-            self.mark_stale(source_changed=card is self.source_card)
+            setattr(self.session, self.role(card), inp)  # the card shows it (_session_changed)
             card.show_model_state(depth_model_installed(self.settings))
             self.settings.add_recent(str(files.image), str(files.depth or ""))
             self.settings.set("input_dir", str(files.image.parent))  # Open… starts here next time
@@ -416,18 +444,33 @@ class RelightTab(QWidget):
             error_title=f"Cannot open the {card.title.lower()}",
         ).run()
 
+    def role(self, card: InputCard) -> str:
+        """What the card shows of the session: "source" or "guide"."""
+        return "source" if card is self.source_card else "guide"
+
+    def card_for(self, role: str) -> InputCard:
+        return self.source_card if role == "source" else self.guide_card
+
     def _estimate_if_waiting(self, card: InputCard) -> None:
         """Estimating on open (a setting): a loaded photo without depth gets it once a model is there."""
-        if card.loaded and not card.ready and self.settings.get("auto_depth") and depth_model_installed(self.settings):
+        inp = getattr(self.session, self.role(card))
+        if (
+            isinstance(inp, Input)
+            and not inp.has_depth
+            and self.settings.get("auto_depth")
+            and depth_model_installed(self.settings)
+        ):
             self.estimate_depth(card)
 
     def estimate_depth(self, card: InputCard) -> Operation | None:
         """Estimate the card's missing depth map in the background (cached per image by the estimator).
         Returns None when there is nothing to do or the card's estimate is already running."""
-        if card.input is None or card in self._estimating:
+        role = self.role(card)
+        inp = getattr(self.session, role)
+        if not isinstance(inp, Input) or card in self._estimating:
             return None
-        inp, image = card.input, card.input.image
-        fill = self.engines.depth_filler(self.engine_settings())
+        image = inp.image
+        fill = self.engines.depth_filler(self.session.settings)
 
         def work(progress, cancel):
             progress(0.1, "loading the depth model")
@@ -436,9 +479,13 @@ class RelightTab(QWidget):
             progress(0.4, f"estimating depth with {estimator.name}")
             return fill(inp, card.title.lower(), again=True).depth  # checked to be the image's size
 
+        def same_image() -> bool:
+            now = getattr(self.session, role)
+            return isinstance(now, Input) and now.image is image
+
         def done(depth):
-            if card.input is not None and card.input.image is image:  # the card still shows that image
-                card.set_depth(depth)
+            if same_image():  # the session still holds that image
+                setattr(self.session, role, replace(getattr(self.session, role), depth=depth))
                 self.statusMessage.emit(f"{card.title}: depth {depth.origin}")
             self.update_state()
 
@@ -446,7 +493,7 @@ class RelightTab(QWidget):
             self._estimating.discard(card)
             card.estimate_button.setEnabled(True)
             self.update_state()
-            if card.input is not None and card.input.image is not image:
+            if getattr(self.session, role) is not None and not same_image():
                 self._estimate_if_waiting(card)  # another photo was opened on the card meanwhile
 
         self._estimating.add(card)
@@ -467,7 +514,15 @@ class RelightTab(QWidget):
         """The batch dialog: relight a whole folder with the current model, output mode and guide."""
         from .batch_dialog import BatchDialog
 
-        dialog = BatchDialog(self)
+        self._use_model()
+        dialog = BatchDialog(
+            self.session,
+            self.engines,
+            self.settings,
+            self.model,
+            compass=(self.compass.light, self.compass.engine),
+            parent=self,
+        )
         dialog.setModal(False)
         dialog.show()
         return dialog
@@ -491,7 +546,7 @@ class RelightTab(QWidget):
     def _write_in_background(self, path: Path, write, what: str, on_saved=None) -> Operation | None:
         """Run `write` in a worker (encoding a large image takes seconds); refuse a path that is one
         of the inputs. Returns the worker, or None when the name was refused."""
-        inputs = [p for c in (self.source_card, self.guide_card) for p in (c.image_path, c.depth_path) if p]
+        inputs = [p for x in (self.session.source, self.session.guide) for p in input_paths(x)]
 
         def same(a: Path, b: Path) -> bool:
             try:
@@ -513,6 +568,7 @@ class RelightTab(QWidget):
     def refresh_depth_model(self) -> None:
         """The depth model setting changed (or a download finished): the cards' Estimate/Download
         offers follow it, and photos waiting for depth get it when estimating on open is on."""
+        self.refresh_engine_settings()
         folder = depth_model_folder(self.settings)
         installed = folder is not None
         # a usable model that was not there before (after none, or after a damaged one): photos
@@ -590,36 +646,115 @@ class RelightTab(QWidget):
             card.set_recent(self.settings.recent())
 
     def swap(self) -> None:
-        s, g = self.source_card.state(), self.guide_card.state()
-        self.source_card.restore(g)
-        self.guide_card.restore(s)
-        self.mark_stale(source_changed=True)
+        self.session.update(source=self.session.guide, guide=self.session.source)
+
+    # ---- the session: widgets edit it, and follow its changes -----------------------------
+    def _edit_output(self, **change) -> None:
+        self.session.output = replace(self.session.output, **change)
+
+    def _guide_tab_chosen(self, index: int) -> None:
+        """The guide side's tab: a guide photo (no light), or the light compass (its light and engine)."""
+        compass = index == 1
+        self.session.update(
+            light=self.compass.light if compass else None,
+            engine=self.compass.engine if compass else Engine.S3NET,
+        )
+        self.update_state()
+        self.compass_changing(self.compass.light)
+
+    def _session_changed(self, name: str) -> None:
+        if name in ("source", "guide"):
+            self._show_input(name)
+        elif name == "light":
+            self._show_light()
+        elif name == "engine":
+            self._show_engine()
+        elif name == "output":
+            self._show_output()
+        if name in Session.INPUTS:
+            self._show_inputs_changed(name)
+        if name == "stale" or (name in Session.INPUTS and self.stale):
+            self._show_stale()
+        if name == "result":
+            self._show_new_result()
         self.update_state()
 
-    def mark_stale(self, source_changed: bool = False) -> None:
-        """The inputs changed: the result no longer belongs to them; say so until the next run. A new
-        source replaces the old pair's result in the view (the result is kept: Save still writes it)."""
-        self.source_changed = self.source_changed or source_changed
+    def _show_input(self, role: str) -> None:
+        card, value = self.card_for(role), getattr(self.session, role)
+        if isinstance(value, InputFiles):  # files named, not read yet: read them, then show them
+            self.load_into(card, value)
+        elif value is None:
+            card.clear()
+        elif card.input is not value:
+            card.set_input(value)
+
+    def _show_light(self) -> None:
+        """A light: the compass shows it on its tab; none: the guide photo's tab."""
+        light = self.session.light
+        if light is not None and light != self.compass.light:  # a light set outside the compass
+            self.compass.set_light(light)
+            if self.session.engine is Engine.S3NET:
+                self.show_compass_guide(light)
+        self.guide_tabs.blockSignals(True)
+        self.guide_tabs.setCurrentIndex(0 if light is None else 1)
+        self.guide_tabs.blockSignals(False)
+
+    def _show_engine(self) -> None:
+        if self.session.uses_light:
+            self.compass.show_engine(self.session.engine)
+
+    def _show_output(self) -> None:
+        output = self.session.output
+        for w in (self.mode_combo, self.exposure_combo, self.ev_spin):
+            w.blockSignals(True)
+        self.mode_combo.setCurrentText(output.mode.value)
+        self._show_exposure(output.keep_exposure)
+        self.ev_spin.setValue(float(output.exposure))
+        for w in (self.mode_combo, self.exposure_combo, self.ev_spin):
+            w.blockSignals(False)
+        self.settings.save_output(output)  # the next start opens with these
+
+    def _show_exposure(self, keep: bool | None) -> None:
+        key = next(k for k, v in KEEP_EXPOSURE.items() if v is keep)
+        self.exposure_combo.setCurrentIndex(max(0, self.exposure_combo.findData(key)))
+
+    def _show_inputs_changed(self, name: str) -> None:
+        """An input changed. A new source replaces the old pair's result in the view (the result is
+        kept: Save still writes it); a live preview on view keeps its place."""
+        self.source_changed = self.source_changed or name == "source"
         if self.worker is None:  # the bar's "done" was about the earlier inputs
             self.progress.setValue(0)
             self.progress.setFormat("")
-        if self.result is not None:
-            self.stale = True
-            made = self.result_from or {}
-            self.result_label.setText(
-                f"Stale: the inputs changed since this result (made from {made.get('source_name', '?')} "
-                f"with {made.get('guide', '?')}). Relight to update it. ({self.result.describe()})"
-            )
+        if name not in ("source", "guide") or (self._view == "preview" and name != "source"):
+            return
         if self.result is None or self.source_changed:
             self.show_inputs()
-        else:
+
+    def _show_stale(self) -> None:
+        """The result no longer belongs to the inputs: say so until the next run (a live preview's
+        own line stays: it says the full result follows)."""
+        if self.result is None or self._view == "preview":
+            return
+        made = self.result_from or {}
+        self.result_label.setText(
+            f"Stale: the inputs changed since this result (made from {made.get('source_name', '?')} "
+            f"with {made.get('guide', '?')}). Relight to update it. ({self.result.describe()})"
+        )
+        if self._view == "result":
             self.compare.labels = (self.compare.labels[0], "relit (stale)")
             self.compare.update()
 
+    def refresh_engine_settings(self) -> None:
+        """The Settings tab changed how the engines run (device, precision, fast path, depth model)."""
+        settings = self.settings.engine_settings()
+        if settings != self.session.settings:
+            self.session.settings = settings
+
     def show_inputs(self) -> None:
         """No result for these inputs yet: the view shows the source (or nothing) under the next-step hint."""
-        src = self.source_card.image
-        self.compare.set_images(src, None, ("source", ""))
+        src = self.session.source
+        self.compare.set_images(src.image if isinstance(src, Input) else None, None, ("source", ""))
+        self._view = "inputs"
 
     def set_colormap(self, cmap: str) -> None:
         for card in (self.source_card, self.guide_card):
@@ -628,7 +763,8 @@ class RelightTab(QWidget):
     # ---- running --------------------------------------------------------------------------
     def update_state(self) -> None:
         running = self.worker is not None
-        ready = self.source_card.ready and (self.compass_active or self.guide_card.ready)
+        session = self.session
+        ready = has_depth(session.source) and (session.uses_light or has_depth(session.guide))
         normals = self.normals_active  # the normals engine needs no model
         if self.model.busy and not normals:
             self.banner.setText("Loading the model…")
@@ -643,9 +779,9 @@ class RelightTab(QWidget):
                 "its output would not be a relighting. Choose a trained checkpoint in Settings.</span>"
             )
         elif not ready:
-            cards = (self.source_card,) if self.compass_active else (self.source_card, self.guide_card)
-            missing = [c.title.lower() for c in cards if not c.loaded]
-            no_depth = [c.title.lower() for c in cards if c.loaded and not c.ready]
+            roles = ("source",) if session.uses_light else ("source", "guide")
+            missing = [r for r in roles if getattr(session, r) is None]
+            no_depth = [r for r in roles if getattr(session, r) is not None and not has_depth(getattr(session, r))]
             parts = []
             if missing:
                 parts.append(
@@ -655,7 +791,12 @@ class RelightTab(QWidget):
                 parts.append(f"The {' and the '.join(no_depth)} has no depth map: estimate it on its card.")
             self.banner.setText(" ".join(parts))
         else:
-            warn = [f"{c.title}: {w}" for c in (self.source_card, self.guide_card) for w in c.warnings]
+            warn = [
+                f"{self.card_for(r).title}: {w}"
+                for r in ("source", "guide")
+                if isinstance(getattr(session, r), Input)
+                for w in getattr(session, r).warnings()
+            ]
             idle = "Relighting…" if running else "Ready."
             self.banner.setText(("⚠ " + "; ".join(warn) + ". ") if warn else idle)
         self.compare.set_hint(self.next_step(ready, running))
@@ -670,13 +811,13 @@ class RelightTab(QWidget):
 
     def next_step(self, ready: bool, running: bool) -> str:
         """The empty view's hint: what to do next, following the inputs as they load."""
-        src, gui = self.source_card, self.guide_card
+        src, gui = self.session.source, self.session.guide
         if running:
             return "Relighting…"
-        if not src.loaded:
+        if src is None:
             return "Open or drop a source photo (with its depth map if you have one)."
-        if not src.ready:
-            if src in self._estimating:
+        if not has_depth(src):
+            if self.source_card in self._estimating:
                 return "Estimating the source's depth map…"
             if depth_model_installed(self.settings):
                 return "The source has no depth map: estimate it on its card (Estimate depth)."
@@ -684,10 +825,10 @@ class RelightTab(QWidget):
                 "The source has no depth map: open its depth map, or get the depth model on its card (Download model…)."
             )
         if not ready:
-            if gui.loaded and not gui.ready:
+            if gui is not None and not has_depth(gui):
                 return (
                     "Estimating the guide's depth map…"
-                    if gui in self._estimating
+                    if self.guide_card in self._estimating
                     else "The guide has no depth map: estimate it on its card, or use the Light compass tab."
                 )
             return "Next: open or drop a guide photo, or choose a light on the Light compass tab."
@@ -695,40 +836,16 @@ class RelightTab(QWidget):
             return "Loading the model…"
         return "Both inputs are ready: press Relight (Ctrl+R)."
 
-    def output_settings(self) -> OutputSettings:
-        keep = {"auto": None, "keep": True, "network": False}[self.exposure_combo.currentData() or "auto"]
-        return OutputSettings(self.mode_combo.currentText(), keep, self.ev_spin.value())
-
-    def engine_settings(self) -> EngineSettings:
-        s = self.settings
-        return EngineSettings(
-            device=s.get("device"),
-            precision=s.get("precision"),
-            fast=s.get("fast"),
-            depth_model=s.get("depth_model") or None,
-        )
-
-    def session(self) -> Session:
-        """The relight these widgets describe (the model is the one the Settings tab loaded)."""
-        self.engines.use_relighter(self.model.relighter if self.model.ready else None)
-        return Session(
-            source=self.source_card.input,
-            guide=self.guide_card.input,
-            light=self.compass.light if self.compass_active else None,
-            engine=self.compass.engine if self.compass_active else Engine.S3NET,
-            output=self.output_settings(),
-            settings=self.engine_settings(),
-        )
-
     def compose_settings(self, light):
         """How the detail output is composed: the light's temperature when the compass gives the
         light, and the exposure controls."""
-        return self.output_settings().compose(light)
+        return self.session.output.compose(light)
 
     def relight(self) -> Operation | None:
         if not self.relight_button.isEnabled():
             return None
-        session, engines = self.session(), self.engines
+        self._use_model()
+        session, engines = self.session.snapshot(), self.engines  # later edits do not reach this run
         src, light, photo = session.source, session.light, session.guide
         normals = session.engine is Engine.NORMALS
         try:
@@ -739,7 +856,7 @@ class RelightTab(QWidget):
             return None
         self._previews_stale = True  # a preview finishing after this must not cover the full result
         made_from = {
-            "source": self.source_card.image_path,
+            "source": src.files.image if src.files else None,
             "source_name": src.name,
             "source_image": src.image,
             "guide": light.describe() if light else photo.name,
@@ -777,33 +894,34 @@ class RelightTab(QWidget):
 
     def _done(self, payload, made_from: dict | None = None) -> None:
         res, self.guide_image = payload
-        self.result, self.result_from = res, made_from
-        self.stale = self.source_changed = False
+        self.result_from = made_from
+        self.session.set_result(res)  # shown by _show_new_result
+        self.resultReady.emit(res)
+
+    def _show_new_result(self) -> None:
+        res = self.result
+        self.source_changed = False
         self.show_result()
-        info = (made_from or {}).get("info")
+        info = (self.result_from or {}).get("info")
         self.result_label.setText(f"Result: {res.describe()}" + (f" · preset {info.preset}" if info else ""))
         note = model_note(info)
         self.model_note.setText(note)
         self.model_note.setVisible(bool(note))
-        self.resultReady.emit(res)
 
     # ---- the light compass ----------------------------------------------------------------
     @property
     def compass_active(self) -> bool:
-        return self.guide_tabs.currentIndex() == 1
+        return self.session.uses_light
 
     @property
     def normals_active(self) -> bool:
-        return self.compass_active and self.compass.engine == "normals"
+        return self.session.uses_light and self.session.engine is Engine.NORMALS
 
-    def normals_engine(self) -> NormalsRelighter:
-        """The normals engine on the Settings tab's device (made again when that changes)."""
-        return self.engines.normals(self.engine_settings())
-
-    def _session(self):
-        """The live preview of the current session (core.orchestration), or None."""
+    def live_preview(self):
+        """The live preview of the session (core.orchestration), or None."""
+        self._use_model()
         try:
-            return self.engines.preview(self.session())
+            return self.engines.preview(self.session)
         except RelightError:
             return None  # said when the full relight runs
 
@@ -811,11 +929,11 @@ class RelightTab(QWidget):
         """While the light moves: a preview at a small size; the newest request wins."""
         if not self.compass_active:
             return
-        session = self._session()
+        session = self.live_preview()
         if session is None and self.normals_active:
             return  # nothing to light yet
         if session is None:
-            self.preview.submit(lambda: (light, None, self.guides.guide(light, 192, 192).image, None))
+            self.show_compass_guide(light)
             return
 
         self._previews_stale = False
@@ -829,7 +947,10 @@ class RelightTab(QWidget):
         self.preview.submit(update)
 
     def compass_changed(self, light) -> None:
-        """On release: the full-resolution relight (queued behind a running one)."""
+        """On release: the session takes the light and engine; the full-resolution relight follows
+        (queued behind a running one)."""
+        if self.compass_active:
+            self.session.update(light=light, engine=self.compass.engine)
         self.update_state()  # the engine may have changed, and with it what a relight needs
         self.compass_changing(light)
         if self.worker is not None:
@@ -837,11 +958,16 @@ class RelightTab(QWidget):
         else:
             self.relight()
 
+    def show_compass_guide(self, light) -> None:
+        """The compass's picture of the guide for `light` (rendered small, off the GUI thread)."""
+        self.preview.submit(lambda: (light, None, self.guides.guide(light, 192, 192).image, None))
+
     def _preview_ready(self, payload) -> None:
         light, image, guide, session = payload
         self.compass.show_guide(guide)
-        if image is not None and session is self._session() and self.worker is None and not self._previews_stale:
+        if image is not None and session is self.live_preview() and self.worker is None and not self._previews_stale:
             self.compare.set_images(session.display, image, ("source", "preview"), keep_view=True)
+            self._view = "preview"
             where = (
                 session.describe() if isinstance(session, NormalsPreview) else f"network at {session.pw}×{session.ph}"
             )
@@ -866,11 +992,7 @@ class RelightTab(QWidget):
         if self.result is None or self.source_changed:
             return
         made = self.result_from or {}
-        ref = (
-            made.get("source_image", self.source_card.image)
-            if self.against.currentText() == "source"
-            else self.guide_image
-        )
+        ref = made.get("source_image") if self.against.currentText() == "source" else self.guide_image
         label = self.against.currentText()
         if ref is not None and ref.shape != self.result.image.shape:
             import cv2
@@ -881,6 +1003,7 @@ class RelightTab(QWidget):
         self.compare.set_images(
             ref, self.result.image, (label, "relit (stale)" if self.stale else "relit"), keep_view=True
         )
+        self._view = "result"
 
     # ---- output ---------------------------------------------------------------------------
     def suggested_name(self) -> str:

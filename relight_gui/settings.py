@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from core.base.defaults import DEFAULTS as CORE
+from core.base.errors import RelightError
+from core.session import EngineSettings, OutputSettings
 
 # the engine and output defaults come from core's one table, so the app and `relight infer` agree
 DEFAULTS = {
@@ -30,6 +32,9 @@ DEFAULTS = {
     "batch_input": "",
     "batch_output": "",
 }
+
+# the exposure setting's choices and what the detail output does with each: None follows the target
+KEEP_EXPOSURE = {"auto": None, "keep": True, "network": False}
 
 
 class Settings:
@@ -55,3 +60,27 @@ class Settings:
     def add_recent(self, image: str, depth: str) -> None:
         items = [x for x in self.recent() if x != (image, depth)]
         self.q.setValue("recent", json.dumps([[image, depth]] + [list(x) for x in items][:9]))
+
+    def output_settings(self) -> OutputSettings:
+        """The output mode and exposure last chosen."""
+        keep = KEEP_EXPOSURE.get(self.get("exposure"))
+        try:
+            return OutputSettings(self.get("mode"), keep, self.get("exposure_ev"))
+        except RelightError:  # a mode this version does not know
+            return OutputSettings(CORE.mode, keep, self.get("exposure_ev"))
+
+    def save_output(self, output: OutputSettings) -> None:
+        exposure = next(k for k, v in KEEP_EXPOSURE.items() if v is output.keep_exposure)
+        self.set("mode", output.mode.value)
+        self.set("exposure", exposure)
+        self.set("exposure_ev", float(output.exposure))
+
+    def engine_settings(self) -> EngineSettings:
+        """How the engines run: device, precision, the fast path and the depth model (the model itself
+        is the one the Settings tab loaded)."""
+        return EngineSettings(
+            device=self.get("device"),
+            precision=self.get("precision"),
+            fast=self.get("fast"),
+            depth_model=self.get("depth_model") or None,
+        )

@@ -81,7 +81,7 @@ class SettingsTab(QWidget):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self.browse_checkpoint)
         bundled = QPushButton("Use bundled")
-        bundled.clicked.connect(lambda: (self.checkpoint.setText(""), self.apply()))
+        bundled.clicked.connect(lambda: self.use_checkpoint(""))
         row = QHBoxLayout()
         row.addWidget(self.checkpoint, 1)
         row.addWidget(browse)
@@ -197,6 +197,11 @@ class SettingsTab(QWidget):
         )
         self.depthModelChanged.emit()
         return found is not None
+
+    def use_checkpoint(self, path: str) -> None:
+        """Load the checkpoint at `path` ("" for the bundled model) and keep it as the setting."""
+        self.checkpoint.setText(path)
+        self.apply()
 
     def apply(self) -> None:
         self.settings.set("device", self.device.currentData())

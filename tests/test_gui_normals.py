@@ -135,7 +135,7 @@ def test_a_preview_that_finishes_after_the_full_relight_does_not_cover_it(qtbot,
     rt.guide_tabs.setCurrentIndex(1)
     rt.compass.set_engine("normals")
     qtbot.waitUntil(lambda: rt.result is not None and rt.worker is None, timeout=20000)
-    session, light = rt._session(), rt.compass.light
+    session, light = rt.live_preview(), rt.compass.light
     late = (light, session.update(light), None, session)  # a preview asked for before the relight below
     rt.relight()
     qtbot.waitUntil(lambda: rt.worker is None, timeout=20000)

@@ -240,6 +240,14 @@ class CompassPanel(QWidget):
     def set_engine(self, engine: str) -> None:
         self.engine_combo.setCurrentIndex(ENGINES.index(engine))
 
+    def show_engine(self, engine: str) -> None:
+        """Show `engine` without emitting `changed` (the change came from elsewhere)."""
+        self.engine_combo.blockSignals(True)
+        self.engine_combo.setCurrentIndex(ENGINES.index(engine))
+        self.engine_combo.blockSignals(False)
+        self._show_engine()
+        self._refresh()
+
     def set_light(self, light: Light) -> None:
         self.dial.set_azimuth(light.azimuth)
         for sl, value in [(self.slider, int(round(light.kelvin / 100)))] + [

@@ -1,0 +1,143 @@
+"""The Relight tab and its one Session: widgets edit the session, the session's changes show in the
+widgets (the stale result included), the batch dialog relights with the session's light or guide."""
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+import test_gui  # noqa: E402
+from core.base.vocab import Engine, OutputMode  # noqa: E402
+from core.inputs import Input, InputFiles  # noqa: E402
+from core.render.light import Light  # noqa: E402
+from core.session import OutputSettings, Session  # noqa: E402
+from test_gui import _collect_garbage_on_the_gui_thread, _load_both, make_pair, mime  # noqa: E402,F401
+
+window = test_gui.window  # the fixture: a main window with a small model loaded
+
+
+def relit(qtbot, rt):
+    with qtbot.waitSignal(rt.resultReady, timeout=30000) as blocker:
+        rt.relight()
+    qtbot.waitUntil(lambda: rt.worker is None, timeout=10000)
+    return blocker.args[0]
+
+
+def test_editing_the_widgets_edits_the_session(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    session = rt.session
+    _load_both(qtbot, rt, tmp_path)
+    assert session.source is rt.source_card.input and session.guide is rt.guide_card.input
+    assert session.source.files.image.name == "src.png" and session.light is None
+    rt.mode_combo.setCurrentText("gain-map")
+    rt.exposure_combo.setCurrentIndex(rt.exposure_combo.findData("network"))
+    rt.ev_spin.setValue(-0.5)
+    assert session.output == OutputSettings(OutputMode.GAIN_MAP, False, -0.5)
+    assert window.settings.get("mode") == "gain-map" and window.settings.get("exposure") == "network"
+    rt.guide_tabs.setCurrentIndex(1)  # the light compass: the session takes its light
+    assert session.light == rt.compass.light and session.uses_light and session.engine is Engine.S3NET
+    rt.compass.set_engine("normals")
+    assert session.engine is Engine.NORMALS
+    qtbot.waitUntil(lambda: rt.worker is None and rt.result is not None, timeout=20000)
+    rt.guide_tabs.setCurrentIndex(0)  # back to the guide photo: no light, S3Net
+    assert session.light is None and session.engine is Engine.S3NET
+    rt.swap()
+    assert session.source.files.image.name == "gui.png" and rt.source_card.image_path.name == "gui.png"
+
+
+def test_session_changes_show_in_the_widgets(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    session = rt.session
+    session.update(light=Light(90, 5000), engine="normals")
+    assert rt.guide_tabs.currentIndex() == 1 and rt.compass.light.azimuth == 90 and rt.compass.light.kelvin == 5000
+    assert rt.compass.engine == "normals" and rt.compass.normals_box.isVisibleTo(rt.compass)
+    assert rt.worker is None  # shown, not relit: only the user's release relights
+    session.update(light=None, engine="s3net")
+    assert rt.guide_tabs.currentIndex() == 0
+    session.output = OutputSettings("full", True, 1.5)
+    assert rt.mode_combo.currentText() == "full" and rt.exposure_combo.currentData() == "keep"
+    assert rt.ev_spin.value() == 1.5 and window.settings.get("exposure_ev") == 1.5
+    # files named in the session are read and shown on their card
+    img, dep = make_pair(tmp_path, "named")
+    session.source = InputFiles(img, dep)
+    qtbot.waitUntil(lambda: isinstance(session.source, Input), timeout=10000)
+    assert rt.source_card.image_path == img and rt.compare.before is session.source.image
+    assert "guide" in rt.compare.placeholder  # the next step follows the session
+
+
+def test_a_result_goes_stale_when_the_source_or_the_light_changes(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    session = rt.session
+    _load_both(qtbot, rt, tmp_path)
+    res = relit(qtbot, rt)
+    assert session.result is res and not session.stale and rt.compare.labels[1] == "relit"
+    assert "stale" not in rt.save_button.toolTip()
+    session.update(light=Light(180, 3000))  # a change made outside the widgets
+    assert session.stale and rt.stale and rt.result_label.text().startswith("Stale")
+    assert rt.compare.labels[1] == "relit (stale)" and "stale" in rt.save_button.toolTip()
+    relit(qtbot, rt)
+    assert not rt.stale and rt.result_from["guide"] == Light(180, 3000).describe()
+    rt.source_card.handle_mime(mime(*make_pair(tmp_path, "other", seed=9)))
+    qtbot.waitUntil(lambda: rt.source_card.image_path.name == "other.png", timeout=10000)
+    assert session.stale and rt.result_label.text().startswith("Stale")
+    assert rt.compare.after is None and rt.compare.before is session.source.image  # the new source on view
+
+
+def test_the_batch_dialog_relights_with_the_sessions_light_or_guide(qtbot, window, tmp_path, monkeypatch):
+    import relight_gui.batch_dialog as batch_dialog
+
+    rt = window.relight_tab
+    _load_both(qtbot, rt, tmp_path)
+    (tmp_path / "in").mkdir()
+    make_pair(tmp_path / "in", "p0")
+    seen = []
+
+    def fake_relight_folder(session, jobs, out, engines, **kw):
+        seen.append((session.light, session.guide, session.engine, engines))
+        return SimpleNamespace(written=[], total=len(jobs), cancelled=False, failed=[], out=out)
+
+    monkeypatch.setattr(batch_dialog, "relight_folder", fake_relight_folder)
+    light = Light(270, 6500)
+    rt.session.update(light=light)
+    dlg = rt.open_batch()
+    qtbot.addWidget(dlg)
+    assert dlg.session is rt.session and dlg.engines is rt.engines
+    assert dlg.compass.isChecked() and light.describe() in dlg.compass.text()
+    dlg.input.setText(str(tmp_path / "in"))
+    dlg.output.setText(str(tmp_path / "out"))
+    w = dlg.start()
+    qtbot.waitUntil(lambda: w.done and dlg.worker is None, timeout=20000)
+    assert seen[-1][:3] == (light, None, Engine.S3NET) and seen[-1][3] is rt.engines
+    dlg.one_photo.setChecked(True)  # the session's guide photo for every source
+    w = dlg.start()
+    qtbot.waitUntil(lambda: w.done and dlg.worker is None, timeout=20000)
+    assert seen[-1][0] is None and seen[-1][1] is rt.session.guide
+    assert rt.session.light == light  # the dialog's choice stays in its own copy of the session
+    dlg.close()
+
+
+def test_session_changes_from_a_worker_thread_reach_the_widgets_on_the_gui_thread(qtbot, window):
+    rt = window.relight_tab
+    threads = []
+    rt.session_view.changed.connect(lambda name: threads.append(threading.current_thread()))
+    worker = threading.Thread(target=lambda: rt.session.update(light=Light(45, 4000)))
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: rt.guide_tabs.currentIndex() == 1, timeout=5000)
+    assert rt.compass.light.azimuth == 45 and threads and all(t is threading.main_thread() for t in threads)
+
+
+def test_the_session_view_stops_listening_when_it_goes(qtbot):
+    from relight_gui.session_view import SessionView
+
+    session = Session()
+    view = SessionView(session)
+    heard = []
+    view.changed.connect(heard.append)
+    session.light = Light(0, 3500)
+    assert heard == ["light"]
+    view.deleteLater()
+    qtbot.waitUntil(lambda: not session.events._listeners, timeout=5000)
+    session.light = None  # nobody listens: no error
