@@ -144,10 +144,17 @@ class Session:
         for name, value in inputs.items():
             setattr(self, name, value)
 
-    def set_result(self, result: Any) -> None:
+    def set_result(self, result: Any, made_from: Session | None = None) -> None:
+        """Store a result; `made_from` is the snapshot it was computed from: when an input has changed
+        since (the user moved on while it ran), the result arrives already stale."""
+        changed = made_from is not None and any(
+            getattr(made_from._state, n) is not getattr(self._state, n) for n in Session.INPUTS
+        )
         object.__setattr__(self, "result", result)
-        object.__setattr__(self, "stale", False)
+        object.__setattr__(self, "stale", changed)
         self.events.emit("result")
+        if changed:
+            self.events.emit("stale")
 
     @property
     def uses_light(self) -> bool:

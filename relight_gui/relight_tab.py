@@ -861,6 +861,7 @@ class RelightTab(QWidget):
             "source_image": src.image,
             "guide": light.describe() if light else photo.name,
             "info": None if normals else self.model.relighter.info,
+            "session": session,
         }
 
         def work(progress, cancel):
@@ -895,7 +896,8 @@ class RelightTab(QWidget):
     def _done(self, payload, made_from: dict | None = None) -> None:
         res, self.guide_image = payload
         self.result_from = made_from
-        self.session.set_result(res)  # shown by _show_new_result
+        # shown by _show_new_result; stale at once if an input changed while it ran
+        self.session.set_result(res, (made_from or {}).get("session"))
         self.resultReady.emit(res)
 
     def _show_new_result(self) -> None:

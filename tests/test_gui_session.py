@@ -85,6 +85,17 @@ def test_a_result_goes_stale_when_the_source_or_the_light_changes(qtbot, window,
     assert rt.compare.after is None and rt.compare.before is session.source.image  # the new source on view
 
 
+def test_a_result_arrives_stale_when_the_light_moved_while_it_ran(qtbot, window, tmp_path):
+    rt = window.relight_tab
+    _load_both(qtbot, rt, tmp_path)
+    with qtbot.waitSignal(rt.resultReady, timeout=30000):
+        rt.relight()
+        rt.session.update(light=Light(200, 3000))  # before the result reaches the GUI thread
+    qtbot.waitUntil(lambda: rt.worker is None, timeout=10000)
+    assert rt.session.result is not None and rt.stale
+    assert rt.result_label.text().startswith("Stale") and rt.compare.labels[1] == "relit (stale)"
+
+
 def test_the_batch_dialog_relights_with_the_sessions_light_or_guide(qtbot, window, tmp_path, monkeypatch):
     import relight_gui.batch_dialog as batch_dialog
 

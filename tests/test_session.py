@@ -53,6 +53,19 @@ def test_a_snapshot_does_not_follow_later_edits_and_listeners_can_leave():
     assert heard == ["light"] and not session.uses_light
 
 
+def test_a_result_made_from_inputs_that_changed_meanwhile_arrives_stale():
+    session = Session(source=_input(0), light=Light(0, 6500))
+    running = session.snapshot()  # a relight starts on these inputs
+    heard = []
+    session.events.connect(heard.append)
+    session.set_result("relit", running)  # nothing changed: current
+    assert not session.stale and heard == ["result"]
+    running = session.snapshot()
+    session.light = Light(90, 2500)  # the user moves the light while it runs
+    session.set_result("relit again", running)
+    assert session.result == "relit again" and session.stale and heard[-2:] == ["result", "stale"]
+
+
 def test_vocabularies_are_checked_where_they_enter():
     with pytest.raises(RelightError, match="unknown engine 'cycles'"):
         Session(engine="cycles")
