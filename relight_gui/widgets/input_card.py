@@ -132,14 +132,6 @@ class InputCard(QFrame):
         self.image_panel.set_qimage(to_qimage(inp.image))
         self._show_depth()
 
-    def set_depth(self, depth: DepthMap) -> None:
-        """Attach a depth map (e.g. an estimated one) to the loaded image."""
-        from dataclasses import replace
-
-        if self.input is not None:
-            self.input = replace(self.input, depth=depth)
-            self._show_depth()
-
     def show_model_state(self, installed: bool) -> None:
         self.estimate_button.setEnabled(installed)
         self.download_button.setVisible(not installed)
@@ -186,15 +178,6 @@ class InputCard(QFrame):
         self.warning_label.setText("")
         self.no_depth.hide()
         self.save_depth_button.hide()
-
-    def state(self) -> Input | None:
-        return self.input
-
-    def restore(self, state: Input | None) -> None:
-        if state is None:
-            self.clear()
-        else:
-            self.set_input(state)
 
     def set_colormap(self, cmap: str) -> None:
         self.depth_panel.set_colormap(cmap)
