@@ -159,3 +159,23 @@ def test_defaults_follow_the_kind_of_target():
     assert settings_for(None, keep_exposure=True).keep_exposure
     with pytest.raises(RelightError, match="exposure"):
         settings_for(3500, exposure_ev=float("nan"))
+
+
+def test_brightened_highlights_roll_off_with_their_gradation_and_hue():
+    from core.engine.compose import HIGHLIGHT_KNEE, roll_off_highlights
+
+    # a warm highlight ramp that a relight pushed up to 1.6x over range, beside a mid-grey
+    ramp = np.linspace(0.2, 1.6, 400, dtype=np.float32)
+    lin = np.stack([ramp, 0.8 * ramp, 0.6 * ramp], -1)[None].repeat(4, 0)
+    out = roll_off_highlights(lin)
+    assert out.max() <= 1.0 + 1e-6
+    red = out[0, :, 0]
+    # every step of the ramp still brighter than the last (the brightest 0.1 % meet at 1): no flat patch
+    assert np.all(np.diff(red[: int(len(red) * 0.995)]) > 0)
+    assert (red >= 1.0 - 1e-6).mean() < 0.01  # was a third of the ramp clipped at 1
+    below = ramp <= HIGHLIGHT_KNEE
+    np.testing.assert_allclose(out[0, below], lin[0, below], rtol=1e-6)  # below the knee: untouched
+    np.testing.assert_allclose(out[0, :, 1] / out[0, :, 0], 0.8, rtol=1e-5)  # hue kept
+    # an image already in range is left exactly as it is
+    inside = lin / lin.max()
+    assert roll_off_highlights(inside) is inside

@@ -202,10 +202,31 @@ def compose(
         else:
             before = reference_work if reference_work is not None else source_work
             out *= light_colour(srgb_to_linear(before), srgb_to_linear(relit_work), s.max_colour)[None, None]
-    # highlights: scale a pixel's three channels together so it saturates without a hue shift
-    peak = out.max(axis=2, keepdims=True)
-    out = np.where(peak > 1.0, out / np.maximum(peak, 1e-6), out)
-    return linear_to_srgb(out)
+    return linear_to_srgb(roll_off_highlights(out))
+
+
+HIGHLIGHT_KNEE = 0.75  # linear light (0.88 displayed): where a brightened highlight starts to roll off
+
+
+def roll_off_highlights(lin: np.ndarray, knee: float = HIGHLIGHT_KNEE) -> np.ndarray:
+    """Bring light above 1 back into range with its gradation: each pixel's brightest channel above
+    `knee` follows an extended Reinhard shoulder (slope 1 at the knee) that puts the image's brightest
+    highlight (99.9th percentile) at 1, and the pixel's three channels are scaled together, so a lit
+    white stays white with its detail instead of clipping to a flat patch, and no hue shifts. An image
+    already in range is left as it is."""
+    peak = lin.max(axis=2)
+    top = float(np.percentile(peak[::2, ::2], 99.9))
+    if top <= 1.0:
+        return lin
+    w = 1.0 - knee
+    x = np.maximum(peak - knee, 0.0) / w
+    xmax = (top - knee) / w
+    shoulder = knee + w * x * (1.0 + x / (xmax * xmax)) / (1.0 + x)
+    new_peak = np.where(peak > knee, np.minimum(shoulder, 1.0), peak)
+    out = lin * (new_peak / np.maximum(peak, 1e-6))[:, :, None]
+    # the few pixels above the percentile: scaled into range, still without a hue shift
+    over = out.max(axis=2, keepdims=True)
+    return np.where(over > 1.0, out / np.maximum(over, 1e-6), out)
 
 
 def exposure_kept(settings: ComposeSettings) -> str:
@@ -220,6 +241,7 @@ __all__ = [
     "compass_settings",
     "kelvin_colour",
     "light_colour",
+    "roll_off_highlights",
     "settings_for",
     "linear_to_srgb",
     "srgb_to_linear",
