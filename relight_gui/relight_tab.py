@@ -691,9 +691,10 @@ class RelightTab(QWidget):
     def _show_light(self) -> None:
         """A light: the compass shows it on its tab; none: the guide photo's tab."""
         light = self.session.light
-        if light is not None and light != self.compass.light:  # a light set outside the compass
-            self.compass.set_light(light)
-            if self.session.engine is Engine.S3NET:
+        if light is not None:
+            if light != self.compass.light:  # a light set outside the compass
+                self.compass.set_light(light)
+            if self.session.engine is Engine.S3NET:  # also when it is the compass's starting light
                 self.show_compass_guide(light)
         self.guide_tabs.blockSignals(True)
         self.guide_tabs.setCurrentIndex(0 if light is None else 1)

@@ -152,3 +152,11 @@ def test_the_session_view_stops_listening_when_it_goes(qtbot):
     view.deleteLater()
     qtbot.waitUntil(lambda: not session.events._listeners, timeout=5000)
     session.light = None  # nobody listens: no error
+
+
+def test_the_compass_draws_its_guide_for_its_own_starting_light(qtbot, window):
+    rt = window.relight_tab
+    start = rt.compass.light  # the light the compass opens with: setting it changes no dial
+    rt.compass.show_guide(None)
+    rt.session.update(light=Light(start.azimuth, start.kelvin))
+    qtbot.waitUntil(lambda: not rt.compass.guide_view.pixmap().isNull(), timeout=10000)
