@@ -23,5 +23,7 @@ def configure_process() -> None:
     torch.compile reads its cache folder when it first compiles. Values the user set are kept."""
     if "cv2" not in sys.modules:  # OpenCV's own guard behind ours (core.storage.io checks headers first)
         os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
+        # decoders' warnings (a truncated PNG) go to stderr beside our own one-line error: errors only
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))

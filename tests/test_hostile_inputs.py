@@ -296,3 +296,38 @@ def test_folder_mode_exits_non_zero_when_the_disk_fills_up(tmp_path, capsys, mon
     assert code == 2 and "relit 1 of 3 pairs" in err and "No space left on device" in err, err
     assert last.startswith("relight: error: ") and "2 result(s) could not be written" in last, err
     assert len(list((tmp_path / "out").iterdir())) == 1
+
+
+def test_a_truncated_png_from_the_command_line_is_one_line_on_stderr(tmp_path):
+    """OpenCV's decoder warns on stderr itself; the command line sets it to errors only, so a user sees
+    our one line and nothing else."""
+    rng = np.random.default_rng(0)
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), (rng.random((64, 64, 3)) * 255).astype(np.uint8))
+    photo.write_bytes(photo.read_bytes()[:3000])
+    np.save(tmp_path / "photo.npy", rng.random((64, 64)).astype(np.float32))
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "infer",
+            "--source",
+            str(photo),
+            "--source-depth",
+            str(tmp_path / "photo.npy"),
+            "--light",
+            "E",
+            "--output",
+            str(tmp_path / "out.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        env={k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"},
+    )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("relight: error: "), r.stderr
+    assert "photo.png" in r.stderr
