@@ -243,14 +243,32 @@ def evaluate_photos(
             )
             tiles.append(out)
         tw = max(1, round(w * sheet_height / h))
+        captions = [name] + [f"{d} {k:g} K" for d, k in lights]
         strips.append(
-            np.concatenate([cv2.resize(t, (tw, sheet_height), interpolation=cv2.INTER_AREA) for t in tiles], 1)
+            [
+                (cv2.resize(t, (tw, sheet_height), interpolation=cv2.INTER_AREA), c)
+                for t, c in zip(tiles, captions, strict=True)
+            ]
         )
         if progress:
             progress((i + 1) / len(photos), name)
     if strips:
-        width = max(s.shape[1] for s in strips)
-        report.sheet = np.concatenate(
-            [np.pad(s, ((0, 4), (0, width - s.shape[1]), (0, 0)), constant_values=1.0) for s in strips], 0
-        )
+        cell = max(t.shape[1] for row in strips for t, _c in row)
+        report.sheet = np.concatenate([_sheet_row(row, cell) for row in strips], 0)
     return report
+
+
+def _sheet_row(tiles: list[tuple[np.ndarray, str]], cell: int, band: int = 20) -> np.ndarray:
+    """One photo's row of the contact sheet: each tile centred in a cell of the common width on
+    mid-grey (photos of other shapes leave no white gaps), its caption (the photo, or the light) below."""
+    cells = []
+    for tile, caption in tiles:
+        h, w = tile.shape[:2]
+        out = np.full((h + band, cell, 3), 0.5, np.float32)
+        x = (cell - w) // 2
+        out[:h, x : x + w] = tile
+        text = np.full((band, cell, 3), 31, np.uint8)  # OpenCV draws text on 8-bit images only
+        cv2.putText(text, caption, (6, band - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (242, 242, 242), 1, cv2.LINE_AA)
+        out[h:] = text / np.float32(255)
+        cells.append(out)
+    return np.concatenate(cells, 1)
