@@ -63,6 +63,19 @@ def photos(r: Relighter, sheet: str | None) -> dict:
     return report.summary()
 
 
+def held_out_pairs(pairs_dir: str | None = None) -> list:
+    """The 24 held-out pairs (384², seed 7, 16 directions): from `pairs_dir`, or rendered once into a
+    temp folder."""
+    if pairs_dir is None:
+        from core.base.vocab import COMPASS_DIRECTIONS
+        from core.train.synthetic import synthesize
+
+        pairs_dir = str(Path(tempfile.mkdtemp(prefix="relight-held7-")))
+        synthesize(pairs_dir, 0, 384, seed=7, pairs=24, directions=COMPASS_DIRECTIONS, workers=2)
+        pairs_dir += "/pairs"
+    return list(eval_pairs(pairs_dir, 24))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint")
@@ -71,15 +84,7 @@ def main() -> None:
     ap.add_argument("--sheet", help="contact sheet of the photos at the last size")
     ap.add_argument("--json")
     args = ap.parse_args()
-    pairs_dir = args.pairs_dir
-    if pairs_dir is None:
-        from core.base.vocab import COMPASS_DIRECTIONS
-        from core.train.synthetic import synthesize
-
-        pairs_dir = str(Path(tempfile.mkdtemp(prefix="relight-held7-")))
-        synthesize(pairs_dir, 0, 384, seed=7, pairs=24, directions=COMPASS_DIRECTIONS, workers=2)
-        pairs_dir += "/pairs"
-    pairs = list(eval_pairs(pairs_dir, 24))
+    pairs = held_out_pairs(args.pairs_dir)
     r = Relighter.from_checkpoint(resolve_checkpoint(args.checkpoint), device="cpu")
     results = {}
     for side in (int(s) for s in args.sizes.split(",")):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -21,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.composition import held_out_pairs  # noqa: E402
 from core.engine.inference import Relighter  # noqa: E402
 from core.storage.checkpoint import resolve_checkpoint  # noqa: E402
-from core.train.evaluate import eval_pairs  # noqa: E402
 from core.train.metrics import chroma, geometric_mean, psnr  # noqa: E402
 
 
@@ -60,15 +59,7 @@ def main() -> None:
     ap.add_argument("--pairs-dir")
     ap.add_argument("--json")
     args = ap.parse_args()
-    pairs_dir = args.pairs_dir
-    if pairs_dir is None:
-        from core.base.vocab import COMPASS_DIRECTIONS
-        from core.train.synthetic import synthesize
-
-        pairs_dir = str(Path(tempfile.mkdtemp(prefix="relight-held7-")))
-        synthesize(pairs_dir, 0, 384, seed=7, pairs=24, directions=COMPASS_DIRECTIONS, workers=2)
-        pairs_dir += "/pairs"
-    pairs = list(eval_pairs(pairs_dir, 24))
+    pairs = held_out_pairs(args.pairs_dir)
     results = {}
     for ck in args.checkpoint:
         path = resolve_checkpoint(ck)

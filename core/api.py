@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.base.defaults import DEFAULTS
 from core.base.errors import RelightError
-from core.base.vocab import ENGINES, Engine
+from core.base.vocab import Engine, checked
 from core.engine.guides import CompassGuides, FolderGuides, compass_guide
 from core.engine.inference import Relighter, RelightResult
 from core.inputs.input import Input, InputFiles
@@ -91,8 +91,7 @@ def relight(
     light, no with a guide image); exposure: stops up/down. With ``engine="normals"`` the light is
     added from the source's depth map (its elevation, intensity, ambient, softness and flatten are
     used); no guide and no checkpoint are read."""
-    if engine not in ENGINES:
-        raise RelightError(f"unknown engine '{engine}' (use {' or '.join(ENGINES)})")
+    engine = checked(Engine, engine, "engine", " or ")
     if engine == Engine.NORMALS:
         if guide is not None or light is None:
             raise RelightError("the normals engine adds a light: give light=Light(...), not a guide")

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.base.defaults import DEFAULTS
-from core.base.errors import RelightError
-from core.base.vocab import Engine, OutputMode, Precision
+from core.base.vocab import Engine, OutputMode, Precision, checked
 from core.engine.compose import ComposeSettings, settings_for
 from core.inputs.input import Input, InputFiles
 from core.render.addlight import DEFAULT_DISTANCE
@@ -68,11 +67,7 @@ class EngineSettings:
     shadows: bool = True
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "precision", Precision(self.precision))
-        except ValueError:
-            choices = ", ".join(p.value for p in Precision)
-            raise RelightError(f"unknown precision '{self.precision}' (use {choices})") from None
+        object.__setattr__(self, "precision", checked(Precision, self.precision, "precision"))
 
 
 @dataclass(frozen=True)
@@ -84,11 +79,7 @@ class OutputSettings:
     exposure: float = DEFAULTS.exposure_ev  # stops up (+) or down (-)
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "mode", OutputMode(self.mode))
-        except ValueError:
-            choices = ", ".join(m.value for m in OutputMode)
-            raise RelightError(f"unknown mode '{self.mode}' (use {choices})") from None
+        object.__setattr__(self, "mode", checked(OutputMode, self.mode, "mode"))
 
     def compose(self, light: Light | None) -> ComposeSettings:
         """The composition for this target: a compass light's temperature, or a guide image's."""
@@ -131,7 +122,7 @@ class Session:
         if name not in Session.INPUTS:
             raise AttributeError(f"a session holds {', '.join(Session.INPUTS)}; set the result with set_result")
         if name == "engine":
-            value = _engine(value)
+            value = checked(Engine, value, "engine", " or ")
         if getattr(self._state, name) is value:
             return
         setattr(self._state, name, value)
@@ -170,10 +161,3 @@ class Session:
         copy = Session()
         object.__setattr__(copy, "_state", replace(self._state))
         return copy
-
-
-def _engine(value: Any) -> Engine:
-    try:
-        return Engine(value)
-    except ValueError:
-        raise RelightError(f"unknown engine '{value}' (use {' or '.join(e.value for e in Engine)})") from None

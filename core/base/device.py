@@ -8,7 +8,7 @@ import contextlib
 import torch
 
 from core.base.errors import RelightError
-from core.base.vocab import Precision
+from core.base.vocab import Precision, checked
 
 MULTIPLE = 32  # the network's input sides are padded to a multiple of this
 AUTOCAST = {Precision.FP32: None, Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}
@@ -41,11 +41,7 @@ def resolve_precision(precision: str, device: torch.device) -> Precision:
     """'auto' -> the CPU's native bf16 when it has one, fp32 elsewhere; others are checked."""
     from core.base.hardware import cpu_precision
 
-    try:
-        p = Precision(precision)
-    except ValueError:
-        choices = ", ".join(p.value for p in Precision)
-        raise RelightError(f"unknown precision '{precision}' (use {choices})") from None
+    p = checked(Precision, precision, "precision")
     if p is Precision.AUTO:
         return Precision(cpu_precision()) if device.type == "cpu" else Precision.FP32
     return p

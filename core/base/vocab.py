@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from typing import TypeVar
 
 from core import __version__ as VERSION  # noqa: F401  (re-exported: the one version string)
+from core.base.errors import RelightError
 
 if sys.version_info >= (3, 11):
     from enum import StrEnum
@@ -23,6 +25,17 @@ else:  # Python 3.10: the same behaviour (str() and format() give the value)
 
         def __format__(self, spec: str) -> str:
             return format(str(self.value), spec)
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def checked(kind: type[E], value: object, what: str, joiner: str = ", ") -> E:
+    """`value` as a member of `kind`, or one error naming it and the choices (the boundary check)."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise RelightError(f"unknown {what} '{value}' (use {joiner.join(str(m.value) for m in kind)})") from None
 
 
 class Precision(StrEnum):

@@ -23,7 +23,7 @@ from core.base.defaults import DEFAULTS, use_fast_path
 from core.base.device import MULTIPLE, autocast, pad_to_multiple, pick_device, resolve_precision
 from core.base.errors import RelightError
 from core.base.progress import Progress
-from core.base.vocab import OUTPUT_MODES, CheckpointFormat, OutputMode, Precision
+from core.base.vocab import OUTPUT_MODES, CheckpointFormat, OutputMode, Precision, checked
 from core.engine.compose import ComposeSettings, exposure_kept
 from core.engine.compose import compose as compose_output
 from core.engine.gainmap import carry_to_full_resolution
@@ -248,8 +248,7 @@ class Relighter:
             guide = cv2.resize(guide, (w, h), interpolation=cv2.INTER_AREA)
             gd = cv2.resize(gd, (w, h), interpolation=cv2.INTER_LINEAR)
         notify = progress or (lambda f, m: None)
-        if mode not in OUTPUT_MODES:
-            raise RelightError(f"unknown mode '{mode}' (use {', '.join(OUTPUT_MODES)})")
+        mode = checked(OutputMode, mode, "mode")
         if mode == "auto":
             mode = self.default_mode
         settings = compose or ComposeSettings()
