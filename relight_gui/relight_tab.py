@@ -692,9 +692,11 @@ class RelightTab(QWidget):
         """A light: the compass shows it on its tab; none: the guide photo's tab."""
         light = self.session.light
         if light is not None:
-            if light != self.compass.light:  # a light set outside the compass
+            outside = light != self.compass.light  # a light set outside the compass
+            if outside:
                 self.compass.set_light(light)
-            if self.session.engine is Engine.S3NET:  # also when it is the compass's starting light
+            # a dragged compass has drawn its guide already; the starting light has not
+            if self.session.engine is Engine.S3NET and (outside or not self.compass.shows_guide):
                 self.show_compass_guide(light)
         self.guide_tabs.blockSignals(True)
         self.guide_tabs.setCurrentIndex(0 if light is None else 1)

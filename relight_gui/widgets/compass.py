@@ -263,6 +263,10 @@ class CompassPanel(QWidget):
         self.normals_box.setVisible(normals)
         self.guide_view.setVisible(not normals)  # the normals engine has no guide
 
+    @property
+    def shows_guide(self) -> bool:
+        return not self.guide_view.pixmap().isNull()
+
     def show_guide(self, image: np.ndarray | None) -> None:
         from PySide6.QtGui import QPixmap
 
