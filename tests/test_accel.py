@@ -70,7 +70,7 @@ def test_the_compiled_path_pads_its_own_copy_and_the_cuda_graph_keeps_the_plain_
     assert compiled.model.tail[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.parametrize("preset", ["s3net-lite", "s3net"])
+@pytest.mark.parametrize("preset", ["s3net-lite", "s3net", "s3net-lite-colour"])
 @pytest.mark.slow
 def test_every_reshaping_step_keeps_the_output_in_float64(preset):
     model = randomize(create_model(preset), 6).eval().double()

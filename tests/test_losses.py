@@ -54,6 +54,27 @@ def test_ssim_map_matches_skimage_away_from_borders():
     np.testing.assert_allclose(ours[5:-5, 5:-5], ref[5:-5, 5:-5], atol=1e-4)
 
 
+def test_ssim_map_equals_the_two_dimensional_window_at_the_borders_too():
+    """The separable blur is the 11x11 window's convolution exactly, zero-padded borders included."""
+    import torch.nn.functional as F
+
+    from core.train.losses import gaussian_kernel
+
+    x = torch.rand(2, 3, 23, 17, dtype=torch.float64)
+    y = (x + 0.2 * torch.rand_like(x)).clamp(0, 1)
+    g = gaussian_kernel(11, 1.5).double()
+    w = (g[:, None] * g[None, :])[None, None].expand(3, 1, 11, 11)
+
+    def blur(t):
+        return F.conv2d(t, w, padding=5, groups=3)
+
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    ref = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    torch.testing.assert_close(ssim_map(x, y), ref, rtol=0, atol=1e-12)
+
+
 def test_wssim_weights_and_extremes():
     w = wssim_weights(2, 0.7)
     r = 0.7

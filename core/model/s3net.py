@@ -6,7 +6,7 @@ loads with ``strict=True`` and gives the same output.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -19,9 +19,13 @@ from .encoder import build_encoder
 class S3NetConfig:
     layers: tuple[int, int, int] = (3, 4, 23)
     channels: tuple[int, int, int] = (64, 128, 256)  # bottleneck planes; stage outputs are 4x
+    # Not in the paper: the output layer also writes a per-pixel gain, and the image is
+    # base + gain x the source's colours. The published decoder rebuilds every colour from
+    # quarter-resolution features, and a small one trained briefly greys the objects' own colours.
+    colour_path: bool = False
 
     def as_dict(self) -> dict:
-        return {k: list(v) for k, v in asdict(self).items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class S3Net(nn.Module):
@@ -43,7 +47,7 @@ class S3Net(nn.Module):
         d3 = (d2 + c1) // 16  # two more pixel shuffles to full resolution
         self.out_channels = d3
         self.enhancer = Enhancer(d3, 20)
-        self.tail = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(d3, 3, 7), nn.Tanh())
+        self.tail = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(d3, 6 if config.colour_path else 3, 7), nn.Tanh())
         # zero channels appended before the last pixel shuffles (core.engine.accel.pad_head_channels sets it)
         self.head_padding = 0
 
@@ -60,7 +64,10 @@ class S3Net(nn.Module):
         y = self.up_block1(torch.cat(parts, dim=1))
         y = self.up_block1(y)
         y = self.enhancer(y)
-        return self.tail(y)
+        out = self.tail(y)
+        if self.config.colour_path:  # base + gain x source colours, the gain in [-2, 2]
+            return out[:, :3] + 2 * out[:, 3:] * x[:, :3]
+        return out
 
     def forward(self, source, guide, source_depth, guide_depth):
         return self.forward_packed(torch.cat([source, guide, source_depth, guide_depth], dim=1))
@@ -70,6 +77,7 @@ class S3Net(nn.Module):
 PRESETS: dict[str, S3NetConfig] = {
     "s3net": S3NetConfig(),
     "s3net-lite": S3NetConfig(layers=(2, 2, 6), channels=(32, 64, 128)),
+    "s3net-lite-colour": S3NetConfig(layers=(2, 2, 6), channels=(32, 64, 128), colour_path=True),
 }
 
 
@@ -77,6 +85,22 @@ def create_model(preset: str = "s3net") -> S3Net:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     return S3Net(PRESETS[preset])
+
+
+def adds_colour_path(preset: str, base: str) -> bool:
+    """Whether `preset` is `base` with the colour path added (weights of `base` can start it)."""
+    a, b = PRESETS.get(preset), PRESETS.get(base)
+    return a is not None and b is not None and a.colour_path and not b.colour_path and a == replace(b, colour_path=True)
+
+
+def with_colour_path(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights of a network without the colour path for the same network with it: the gain
+    channels of the output layer start at zero, so the new network starts as exactly the old one."""
+    out = dict(state)
+    for key in ("tail.1.weight", "tail.1.bias"):
+        v = state[key]
+        out[key] = torch.cat([v, torch.zeros_like(v)], dim=0)
+    return out
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -8,6 +8,7 @@ gradients as Y-net's ``-[...]`` form, but with minimum 0 for identical images.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,25 +25,40 @@ def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> 
     return torch.sqrt((pred - target) ** 2 + eps).mean()
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+@functools.lru_cache(maxsize=32)
+def _on_device(make, device: torch.device, dtype: torch.dtype, *args) -> torch.Tensor:
+    """A constant filter made once per device and dtype: no host-to-device copy in each step (which
+    a CUDA graph capture of the training step forbids)."""
+    return make(*args).to(device=device, dtype=dtype)
+
+
+def gaussian_kernel(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """The 1-D normalised Gaussian; the 2-D SSIM window is its outer product."""
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).float()
+    return (g / g.sum()).float()
+
+
+def gaussian_blur(x: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Per-channel Gaussian blur with zero padding, as two 1-D passes: the same sums as the 2-D
+    window (zero padding keeps the separation exact at the borders) at 2k instead of k² taps, and a
+    depthwise 1-D convolution is far cheaper to differentiate than an 11x11 one."""
+    c, pad = x.shape[1], size // 2
+    g = _on_device(gaussian_kernel, x.device, x.dtype, size, sigma)
+    x = F.conv2d(x, g.view(1, 1, 1, size).expand(c, 1, 1, size), padding=(0, pad), groups=c)
+    return F.conv2d(x, g.view(1, 1, size, 1).expand(c, 1, size, 1), padding=(pad, 0), groups=c)
 
 
 def ssim_map(
     x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5, c1: float = 0.01**2, c2: float = 0.03**2
 ) -> torch.Tensor:
     """Per-channel SSIM map (Gaussian window, zero padding keeps the map the input's size)."""
-    c = x.shape[1]
-    w = gaussian_window(window, sigma).to(x)[None, None].expand(c, 1, window, window)
-    pad = window // 2
-    mu_x = F.conv2d(x, w, padding=pad, groups=c)
-    mu_y = F.conv2d(y, w, padding=pad, groups=c)
-    sxx = F.conv2d(x * x, w, padding=pad, groups=c) - mu_x**2
-    syy = F.conv2d(y * y, w, padding=pad, groups=c) - mu_y**2
-    sxy = F.conv2d(x * y, w, padding=pad, groups=c) - mu_x * mu_y
+    # the five local moments in one blur: one pair of kernel launches instead of five
+    moments = gaussian_blur(torch.cat([x, y, x * x, y * y, x * y], 1), window, sigma)
+    mu_x, mu_y, exx, eyy, exy = moments.chunk(5, 1)
+    sxx = exx - mu_x**2
+    syy = eyy - mu_y**2
+    sxy = exy - mu_x * mu_y
     return ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
 
 
@@ -64,7 +80,7 @@ def dwt_haar(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
     n, c, h, w = x.shape
     if h % 2 or w % 2:
         x = F.pad(x, (0, w % 2, 0, h % 2), mode="reflect")
-    f = haar_filters().to(x).repeat(c, 1, 1, 1)
+    f = _on_device(haar_filters, x.device, x.dtype).repeat(c, 1, 1, 1)
     y = F.conv2d(x, f, stride=2, groups=c)
     y = y.view(n, c, 4, y.shape[-2], y.shape[-1])
     return y[:, :, 0], y[:, :, 1], y[:, :, 2], y[:, :, 3]

@@ -27,7 +27,7 @@ from core.base.device import AUTOCAST, pad_to_multiple, pick_device
 from core.base.errors import RelightError, clean, name_list
 from core.base.progress import Progress
 from core.base.vocab import PRECISIONS, Init, Precision
-from core.model import PRESETS, S3Net, create_model
+from core.model import PRESETS, S3Net, adds_colour_path, create_model, with_colour_path
 from core.storage.checkpoint import load_checkpoint, read_state_dict, save_checkpoint
 from core.storage.io import atomic_write_bytes
 from core.storage.weights import find_res2net, find_vgg19, load_imagenet_encoder
@@ -395,10 +395,12 @@ def build_datasets(
 def _init_model(cfg: TrainConfig, notify: Callable[[str], None]):
     torch.manual_seed(cfg.seed)
     preset = cfg.preset
+    grow = False  # the checkpoint is the same network without the colour path
     init = Init.of(cfg.init)
     if init is Init.CHECKPOINT:
         _, info = load_checkpoint(cfg.init)
-        if info.preset != preset:
+        grow = adds_colour_path(preset, info.preset)
+        if info.preset != preset and not grow:
             notify(f"using preset '{info.preset}' from {Path(cfg.init).name} (config said '{preset}')")
             preset = info.preset
     model = create_model(preset)
@@ -414,8 +416,9 @@ def _init_model(cfg: TrainConfig, notify: Callable[[str], None]):
         init_note = f"imagenet encoder from {path.name} ({len(missing)} encoder tensors not in file)"
     elif init is Init.CHECKPOINT:
         state, _, _ = read_state_dict(cfg.init)
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
-        init_note = f"weights from {Path(cfg.init).name}"
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        model.load_state_dict(with_colour_path(state) if grow else state, strict=True)
+        init_note = f"weights from {Path(cfg.init).name}" + (" with a colour path starting at zero" if grow else "")
     return model, preset, init_note
 
 

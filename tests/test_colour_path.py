@@ -1,0 +1,63 @@
+"""The colour path (preset s3net-lite-colour): the image is base + gain x the source's colours."""
+
+import math
+
+import torch
+
+from conftest import randomize
+from core.model import PRESETS, adds_colour_path, create_model, with_colour_path
+from core.storage.checkpoint import identify_preset, load_checkpoint, save_checkpoint
+
+
+def test_the_published_presets_have_no_colour_path():
+    assert not PRESETS["s3net"].colour_path and not PRESETS["s3net-lite"].colour_path
+    assert adds_colour_path("s3net-lite-colour", "s3net-lite")
+    assert not adds_colour_path("s3net-lite-colour", "s3net")  # another encoder
+    assert not adds_colour_path("s3net-lite", "s3net-lite-colour")
+
+
+def test_the_output_is_base_plus_gain_times_the_source_by_hand():
+    model = create_model("s3net-lite-colour").eval()
+    conv = model.tail[1]
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.copy_(torch.tensor([0.1, 0.2, -0.3, 0.5, -0.25, 0.0]))
+    x = torch.rand(1, 8, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model.forward_packed(x)
+    for c, (b, g) in enumerate([(0.1, 0.5), (0.2, -0.25), (-0.3, 0.0)]):
+        expected = math.tanh(b) + 2 * math.tanh(g) * x[0, c]
+        torch.testing.assert_close(out[0, c], expected, atol=1e-6, rtol=0)
+
+
+def test_weights_without_the_path_start_the_network_with_it_as_exactly_the_old_one(tmp_path):
+    old = randomize(create_model("s3net-lite"), 4).eval()
+    new = create_model("s3net-lite-colour").eval()
+    new.load_state_dict(with_colour_path(old.state_dict()), strict=True)
+    x = torch.rand(2, 8, 64, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(new.forward_packed(x), old.forward_packed(x), atol=0, rtol=0)
+    # a saved checkpoint says which preset it is from its shapes and its metadata
+    path = save_checkpoint(tmp_path / "c.safetensors", new, "s3net-lite-colour")
+    _, info = load_checkpoint(path)
+    assert info.preset == "s3net-lite-colour"
+    assert identify_preset(new.state_dict())[0] == "s3net-lite-colour"
+    assert identify_preset(old.state_dict())[0] == "s3net-lite"
+
+
+def test_training_from_the_bundled_kind_of_model_keeps_the_asked_preset(tmp_path):
+    from core.train.training import TrainConfig, _init_model
+
+    old = randomize(create_model("s3net-lite"), 5).eval()
+    path = save_checkpoint(tmp_path / "lite.safetensors", old, "s3net-lite")
+    notes: list[str] = []
+    cfg = TrainConfig(data=str(tmp_path), out=str(tmp_path / "run"), preset="s3net-lite-colour", init=str(path))
+    model, preset, note = _init_model(cfg, notes.append)
+    assert preset == "s3net-lite-colour" and "colour path starting at zero" in note and not notes
+    x = torch.rand(1, 8, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval().forward_packed(x), old.forward_packed(x), atol=1e-6, rtol=0)
+    # the other way round is not a growth: the checkpoint's own preset is used, and said so
+    cfg = TrainConfig(data=str(tmp_path), out=str(tmp_path / "run2"), preset="s3net", init=str(path))
+    _, preset, _ = _init_model(cfg, notes.append)
+    assert preset == "s3net-lite" and notes
