@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.base.defaults import DEFAULTS
-from core.base.errors import Cancelled, RelightError, clean, name_list
+from core.base.errors import Cancelled, RelightError, clean
 from core.base.vocab import OUTPUT_MODES, PRECISIONS, Engine
 from core.cli_normals import check_normals_flags, describe_normals, light_settings, normals_optics
 
@@ -157,10 +157,11 @@ def cmd_infer(args) -> int:
     for name, msg in report.failed:
         print(f"skipped {clean(name)}: {msg}", file=sys.stderr)
     print(clean(report.summary()), file=sys.stderr)
-    if report.not_written:  # relit but lost (e.g. the disk is full): the run did not do its job
-        raise RelightError(
-            f"{len(report.not_written)} result(s) could not be written: {name_list(report.not_written)}", out
-        )
+    # a pair skipped (bad input) or relit but lost (e.g. the disk is full): the folder is finished, but the
+    # run did not do all of its job, so it ends with one error line naming those pairs, and exit code 2
+    problems = report.problems()
+    if problems:
+        raise RelightError(problems, out)
     return 0 if report.written else 2
 
 

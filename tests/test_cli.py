@@ -149,9 +149,30 @@ def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_pa
         "--device",
         "cpu",
     )
-    assert code == 0
+    # the folder is finished, but the run did not relight every pair: exit code 2 and a last line naming them
+    assert code == 2, err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Pair000.png", "Pair002.png"]
     assert "skipped Pair001" in err and "Pair001.npy" in err and "relit 2 of 3" in err
+    last = err.strip().splitlines()[-1]
+    assert last == f"relight: error: {tmp_path / 'out'}: 1 pair skipped: Pair001", err
+
+
+def test_folder_mode_with_every_pair_relit_exits_0(capsys, lite_checkpoint, tmp_path):
+    from core.train.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=2)
+    args = ("infer", "--input-dir", tmp_path / "s" / "pairs", "--output", tmp_path / "out")
+    code, _, err = run_cli(capsys, *args, "--checkpoint", lite_checkpoint, "--device", "cpu")
+    assert code == 0 and "relit 2 of 2" in err and "error" not in err and "skipped" not in err, err
+
+
+def test_batch_report_names_skipped_and_unwritten_pairs(tmp_path):
+    from core.engine.batch import BatchReport
+
+    assert BatchReport(tmp_path, written=[tmp_path / "a.png"], total=1).problems() is None
+    r = BatchReport(tmp_path, failed=[("c", "bad"), ("b", "disk full"), ("a", "bad")], not_written=["b"], total=4)
+    assert r.skipped == ["a", "c"]
+    assert r.problems() == "1 result(s) could not be written: b; 2 pairs skipped: a, c"
 
 
 def test_info_reports_devices_and_weights(capsys):
