@@ -75,7 +75,7 @@ def cmd_infer(args) -> int:
     from core.base.progress import ProgressBar
     from core.engine.batch import check_output_folder, folder_jobs
     from core.orchestration import Engines, complete_inputs, relight, relight_folder
-    from core.storage.io import OUTPUT_SUFFIXES, write_image
+    from core.storage.io import OUTPUT_SUFFIXES, check_output_dir, check_output_file, write_image
 
     if args.bit_depth not in (8, 16):
         raise RelightError("--bit-depth must be 8 or 16")
@@ -106,6 +106,7 @@ def cmd_infer(args) -> int:
     if args.input_dir:
         pairs = folder_jobs(args.input_dir, sources_only=light is not None)
         check_output_folder(pairs, out)
+        check_output_dir(out)
     else:
         if normals and args.source is None:
             raise RelightError("give --source (or --input-dir) with --engine normals")
@@ -118,6 +119,7 @@ def cmd_infer(args) -> int:
             )
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise RelightError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", out)
+        check_output_file(out)
         for p in (args.source, args.source_depth, args.guide, args.guide_depth):
             if p is not None and _same_file(Path(p), out):
                 raise RelightError("refusing to overwrite an input file", out)
@@ -167,7 +169,7 @@ def cmd_infer(args) -> int:
 
 def cmd_depth(args) -> int:
     from core.depth.estimation import load_estimator
-    from core.storage.io import read_image, write_depth
+    from core.storage.io import check_output_dir, check_output_file, read_image, write_depth
 
     images = [Path(p) for p in args.images]
     out = Path(args.output)
@@ -175,6 +177,7 @@ def cmd_depth(args) -> int:
     single_file = len(images) == 1 and out.suffix != "" and not out.is_dir()
     if single_file and out.suffix.lower() != suffix:
         raise RelightError(f"--format {args.format} writes {suffix} files", out)
+    check_output_file(out) if single_file else check_output_dir(out)
     targets = [out] if single_file else [out / f"{p.stem}_depth{suffix}" for p in images]
     for img, tgt in zip(images, targets):
         if any(_same_file(tgt, p) for p in images):
