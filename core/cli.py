@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.base.defaults import DEFAULTS
-from core.base.errors import Cancelled, RelightError, clean, name_list
+from core.base.errors import Cancelled, RelightError, clean
 from core.base.vocab import OUTPUT_MODES, PRECISIONS, Engine
 from core.cli_normals import check_normals_flags, describe_normals, light_settings, normals_optics
 
@@ -75,7 +75,7 @@ def cmd_infer(args) -> int:
     from core.base.progress import ProgressBar
     from core.engine.batch import check_output_folder, folder_jobs
     from core.orchestration import Engines, complete_inputs, relight, relight_folder
-    from core.storage.io import OUTPUT_SUFFIXES, write_image
+    from core.storage.io import OUTPUT_SUFFIXES, check_output_dir, check_output_file, write_image
 
     if args.bit_depth not in (8, 16):
         raise RelightError("--bit-depth must be 8 or 16")
@@ -106,6 +106,7 @@ def cmd_infer(args) -> int:
     if args.input_dir:
         pairs = folder_jobs(args.input_dir, sources_only=light is not None)
         check_output_folder(pairs, out)
+        check_output_dir(out)
     else:
         if normals and args.source is None:
             raise RelightError("give --source (or --input-dir) with --engine normals")
@@ -118,6 +119,7 @@ def cmd_infer(args) -> int:
             )
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise RelightError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", out)
+        check_output_file(out)
         for p in (args.source, args.source_depth, args.guide, args.guide_depth):
             if p is not None and _same_file(Path(p), out):
                 raise RelightError("refusing to overwrite an input file", out)
@@ -157,16 +159,17 @@ def cmd_infer(args) -> int:
     for name, msg in report.failed:
         print(f"skipped {clean(name)}: {msg}", file=sys.stderr)
     print(clean(report.summary()), file=sys.stderr)
-    if report.not_written:  # relit but lost (e.g. the disk is full): the run did not do its job
-        raise RelightError(
-            f"{len(report.not_written)} result(s) could not be written: {name_list(report.not_written)}", out
-        )
+    # a pair skipped (bad input) or relit but lost (e.g. the disk is full): the folder is finished, but the
+    # run did not do all of its job, so it ends with one error line naming those pairs, and exit code 2
+    problems = report.problems()
+    if problems:
+        raise RelightError(problems, out)
     return 0 if report.written else 2
 
 
 def cmd_depth(args) -> int:
     from core.depth.estimation import load_estimator
-    from core.storage.io import read_image, write_depth
+    from core.storage.io import check_output_dir, check_output_file, read_image, write_depth
 
     images = [Path(p) for p in args.images]
     out = Path(args.output)
@@ -174,6 +177,7 @@ def cmd_depth(args) -> int:
     single_file = len(images) == 1 and out.suffix != "" and not out.is_dir()
     if single_file and out.suffix.lower() != suffix:
         raise RelightError(f"--format {args.format} writes {suffix} files", out)
+    check_output_file(out) if single_file else check_output_dir(out)
     targets = [out] if single_file else [out / f"{p.stem}_depth{suffix}" for p in images]
     for img, tgt in zip(images, targets):
         if any(_same_file(tgt, p) for p in images):

@@ -12,23 +12,54 @@ from pathlib import Path
 from core.base.resources import demo_pair, icon_paths
 
 
-def setup_logging() -> Path | None:
+class HeldProblems(logging.Filter):
+    """For the console in a screenshot run: warnings and errors wait until the run ends. The run then
+    reports its failure in one line, and `release` writes the held records that do not repeat it (the
+    failed operation, its error dialog and the run itself each log the same message to the log file)."""
+
+    def __init__(self, handler: logging.Handler):
+        super().__init__()
+        self.handler, self.held, self.releasing = handler, [], False
+        handler.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.releasing or record.levelno < logging.WARNING:
+            return True
+        self.held.append(record)
+        return False
+
+    def release(self, repeated: str | None = None) -> None:
+        self.releasing = True
+        try:
+            for record in self.held:
+                if not (repeated and repeated in record.getMessage()):
+                    self.handler.handle(record)
+        finally:
+            self.held, self.releasing = [], False
+
+
+def setup_logging(hold_problems: bool = False) -> tuple[Path | None, HeldProblems | None]:
+    """The log file, and the console when there is one; with `hold_problems` (a screenshot run) the
+    console's warnings wait for the end of the run (HeldProblems)."""
     from core.base.logs import add_file_handler
 
     path = add_file_handler()
     root = logging.getLogger()
+    held = None
     if path is not None and (getattr(sys, "frozen", False) or sys.stderr is None):
         # a windowed frozen app has no console: send prints and tracebacks to the log file
         stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
         sys.stdout = sys.stderr = stream
     else:
-        root.addHandler(logging.StreamHandler(sys.stderr))
+        console = logging.StreamHandler(sys.stderr)
+        root.addHandler(console)
+        held = HeldProblems(console) if hold_problems else None
 
     def excepthook(exc_type, exc, tb):
         logging.getLogger("relight.gui").critical("uncaught exception", exc_info=(exc_type, exc, tb))
 
     sys.excepthook = excepthook
-    return path
+    return path, held
 
 
 def app_icon():
@@ -72,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Relight Studio")
     app.setOrganizationName("RelightStudio")
     app.setWindowIcon(app_icon())
-    log_path = setup_logging()
+    log_path, held = setup_logging(hold_problems=bool(args.screenshot))
     logging.getLogger("relight.gui").info("Relight Studio starting; log at %s", log_path)
 
     from .main_window import MainWindow
@@ -104,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         rt = win.relight_tab
         rt.session.update(light=light, engine=args.engine or rt.compass.engine)  # the compass shows them
     if args.screenshot:
-        return run_screenshot(app, win, Path(args.screenshot))
+        return run_screenshot(app, win, Path(args.screenshot), held)
     return app.exec()
 
 
@@ -113,13 +144,16 @@ def path_of(inp) -> object:
     return inp.files.image if inp.files else inp.name
 
 
-def run_screenshot(app, win, out: Path) -> int:
+def run_screenshot(app, win, out: Path, held: HeldProblems | None = None) -> int:
     """Relight the demo as soon as the model and both inputs are ready, save the window, exit.
-    A photo without a depth map gets one estimated, as a user would click Estimate on its card."""
+    A photo without a depth map gets one estimated, as a user would click Estimate on its card.
+    Exit code 0: saved; 2: a problem the app reported (a bad file, no depth model), said in one line
+    on stderr; 1: a crash or a time-out."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QMessageBox
 
     from .relight_tab import depth_model_installed
+    from .workers import UNEXPECTED
 
     rt = win.relight_tab
     state = {"started": False, "code": 1}
@@ -136,7 +170,7 @@ def run_screenshot(app, win, out: Path) -> int:
     def error_shown() -> None:
         boxes = [b for b in win.findChildren(QMessageBox) if b.isVisible()]
         if boxes:
-            fail(f"{boxes[0].windowTitle()}: {boxes[0].text()}")
+            fail(f"{boxes[0].windowTitle()}: {boxes[0].text()}", detail=boxes[0].text())
 
     def poll():
         error_shown()
@@ -161,23 +195,30 @@ def run_screenshot(app, win, out: Path) -> int:
 
         QTimer.singleShot(300, shoot)
 
-    def fail(msg=""):
+    def fail(msg="", detail: str | None = None, code: int = 2):
+        """The run's one report of a failure; `detail`: the app's own message within `msg`, which the
+        held console records repeating it are not written again for."""
         if state["code"] != 1 or state.get("failed"):
             return
         state["failed"] = True
+        state["code"] = 1 if UNEXPECTED in msg else code
         timer.stop()
         logging.getLogger("relight.gui").error("screenshot run failed: %s", msg)
+        if held is not None:
+            held.release(detail or msg)
         print(f"relight-gui: screenshot run failed: {msg}", file=sys.stderr)
         app.quit()
 
     rt.resultReady.connect(finish)
-    win.model.failed.connect(fail)
+    win.model.failed.connect(lambda msg: fail(msg, detail=msg))
     timer = QTimer(win)
     timer.timeout.connect(poll)
     timer.start(100)
-    QTimer.singleShot(300_000, lambda: fail("timed out"))
+    QTimer.singleShot(300_000, lambda: fail("timed out", code=1))
     app.exec()
     win.close()  # joins any background thread before the interpreter exits
+    if held is not None:
+        held.release()  # a run that succeeded: its warnings, at the end
     return state["code"]
 
 

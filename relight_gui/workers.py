@@ -26,6 +26,7 @@ from .dialogs import show_error
 log = logging.getLogger("relight.gui")
 QUEUED = Qt.ConnectionType.QueuedConnection
 Work = Callable[[Callable[[float, str], None], CancelToken], Any]
+UNEXPECTED = "failed unexpectedly"  # in the message of a failure that is a bug, not a user's problem
 
 
 def failure_message(name: str, exc: BaseException) -> str:
@@ -41,7 +42,7 @@ def failure_message(name: str, exc: BaseException) -> str:
         log.error("%s ran out of memory", name, exc_info=exc)
         return "Out of memory. Try a smaller image, the CPU, or the gain-map mode."
     log.error("%s crashed:\n%s", name, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    return f"{name} failed unexpectedly: {type(exc).__name__}: {exc}\n(details are in the log file)"
+    return f"{name} {UNEXPECTED}: {type(exc).__name__}: {exc}\n(details are in the log file)"
 
 
 class _Runner(QObject):

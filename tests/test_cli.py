@@ -149,9 +149,88 @@ def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_pa
         "--device",
         "cpu",
     )
-    assert code == 0
+    # the folder is finished, but the run did not relight every pair: exit code 2 and a last line naming them
+    assert code == 2, err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Pair000.png", "Pair002.png"]
     assert "skipped Pair001" in err and "Pair001.npy" in err and "relit 2 of 3" in err
+    last = err.strip().splitlines()[-1]
+    assert last == f"relight: error: {tmp_path / 'out'}: 1 pair skipped: Pair001", err
+
+
+def test_folder_mode_with_every_pair_relit_exits_0(capsys, lite_checkpoint, tmp_path):
+    from core.train.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=2)
+    args = ("infer", "--input-dir", tmp_path / "s" / "pairs", "--output", tmp_path / "out")
+    code, _, err = run_cli(capsys, *args, "--checkpoint", lite_checkpoint, "--device", "cpu")
+    assert code == 0 and "relit 2 of 2" in err and "error" not in err and "skipped" not in err, err
+
+
+def test_batch_report_names_skipped_and_unwritten_pairs(tmp_path):
+    from core.engine.batch import BatchReport
+
+    assert BatchReport(tmp_path, written=[tmp_path / "a.png"], total=1).problems() is None
+    r = BatchReport(tmp_path, failed=[("c", "bad"), ("b", "disk full"), ("a", "bad")], not_written=["b"], total=4)
+    assert r.skipped == ["a", "c"]
+    assert r.problems() == "1 result(s) could not be written: b; 2 pairs skipped: a, c"
+
+
+def test_output_into_a_missing_folder_is_refused_naming_it(capsys, small_pair, lite_checkpoint, tmp_path):
+    """A mistyped folder is not created behind the user's back: one error line naming it, before any work."""
+    out = tmp_path / "no-such" / "sub" / "relit.png"
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint))
+    assert code == 2 and "Traceback" not in err, err
+    folder = tmp_path / "no-such" / "sub"
+    assert err == f"relight: error: {folder}: folder not found (create it first; relit.png is written into it)\n"
+    assert not (tmp_path / "no-such").exists()
+    # relight depth: the same for its one output file
+    code, _, err = run_cli(capsys, "depth", small_pair["source"], "--output", tmp_path / "no-such" / "d.png")
+    assert code == 2 and f"{tmp_path / 'no-such'}: folder not found" in err and not (tmp_path / "no-such").exists()
+
+
+def test_output_under_a_file_names_the_file(capsys, small_pair, lite_checkpoint, tmp_path):
+    (tmp_path / "notes").write_text("a file")
+    for out in (tmp_path / "notes" / "relit.png", tmp_path / "notes" / "sub" / "relit.png"):
+        code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint))
+        assert code == 2 and "Traceback" not in err and "File exists" not in err, err
+        assert err == f"relight: error: {tmp_path / 'notes'}: is a file, not a folder ({out} would go inside it)\n"
+    assert (tmp_path / "notes").read_text() == "a file"
+
+
+def test_folder_mode_output_folder_is_made_but_not_its_parents(capsys, lite_checkpoint, tmp_path):
+    from core.train.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=1)
+    (tmp_path / "notes").write_text("a file")
+
+    def folder_mode(out):
+        args = ("infer", "--input-dir", tmp_path / "s" / "pairs", "--output", out)
+        return run_cli(capsys, *args, "--checkpoint", lite_checkpoint, "--device", "cpu")
+
+    code, _, err = folder_mode(tmp_path / "a" / "b" / "out")
+    assert code == 2 and err.startswith(f"relight: error: {tmp_path / 'a' / 'b'}: folder not found"), err
+    assert not (tmp_path / "a").exists()
+    code, _, err = folder_mode(tmp_path / "notes")
+    assert code == 2 and err == f"relight: error: {tmp_path / 'notes'}: is a file, not a folder\n", err
+    code, _, err = folder_mode(tmp_path / "notes" / "out")
+    assert code == 2 and f"{tmp_path / 'notes'}: is a file, not a folder" in err and "File exists" not in err, err
+    code, _, err = folder_mode(tmp_path / "out")  # the output folder itself is made
+    assert code == 0 and (tmp_path / "out" / "Pair000.png").is_file(), err
+
+
+def test_writing_under_a_file_says_which_file_is_in_the_way(tmp_path):
+    from core.base.errors import WriteError
+    from core.storage.io import write_depth, write_image
+
+    (tmp_path / "notes").write_text("a file")
+    for write, name in (
+        (lambda p: write_image(p, np.zeros((4, 4, 3)), 8), "x.png"),
+        (lambda p: write_depth(p, np.zeros((4, 4)), "vidit"), "x.npy"),
+    ):
+        for path in (tmp_path / "notes" / name, tmp_path / "notes" / "sub" / name):
+            with pytest.raises(WriteError, match="is a file, not a folder") as info:
+                write(path)
+            assert str(tmp_path / "notes") in str(info.value).split(": ", 1)[1]
 
 
 def test_info_reports_devices_and_weights(capsys):

@@ -489,6 +489,53 @@ def test_files_on_the_command_line_are_paired_and_relit(tmp_path):
     assert f"relighting {a[0]} with the guide {b[0]}" in log
 
 
+def test_screenshot_run_with_a_depth_map_of_the_wrong_size_says_so_once_and_exits_2(tmp_path):
+    photo, _ = make_pair(tmp_path, "photo", (64, 96))
+    depth = tmp_path / "depth.npy"
+    np.save(depth, np.zeros((10, 10), np.float32))
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    args = ["--light", "E", "--temperature", "5000", "--screenshot", out, "--settings", tmp_path / "s.ini"]
+    r = subprocess.run(
+        [sys.executable, "-m", "relight_gui", *map(str, args), str(photo), str(depth)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    problem = f"{depth}: depth is 10x10 but its image is 96x64"
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.count("depth is 10x10") == 1, r.stderr  # not once per operation, dialog and run
+    last = r.stderr.strip().splitlines()[-1]
+    assert last == f"relight-gui: screenshot run failed: Cannot open the source: {problem}", r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+    log = (tmp_path / ".local" / "share" / "RelightStudio" / "Relight Studio" / "relight-studio.log").read_text()
+    assert problem in log  # the log file keeps every record
+
+
+def test_a_screenshot_run_holds_console_warnings_and_drops_the_ones_repeating_its_failure():
+    import io
+    import logging
+
+    from relight_gui.app import HeldProblems
+
+    stream = io.StringIO()
+    console = logging.StreamHandler(stream)
+    held = HeldProblems(console)
+    log = logging.getLogger("test.held")
+    log.addHandler(console)
+    try:
+        log.warning("Opening a.png failed: d.npy: too small")
+        log.warning("depth map d.npy is flat")
+        log.error("Cannot open the source: d.npy: too small")
+        assert stream.getvalue() == ""
+        held.release("d.npy: too small")
+        assert stream.getvalue() == "depth map d.npy is flat\n"
+    finally:
+        log.removeHandler(console)
+
+
 def test_generate_synthetic_dataset_from_the_tab_and_cancel(qtbot, window, tmp_path):
     from relight_gui.finetune_tab import SynthDialog
 

@@ -136,8 +136,9 @@ def test_cli_light_instead_of_a_guide(capsys, tmp_path, lite_checkpoint):
         ]
     )
     err = capsys.readouterr().err
-    assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s.png"], err
+    assert code == 2 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s.png"], err
     assert "skipped o: no depth model found" in err and "relit 1 of 2" in err  # o.png has no depth
+    assert err.strip().splitlines()[-1].endswith(": 1 pair skipped: o"), err
     for bad, msg in (
         (["--light", "up"], "unknown light direction"),
         (["--light", "E", "--temperature", "100"], "colour temperature"),

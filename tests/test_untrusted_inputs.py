@@ -282,7 +282,7 @@ def test_folder_mode_skips_and_reports_fifos(capsys, tmp_path, fifos, lite_check
         "cpu",
     )
     assert time.perf_counter() - t0 < 4 + 10, err
-    assert code == 0 and "relit 1 of 4 pairs" in err, err
+    assert code == 2 and "relit 1 of 4 pairs" in err and "3 pairs skipped: Pair001, Pair002, Pair009" in err, err
     for name in ("Pair001", "Pair002", "Pair009"):
         assert f"skipped {name}:" in err and "FIFO" in err.split(f"skipped {name}:")[1].splitlines()[0], err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["Pair000.png"]

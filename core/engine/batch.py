@@ -93,6 +93,25 @@ class BatchReport:
         n = self.total or len(self.written) + len(self.failed)
         return f"relit {len(self.written)} of {n} pairs into {self.out}" + (" (cancelled)" if self.cancelled else "")
 
+    @property
+    def skipped(self) -> list[str]:
+        """Job names not relit because of their inputs (a bad file, wrong sizes, no depth), by name."""
+        lost = set(self.not_written)
+        return sorted({n for n, _ in self.failed if n not in lost})
+
+    def problems(self) -> str | None:
+        """One line saying which pairs did not make it into the output folder, or None when none was lost:
+        the results that could not be written first (the run did not do its job), then the skipped pairs."""
+        parts = []
+        if self.not_written:
+            parts.append(
+                f"{len(self.not_written)} result(s) could not be written: {name_list(sorted(self.not_written))}"
+            )
+        if self.skipped:
+            n = len(self.skipped)
+            parts.append(f"{n} pair{'s' if n != 1 else ''} skipped: {name_list(self.skipped)}")
+        return "; ".join(parts) or None
+
 
 def relight_jobs(
     relighter: Relighter | NormalsBatch,

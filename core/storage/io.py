@@ -12,6 +12,7 @@ Depth maps load as float32 (H, W). Scaling to the network's range (VIDIT ``norma
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -354,6 +355,60 @@ def check_pair(image: np.ndarray, depth: DepthMap, image_path: str | Path | None
         )
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return os.path.lexists(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest of `path` and its parents that is there, when it is not a folder (a file in the way)."""
+    for p in (path, *path.parents):
+        if _exists(p):
+            return None if p.is_dir() else p
+    return None
+
+
+def _not_a_folder(p: Path, target: Path) -> RelightError:
+    what = "is a file, not a folder" if p.is_file() else "is not a folder"
+    inside = "" if p == target else f" ({target} would go inside it)"
+    return RelightError(what + inside, p)
+
+
+def check_output_file(path: str | Path) -> None:
+    """Refuse, naming the folder, an output file whose folder is not there (a mistyped folder is not
+    created behind the user's back) or is a file."""
+    path = Path(path)
+    folder = path.parent
+    blocker = _file_in_the_way(folder)
+    if blocker is not None:
+        raise _not_a_folder(blocker, path)
+    if not folder.is_dir():
+        raise RelightError(f"folder not found (create it first; {path.name} is written into it)", folder)
+
+
+def check_output_dir(path: str | Path) -> None:
+    """An output folder: there already, or made by the run inside a folder that is there. Refuse, naming
+    it, a missing parent folder or a file in the way."""
+    path = Path(path)
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise _not_a_folder(blocker, path)
+    if not path.is_dir() and not path.parent.is_dir():
+        raise RelightError(
+            f"folder not found (create it first; the output folder {path.name} is made in it)", path.parent
+        )
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    """What went wrong writing `path`, in words: a file where a folder should be is named."""
+    blocker = _file_in_the_way(path.parent) if exc.errno in (errno.EEXIST, errno.ENOTDIR) else None
+    if blocker is not None:
+        return WriteError(f"cannot write the file: {blocker} is a file, not a folder", path, exc.errno)
+    return WriteError(f"cannot write the file ({exc.strerror or exc})", path, exc.errno)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -413,7 +468,7 @@ def write_image(path: str | Path, rgb: np.ndarray, bit_depth: int = 8) -> Path:
     try:
         _atomic_write_bytes(path, data)
     except OSError as exc:
-        raise WriteError(f"cannot write the file ({exc.strerror or exc})", path, exc.errno) from None
+        raise _write_error(path, exc) from None
     return path
 
 
@@ -444,7 +499,7 @@ def write_depth(path: str | Path, depth: np.ndarray, fmt: str = "png16") -> Path
     try:
         _atomic_write_bytes(path, data)
     except OSError as exc:
-        raise WriteError(f"cannot write the file ({exc.strerror or exc})", path, exc.errno) from None
+        raise _write_error(path, exc) from None
     return path
 
 
@@ -457,5 +512,8 @@ def write_depth_npy(path: str | Path, depth: np.ndarray, ref_center_dis: float =
     obj = {"normalized_depth": np.asarray(depth, dtype=np.float32), "ref_center_dis": np.float32(ref_center_dis)}
     # writing only (VIDIT's own format is a pickled dict); every read goes through safe_load's restricted unpickler
     np.save(buf, np.array(obj, dtype=object), allow_pickle=True)
-    _atomic_write_bytes(path, buf.getvalue())
+    try:
+        _atomic_write_bytes(path, buf.getvalue())
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     return path
