@@ -73,6 +73,7 @@ def cmd_train(args) -> int:
         "loss_colour": args.loss_colour,
         "hflip": True if args.hflip else None,
         "freeze_encoder": True if args.freeze_encoder else None,
+        "cuda_graph": False if args.no_cuda_graph else None,
     }
     notes = []  # said with the run's first message: a run that cannot start says only why
     if args.resume and not args.config:
@@ -293,6 +294,11 @@ def add_training_commands(sub, add_device) -> None:
     )
     p.add_argument("--max-minutes", type=float, help="stop safely after this much training time")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--no-cuda-graph",
+        action="store_true",
+        help="run each step eagerly (by default one CUDA GPU replays the whole step as a CUDA graph)",
+    )
     add_device(p)
     p.set_defaults(func=cmd_train, precision=None)
 

@@ -132,8 +132,11 @@ def test_cuda_fast_path_and_graphs_match_the_cpu(tiny_depth_model, precision):
         img = rng.random((*shape, 3), dtype=np.float32)
         want, got = cpu.estimate(img).data, gpu.estimate(img).data
         assert got.shape == shape
-        rel = np.abs(got - want) / want
-        assert np.median(rel) < (1e-4 if precision == "fp32" else 3e-2)  # random weights: small outputs
+        if precision == "fp32":
+            assert np.median(np.abs(got - want) / want) < 1e-4
+        else:  # half precision: within 1 % of the depth range (random weights give a flat, noisy map)
+            span = float(want.max() - want.min())
+            assert np.median(np.abs(got - want)) / span < 1e-2, np.median(np.abs(got - want)) / span
     assert gpu._graphs and not gpu._graph_failed
 
 

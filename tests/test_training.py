@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -463,7 +464,7 @@ def test_loss_sequence_and_run_metadata_match_the_recorded_run(tiny, tmp_path):
     assert training.pop("step") == 6 and training.pop("config")["steps"] == 6
     assert training == run
     assert sorted(run) == [
-        "dataset", "global_batch", "init", "perceptual_note", "perceptual_on", "preset", "world_size",
+        "cuda_graph", "dataset", "global_batch", "init", "perceptual_note", "perceptual_on", "preset", "world_size",
     ]  # fmt: skip
     assert meta["trained"] is True and meta["working_size"] == 64
 
@@ -473,7 +474,7 @@ def test_loss_sequence_and_run_metadata_match_the_recorded_run(tiny, tmp_path):
 def test_cuda_runs_use_fused_adamw_with_the_same_losses(tiny, tmp_path, monkeypatch):
     messages, fused_losses, plain_losses = [], [], []
     train(
-        cfg(tiny, tmp_path / "fused", device="cuda", precision="fp32"),
+        cfg(tiny, tmp_path / "fused", device="cuda", precision="fp32", cuda_graph=False),
         Callbacks(on_step=lambda i: fused_losses.append(i.terms["total"]), on_message=messages.append),
     )
     assert any("fused AdamW" in m for m in messages), messages
@@ -485,8 +486,46 @@ def test_cuda_runs_use_fused_adamw_with_the_same_losses(tiny, tmp_path, monkeypa
 
     monkeypatch.setattr(torch.optim, "AdamW", unfused)
     train(
-        cfg(tiny, tmp_path / "plain", device="cuda", precision="fp32"),
+        cfg(tiny, tmp_path / "plain", device="cuda", precision="fp32", cuda_graph=False),
         Callbacks(on_step=lambda i: plain_losses.append(i.terms["total"])),
     )
     assert len(fused_losses) == len(plain_losses) == 6
     assert max(abs(a - b) for a, b in zip(fused_losses, plain_losses, strict=True)) < 1e-3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_cuda_graph_step_trains_as_the_eager_step_and_resumes(tiny, tmp_path, precision):
+    """Three eager steps, a capture, replays: the losses of the eager run, the lr schedule followed
+    (a tensor filled in place), and a resumed run captures again from the saved state."""
+    kw = dict(device="cuda", precision=precision, steps=10, ckpt_every=5, decay_every_steps=4)
+    messages, graph_losses, eager_losses, graph_lrs, eager_lrs = [], [], [], [], []
+    graphed = train(
+        cfg(tiny, tmp_path / "graph", **kw),
+        Callbacks(
+            on_step=lambda i: (graph_losses.append(i.terms["total"]), graph_lrs.append(i.lr)),
+            on_message=messages.append,
+        ),
+    )
+    assert any("the step as a CUDA graph" in m for m in messages), messages
+    assert not any("could not be captured" in m for m in messages), messages
+    train(
+        cfg(tiny, tmp_path / "eager", cuda_graph=False, **kw),
+        Callbacks(on_step=lambda i: (eager_losses.append(i.terms["total"]), eager_lrs.append(i.lr))),
+    )
+    assert len(graph_losses) == len(eager_losses) == 10 and graph_lrs == eager_lrs
+    assert len(set(graph_lrs)) > 1  # the schedule moved while the graph replayed
+    tol = 1e-3 if precision == "fp32" else 2e-2
+    assert max(abs(a - b) for a, b in zip(graph_losses, eager_losses, strict=True)) < tol
+    assert json.loads((tmp_path / "graph" / "run.json").read_text())["cuda_graph"] is True
+    st = torch.load(tmp_path / "graph" / "state.pt", weights_only=True)
+    assert all(isinstance(g["lr"], float) for g in st["optimizer"]["param_groups"])
+    resumed_losses: list[float] = []
+    train(
+        cfg(tiny, tmp_path / "graph", **{**kw, "steps": 16}),
+        Callbacks(on_step=lambda i: resumed_losses.append(i.terms["total"])),
+        resume=True,
+    )
+    assert len(resumed_losses) == 6 and all(math.isfinite(x) for x in resumed_losses)
+    assert graphed.step == 10

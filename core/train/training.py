@@ -31,6 +31,7 @@ from core.model import PRESETS, S3Net, adds_colour_path, create_model, with_colo
 from core.storage.checkpoint import load_checkpoint, read_state_dict, save_checkpoint
 from core.storage.io import atomic_write_bytes
 from core.storage.weights import find_res2net, find_vgg19, load_imagenet_encoder
+from core.train.graph_step import GraphedStep
 from core.train.losses import LossWeights, RelightLoss
 from core.train.metrics import psnr, ssim
 
@@ -151,6 +152,7 @@ SETTINGS: dict[str, Setting] = {
     "cache_dir": Setting(str, optional=True),
     "device": Setting(str),
     "channels_last": Setting(bool),
+    "cuda_graph": Setting(bool),
     "max_minutes": Setting(float, 0, 1e7, optional=True, open_low=True),
 }
 MAX_SETTINGS_BYTES = 1 << 20
@@ -232,6 +234,7 @@ class TrainConfig:
     cache_dir: str | None = None  # where frame caches live; default the app's data folder
     device: str = "auto"
     channels_last: bool = True
+    cuda_graph: bool = True  # one CUDA GPU: replay the whole step as one CUDA graph (core.train.graph_step)
     max_minutes: float | None = None  # stop safely (with a checkpoint) after this much training time
 
     @classmethod
@@ -478,6 +481,8 @@ class Trainer:
         # built by setup()
         self.device = torch.device("cpu")
         self.fused = False  # fused AdamW (CUDA)
+        self.graphed: GraphedStep | None = None  # the step as a CUDA graph (one CUDA GPU, no fp16 scaler)
+        self.said_graph_failed = False
         self.train_ds: Dataset = None
         self.val_ds: Dataset | None = None
         self.summary = ""  # the dataset, in words
@@ -629,9 +634,18 @@ class Trainer:
         # on CUDA one fused kernel updates every tensor: 1.38x the step of s3net at 256² batch 16 on an
         # H200 with the same loss curve (docs/PERFORMANCE.md, bench/train_step.py)
         self.fused = self.device.type == "cuda"
+        graph = cfg.cuda_graph and self.fused and self.world == 1 and cfg.precision != Precision.FP16
+        # a captured step reads the learning rate from a tensor the schedule fills in place
+        lr = torch.tensor(cfg.lr, device=self.device) if graph else cfg.lr
         self.opt = torch.optim.AdamW(
-            self.params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=self.fused or None
+            self.params,
+            lr=lr,
+            betas=tuple(cfg.betas),
+            weight_decay=cfg.weight_decay,
+            fused=self.fused or None,
+            capturable=graph,
         )
+        self.graphed = GraphedStep(self.optimize_parameters) if graph else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
         self.amp_dtype = AUTOCAST[Precision(cfg.precision)]
 
@@ -652,6 +666,7 @@ class Trainer:
             "perceptual_note": self.criterion.perceptual_off_reason or f"VGG19 from {self.vgg}",
             "world_size": self.world,
             "global_batch": self.cfg.batch * self.world,
+            "cuda_graph": self.graphed is not None,
             "dataset": self.summary,
         }
 
@@ -696,6 +711,9 @@ class Trainer:
                 )
             self.model.load_state_dict(st["model"])
             self.opt.load_state_dict(st["optimizer"])
+            if self.graphed is not None:  # a saved float learning rate becomes the tensor the graph reads
+                for g in self.opt.param_groups:
+                    g["lr"] = torch.tensor(float(g["lr"]), device=self.device)
             self.scaler.load_state_dict(st["scaler"])
             torch.set_rng_state(st["torch_rng"])
         except RelightError:
@@ -755,6 +773,7 @@ class Trainer:
         self.notify(
             f"training {self.total} steps ({self.steps_per_epoch} per epoch), batch {cfg.batch} x {self.world} "
             f"process(es), {cfg.precision} on {self.device}{', fused AdamW' if self.fused else ''}"
+            f"{', the step as a CUDA graph' if self.graphed else ''}"
         )
 
     def epoch_loader(self) -> DataLoader:
@@ -778,9 +797,15 @@ class Trainer:
     def train_step(self, batch: dict) -> None:
         self.lr = _lr_at(self.cfg, self.step, self.steps_per_epoch)
         for g in self.opt.param_groups:
-            g["lr"] = self.lr
+            if torch.is_tensor(g["lr"]):
+                g["lr"].fill_(self.lr)
+            else:
+                g["lr"] = self.lr
         b = to_device(batch, self.device, self.channels_last)
-        self.terms = self.optimize_parameters(b)
+        self.terms = (self.graphed or self.optimize_parameters)(b)
+        if self.graphed is not None and self.graphed.failed and not self.said_graph_failed:
+            self.said_graph_failed = True
+            self.notify(f"the step could not be captured as a CUDA graph ({self.graphed.failed}); going on eagerly")
         self.step += 1
         n = b["source"].shape[0] * self.world
         self.images_done += n
@@ -789,7 +814,10 @@ class Trainer:
     def optimize_parameters(self, b: dict) -> dict:
         """One optimiser step on batch `b`; returns the loss terms."""
         amp_dtype = self.amp_dtype
-        with torch.autocast(b["source"].device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        # autocast's weight cache would keep tensors from outside a captured graph
+        with torch.autocast(
+            b["source"].device.type, dtype=amp_dtype, enabled=amp_dtype is not None, cache_enabled=self.graphed is None
+        ):
             pred = self.train_model(b["source"], b["guide"], b["source_depth"], b["guide_depth"])
         loss, terms = self.criterion(pred, b["target"])
         self.opt.zero_grad(set_to_none=True)
@@ -897,9 +925,12 @@ class Trainer:
     def save(self) -> None:
         """state.pt (to resume exactly) and last.safetensors (to relight with), on rank 0."""
         if self.rank == 0:
+            opt_state = self.opt.state_dict()
+            for g in opt_state["param_groups"]:  # a plain number, whatever the next run's step is
+                g["lr"] = float(g["lr"])
             st = {
                 "model": self.model.state_dict(),
-                "optimizer": self.opt.state_dict(),
+                "optimizer": opt_state,
                 "scaler": self.scaler.state_dict(),
                 "step": self.step,
                 "torch_rng": torch.get_rng_state(),
