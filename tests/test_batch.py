@@ -60,3 +60,86 @@ def test_cancel_stops_relighting_writes_what_was_relit_and_reports_it(tmp_path, 
     assert report.cancelled and report.total == 6 and [p.name for p in report.written] == ["P0.png", "P1.png"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["P0.png", "P1.png"]
     assert all(there for _, there in on_disk) and "(cancelled)" in report.summary()
+
+
+def _mixed_jobs(folder, n=6, bad=None):
+    """Pairs of 8- and 16-bit PNGs with .npy and 16-bit PNG depth maps; `bad`: the index of a pair whose
+    guide depth is broken."""
+    from core.storage.io import write_depth
+
+    rng = np.random.default_rng(2)
+    jobs = []
+    for k in range(n):
+        files = []
+        for role, bits in (("s", 16), ("g", 8)):
+            img = write_image(folder / f"{role}{k}.png", rng.random((48, 64, 3)), bits)
+            fmt = "png16" if k % 2 else "npy"
+            dep = write_depth(folder / f"{role}{k}_d.{fmt[:3]}", rng.random((48, 64)), fmt)
+            files.append(InputFiles(img, dep))
+        jobs.append(PairFiles(files[0], files[1], f"P{k}"))
+    if bad is not None:
+        jobs[bad].guide.depth.write_bytes(b"broken")
+    return jobs
+
+
+def test_worker_processes_write_the_same_files_as_threads_and_skip_a_bad_pair(tmp_path, lite_checkpoint):
+    jobs = _mixed_jobs(tmp_path, bad=3)
+    r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
+    runs = {}
+    for processes in (0, 2):
+        seen = []
+        runs[processes] = relight_jobs(
+            r,
+            jobs,
+            tmp_path / f"out{processes}",
+            mode="full",
+            batch_size=2,
+            io_processes=processes,
+            progress=lambda f, m, seen=seen: seen.append(m),
+        )
+        assert len(seen) == 6 and sum("skipped P3: " in m and "g3_d.png" in m for m in seen) == 1
+    threads, procs = runs[0], runs[2]
+    assert [p.name for p in procs.written] == ["P0.png", "P1.png", "P2.png", "P4.png", "P5.png"]
+    assert procs.failed == threads.failed and "g3_d.png" in procs.failed[0][1]
+    for a, b in zip(threads.written, procs.written, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_cancel_with_worker_processes(tmp_path, lite_checkpoint):
+    import time
+
+    from core.base.cancel import CancelToken
+
+    jobs = _mixed_jobs(tmp_path)
+    r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
+    real = r.relight_many
+    r.relight_many = lambda pairs, **kw: (time.sleep(0.2), real(pairs, **kw))[1]
+    cancel = CancelToken()
+    seen = []
+
+    def progress(f, m):
+        seen.append((m, (tmp_path / "out" / f"{m.split()[-1]}.png").is_file()))
+        if m.startswith("2/"):
+            cancel.cancel()
+
+    report = relight_jobs(r, jobs, tmp_path / "out", batch_size=1, io_processes=2, progress=progress, cancel=cancel)
+    assert report.cancelled and [p.name for p in report.written] == ["P0.png", "P1.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["P0.png", "P1.png"]
+    assert [m for m, _ in seen] == ["1/6 P0", "2/6 P1"] and all(there for _, there in seen)
+
+
+def test_arrays_cross_processes_through_mapped_files(tmp_path):
+    from core.engine.batch_io import pack, unpack
+
+    arrays = {
+        "img": np.arange(24, dtype=np.float32).reshape(2, 4, 3),
+        "d": np.ones((3, 5), np.uint16),
+        "e": np.zeros(0),
+    }
+    for folder in (str(tmp_path), None):
+        parcel = pack(arrays, folder)
+        got = unpack(parcel)
+        assert all(np.array_equal(got[k], v) and got[k].dtype == v.dtype for k, v in arrays.items())
+        got["img"][0, 0, 0] = 7  # writable, and the sender's array is untouched
+        assert arrays["img"][0, 0, 0] == 0
+    assert list(tmp_path.iterdir()) == []  # the receiver removed the file

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,9 +14,10 @@ from typing import TYPE_CHECKING
 from core.base.cancel import CancelToken
 from core.base.errors import RelightError, WriteError, name_list
 from core.base.progress import Progress
+from core.engine.batch_io import IOWorkers, auto_processes, read_job, read_window
 from core.engine.compose import ComposeSettings
 from core.engine.inference import Relighter
-from core.inputs.input import Input, InputFiles, PairFiles, check_memory, load_input
+from core.inputs.input import Input, InputFiles, PairFiles
 from core.inputs.pairing import find_depth, is_depth_name, ntire_pairs
 from core.storage.io import EIGHT_BIT_ONLY, IMAGE_SUFFIXES, write_image
 
@@ -127,6 +129,7 @@ def relight_jobs(
     cancel: CancelToken | None = None,
     batch_size: int | None = None,
     io_threads: int | None = None,
+    io_processes: int | None = None,
     compose: ComposeSettings | None = None,
 ) -> BatchReport:
     """Relight every job into `out`/<name><suffix> with S3Net, or with the normals engine's
@@ -137,7 +140,10 @@ def relight_jobs(
     report (``cancelled``) is returned.
 
     Reading and decoding the next pairs and encoding/writing finished ones run in `io_threads` threads
-    while the network works; consecutive pairs of one size go through the network as one batch."""
+    while the network works; consecutive pairs of one size go through the network as one batch. With
+    `io_processes` (None: one per core but one, for a folder of 16 pairs or more on 4 cores or more;
+    0: none) the threads hand the reading and the writing to worker processes (``core.engine.batch_io``):
+    the same files, messages and order of progress."""
     import os
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -146,6 +152,7 @@ def relight_jobs(
 
     # PNG/TIFF decoding and encoding release the GIL: one thread per core keeps up with the network
     io_threads = io_threads or min(8, os.cpu_count() or 2)
+    io_processes = auto_processes(len(jobs)) if io_processes is None else io_processes
     # the fast CUDA path captures one graph per input shape: a batch shape would mean another compile
     batch_size = batch_size or (1 if relighter.graphed is not None else 4)
     out = Path(out)
@@ -163,12 +170,25 @@ def relight_jobs(
     lock = threading.Lock()  # files finish in the writer threads
     written: dict[int, Path] = {}
 
+    needs_guide = getattr(relighter, "needs_guide", True)  # the normals engine: a light, no guide
+    window = max(2, batch_size * 2)  # pairs read ahead of the network
+    if io_processes > 0:  # enough to keep every worker busy; each thread waits on one worker's reply
+        window = max(window, read_window(jobs, io_processes))
+        io_threads = max(io_threads, 2 * window + 2)
+    workers = IOWorkers(io_processes) if io_processes > 0 else None
+    read = workers.read if workers else read_job
+    write = workers.write if workers else write_image
+
     def load(job: PairFiles):
-        check_memory(job.source, None if (guide_for or not getattr(relighter, "needs_guide", True)) else job.guide)
-        src = fill(load_input(job.source, checked=True), "source")
-        if not getattr(relighter, "needs_guide", True):  # the normals engine: a light, no guide
+        src, gui = read(job, needs_guide and not guide_for)
+        src = fill(src, "source")  # depth estimation and guides stay here, with the engines
+        if not needs_guide:
             return src.image, None, src.require_depth(), None
-        gui = guide_for(src) if guide_for else fill(load_input(job.guide, checked=True), "guide")
+        if guide_for:
+            gui = guide_for(src)
+        else:
+            assert gui is not None  # read with the job
+            gui = fill(gui, "guide")
         return src.image, gui.image, src.require_depth(), gui.require_depth()
 
     def finish(name: str, note: str) -> None:
@@ -199,8 +219,8 @@ def relight_jobs(
             written[k] = path
         finish(jobs[k].name, jobs[k].name)
 
-    with ThreadPoolExecutor(max(1, io_threads)) as pool:
-        window = max(2, batch_size * 2)  # pairs read ahead of the network
+    # the threads end before the workers they wait on are shut down
+    with workers or nullcontext(), ThreadPoolExecutor(max(1, io_threads)) as pool:
         reads: deque = deque()  # (index, future) in job order
         writes: deque = deque()  # (index, future) in job order
         next_read = 0
@@ -231,7 +251,7 @@ def relight_jobs(
                     fail(jobs[k].name, exc)
                 return
             for (k, _), res in zip(group, results):
-                fut = pool.submit(write_image, out / f"{jobs[k].name}{suffix}", res.image, bit_depth)
+                fut = pool.submit(write, out / f"{jobs[k].name}{suffix}", res.image, bit_depth)
                 fut.add_done_callback(lambda f, k=k: on_written(k, f))
                 writes.append((k, fut))
             collect(block=False)
