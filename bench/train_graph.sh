@@ -28,7 +28,7 @@ for p in presets:
     for arm in ("eager", "graph"):
         recs = [json.loads(l) for l in (out / f"metrics-{p}-{arm}.jsonl").read_text().splitlines() if l.strip()]
         recs = [r for r in recs if "images_per_s" in r]
-        runs[arm] = {"images_per_s": statistics.median(r["images_per_s"] for r in recs[2:]),
+        runs[arm] = {"images_per_s": statistics.median(r["images_per_s"] for r in (recs[2:] or recs)),
                      "loss": [round(r["total"], 4) for r in recs]}
     a, b = runs["eager"]["loss"], runs["graph"]["loss"]
     runs["speedup"] = runs["graph"]["images_per_s"] / runs["eager"]["images_per_s"]
