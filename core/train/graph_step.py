@@ -66,7 +66,8 @@ class GraphedStep:
         static = {k: v.clone() for k, v in b.items()}
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            # thread-local: the data loader's pin-memory thread goes on using CUDA during the capture
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 terms = self.step(static)
         except Exception as exc:  # an operation that cannot be captured: the same step, eagerly
             self.failed = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
