@@ -233,7 +233,7 @@ class TrainConfig:
     frame_cache: bool = False  # VIDIT layout: decode once into memory-mapped frames (core.train.frame_cache)
     cache_dir: str | None = None  # where frame caches live; default the app's data folder
     device: str = "auto"
-    channels_last: bool = True
+    channels_last: bool = False  # measured slower for S3Net's step on an H200 (docs/PERFORMANCE.md)
     cuda_graph: bool = True  # one CUDA GPU: replay the whole step as one CUDA graph (core.train.graph_step)
     max_minutes: float | None = None  # stop safely (with a checkpoint) after this much training time
 
