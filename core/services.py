@@ -39,6 +39,13 @@ def model_sizes() -> tuple[str, ...]:
     return tuple(PRESETS)
 
 
+def model_size_note(preset: str) -> str:
+    """What a preset is, in a sentence."""
+    from core.model import PRESET_NOTES
+
+    return PRESET_NOTES.get(preset, "")
+
+
 def vgg19_weights() -> Path | None:
     """The VGG19 ImageNet weights in the torch hub cache, or None (the perceptual term is then off)."""
     from core.storage.weights import find_vgg19

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from core.base.errors import RelightError
 from core.base.vocab import PRECISIONS
 from core.inputs.layouts import detect_layout, scan_ntire, scan_vidit
-from core.services import model_sizes, vgg19_weights
+from core.services import model_size_note, model_sizes, vgg19_weights
 from core.train.training import Callbacks, TrainConfig, train
 
 from .dialogs import show_error
@@ -220,6 +220,8 @@ class FineTuneTab(QWidget):
         self.base.currentIndexChanged.connect(lambda i: self.base_file.setEnabled(i == 1))
         self.preset = QComboBox()
         self.preset.addItems(sorted(model_sizes(), key=lambda n: n != "s3net-lite"))  # the quick one first
+        for i in range(self.preset.count()):
+            self.preset.setItemData(i, model_size_note(self.preset.itemText(i)), Qt.ItemDataRole.ToolTipRole)
         self.lr = self._dspin(d.lr, 1e-7, 1.0, 6)
         self.beta1 = self._dspin(d.betas[0], 0, 0.9999, 3)
         self.beta2 = self._dspin(d.betas[1], 0, 0.99999, 4)

@@ -61,3 +61,9 @@ def test_training_from_the_bundled_kind_of_model_keeps_the_asked_preset(tmp_path
     cfg = TrainConfig(data=str(tmp_path), out=str(tmp_path / "run2"), preset="s3net", init=str(path))
     _, preset, _ = _init_model(cfg, notes.append)
     assert preset == "s3net-lite" and notes
+
+
+def test_every_preset_says_what_it_is():
+    from core.model import PRESET_NOTES
+
+    assert set(PRESET_NOTES) == set(PRESETS) and all(len(n) > 20 for n in PRESET_NOTES.values())

@@ -81,6 +81,15 @@ PRESETS: dict[str, S3NetConfig] = {
 }
 
 
+# What each preset is, in a sentence (the app's preset list shows it).
+PRESET_NOTES: dict[str, str] = {
+    "s3net": "The published network (Res2Net-101 encoder); the official weights load into it.",
+    "s3net-lite": "The same topology, smaller (2/2/6 blocks at half width): CPU use and quick fine-tuning.",
+    "s3net-lite-colour": "s3net-lite whose image is base + gain x the source's colours (not in the paper); "
+    "started from s3net-lite weights it begins as exactly them.",
+}
+
+
 def create_model(preset: str = "s3net") -> S3Net:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
