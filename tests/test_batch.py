@@ -143,3 +143,38 @@ def test_arrays_cross_processes_through_mapped_files(tmp_path):
         got["img"][0, 0, 0] = 7  # writable, and the sender's array is untouched
         assert arrays["img"][0, 0, 0] == 0
     assert list(tmp_path.iterdir()) == []  # the receiver removed the file
+
+
+def test_a_spool_folder_that_cannot_take_the_arrays_sends_them_pickled(tmp_path):
+    """A folder gone (or out of inodes) when a parcel is made, or one that fills up in the middle of an
+    array (the system writes part of it): the arrays travel pickled, whole."""
+    import os
+    import subprocess
+    import sys
+
+    from core.engine.batch_io import pack, unpack
+
+    arrays = {"img": np.arange(3 * 64 * 64, dtype=np.float32).reshape(64, 64, 3)}
+    parcel = pack(arrays, str(tmp_path / "gone"))
+    assert parcel.path is None and np.array_equal(unpack(parcel)["img"], arrays["img"])
+    # a file size limit makes the system write what fits and say so only at the next write, as a full tmpfs does
+    code = f"""
+import resource, signal, sys
+import numpy as np
+from core.engine.batch_io import pack, unpack
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.RLIM_INFINITY))
+img = np.arange(3 * 64 * 64, dtype=np.float32).reshape(64, 64, 3)
+parcel = pack({{"img": img}}, {str(tmp_path)!r})
+got = unpack(parcel)["img"]
+assert parcel.path is None, parcel.path
+assert np.array_equal(got, img)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    assert run.returncode == 0, run.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,7 @@ This module imports no torch: a worker process starts with numpy, OpenCV and Pil
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import pickle
@@ -86,7 +87,10 @@ def pack(obj: Any, folder: str | None) -> Parcel:
         return Parcel(pickle.dumps(obj, protocol=5))
     buffers: list[pickle.PickleBuffer] = []
     meta = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-    fd, path = tempfile.mkstemp(dir=folder, suffix=".arrays")
+    try:
+        fd, path = tempfile.mkstemp(dir=folder, suffix=".arrays")
+    except OSError:  # the folder is gone or out of inodes
+        return Parcel(pickle.dumps(obj, protocol=5))
     spans, at = [], 0
     try:
         with os.fdopen(fd, "wb", buffering=0) as f:
@@ -94,7 +98,10 @@ def pack(obj: Any, folder: str | None) -> Parcel:
                 raw = b.raw()
                 at += -at % _ALIGN
                 f.seek(at)
-                f.write(raw)  # a write, not a mapping: a full tmpfs is an OSError here, not a SIGBUS later
+                # a write, not a mapping: a full tmpfs is an OSError here, not a SIGBUS later; a write
+                # cut short (the tmpfs filled up during it) is one too
+                if f.write(raw) != raw.nbytes:
+                    raise OSError(errno.ENOSPC, "no space left for the arrays", path)
                 spans.append((at, raw.nbytes))
                 at += raw.nbytes
     except OSError:
