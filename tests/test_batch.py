@@ -178,3 +178,63 @@ assert np.array_equal(got, img)
     )
     assert run.returncode == 0, run.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+CTRL_C_RUN = """
+import sys, time
+from pathlib import Path
+import numpy as np
+sys.path.insert(0, "tests")
+from conftest import randomize
+from core.engine.batch import relight_jobs
+from core.engine.inference import Relighter
+from core.model import create_model
+from core.storage.checkpoint import save_checkpoint
+from core.inputs.input import InputFiles, PairFiles
+from core.storage.io import write_image, write_depth
+d = Path(sys.argv[1])
+ckpt = save_checkpoint(d / "lite.safetensors", randomize(create_model("s3net-lite"), 1), "s3net-lite")
+rng = np.random.default_rng(0)
+jobs = []
+for k in range(8):
+    files = []
+    for role in "sg":
+        img = write_image(d / f"{role}{k}.png", rng.random((48, 64, 3)), 8)
+        files.append(InputFiles(img, write_depth(d / f"{role}{k}_d.npy", rng.random((48, 64)), "npy")))
+    jobs.append(PairFiles(files[0], files[1], f"P{k}"))
+r = Relighter.from_checkpoint(ckpt, device="cpu")
+real = r.relight_many
+r.relight_many = lambda pairs, **kw: (time.sleep(0.5), real(pairs, **kw))[1]
+try:
+    relight_jobs(r, jobs, d / "out", batch_size=1, io_processes=2, progress=lambda f, m: print(m, flush=True))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_in_a_terminal_stops_a_run_with_worker_processes_quietly(tmp_path):
+    """Ctrl-C reaches every process of the terminal's group: the workers leave the stopping to the
+    relighting process (no traceback of each worker, no new workers started on the way out)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_RUN, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        start_new_session=True,  # its own process group, as a terminal's job is
+    )
+    try:
+        assert run.stdout.readline().startswith("1/8 "), run.stderr.read()
+        os.killpg(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert out.splitlines()[-1] == "interrupted", out + err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err

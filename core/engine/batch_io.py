@@ -17,6 +17,7 @@ import mmap
 import os
 import pickle
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -152,6 +153,12 @@ def _write_in_worker(path: Path, image: Parcel, bit_depth: int) -> Path:
     return write_image(path, unpack(image), bit_depth)
 
 
+def _leave_interrupt_to_parent() -> None:
+    """Ctrl-C in a terminal reaches every process of its group: the relighting process stops the run
+    and shuts the workers down (a worker interrupted itself would print its traceback and break the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
 def _without_main() -> Iterator[None]:
     """Workers started in this block do not re-run the program's main module. A 'spawn' or 'forkserver'
@@ -184,7 +191,7 @@ class IOWorkers:
 
     def _start(self) -> ProcessPoolExecutor:
         """A pool with all its workers started now, without the program's main module (see below)."""
-        pool = ProcessPoolExecutor(self._processes, mp_context=self._context)
+        pool = ProcessPoolExecutor(self._processes, mp_context=self._context, initializer=_leave_interrupt_to_parent)
         with _without_main():
             # each submit finds no idle worker and starts one: all of them start here
             for _ in range(self._processes):
