@@ -238,3 +238,37 @@ def test_ctrl_c_in_a_terminal_stops_a_run_with_worker_processes_quietly(tmp_path
             os.killpg(run.pid, signal.SIGKILL)
     assert out.splitlines()[-1] == "interrupted", out + err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_workers_started_from_two_threads_at_once_leave_the_main_module_in_place():
+    """Two folder runs starting their workers at the same moment (the app's batch thread beside another)
+    put the program's main module back, whatever the order in which they finish starting."""
+    import sys
+    import threading
+
+    from core.engine.batch_io import _without_main
+
+    main = sys.modules["__main__"]
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with _without_main():
+            first_in.set()
+            second_in.wait(0.5)  # the other thread starts its workers meanwhile, if it may
+        first_out.set()
+
+    def second():
+        first_in.wait()
+        with _without_main():
+            second_in.set()
+            first_out.wait(0.5)  # and is still at it when this one is done
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sys.modules["__main__"] is main
+    finally:
+        sys.modules["__main__"] = main

@@ -41,6 +41,7 @@ PROCESS_MIN_PAIRS = 16
 # a machine with fewer cores has none to spare for workers beside the network and its feeding thread
 PROCESS_MIN_CPUS = 4
 _ALIGN = 64  # each array starts on a cache line in the mapped file
+_MAIN_SWAP = threading.Lock()  # one thread at a time starts workers without the main module
 
 
 def read_job(job: PairFiles, with_guide: bool) -> tuple[Input, Input | None]:
@@ -164,13 +165,15 @@ def _without_main() -> Iterator[None]:
     """Workers started in this block do not re-run the program's main module. A 'spawn' or 'forkserver'
     child imports it (Python's rule, for functions defined there); these workers only run this module's
     functions, and `relight`'s main imports torch: ~1 s and ~600 MB per worker for nothing. The
-    interpreter's __main__ is a bare module for the few milliseconds the workers take to start."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
+    interpreter's __main__ is a bare module for the few milliseconds the workers take to start; runs
+    starting workers from two threads take turns (else the second would put back the first's bare one)."""
+    with _MAIN_SWAP:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 class IOWorkers:
