@@ -272,3 +272,20 @@ def test_workers_started_from_two_threads_at_once_leave_the_main_module_in_place
         assert sys.modules["__main__"] is main
     finally:
         sys.modules["__main__"] = main
+
+
+def test_a_system_that_cannot_start_worker_processes_relights_with_threads(tmp_path, lite_checkpoint, monkeypatch):
+    """No process semaphores (no /dev/shm, as in some containers) or a process limit: the folder is
+    relit as without worker processes, not stopped."""
+    import errno
+
+    from core.engine import batch_io
+
+    def no_processes(*args, **kwargs):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(batch_io, "ProcessPoolExecutor", no_processes)
+    jobs = _mixed_jobs(tmp_path, n=3)
+    r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
+    report = relight_jobs(r, jobs, tmp_path / "out", io_processes=2)
+    assert [p.name for p in report.written] == ["P0.png", "P1.png", "P2.png"] and not report.failed

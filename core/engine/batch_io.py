@@ -195,10 +195,14 @@ class IOWorkers:
     def _start(self) -> ProcessPoolExecutor:
         """A pool with all its workers started now, without the program's main module (see below)."""
         pool = ProcessPoolExecutor(self._processes, mp_context=self._context, initializer=_leave_interrupt_to_parent)
-        with _without_main():
-            # each submit finds no idle worker and starts one: all of them start here
-            for _ in range(self._processes):
-                pool.submit(int)
+        try:
+            with _without_main():
+                # each submit finds no idle worker and starts one: all of them start here
+                for _ in range(self._processes):
+                    pool.submit(int)
+        except BaseException:  # the workers started so far are not left behind
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         return pool
 
     def _call(self, fn: Callable[..., Any], *args: Any, about: Path) -> Any:
