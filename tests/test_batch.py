@@ -1,6 +1,7 @@
 """Folder relighting (core.engine.batch): read-ahead, same-size batches, bad pairs skipped, results as single runs."""
 
 import numpy as np
+import pytest
 
 from core.engine.batch import relight_jobs
 from core.engine.inference import Relighter
@@ -161,6 +162,7 @@ def test_a_spool_folder_that_cannot_take_the_arrays_sends_them_pickled(tmp_path)
     code = f"""
 import resource, signal, sys
 import numpy as np
+import pytest
 from core.engine.batch_io import pack, unpack
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.RLIM_INFINITY))
@@ -184,6 +186,7 @@ CTRL_C_RUN = """
 import sys, time
 from pathlib import Path
 import numpy as np
+import pytest
 sys.path.insert(0, "tests")
 from conftest import randomize
 from core.engine.batch import relight_jobs
@@ -289,3 +292,25 @@ def test_a_system_that_cannot_start_worker_processes_relights_with_threads(tmp_p
     r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
     report = relight_jobs(r, jobs, tmp_path / "out", io_processes=2)
     assert [p.name for p in report.written] == ["P0.png", "P1.png", "P2.png"] and not report.failed
+
+
+def test_a_dead_worker_that_cannot_be_replaced_fails_its_pair_not_the_run(tmp_path, monkeypatch):
+    import errno
+    import os
+    import signal
+
+    from core.base.errors import RelightError
+    from core.engine import batch_io
+
+    jobs = _mixed_jobs(tmp_path, n=1)
+    with batch_io.IOWorkers(1) as workers:
+        for pid in list(workers._pool._processes):
+            os.kill(pid, signal.SIGKILL)  # the out-of-memory killer
+
+        def no_processes(*args, **kwargs):
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(batch_io, "ProcessPoolExecutor", no_processes)
+        for _ in range(2):
+            with pytest.raises(RelightError, match="stopped unexpectedly"):
+                workers.read(jobs[0], True)

@@ -25,7 +25,7 @@ import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,7 +213,8 @@ class IOWorkers:
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:  # the first to notice starts new workers
-                    self._pool = self._start()
+                    with suppress(OSError, RuntimeError):  # none can start now: the next pair tries again
+                        self._pool = self._start()
             raise RelightError("the process working on it stopped unexpectedly (out of memory?)", about) from None
 
     def read(self, job: PairFiles, with_guide: bool) -> tuple[Input, Input | None]:
