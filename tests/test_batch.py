@@ -314,3 +314,25 @@ def test_a_dead_worker_that_cannot_be_replaced_fails_its_pair_not_the_run(tmp_pa
         for _ in range(2):
             with pytest.raises(RelightError, match="stopped unexpectedly"):
                 workers.read(jobs[0], True)
+
+
+def test_the_spool_folder_goes_even_when_stopping_the_workers_is_interrupted(monkeypatch):
+    """A second Ctrl-C while the workers are being shut down: the arrays in memory go all the same."""
+    import os
+
+    from core.engine import batch_io
+
+    workers = batch_io.IOWorkers(1)
+    folder = workers.folder
+    assert folder is not None and os.path.isdir(folder)
+    pool = workers._pool
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pool, "shutdown", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        workers.close()
+    monkeypatch.undo()
+    pool.shutdown()
+    assert not os.path.exists(folder)

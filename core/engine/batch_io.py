@@ -226,10 +226,12 @@ class IOWorkers:
         return self._call(_write_in_worker, path, pack(image, self.folder), bit_depth, about=path)  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        with self._lock:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            with self._lock:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # a second Ctrl-C while waiting: the arrays left in memory go all the same
+            if self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> IOWorkers:
         return self
