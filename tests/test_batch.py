@@ -336,3 +336,16 @@ def test_the_spool_folder_goes_even_when_stopping_the_workers_is_interrupted(mon
     monkeypatch.undo()
     pool.shutdown()
     assert not os.path.exists(folder)
+
+
+def test_worker_processes_follow_the_cores_this_process_may_use(monkeypatch):
+    """A container or `taskset` giving the run 2 of a machine's 64 cores: no 32 worker processes."""
+    import os
+
+    from core.engine.batch_io import auto_processes
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert auto_processes(100) == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert auto_processes(100) == 7 and auto_processes(15) == 0

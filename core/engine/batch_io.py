@@ -55,7 +55,8 @@ def read_job(job: PairFiles, with_guide: bool) -> tuple[Input, Input | None]:
 def auto_processes(pairs: int) -> int:
     """Worker processes for a folder of `pairs` (0: threads only): one per core but one (the relighting
     process needs a core), when the folder is large enough to pay for starting them."""
-    cpus = os.cpu_count() or 1
+    # the cores this process may run on (a container's or taskset's share), not all the machine's
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(cpus - 1, 32) if pairs >= PROCESS_MIN_PAIRS and cpus >= PROCESS_MIN_CPUS else 0
 
 
