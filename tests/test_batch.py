@@ -1,6 +1,7 @@
 """Folder relighting (core.engine.batch): read-ahead, same-size batches, bad pairs skipped, results as single runs."""
 
 import numpy as np
+import pytest
 
 from core.engine.batch import relight_jobs
 from core.engine.inference import Relighter
@@ -143,3 +144,208 @@ def test_arrays_cross_processes_through_mapped_files(tmp_path):
         got["img"][0, 0, 0] = 7  # writable, and the sender's array is untouched
         assert arrays["img"][0, 0, 0] == 0
     assert list(tmp_path.iterdir()) == []  # the receiver removed the file
+
+
+def test_a_spool_folder_that_cannot_take_the_arrays_sends_them_pickled(tmp_path):
+    """A folder gone (or out of inodes) when a parcel is made, or one that fills up in the middle of an
+    array (the system writes part of it): the arrays travel pickled, whole."""
+    import os
+    import subprocess
+    import sys
+
+    from core.engine.batch_io import pack, unpack
+
+    arrays = {"img": np.arange(3 * 64 * 64, dtype=np.float32).reshape(64, 64, 3)}
+    parcel = pack(arrays, str(tmp_path / "gone"))
+    assert parcel.path is None and np.array_equal(unpack(parcel)["img"], arrays["img"])
+    # a file size limit makes the system write what fits and say so only at the next write, as a full tmpfs does
+    code = f"""
+import resource, signal, sys
+import numpy as np
+import pytest
+from core.engine.batch_io import pack, unpack
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.RLIM_INFINITY))
+img = np.arange(3 * 64 * 64, dtype=np.float32).reshape(64, 64, 3)
+parcel = pack({{"img": img}}, {str(tmp_path)!r})
+got = unpack(parcel)["img"]
+assert parcel.path is None, parcel.path
+assert np.array_equal(got, img)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    assert run.returncode == 0, run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+CTRL_C_RUN = """
+import sys, time
+from pathlib import Path
+import numpy as np
+import pytest
+sys.path.insert(0, "tests")
+from conftest import randomize
+from core.engine.batch import relight_jobs
+from core.engine.inference import Relighter
+from core.model import create_model
+from core.storage.checkpoint import save_checkpoint
+from core.inputs.input import InputFiles, PairFiles
+from core.storage.io import write_image, write_depth
+d = Path(sys.argv[1])
+ckpt = save_checkpoint(d / "lite.safetensors", randomize(create_model("s3net-lite"), 1), "s3net-lite")
+rng = np.random.default_rng(0)
+jobs = []
+for k in range(8):
+    files = []
+    for role in "sg":
+        img = write_image(d / f"{role}{k}.png", rng.random((48, 64, 3)), 8)
+        files.append(InputFiles(img, write_depth(d / f"{role}{k}_d.npy", rng.random((48, 64)), "npy")))
+    jobs.append(PairFiles(files[0], files[1], f"P{k}"))
+r = Relighter.from_checkpoint(ckpt, device="cpu")
+real = r.relight_many
+r.relight_many = lambda pairs, **kw: (time.sleep(0.5), real(pairs, **kw))[1]
+try:
+    relight_jobs(r, jobs, d / "out", batch_size=1, io_processes=2, progress=lambda f, m: print(m, flush=True))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_in_a_terminal_stops_a_run_with_worker_processes_quietly(tmp_path):
+    """Ctrl-C reaches every process of the terminal's group: the workers leave the stopping to the
+    relighting process (no traceback of each worker, no new workers started on the way out)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_RUN, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        start_new_session=True,  # its own process group, as a terminal's job is
+    )
+    try:
+        assert run.stdout.readline().startswith("1/8 "), run.stderr.read()
+        os.killpg(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert out.splitlines()[-1] == "interrupted", out + err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_workers_started_from_two_threads_at_once_leave_the_main_module_in_place():
+    """Two folder runs starting their workers at the same moment (the app's batch thread beside another)
+    put the program's main module back, whatever the order in which they finish starting."""
+    import sys
+    import threading
+
+    from core.engine.batch_io import _without_main
+
+    main = sys.modules["__main__"]
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with _without_main():
+            first_in.set()
+            second_in.wait(0.5)  # the other thread starts its workers meanwhile, if it may
+        first_out.set()
+
+    def second():
+        first_in.wait()
+        with _without_main():
+            second_in.set()
+            first_out.wait(0.5)  # and is still at it when this one is done
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sys.modules["__main__"] is main
+    finally:
+        sys.modules["__main__"] = main
+
+
+def test_a_system_that_cannot_start_worker_processes_relights_with_threads(tmp_path, lite_checkpoint, monkeypatch):
+    """No process semaphores (no /dev/shm, as in some containers) or a process limit: the folder is
+    relit as without worker processes, not stopped."""
+    import errno
+
+    from core.engine import batch_io
+
+    def no_processes(*args, **kwargs):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(batch_io, "ProcessPoolExecutor", no_processes)
+    jobs = _mixed_jobs(tmp_path, n=3)
+    r = Relighter.from_checkpoint(lite_checkpoint, device="cpu")
+    report = relight_jobs(r, jobs, tmp_path / "out", io_processes=2)
+    assert [p.name for p in report.written] == ["P0.png", "P1.png", "P2.png"] and not report.failed
+
+
+def test_a_dead_worker_that_cannot_be_replaced_fails_its_pair_not_the_run(tmp_path, monkeypatch):
+    import errno
+    import os
+    import signal
+
+    from core.base.errors import RelightError
+    from core.engine import batch_io
+
+    jobs = _mixed_jobs(tmp_path, n=1)
+    with batch_io.IOWorkers(1) as workers:
+        for pid in list(workers._pool._processes):
+            os.kill(pid, signal.SIGKILL)  # the out-of-memory killer
+
+        def no_processes(*args, **kwargs):
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(batch_io, "ProcessPoolExecutor", no_processes)
+        for _ in range(2):
+            with pytest.raises(RelightError, match="stopped unexpectedly"):
+                workers.read(jobs[0], True)
+
+
+def test_the_spool_folder_goes_even_when_stopping_the_workers_is_interrupted(monkeypatch):
+    """A second Ctrl-C while the workers are being shut down: the arrays in memory go all the same."""
+    import os
+
+    from core.engine import batch_io
+
+    workers = batch_io.IOWorkers(1)
+    folder = workers.folder
+    assert folder is not None and os.path.isdir(folder)
+    pool = workers._pool
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pool, "shutdown", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        workers.close()
+    monkeypatch.undo()
+    pool.shutdown()
+    assert not os.path.exists(folder)
+
+
+def test_worker_processes_follow_the_cores_this_process_may_use(monkeypatch):
+    """A container or `taskset` giving the run 2 of a machine's 64 cores: no 32 worker processes."""
+    import os
+
+    from core.engine.batch_io import auto_processes
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert auto_processes(100) == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert auto_processes(100) == 7 and auto_processes(15) == 0

@@ -218,6 +218,29 @@ def test_folder_mode_output_folder_is_made_but_not_its_parents(capsys, lite_chec
     assert code == 0 and (tmp_path / "out" / "Pair000.png").is_file(), err
 
 
+def test_an_output_path_the_system_refuses_is_one_error_line(capsys, small_pair, lite_checkpoint, tmp_path):
+    """A name longer than the file system takes is said as the output's problem, not a traceback."""
+    long = tmp_path / ("a" * 300)
+    for out in (long / "relit.png", long / "sub" / "relit.png"):
+        code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint))
+        assert code == 2 and "Traceback" not in err and err.startswith("relight: error: "), err
+        assert "File name too long" in err and err.count("\n") == 1, err
+    from core.train.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=1)
+    args = ("infer", "--input-dir", tmp_path / "s" / "pairs", "--output", long / "out", "--checkpoint", lite_checkpoint)
+    code, _, err = run_cli(capsys, *args, "--device", "cpu")
+    assert code == 2 and "File name too long" in err and err.count("\n") == 1, err
+
+
+def test_a_folder_named_like_the_output_file_is_refused_before_any_work(capsys, small_pair, lite_checkpoint, tmp_path):
+    (tmp_path / "relit.png").mkdir()
+    code, _, err = run_cli(capsys, *infer_args(small_pair, tmp_path / "relit.png", lite_checkpoint))
+    assert code == 2 and "model:" not in err, err  # refused before the model is loaded
+    assert err == f"relight: error: {tmp_path / 'relit.png'}: is a folder; give the output file's name\n", err
+    assert (tmp_path / "relit.png").is_dir()
+
+
 def test_writing_under_a_file_says_which_file_is_in_the_way(tmp_path):
     from core.base.errors import WriteError
     from core.storage.io import write_depth, write_image

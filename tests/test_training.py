@@ -529,3 +529,34 @@ def test_the_cuda_graph_step_trains_as_the_eager_step_and_resumes(tiny, tmp_path
     )
     assert len(resumed_losses) == 6 and all(math.isfinite(x) for x in resumed_losses)
     assert graphed.step == 10
+
+
+def test_a_resumed_run_updates_the_weights_its_own_way_not_the_saved_runs(tiny, tmp_path):
+    """state.pt records how the saved run's optimiser ran (fused, capturable for a CUDA graph); the
+    resumed run's device and step decide: a GPU graph run goes on on the CPU as a CPU run does, and an
+    eager run (an older version, the CPU, --no-cuda-graph) goes on as a CUDA graph (test below)."""
+    from core.train.training import Trainer
+
+    out = tmp_path / "run"
+    train(cfg(tiny, out, steps=3))
+    st = torch.load(out / "state.pt", weights_only=True)
+    for g in st["optimizer"]["param_groups"]:
+        g.update(fused=True, capturable=True)  # as a graph run on a GPU saves it
+    torch.save(st, out / "state.pt")
+    trainer = Trainer(cfg(tiny, out), resume=True)
+    trainer.setup()
+    trainer.resume_training()
+    assert trainer.step == 3
+    assert all(not g["capturable"] and not g["fused"] for g in trainer.opt.param_groups)
+    train(cfg(tiny, out), resume=True)  # and the run goes on
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_an_eager_run_resumed_on_one_gpu_goes_on_as_a_cuda_graph(tiny, tmp_path):
+    kw = dict(device="cuda", precision="fp32", ckpt_every=5)
+    train(cfg(tiny, tmp_path / "run", steps=5, cuda_graph=False, **kw))
+    messages: list[str] = []
+    train(cfg(tiny, tmp_path / "run", steps=12, **kw), Callbacks(on_message=messages.append), resume=True)
+    assert any("the step as a CUDA graph" in m for m in messages), messages
+    assert not any("could not be captured" in m for m in messages), messages

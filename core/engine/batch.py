@@ -175,7 +175,12 @@ def relight_jobs(
     if io_processes > 0:  # enough to keep every worker busy; each thread waits on one worker's reply
         window = max(window, read_window(jobs, io_processes))
         io_threads = max(io_threads, 2 * window + 2)
-    workers = IOWorkers(io_processes) if io_processes > 0 else None
+    workers = None
+    if io_processes > 0:
+        try:
+            workers = IOWorkers(io_processes)
+        except (OSError, RuntimeError):  # no process semaphores (no /dev/shm), a process limit: threads only
+            workers = None
     read = workers.read if workers else read_job
     write = workers.write if workers else write_image
 

@@ -12,10 +12,12 @@ This module imports no torch: a worker process starts with numpy, OpenCV and Pil
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import pickle
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -23,7 +25,7 @@ import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ PROCESS_MIN_PAIRS = 16
 # a machine with fewer cores has none to spare for workers beside the network and its feeding thread
 PROCESS_MIN_CPUS = 4
 _ALIGN = 64  # each array starts on a cache line in the mapped file
+_MAIN_SWAP = threading.Lock()  # one thread at a time starts workers without the main module
 
 
 def read_job(job: PairFiles, with_guide: bool) -> tuple[Input, Input | None]:
@@ -52,7 +55,8 @@ def read_job(job: PairFiles, with_guide: bool) -> tuple[Input, Input | None]:
 def auto_processes(pairs: int) -> int:
     """Worker processes for a folder of `pairs` (0: threads only): one per core but one (the relighting
     process needs a core), when the folder is large enough to pay for starting them."""
-    cpus = os.cpu_count() or 1
+    # the cores this process may run on (a container's or taskset's share), not all the machine's
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(cpus - 1, 32) if pairs >= PROCESS_MIN_PAIRS and cpus >= PROCESS_MIN_CPUS else 0
 
 
@@ -86,7 +90,10 @@ def pack(obj: Any, folder: str | None) -> Parcel:
         return Parcel(pickle.dumps(obj, protocol=5))
     buffers: list[pickle.PickleBuffer] = []
     meta = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-    fd, path = tempfile.mkstemp(dir=folder, suffix=".arrays")
+    try:
+        fd, path = tempfile.mkstemp(dir=folder, suffix=".arrays")
+    except OSError:  # the folder is gone or out of inodes
+        return Parcel(pickle.dumps(obj, protocol=5))
     spans, at = [], 0
     try:
         with os.fdopen(fd, "wb", buffering=0) as f:
@@ -94,7 +101,10 @@ def pack(obj: Any, folder: str | None) -> Parcel:
                 raw = b.raw()
                 at += -at % _ALIGN
                 f.seek(at)
-                f.write(raw)  # a write, not a mapping: a full tmpfs is an OSError here, not a SIGBUS later
+                # a write, not a mapping: a full tmpfs is an OSError here, not a SIGBUS later; a write
+                # cut short (the tmpfs filled up during it) is one too
+                if f.write(raw) != raw.nbytes:
+                    raise OSError(errno.ENOSPC, "no space left for the arrays", path)
                 spans.append((at, raw.nbytes))
                 at += raw.nbytes
     except OSError:
@@ -145,18 +155,26 @@ def _write_in_worker(path: Path, image: Parcel, bit_depth: int) -> Path:
     return write_image(path, unpack(image), bit_depth)
 
 
+def _leave_interrupt_to_parent() -> None:
+    """Ctrl-C in a terminal reaches every process of its group: the relighting process stops the run
+    and shuts the workers down (a worker interrupted itself would print its traceback and break the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
 def _without_main() -> Iterator[None]:
     """Workers started in this block do not re-run the program's main module. A 'spawn' or 'forkserver'
     child imports it (Python's rule, for functions defined there); these workers only run this module's
     functions, and `relight`'s main imports torch: ~1 s and ~600 MB per worker for nothing. The
-    interpreter's __main__ is a bare module for the few milliseconds the workers take to start."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
+    interpreter's __main__ is a bare module for the few milliseconds the workers take to start; runs
+    starting workers from two threads take turns (else the second would put back the first's bare one)."""
+    with _MAIN_SWAP:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 class IOWorkers:
@@ -177,11 +195,15 @@ class IOWorkers:
 
     def _start(self) -> ProcessPoolExecutor:
         """A pool with all its workers started now, without the program's main module (see below)."""
-        pool = ProcessPoolExecutor(self._processes, mp_context=self._context)
-        with _without_main():
-            # each submit finds no idle worker and starts one: all of them start here
-            for _ in range(self._processes):
-                pool.submit(int)
+        pool = ProcessPoolExecutor(self._processes, mp_context=self._context, initializer=_leave_interrupt_to_parent)
+        try:
+            with _without_main():
+                # each submit finds no idle worker and starts one: all of them start here
+                for _ in range(self._processes):
+                    pool.submit(int)
+        except BaseException:  # the workers started so far are not left behind
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         return pool
 
     def _call(self, fn: Callable[..., Any], *args: Any, about: Path) -> Any:
@@ -192,7 +214,8 @@ class IOWorkers:
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:  # the first to notice starts new workers
-                    self._pool = self._start()
+                    with suppress(OSError, RuntimeError):  # none can start now: the next pair tries again
+                        self._pool = self._start()
             raise RelightError("the process working on it stopped unexpectedly (out of memory?)", about) from None
 
     def read(self, job: PairFiles, with_guide: bool) -> tuple[Input, Input | None]:
@@ -204,10 +227,12 @@ class IOWorkers:
         return self._call(_write_in_worker, path, pack(image, self.folder), bit_depth, about=path)  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        with self._lock:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            with self._lock:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # a second Ctrl-C while waiting: the arrays left in memory go all the same
+            if self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> IOWorkers:
         return self

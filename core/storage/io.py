@@ -376,29 +376,41 @@ def _not_a_folder(p: Path, target: Path) -> RelightError:
     return RelightError(what + inside, p)
 
 
+def _cannot_use(path: Path, exc: OSError) -> RelightError:
+    return RelightError(f"cannot be used for the output ({exc.strerror or exc})", exc.filename or path)
+
+
 def check_output_file(path: str | Path) -> None:
     """Refuse, naming the folder, an output file whose folder is not there (a mistyped folder is not
     created behind the user's back) or is a file."""
     path = Path(path)
     folder = path.parent
-    blocker = _file_in_the_way(folder)
-    if blocker is not None:
-        raise _not_a_folder(blocker, path)
-    if not folder.is_dir():
-        raise RelightError(f"folder not found (create it first; {path.name} is written into it)", folder)
+    try:
+        blocker = _file_in_the_way(folder)
+        if blocker is not None:
+            raise _not_a_folder(blocker, path)
+        if not folder.is_dir():
+            raise RelightError(f"folder not found (create it first; {path.name} is written into it)", folder)
+        if path.is_dir() and not path.is_symlink():  # found only when the result is written, after the work
+            raise RelightError("is a folder; give the output file's name", path)
+    except OSError as exc:  # a name too long, a folder that may not be looked into
+        raise _cannot_use(path, exc) from None
 
 
 def check_output_dir(path: str | Path) -> None:
     """An output folder: there already, or made by the run inside a folder that is there. Refuse, naming
     it, a missing parent folder or a file in the way."""
     path = Path(path)
-    blocker = _file_in_the_way(path)
-    if blocker is not None:
-        raise _not_a_folder(blocker, path)
-    if not path.is_dir() and not path.parent.is_dir():
-        raise RelightError(
-            f"folder not found (create it first; the output folder {path.name} is made in it)", path.parent
-        )
+    try:
+        blocker = _file_in_the_way(path)
+        if blocker is not None:
+            raise _not_a_folder(blocker, path)
+        if not path.is_dir() and not path.parent.is_dir():
+            raise RelightError(
+                f"folder not found (create it first; the output folder {path.name} is made in it)", path.parent
+            )
+    except OSError as exc:  # a name too long, a folder that may not be looked into
+        raise _cannot_use(path, exc) from None
 
 
 def _write_error(path: Path, exc: OSError) -> WriteError:

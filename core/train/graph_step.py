@@ -22,9 +22,10 @@ import torch
 
 Batch = dict[str, torch.Tensor]
 Terms = dict[str, torch.Tensor]
+Key = tuple[object, ...]  # a batch's names, shapes, dtypes and strides
 
 
-def _key(b: Batch) -> tuple:
+def _key(b: Batch) -> Key:
     return tuple((k, tuple(v.shape), v.dtype, v.stride()) for k, v in sorted(b.items()))
 
 
@@ -38,8 +39,8 @@ class GraphedStep:
         self.step = step
         self.warmup = warmup
         self.max_shapes = max_shapes
-        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, Batch, Terms]] = {}
-        self.seen: Counter = Counter()
+        self.graphs: dict[Key, tuple[torch.cuda.CUDAGraph, Batch, Terms]] = {}
+        self.seen: Counter[Key] = Counter()
         self.failed: str | None = None  # why the run went on eagerly
 
     def __call__(self, b: Batch) -> Terms:
@@ -54,7 +55,7 @@ class GraphedStep:
             return self.step(b)
         self.seen[key] += 1
         if self.seen[key] <= self.warmup:
-            side = torch.cuda.Stream()
+            side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 terms = self.step(b)
@@ -62,7 +63,7 @@ class GraphedStep:
             return terms
         return self._capture(key, b)
 
-    def _capture(self, key: tuple, b: Batch) -> Terms:
+    def _capture(self, key: Key, b: Batch) -> Terms:
         static = {k: v.clone() for k, v in b.items()}
         graph = torch.cuda.CUDAGraph()
         try:

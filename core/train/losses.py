@@ -29,7 +29,8 @@ def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> 
 def _on_device(make, device: torch.device, dtype: torch.dtype, *args) -> torch.Tensor:
     """A constant filter made once per device and dtype: no host-to-device copy in each step (which
     a CUDA graph capture of the training step forbids)."""
-    return make(*args).to(device=device, dtype=dtype)
+    made: torch.Tensor = make(*args)
+    return made.to(device=device, dtype=dtype)
 
 
 def gaussian_kernel(size: int = 11, sigma: float = 1.5) -> torch.Tensor:

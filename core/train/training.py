@@ -710,7 +710,13 @@ class Trainer:
                     f"cannot resume: the training state's step is {_short(step)}, not a step count", state_path
                 )
             self.model.load_state_dict(st["model"])
-            self.opt.load_state_dict(st["optimizer"])
+            saved = st["optimizer"]
+            # how the update runs is this run's (its device, its CUDA graph), not the saved run's: a graph
+            # captures only a capturable optimiser, and the flags place the step counts on loading (a count
+            # of groups that differs is refused by load_state_dict)
+            for g, now in zip(saved["param_groups"], self.opt.param_groups, strict=False):
+                g.update({k: now[k] for k in ("fused", "capturable", "foreach") if k in now})
+            self.opt.load_state_dict(saved)
             if self.graphed is not None:  # a saved float learning rate becomes the tensor the graph reads
                 for g in self.opt.param_groups:
                     g["lr"] = torch.tensor(float(g["lr"]), device=self.device)
