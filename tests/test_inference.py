@@ -8,7 +8,7 @@ import torch
 from core.base.cancel import CancelToken
 from core.base.errors import Cancelled, RelightError
 from core.engine.gainmap import carry_to_full_resolution
-from core.engine.inference import Relighter, pad_to_multiple, to_tensor
+from core.engine.inference import Relighter, pack_inputs, pad_to_multiple
 from core.storage.checkpoint import load_checkpoint
 
 
@@ -32,13 +32,25 @@ def test_padding_equals_running_on_reflect_padded_input(relighter):
     res = relighter.relight(src, gui, sd, gd, mode="full")
     assert res.mode == "full" and res.image.shape == (70, 90, 3)
     # by hand: reflect-pad to 96x96, run the bare network, crop, clamp
-    x = torch.cat([to_tensor(src), to_tensor(gui), to_tensor(sd), to_tensor(gd)], 1)
+    x = torch.from_numpy(np.concatenate([src.transpose(2, 0, 1), gui.transpose(2, 0, 1), sd[None], gd[None]]))[None]
     xp = torch.nn.functional.pad(x, (0, 6, 0, 26), mode="reflect")
     assert xp.shape[-2:] == (96, 96)
     with torch.inference_mode():
         y = relighter.model.forward_packed(xp)[..., :70, :90].clamp(0, 1)[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(res.image, y, atol=1e-6)
     assert pad_to_multiple(x)[0].shape[-2:] == (96, 96)
+
+
+def test_inputs_are_packed_channel_by_channel_as_float32():
+    rng = np.random.default_rng(3)
+    items = [
+        [rng.random((5, 7, 3)), rng.random((5, 7, 3), dtype=np.float32), rng.random((5, 7)), rng.random((5, 7))]
+        for _ in range(2)
+    ]
+    out = pack_inputs(items, np.full((2, 8, 5, 7), np.nan, np.float32))
+    for k, (src, gui, sd, gd) in enumerate(items):
+        want = np.concatenate([src.transpose(2, 0, 1), gui.transpose(2, 0, 1), sd[None], gd[None]]).astype(np.float32)
+        np.testing.assert_array_equal(out[k], want)
 
 
 def test_guide_of_other_size_is_resized(relighter):
