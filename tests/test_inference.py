@@ -38,6 +38,7 @@ def test_padding_equals_running_on_reflect_padded_input(relighter):
     with torch.inference_mode():
         y = relighter.model.forward_packed(xp)[..., :70, :90].clamp(0, 1)[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(res.image, y, atol=1e-6)
+    assert res.image.flags["C_CONTIGUOUS"]  # the writers and the composition read it without a copy
     assert pad_to_multiple(x)[0].shape[-2:] == (96, 96)
 
 

@@ -398,8 +398,9 @@ class Relighter:
             else:
                 with self._autocast(), _stage_hooks(self.model, cancel, report):
                     y = self.model.forward_packed(x)
-            # copied to the host before the lock is let go: the next pass reuses the graph's output
-            out: np.ndarray = y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+            # copied to the host before the lock is let go: the next pass reuses the graph's output;
+            # laid out (N, H, W, 3) on the device, so the host gets a contiguous array for what follows
+            out: np.ndarray = y[..., :h, :w].float().clamp_(0, 1).permute(0, 2, 3, 1).contiguous().cpu().numpy()
             return out
 
     def _report(self, notify: Progress, lo: float, hi: float):
