@@ -298,15 +298,31 @@ def test_folder_mode_exits_non_zero_when_the_disk_fills_up(tmp_path, capsys, mon
     assert len(list((tmp_path / "out").iterdir())) == 1
 
 
-def test_a_truncated_png_from_the_command_line_is_one_line_on_stderr(tmp_path):
-    """OpenCV's decoder warns on stderr itself; the command line sets it to errors only, so a user sees
-    our one line and nothing else."""
+def _damaged_png(path: Path, damage: str) -> None:
+    """A noisy 256x256 PNG cut short (a partial download or copy) or with one byte flipped (a bad disk)."""
     rng = np.random.default_rng(0)
+    data = bytearray(cv2.imencode(".png", (rng.random((256, 256, 3)) * 255).astype(np.uint8))[1].tobytes())
+    if damage == "cut early":
+        data = data[:3000]
+    elif damage == "cut in half":
+        data = data[: len(data) // 2]
+    elif damage == "cut before IEND":
+        data = data[:-12]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+DAMAGES = ("cut early", "cut in half", "cut before IEND", "flipped byte")
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_png_from_the_command_line_is_one_line_on_stderr(tmp_path, damage):
+    """OpenCV's decoder warns on stderr itself and libpng prints its own "libpng error: …" line; a user
+    sees our one line naming the file and nothing else."""
     photo = tmp_path / "photo.png"
-    cv2.imwrite(str(photo), (rng.random((64, 64, 3)) * 255).astype(np.uint8))
-    photo.write_bytes(photo.read_bytes()[:3000])
-    np.save(tmp_path / "photo.npy", rng.random((64, 64)).astype(np.float32))
-    root = Path(__file__).resolve().parent.parent
+    _damaged_png(photo, damage)
+    np.save(tmp_path / "photo.npy", np.random.default_rng(1).random((256, 256)).astype(np.float32))
     r = subprocess.run(
         [
             sys.executable,
@@ -325,9 +341,25 @@ def test_a_truncated_png_from_the_command_line_is_one_line_on_stderr(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=root,
+        cwd=ROOT,
         env={k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"},
     )
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("relight: error: "), r.stderr
     assert "photo.png" in r.stderr
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_png_says_what_is_wrong(tmp_path, damage):
+    photo = tmp_path / "photo.png"
+    _damaged_png(photo, damage)
+    with pytest.raises(RelightError) as err:
+        read_image(photo)
+    assert ("cut off" if damage.startswith("cut") else "damaged") in str(err.value), err.value
+
+
+def test_a_whole_png_with_bytes_after_its_end_still_reads(tmp_path):
+    photo = tmp_path / "photo.png"
+    write_image(photo, np.random.default_rng(0).random((64, 64, 3)), 8)
+    photo.write_bytes(photo.read_bytes() + b"trailing junk")
+    assert read_image(photo).shape == (64, 64, 3)

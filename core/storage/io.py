@@ -67,6 +67,7 @@ def _read_raw(path: Path) -> np.ndarray:
     if not raw:
         raise RelightError("file is empty", path)
     _check_header_size(path, raw)
+    _check_png_chunks(path, raw)
     buf = np.frombuffer(raw, dtype=np.uint8)
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
@@ -149,6 +150,35 @@ def _check_header_size(path: Path, data: bytes) -> None:
             "this program reads",
             path,
         )
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_png_chunks(path: Path, data: bytes) -> None:
+    """A PNG cut short (a partial download or copy) or with a critical chunk that fails its checksum is
+    refused here, naming the problem: libpng would refuse it too, but first prints its own "libpng
+    error: …" line on stderr, which no log level of OpenCV's silences. Bytes after IEND are ignored."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return
+    import struct
+    import zlib
+
+    pos, view = len(_PNG_SIGNATURE), memoryview(data)
+    while True:
+        if pos + 12 > len(data):
+            raise RelightError("image file is cut off (truncated PNG)", path)
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 8 + length
+        if end + 4 > len(data):
+            raise RelightError("image file is cut off (truncated PNG)", path)
+        critical = not kind[0] & 0x20  # an upper-case first letter: IHDR, PLTE, IDAT, IEND
+        if critical and zlib.crc32(view[pos + 4 : end]) != struct.unpack_from(">I", data, end)[0]:
+            name = kind.decode("latin-1") if kind.isalpha() else "a"
+            raise RelightError(f"image file is damaged (the PNG's {name} chunk fails its checksum)", path)
+        if kind == b"IEND":
+            return
+        pos = end + 4
 
 
 def image_header(path: str | Path) -> tuple[int, int] | None:
