@@ -229,7 +229,8 @@ class BatchDialog(QDialog):
         text = f"wrote {len(report.written)} of {report.total}" + (" (cancelled)" if report.cancelled else "")
         if report.cancelled:
             self.progress.setFormat(f"cancelled: {len(report.written)}/{report.total} written")
-        self.status.setText(text + (f"; {len(report.failed)} skipped" if report.failed else "") + f" into {report.out}")
+        skipped = f"; {len(report.failed)} skipped (listed below)" if report.failed else ""
+        self.status.setText(f"{text} into {report.out}{skipped}")
 
     def _finished(self) -> None:
         self.worker = None

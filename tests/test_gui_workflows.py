@@ -207,6 +207,26 @@ def test_batch_progress_follows_the_files_and_cancel_stops_after_the_current_pai
     dlg.close()
 
 
+def test_batch_status_says_where_the_files_went_and_how_many_were_skipped(qtbot, window, tmp_path):
+    """'wrote 1 of 2 into OUT; 1 skipped', not 'wrote 1 of 2; 1 skipped into OUT' (the skipped pairs are
+    not in the output folder)."""
+    make_pair(tmp_path / "in", "good", (48, 64))
+    (tmp_path / "in" / "notes.png").write_text("not an image")
+    np.save(tmp_path / "in" / "notes.npy", np.zeros((48, 64), np.float32))
+    rt = window.relight_tab
+    rt.guide_tabs.setCurrentIndex(1)
+    dlg = rt.open_batch()
+    qtbot.addWidget(dlg)
+    dlg.input.setText(str(tmp_path / "in"))
+    out = tmp_path / "out"
+    dlg.output.setText(str(out))
+    w = dlg.start()
+    qtbot.waitUntil(lambda: w.done, timeout=60000)
+    assert dlg.status.text() == f"wrote 1 of 2 into {out}; 1 skipped (listed below)"
+    assert dlg.errors.count() == 1 and "notes.png" in dlg.errors.item(0).text()
+    dlg.close()
+
+
 # ---- 9. consistency -----------------------------------------------------------------------
 def test_app_and_command_line_agree_and_controls_hold_still(qtbot, window, tmp_path, monkeypatch):
     from PySide6.QtGui import QDesktopServices
