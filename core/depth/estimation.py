@@ -132,12 +132,16 @@ def default_model_dir() -> Path:
     return data_dir() / "models" / DEPTH_MODEL_NAME
 
 
-def missing_model_message() -> str:
+def missing_model_message(start: str = "no depth model found") -> str:
     return (
-        f"no depth model found; get {DEPTH_MODEL_TITLE} (Apache-2.0, about 99 MB) with "
+        f"{start}; get {DEPTH_MODEL_TITLE} (Apache-2.0, about 99 MB) with "
         f"'relight models download {DEPTH_MODEL_NAME}', or give --depth-model DIR "
         f"(or set {DEPTH_MODEL_ENV})"
     )
+
+
+class NoDepthModel(RelightError):
+    """No depth model is installed or given (a RelightError: one line, exit code 2)."""
 
 
 def is_model_dir(folder: Path) -> bool:
@@ -413,7 +417,7 @@ def load_estimator(model_dir: str | Path | None = None, device: str = "auto", pr
     """The estimator for `model_dir` (or the configured one), loaded once per process."""
     folder = find_depth_model(model_dir)
     if folder is None:
-        raise RelightError(missing_model_message())
+        raise NoDepthModel(missing_model_message())
     key = (str(folder.resolve()), str(device), precision)
     with _LOAD_LOCK:
         if key not in _LOADED:
@@ -453,7 +457,15 @@ class DepthFiller:
 
         if inp.has_depth and not again:
             return inp
-        estimator = self.load()
+        try:
+            estimator = self.load()
+        except NoDepthModel:
+            if inp.files is None:
+                raise
+            # the photo is named (a folder run lists one line per pair), and why it needed the model
+            raise RelightError(
+                missing_model_message("has no depth map, and no depth model to estimate one"), inp.files.image
+            ) from None
         if self.notify is not None:
             self.notify(f"{role} {inp.name}: no depth map given, estimating it with {estimator.name}")
         return replace(inp, depth=estimated_depth(inp, estimator.estimate))
