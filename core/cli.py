@@ -152,9 +152,24 @@ def cmd_infer(args) -> int:
         return 0
 
     bar = ProgressBar(100, "relight")
-    report = relight_folder(
-        session, pairs, out, engines, suffix="." + args.format, bit_depth=args.bit_depth, progress=bar
-    )
+    notes: list[str] = []  # the runner's "N/M name" (a file written) or "N/M skipped name: problem"
+
+    def progress(fraction: float, note: str = "") -> None:
+        notes.append(note.partition(" ")[2])
+        bar(fraction, note)
+
+    try:
+        report = relight_folder(
+            session, pairs, out, engines, suffix="." + args.format, bit_depth=args.bit_depth, progress=progress
+        )
+    except KeyboardInterrupt:  # Ctrl-C: what is on disk and which pairs were bad, before "interrupted"
+        bar.close()
+        skipped = [n for n in notes if n.startswith("skipped ")]
+        for note in skipped:
+            print(clean(note), file=sys.stderr)
+        written = len(notes) - len(skipped)
+        print(clean(f"relit {written} of {len(pairs)} pairs into {out} (interrupted)"), file=sys.stderr)
+        raise
     bar.close()
     for name, msg in report.failed:
         print(f"skipped {clean(name)}: {msg}", file=sys.stderr)

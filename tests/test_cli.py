@@ -166,6 +166,38 @@ def test_folder_mode_with_every_pair_relit_exits_0(capsys, lite_checkpoint, tmp_
     assert code == 0 and "relit 2 of 2" in err and "error" not in err and "skipped" not in err, err
 
 
+def test_folder_mode_interrupted_says_what_was_written_and_skipped(capsys, lite_checkpoint, tmp_path, monkeypatch):
+    """Ctrl-C during a folder run: the pairs found bad so far and how many results are on disk, then
+    'relight: interrupted' and exit code 130 (as the app's batch says 'wrote N of M (cancelled)')."""
+    from core.engine.inference import Relighter
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, h in (("a0", 48), ("a1", 56), ("c0", 64)):  # sizes apart: one network call each
+        cv2.imwrite(str(folder / f"{name}.png"), (rng.random((h, 64, 3)) * 255).astype(np.uint8))
+        write_depth_npy(folder / f"{name}.npy", rng.random((h, 64)))
+    (folder / "b.png").write_text("not an image")
+    write_depth_npy(folder / "b.npy", rng.random((48, 64)))
+    real, calls = Relighter.relight_many, []
+
+    def interrupted_at_the_third(self, pairs, **kw):
+        calls.append(len(pairs))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, pairs, **kw)
+
+    monkeypatch.setattr(Relighter, "relight_many", interrupted_at_the_third)
+    args = ("infer", "--input-dir", folder, "--light", "E", "--output", tmp_path / "out")
+    code, _, err = run_cli(capsys, *args, "--checkpoint", lite_checkpoint, "--device", "cpu")
+    assert code == 130, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a0.png", "a1.png"]
+    lines = [x for x in err.splitlines() if not x.startswith("relight [")]
+    assert lines[-3].startswith(f"skipped b: {folder / 'b.png'}: "), err
+    assert lines[-2] == f"relit 2 of 4 pairs into {tmp_path / 'out'} (interrupted)", err
+    assert lines[-1] == "relight: interrupted", err
+
+
 def test_batch_report_names_skipped_and_unwritten_pairs(tmp_path):
     from core.engine.batch import BatchReport
 
