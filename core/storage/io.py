@@ -165,6 +165,8 @@ def _check_png_chunks(path: Path, data: bytes) -> None:
     import zlib
 
     pos, view = len(_PNG_SIGNATURE), memoryview(data)
+    if data[pos : pos + 8] != b"\x00\x00\x00\x0dIHDR":  # no header: nothing to say it was cut off
+        raise RelightError("not a readable image (corrupt or unsupported format)", path)
     while True:
         if pos + 12 > len(data):
             raise RelightError("image file is cut off (truncated PNG)", path)
