@@ -151,12 +151,12 @@ def cmd_infer(args) -> int:
         print(f"wrote {clean(out)}: {res.describe()}", file=sys.stderr)
         return 0
 
-    bar = ProgressBar(100, "relight")
+    bar = ProgressBar(len(pairs), "relight")  # counts pairs: "7/23 … astronaut_2"
     notes: list[str] = []  # the runner's "N/M name" (a file written) or "N/M skipped name: problem"
 
     def progress(fraction: float, note: str = "") -> None:
         notes.append(note.partition(" ")[2])
-        bar(fraction, note)
+        bar(fraction, notes[-1])  # the bar says N/M itself
 
     try:
         report = relight_folder(

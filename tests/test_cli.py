@@ -198,6 +198,18 @@ def test_folder_mode_interrupted_says_what_was_written_and_skipped(capsys, lite_
     assert lines[-1] == "relight: interrupted", err
 
 
+def test_folder_mode_progress_counts_pairs(capsys, lite_checkpoint, tmp_path):
+    """The bar counts the folder's pairs ("2/2"), not percent points beside them ("100/100 2/2 Pair001")."""
+    from core.train.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=2)
+    args = ("infer", "--input-dir", tmp_path / "s" / "pairs", "--output", tmp_path / "out")
+    code, _, err = run_cli(capsys, *args, "--checkpoint", lite_checkpoint, "--device", "cpu")
+    bars = [x for x in err.splitlines() if x.startswith("relight [")]
+    assert code == 0 and bars, err
+    assert " 2/2 " in bars[-1] and bars[-1].endswith(("s Pair000", "s Pair001")) and "/100" not in bars[-1], bars
+
+
 def test_batch_report_names_skipped_and_unwritten_pairs(tmp_path):
     from core.engine.batch import BatchReport
 
