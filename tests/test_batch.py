@@ -146,6 +146,36 @@ def test_arrays_cross_processes_through_mapped_files(tmp_path):
     assert list(tmp_path.iterdir()) == []  # the receiver removed the file
 
 
+def test_a_parcel_builds_read_inputs_and_arrays_but_nothing_else(tmp_path):
+    """A worker decodes files from the internet: what it hands back may build only arrays, the read
+    inputs' own types, paths and plain values in the relighting process."""
+    import pickle
+    import subprocess
+
+    from core.engine.batch_io import pack, read_job, unpack
+
+    img = tmp_path / "a.png"
+    write_image(img, np.full((40, 48, 3), 0.35, np.float32), 8)
+    np.save(tmp_path / "a.npy", np.ones((40, 48), np.float32))
+    files = InputFiles(img, tmp_path / "a.npy")
+    source, guide = read_job(PairFiles(files, files, "a"), with_guide=True)
+    for folder in (str(tmp_path / "spool"), None):
+        (tmp_path / "spool").mkdir(exist_ok=True)
+        got, got_guide = unpack(pack((source, guide), folder))
+        assert np.array_equal(got.image, source.image) and got.files == source.files
+        assert np.array_equal(got.require_depth().data, source.require_depth().data)
+        assert got.depth.kind == source.depth.kind and got_guide is not None
+
+    class Hostile:
+        def __reduce__(self):
+            return (subprocess.call, (["true"],))
+
+    for folder in (str(tmp_path / "spool"), None):
+        with pytest.raises(pickle.UnpicklingError, match="subprocess.call"):
+            unpack(pack({"img": np.zeros(3), "x": Hostile()}, folder))
+    assert list((tmp_path / "spool").iterdir()) == []  # a refused parcel's file is gone too
+
+
 def test_a_spool_folder_that_cannot_take_the_arrays_sends_them_pickled(tmp_path):
     """A folder gone (or out of inodes) when a parcel is made, or one that fills up in the middle of an
     array (the system writes part of it): the arrays travel pickled, whole."""

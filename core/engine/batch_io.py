@@ -13,6 +13,7 @@ This module imports no torch: a worker process starts with numpy, OpenCV and Pil
 from __future__ import annotations
 
 import errno
+import io
 import mmap
 import os
 import pickle
@@ -27,14 +28,15 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PosixPath, PurePosixPath, PureWindowsPath, WindowsPath
 from typing import Any
 
 import numpy as np
 
 from core.base.errors import RelightError
-from core.inputs.input import Input, PairFiles, check_memory, load_input, pair_memory_budget
-from core.storage.io import write_image
+from core.base.vocab import DepthOrigin
+from core.inputs.input import Input, InputFiles, PairFiles, check_memory, load_input, pair_memory_budget
+from core.storage.io import DepthMap, write_image
 
 # below this many pairs starting the worker processes (~1 s) costs more than it gains
 PROCESS_MIN_PAIRS = 16
@@ -113,11 +115,34 @@ def pack(obj: Any, folder: str | None) -> Parcel:
     return Parcel(meta, path, tuple(spans))
 
 
+# What a parcel may build: arrays, the read inputs' own types, paths and plain values. Parcels come from
+# this program's own workers, but a worker decodes files from the internet: a decoder taken over there
+# must not get to build arbitrary objects in the relighting process.
+_PARCEL_CLASSES = {
+    (c.__module__, c.__qualname__)
+    for c in (Input, InputFiles, DepthMap, DepthOrigin, PosixPath, WindowsPath, PurePosixPath, PureWindowsPath)
+}
+_NUMPY_NAMES = {"_frombuffer", "_reconstruct", "dtype", "ndarray", "scalar"}
+_BUILTIN_NAMES = {"tuple", "list", "dict", "str", "bytes", "bytearray", "int", "float", "bool", "complex"}
+
+
+class _ParcelUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        numpy = module.split(".")[0] == "numpy" and name in _NUMPY_NAMES
+        if numpy or (module, name) in _PARCEL_CLASSES or (module == "builtins" and name in _BUILTIN_NAMES):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a parcel may not build {module}.{name}")
+
+
+def _loads(meta: bytes, buffers: list[Any] | None = None) -> Any:
+    return _ParcelUnpickler(io.BytesIO(meta), buffers=buffers).load()
+
+
 def unpack(parcel: Parcel) -> Any:
     """The object of `parcel`, its arrays mapped from the file (copy-on-write: writable, no copy); the
     file is removed at once, the mapping lives as long as the arrays."""
     if parcel.path is None:
-        return pickle.loads(parcel.meta)
+        return _loads(parcel.meta)
     try:
         with open(parcel.path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -125,9 +150,9 @@ def unpack(parcel: Parcel) -> Any:
     finally:
         os.unlink(parcel.path)
     if mapped is None:  # only empty arrays: nothing to map
-        return pickle.loads(parcel.meta, buffers=[b"" for _ in parcel.spans])
+        return _loads(parcel.meta, buffers=[b"" for _ in parcel.spans])
     view = memoryview(mapped)
-    return pickle.loads(parcel.meta, buffers=[view[o : o + n] for o, n in parcel.spans])
+    return _loads(parcel.meta, buffers=[view[o : o + n] for o, n in parcel.spans])
 
 
 def spool_folder() -> str | None:
