@@ -192,7 +192,10 @@ def cmd_depth(args) -> int:
     single_file = len(images) == 1 and out.suffix != "" and not out.is_dir()
     if single_file and out.suffix.lower() != suffix:
         raise RelightError(f"--format {args.format} writes {suffix} files", out)
-    check_output_file(out) if single_file else check_output_dir(out)
+    if single_file:
+        check_output_file(out)
+    else:
+        check_output_dir(out)
     targets = [out] if single_file else [out / f"{p.stem}_depth{suffix}" for p in images]
     for img, tgt in zip(images, targets):
         if any(_same_file(tgt, p) for p in images):
