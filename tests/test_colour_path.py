@@ -1,4 +1,4 @@
-"""The colour path (preset s3net-lite-colour): the image is base + gain x the source's colours."""
+"""The colour path (preset s3net-lite-colour): the image is base + gain x the source's chromaticity."""
 
 import math
 
@@ -16,7 +16,7 @@ def test_the_published_presets_have_no_colour_path():
     assert not adds_colour_path("s3net-lite", "s3net-lite-colour")
 
 
-def test_the_output_is_base_plus_gain_times_the_source_by_hand():
+def test_the_output_is_base_plus_gain_times_the_source_chromaticity_by_hand():
     model = create_model("s3net-lite-colour").eval()
     conv = model.tail[1]
     with torch.no_grad():
@@ -25,9 +25,24 @@ def test_the_output_is_base_plus_gain_times_the_source_by_hand():
     x = torch.rand(1, 8, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         out = model.forward_packed(x)
+    brightness = (x[0, 0] + x[0, 1] + x[0, 2]) / 3
     for c, (b, g) in enumerate([(0.1, 0.5), (0.2, -0.25), (-0.3, 0.0)]):
-        expected = math.tanh(b) + 2 * math.tanh(g) * x[0, c]
-        torch.testing.assert_close(out[0, c], expected, atol=1e-6, rtol=0)
+        expected = math.tanh(b) + 2 * math.tanh(g) * x[0, c] / (brightness + 0.05)
+        torch.testing.assert_close(out[0, c], expected, atol=1e-5, rtol=0)
+
+
+def test_the_chromaticity_keeps_colour_and_drops_the_shading():
+    from core.model.s3net import chromaticity
+
+    red = torch.tensor([0.6, 0.2, 0.1]).view(1, 3, 1, 1)
+    lit, shadowed = chromaticity(red), chromaticity(red * 0.4)  # the same surface, a grey shadow
+    grey = chromaticity(torch.full((1, 3, 1, 1), 0.5))
+    torch.testing.assert_close(grey, torch.full_like(grey, 0.5 / 0.55))
+    # hue identical, level within the floor's share: 0.3 / 0.35 against 0.12 / 0.17
+    torch.testing.assert_close(lit / lit.sum(), shadowed / shadowed.sum())
+    assert abs(lit.sum().item() / shadowed.sum().item() - (0.3 / 0.35) / (0.12 / 0.17)) < 1e-6
+    black = chromaticity(torch.full((1, 3, 1, 1), 1e-4))
+    assert black.max() < 0.01  # near black it fades out instead of amplifying noise
 
 
 def test_weights_without_the_path_start_the_network_with_it_as_exactly_the_old_one(tmp_path):

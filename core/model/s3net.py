@@ -20,12 +20,23 @@ class S3NetConfig:
     layers: tuple[int, int, int] = (3, 4, 23)
     channels: tuple[int, int, int] = (64, 128, 256)  # bottleneck planes; stage outputs are 4x
     # Not in the paper: the output layer also writes a per-pixel gain, and the image is
-    # base + gain x the source's colours. The published decoder rebuilds every colour from
-    # quarter-resolution features, and a small one trained briefly greys the objects' own colours.
+    # base + gain x the source's chromaticity (its colours over their brightness). The published
+    # decoder rebuilds every colour from quarter-resolution features, and a small one trained briefly
+    # greys the objects' own colours. The chromaticity carries colour but not the old shading: a gain on
+    # the raw colours let the network copy the source, old shadows included.
     colour_path: bool = False
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+CHROMA_FLOOR = 0.05  # below this brightness the chromaticity fades out instead of amplifying noise
+
+
+def chromaticity(rgb: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) colours over their brightness (the channel mean): 1 for grey at any level,
+    unchanged by a shadow of the light's colour; near black it fades towards 0."""
+    return rgb / (rgb.mean(1, keepdim=True) + CHROMA_FLOOR)
 
 
 class S3Net(nn.Module):
@@ -65,8 +76,8 @@ class S3Net(nn.Module):
         y = self.up_block1(y)
         y = self.enhancer(y)
         out = self.tail(y)
-        if self.config.colour_path:  # base + gain x source colours, the gain in [-2, 2]
-            return out[:, :3] + 2 * out[:, 3:] * x[:, :3]
+        if self.config.colour_path:  # base + gain x source chromaticity, the gain in [-2, 2]
+            return out[:, :3] + 2 * out[:, 3:] * chromaticity(x[:, :3])
         return out
 
     def forward(self, source, guide, source_depth, guide_depth):
@@ -85,7 +96,7 @@ PRESETS: dict[str, S3NetConfig] = {
 PRESET_NOTES: dict[str, str] = {
     "s3net": "The published network (Res2Net-101 encoder); the official weights load into it.",
     "s3net-lite": "The same topology, smaller (2/2/6 blocks at half width): CPU use and quick fine-tuning.",
-    "s3net-lite-colour": "s3net-lite whose image is base + gain x the source's colours (not in the paper); "
+    "s3net-lite-colour": "s3net-lite whose image is base + gain x the source's chromaticity (not in the paper); "
     "started from s3net-lite weights it begins as exactly them.",
 }
 
