@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `relight train` itself, eager step against the whole step as a CUDA graph (the default on one GPU),
 # same data (frame cache), same seed, side by side on one GPU: images/s and the loss curve.
-#   STEPS=300 PRESETS="s3net s3net-lite" bash bench/train_graph.sh OUTDIR
+#   STEPS=300 PRESETS="s3net s3net-lite" [EXTRA="--precision bf16"] bash bench/train_graph.sh OUTDIR
 set -euo pipefail
 OUTDIR="${1:?OUTDIR}"; STEPS="${STEPS:-300}"; PRESETS="${PRESETS:-s3net s3net-lite}"; BATCH="${BATCH:-16}"
 WORK="${WORK:-/tmp/relight-graph}"
@@ -14,7 +14,7 @@ for preset in $PRESETS; do
     flag=""; [ "$arm" = eager ] && flag="--no-cuda-graph"
     $R train --data "$WORK/syn" --out "$WORK/run-$preset-$arm" --preset "$preset" --steps "$STEPS" --batch "$BATCH" \
         --frame-cache --cache-dir "$WORK/cache" --workers 12 --log-every 25 --val-every 100000 --ckpt-every 100000 \
-        --seed 0 --device "${DEVICE:-cuda}" $flag 2>&1 | grep -v '^train \[' | grep -E "training|graph|done" || true
+        --seed 0 --device "${DEVICE:-cuda}" $flag ${EXTRA:-} 2>&1 | grep -v '^train \[' | grep -E "training|graph|done" || true
     cp "$WORK/run-$preset-$arm/metrics.jsonl" "$OUTDIR/metrics-$preset-$arm.jsonl"
   done
 done

@@ -19,14 +19,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("relight")
 
 
-def _add_device(p: argparse.ArgumentParser) -> None:
+def _add_device(
+    p: argparse.ArgumentParser,
+    precision_help: str = "autocast precision; auto (default): bf16 on a CPU with native bf16, fp32 otherwise",
+) -> None:
     p.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument(
-        "--precision",
-        default=DEFAULTS.precision,
-        choices=("auto",) + PRECISIONS,
-        help="autocast precision; auto (default): bf16 on a CPU with native bf16, fp32 otherwise",
-    )
+    p.add_argument("--precision", default=DEFAULTS.precision, choices=("auto",) + PRECISIONS, help=precision_help)
 
 
 def _same_file(a: Path, b: Path) -> bool:

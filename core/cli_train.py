@@ -299,7 +299,7 @@ def add_training_commands(sub, add_device) -> None:
         action="store_true",
         help="run each step eagerly (by default one CUDA GPU replays the whole step as a CUDA graph)",
     )
-    add_device(p)
+    add_device(p, "training precision; auto (default): bf16 on a CUDA GPU that has it, fp32 elsewhere")
     p.set_defaults(func=cmd_train, precision=None)
 
     p = sub.add_parser("eval", help="PSNR/SSIM of a checkpoint and two baselines on held-out pairs")

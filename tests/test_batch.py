@@ -379,3 +379,33 @@ def test_worker_processes_follow_the_cores_this_process_may_use(monkeypatch):
     assert auto_processes(100) == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     assert auto_processes(100) == 7 and auto_processes(15) == 0
+
+
+def test_with_the_network_on_a_gpu_and_worker_processes_this_process_runs_one_host_thread(tmp_path):
+    """Its thread pools would only spin on the cores the workers decode and encode on; afterwards (and
+    for a CPU network, whose pool does the work) the thread counts are as they were."""
+    from types import SimpleNamespace
+
+    import cv2
+    import torch
+
+    seen = []
+
+    class OnGpu:  # stands for a relighter on CUDA (nothing here touches a GPU)
+        graphed = None
+        device = torch.device("cuda")
+
+        def relight_many(self, pairs, **kw):
+            seen.append((torch.get_num_threads(), cv2.getNumThreads()))
+            return [SimpleNamespace(image=p[0]) for p in pairs]
+
+    jobs = _mixed_jobs(tmp_path, bad=None)[:3]
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    assert before[0] > 1 or before[1] > 1  # else the test shows nothing
+    report = relight_jobs(OnGpu(), jobs, tmp_path / "gpu", batch_size=1, io_processes=2)
+    assert len(report.written) == 3 and set(seen) == {(1, 1)}
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+    seen.clear()
+    OnGpu.device = torch.device("cpu")
+    relight_jobs(OnGpu(), jobs, tmp_path / "cpu", batch_size=1, io_processes=2)
+    assert set(seen) == {before}

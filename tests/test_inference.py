@@ -229,3 +229,13 @@ def test_cuda_out_of_memory_falls_back_to_a_smaller_working_size(lite_checkpoint
     assert res.mode == "detail" and res.image.shape == (96, 128, 3)
     assert sizes[0] == (96, 128) and sizes[1][0] * sizes[1][1] <= 96 * 128 // 2
     assert any("out of GPU memory" in m for m in notes)
+
+
+def test_the_working_size_is_read_from_the_checkpoint_as_a_number_or_as_digits():
+    from core.model import create_model
+    from core.storage.checkpoint import CheckpointFormat, CheckpointInfo
+
+    model = create_model("s3net-lite")
+    for side, pixels in [(384, 384**2), ("384", 384**2), (" 256 ", 256**2), ("big", None), (True, None), (8, None)]:
+        info = CheckpointInfo(None, "s3net-lite", CheckpointFormat.NATIVE, {"working_size": side})
+        assert Relighter(model, info, device="cpu").working_pixels == pixels, side

@@ -316,6 +316,14 @@ def test_resume_reads_the_run_config_and_records_changes(capsys, tmp_path):
     assert "resume: steps: 2 -> 3" in err and "resume: hflip: False -> True" in err
     saved = json.loads((run / "config.json").read_text())
     assert saved["steps"] == 3 and saved["hflip"] is True and saved["data"] == str(tmp_path / "d")
+    # precision auto was resolved when the run started (on a CPU: fp32) and is recorded as what ran;
+    # resuming with auto keeps it, a concrete other precision is another run
+    assert saved["precision"] == "fp32"
+    assert main(["train", "--out", str(run), "--resume", "--precision", "auto", *common]) == 0
+    assert "precision" not in capsys.readouterr().err
+    code = main(["train", "--out", str(run), "--resume", "--precision", "bf16", *common])
+    err = capsys.readouterr().err
+    assert code == 2 and "started with precision 'fp32'" in err
     code = main(["train", "--out", str(run), "--resume", "--preset", "s3net", *common])
     err = capsys.readouterr().err
     assert code == 2 and "started with preset 's3net-lite'" in err and err.count("\n") == 1

@@ -177,6 +177,8 @@ class Relighter:
         if self.info.format is CheckpointFormat.OFFICIAL:
             return DEFAULT_WORKING_SIDE**2
         side = self.info.metadata.get("working_size")
+        if isinstance(side, str) and side.strip().isdigit():  # written by hand or by another tool as text
+            side = int(side)
         if isinstance(side, bool) or not isinstance(side, (int, float)) or not MULTIPLE <= side <= 16384:
             return None
         return int(side) ** 2
