@@ -179,6 +179,9 @@ class FineTuneTab(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         self.update_buttons()
+        model.loaded.connect(lambda _r: self._follow_active_preset())
+        self.base.currentIndexChanged.connect(lambda _i: self._follow_active_preset())
+        self._follow_active_preset()
         if self.data.text().strip():  # the summary describes the dataset in the field, from the start
             self.scan()
 
@@ -422,6 +425,14 @@ class FineTuneTab(QWidget):
         )
         self.synth_cancel.setVisible(True)
         return self.synth_worker.run()
+
+    def _follow_active_preset(self) -> None:
+        """Starting from the active checkpoint, the preset is that checkpoint's own (the bundled
+        model is s3net-lite-colour: another preset would not take its weights)."""
+        info = getattr(self.model.relighter, "info", None)
+        preset = getattr(info, "preset", None)
+        if self.base.currentIndex() == 0 and preset and self.preset.findText(preset) >= 0:
+            self.preset.setCurrentText(preset)
 
     # ---- training -------------------------------------------------------------------------
     def config(self) -> TrainConfig:

@@ -119,8 +119,16 @@ def test_the_result_says_which_model_ran_and_flags_the_bundled_synthetic_model(q
     relit(qtbot, rt)
     assert "lite.safetensors" in rt.result_label.text() and "preset s3net-lite" in rt.result_label.text()
     assert rt.model_note.isHidden()  # no note for a model of one's own
+    ft = window.finetune_tab  # fine-tuning from the active checkpoint takes its preset
+    assert ft.base.currentIndex() == 0 and ft.preset.currentText() == "s3net-lite"
     with qtbot.waitSignal(window.model.loaded, timeout=60000):
         window.use_checkpoint("")  # the bundled model
+    assert ft.preset.currentText() == "s3net-lite-colour"
+    ft.base.setCurrentText("Scratch")
+    ft.preset.setCurrentText("s3net")  # from scratch the preset is the user's choice
+    assert ft.preset.currentText() == "s3net"
+    ft.base.setCurrentIndex(0)
+    assert ft.preset.currentText() == "s3net-lite-colour"
     relit(qtbot, rt)
     note = rt.model_note.text()
     assert "s3net-lite-synthetic" in rt.result_label.text() and "synthetic scenes only" in note

@@ -96,8 +96,8 @@ PRESETS: dict[str, S3NetConfig] = {
 PRESET_NOTES: dict[str, str] = {
     "s3net": "The published network (Res2Net-101 encoder); the official weights load into it.",
     "s3net-lite": "The same topology, smaller (2/2/6 blocks at half width): CPU use and quick fine-tuning.",
-    "s3net-lite-colour": "s3net-lite whose image is base + gain x the source's chromaticity (not in the paper); "
-    "started from s3net-lite weights it begins as exactly them.",
+    "s3net-lite-colour": "s3net-lite whose image is base + gain x the source's chromaticity (not in the paper): "
+    "the bundled model; started from s3net-lite weights it begins as exactly them.",
 }
 
 
