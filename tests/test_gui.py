@@ -1,3 +1,4 @@
+import math
 import os
 import subprocess
 import sys
@@ -738,3 +739,19 @@ def test_garbage_cycles_are_collected_on_the_gui_thread_while_workers_allocate(q
     assert where == [True]
     window.close()
     assert gc.isenabled()
+
+
+def test_the_compass_handle_leaves_the_direction_letters_readable(qtbot):
+    """The handle sits inside the rim; the letters are drawn outside it (centred 10 px beyond it)."""
+    from relight_gui.widgets.compass import HANDLE_RADIUS, CompassDial
+
+    dial = CompassDial()
+    qtbot.addWidget(dial)
+    dial.resize(180, 180)
+    c, r = dial._geometry()
+    for az in (0.0, 90.0, 180.0, 270.0, 33.0):
+        dial.set_azimuth(az)
+        h = dial.handle_position()
+        d = ((h.x() - c.x()) ** 2 + (h.y() - c.y()) ** 2) ** 0.5
+        assert d + HANDLE_RADIUS <= r  # wholly on the dial, so clear of the letters beyond the rim
+        assert abs(math.degrees(math.atan2(h.x() - c.x(), -(h.y() - c.y()))) % 360 - az) < 1e-6

@@ -21,6 +21,7 @@ from core.render.light import LIGHT_SETTINGS, Light
 from ..imaging import to_qimage
 
 SNAP_DEG = 45.0
+HANDLE_RADIUS = 9  # px
 KELVIN_MIN, KELVIN_MAX = 2000, 10000
 # the normals engine's sliders: setting -> (label, slider steps per unit, how the value reads)
 NORMALS_SLIDERS = {
@@ -74,9 +75,11 @@ class CompassDial(QWidget):
         self.update()
 
     def handle_position(self) -> QPointF:
+        """On the dial just inside its rim: the N/E/S/W letters outside the rim stay readable."""
         c, r = self._geometry()
         a = math.radians(self.azimuth)
-        return QPointF(c.x() + r * math.sin(a), c.y() - r * math.cos(a))
+        rh = r - HANDLE_RADIUS - 2
+        return QPointF(c.x() + rh * math.sin(a), c.y() - rh * math.cos(a))
 
     def paintEvent(self, _ev):
         p = QPainter(self)
@@ -109,7 +112,7 @@ class CompassDial(QWidget):
         p.drawLine(c, h)
         p.setPen(QPen(QColor(20, 20, 20), 2))
         p.setBrush(self.color)
-        p.drawEllipse(h, 9, 9)
+        p.drawEllipse(h, HANDLE_RADIUS, HANDLE_RADIUS)
 
     def mousePressEvent(self, ev):
         self.dragging = True
