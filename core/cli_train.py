@@ -86,6 +86,8 @@ def cmd_train(args) -> int:
         for k, v in overrides.items():
             if v is not None:
                 setattr(cfg, k, v)
+        if args.resume:
+            cfg.keep_the_runs_precision()
     if not cfg.data:
         raise RelightError("--data is required")
     cfg.validate()
@@ -300,7 +302,7 @@ def add_training_commands(sub, add_device) -> None:
         help="run each step eagerly (by default one CUDA GPU replays the whole step as a CUDA graph)",
     )
     add_device(p, "training precision; auto (default): bf16 on a CUDA GPU that has it, fp32 elsewhere")
-    p.set_defaults(func=cmd_train, precision=None)
+    p.set_defaults(func=cmd_train, precision=None, device=None)  # unset: the run's own, or the default
 
     p = sub.add_parser("eval", help="PSNR/SSIM of a checkpoint and two baselines on held-out pairs")
     p.add_argument("--data", help="NTIRE-layout folder with ground truth, or a VIDIT folder")

@@ -409,3 +409,34 @@ def test_with_the_network_on_a_gpu_and_worker_processes_this_process_runs_one_ho
     OnGpu.device = torch.device("cpu")
     relight_jobs(OnGpu(), jobs, tmp_path / "cpu", batch_size=1, io_processes=2)
     assert set(seen) == {before}
+
+
+def test_overlapping_folder_runs_put_the_thread_counts_back_once_the_last_one_ends():
+    """Two batch dialogs can run at once: whichever ends first, the counts come back only at the end."""
+    import threading
+
+    import cv2
+    import torch
+
+    from core.engine.batch import one_host_thread
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    assert before != (1, 1)  # else the test shows nothing
+    a, b = one_host_thread(), one_host_thread()
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)  # the first run ends while the second still runs
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+    b.__exit__(None, None, None)
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+    # from threads, as the app's dialogs do
+    gate = threading.Barrier(4)
+
+    def run():
+        with one_host_thread():
+            gate.wait()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before

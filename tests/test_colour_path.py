@@ -43,6 +43,9 @@ def test_the_chromaticity_keeps_colour_and_drops_the_shading():
     assert abs(lit.sum().item() / shadowed.sum().item() - (0.3 / 0.35) / (0.12 / 0.17)) < 1e-6
     black = chromaticity(torch.full((1, 3, 1, 1), 1e-4))
     assert black.max() < 0.01  # near black it fades out instead of amplifying noise
+    # values below zero (an array handed in by a library caller) never divide by less than the floor
+    odd = chromaticity(torch.tensor([-0.0501, -0.05, -0.0499]).view(1, 3, 1, 1))
+    assert torch.isfinite(odd).all() and odd.abs().max() <= 0.0501 / 0.05 + 1e-6
 
 
 def test_weights_without_the_path_start_the_network_with_it_as_exactly_the_old_one(tmp_path):
@@ -82,3 +85,31 @@ def test_every_preset_says_what_it_is():
     from core.model import PRESET_NOTES
 
     assert set(PRESET_NOTES) == set(PRESETS) and all(len(n) > 20 for n in PRESET_NOTES.values())
+
+
+def test_a_run_records_the_preset_that_trains(tmp_path):
+    """Fine-tuning the bundled kind of model with another preset asked: the checkpoint's own preset
+    trains, and the run's config.json says so (a resume then finds the same preset)."""
+    import json
+
+    from core.train.synthetic import synthesize
+    from core.train.training import TrainConfig, train
+
+    synthesize(tmp_path / "d", scenes=2, size=64, seed=0)
+    ck = save_checkpoint(
+        tmp_path / "c.safetensors", randomize(create_model("s3net-lite-colour"), 6), "s3net-lite-colour"
+    )
+    cfg = TrainConfig(
+        data=str(tmp_path / "d"),
+        out=str(tmp_path / "run"),
+        preset="s3net-lite",
+        init=str(ck),
+        steps=1,
+        batch=1,
+        num_workers=0,
+        device="cpu",
+        resize=64,
+        log_every=1,
+    )
+    train(cfg)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["preset"] == "s3net-lite-colour"

@@ -236,6 +236,8 @@ def test_the_working_size_is_read_from_the_checkpoint_as_a_number_or_as_digits()
     from core.storage.checkpoint import CheckpointFormat, CheckpointInfo
 
     model = create_model("s3net-lite")
-    for side, pixels in [(384, 384**2), ("384", 384**2), (" 256 ", 256**2), ("big", None), (True, None), (8, None)]:
+    cases = [(384, 384**2), ("384", 384**2), (" 256 ", 256**2), ("big", None), (True, None), (8, None)]
+    cases += [("\u00b3\u2078\u2074", None), ("9" * 5000, None), ("٣٨٤", None)]  # digits int() refuses or reads
+    for side, pixels in cases:
         info = CheckpointInfo(None, "s3net-lite", CheckpointFormat.NATIVE, {"working_size": side})
         assert Relighter(model, info, device="cpu").working_pixels == pixels, side

@@ -314,6 +314,7 @@ def test_resume_reads_the_run_config_and_records_changes(capsys, tmp_path):
     assert main(["train", "--out", str(run), "--resume", "--steps", "3", "--hflip", *common]) == 0
     err = capsys.readouterr().err
     assert "resume: steps: 2 -> 3" in err and "resume: hflip: False -> True" in err
+    assert "device" not in err  # no --device given now: the run's own, not a change to the default
     saved = json.loads((run / "config.json").read_text())
     assert saved["steps"] == 3 and saved["hflip"] is True and saved["data"] == str(tmp_path / "d")
     # precision auto was resolved when the run started (on a CPU: fp32) and is recorded as what ran;
@@ -324,6 +325,16 @@ def test_resume_reads_the_run_config_and_records_changes(capsys, tmp_path):
     code = main(["train", "--out", str(run), "--resume", "--precision", "bf16", *common])
     err = capsys.readouterr().err
     assert code == 2 and "started with precision 'fp32'" in err
+    # resuming from a settings file keeps the run's precision too ('auto' there takes it)
+    (tmp_path / "c.yaml").write_text(
+        f"data: {tmp_path / 'd'}\npreset: s3net-lite\nsteps: 4\nbatch: 2\nresize: 64\nprecision: bf16\n"
+    )
+    code = main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(run), "--resume", *common])
+    assert code == 2 and "started with precision 'fp32'" in capsys.readouterr().err
+    (tmp_path / "c.yaml").write_text(f"data: {tmp_path / 'd'}\npreset: s3net-lite\nsteps: 4\nbatch: 2\nresize: 64\n")
+    assert main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(run), "--resume", *common]) == 0
+    capsys.readouterr()
+    assert json.loads((run / "config.json").read_text())["precision"] == "fp32"
     code = main(["train", "--out", str(run), "--resume", "--preset", "s3net", *common])
     err = capsys.readouterr().err
     assert code == 2 and "started with preset 's3net-lite'" in err and err.count("\n") == 1
@@ -568,3 +579,21 @@ def test_an_eager_run_resumed_on_one_gpu_goes_on_as_a_cuda_graph(tiny, tmp_path)
     train(cfg(tiny, tmp_path / "run", steps=12, **kw), Callbacks(on_message=messages.append), resume=True)
     assert any("the step as a CUDA graph" in m for m in messages), messages
     assert not any("could not be captured" in m for m in messages), messages
+
+
+def test_auto_precision_is_bf16_only_where_the_gpu_computes_it_natively(monkeypatch):
+    import torch
+
+    from core.train.training import training_precision
+
+    assert training_precision(torch.device("cpu")) == "fp32"
+    asked = []
+
+    def capability(device=None):
+        asked.append(device)
+        return {0: (7, 5), 1: (9, 0)}[device.index]  # a T4 beside an H200
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
+    assert training_precision(torch.device("cuda", 0)) == "fp32"  # emulated bf16 would be slower
+    assert training_precision(torch.device("cuda", 1)) == "bf16"
+    assert [d.index for d in asked] == [0, 1]  # the run's own GPU is asked, not the current one

@@ -4,12 +4,13 @@ output folder may never hold inputs."""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import torch
@@ -118,19 +119,31 @@ class BatchReport:
         return "; ".join(parts) or None
 
 
+_HOST_THREADS_LOCK = threading.Lock()
+_host_threads: dict[str, Any] = {"users": 0, "saved": None}
+
+
 @contextmanager
 def one_host_thread() -> Iterator[None]:
     """torch and OpenCV on one thread in this process while it lasts. With the network on a GPU and
     the decoding and encoding in worker processes, their thread pools only spin on the cores the workers
-    need (H200 host, 16 cores, 1024² pairs: 27.7 -> 31.9 pairs/s; docs/PERFORMANCE.md)."""
-    before = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    need (H200 host, 16 cores, 1024² pairs: 27.7 -> 31.9 pairs/s; docs/PERFORMANCE.md). Runs that
+    overlap (two batch dialogs) share it: the first saves the counts, the last puts them back."""
+    with _HOST_THREADS_LOCK:
+        if _host_threads["users"] == 0:
+            _host_threads["saved"] = (torch.get_num_threads(), cv2.getNumThreads())
+            torch.set_num_threads(1)
+            cv2.setNumThreads(1)
+        _host_threads["users"] += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before[0])
-        cv2.setNumThreads(before[1])
+        with _HOST_THREADS_LOCK:
+            _host_threads["users"] -= 1
+            if _host_threads["users"] == 0:
+                torch_threads, cv2_threads = _host_threads["saved"]
+                torch.set_num_threads(torch_threads)
+                cv2.setNumThreads(cv2_threads)
 
 
 def relight_jobs(
@@ -163,7 +176,6 @@ def relight_jobs(
     0: none) the threads hand the reading and the writing to worker processes (``core.engine.batch_io``):
     the same files, messages and order of progress."""
     import os
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from core.base.errors import Cancelled

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -177,7 +178,7 @@ class Relighter:
         if self.info.format is CheckpointFormat.OFFICIAL:
             return DEFAULT_WORKING_SIDE**2
         side = self.info.metadata.get("working_size")
-        if isinstance(side, str) and side.strip().isdigit():  # written by hand or by another tool as text
+        if isinstance(side, str) and re.fullmatch(r"[0-9]{1,5}", side.strip()):  # written as text by another tool
             side = int(side)
         if isinstance(side, bool) or not isinstance(side, (int, float)) or not MULTIPLE <= side <= 16384:
             return None

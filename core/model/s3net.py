@@ -36,7 +36,7 @@ CHROMA_FLOOR = 0.05  # below this brightness the chromaticity fades out instead 
 def chromaticity(rgb: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) colours over their brightness (the channel mean): 1 for grey at any level,
     unchanged by a shadow of the light's colour; near black it fades towards 0."""
-    return rgb / (rgb.mean(1, keepdim=True) + CHROMA_FLOOR)
+    return rgb / (rgb.mean(1, keepdim=True).clamp(min=0) + CHROMA_FLOOR)  # never below the floor
 
 
 class S3Net(nn.Module):

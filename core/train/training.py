@@ -115,8 +115,19 @@ _STEPS = 1e9
 
 
 def training_precision(device: torch.device) -> str:
-    """What precision 'auto' trains in on `device`."""
-    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    """What precision 'auto' trains in on `device`: bf16 where the GPU computes it natively (compute
+    capability 8.0 and later: A100, H100, H200, RTX 30xx on), fp32 elsewhere (emulated bf16 is slower)."""
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp32"
+
+
+def _not_the_same_run(setting: str, was: object, now: object, out: str | Path) -> RelightError:
+    return RelightError(
+        f"the run was started with {setting} '{was}'; resuming with '{now}' is not "
+        "the same run (start a new one, e.g. with --init from its checkpoint)",
+        Path(out),
+    )
 
 
 # The one table of what a run's settings may hold: config.json, --config YAML, resume, the CLI and the app.
@@ -282,17 +293,24 @@ class TrainConfig:
             if v is None or getattr(cfg, k) == v or (k == "precision" and v == "auto"):
                 continue
             if k in cls.FIXED_ON_RESUME:
-                raise RelightError(
-                    f"the run was started with {k} '{getattr(cfg, k)}'; resuming with '{v}' is not "
-                    "the same run (start a new one, e.g. with --init from its checkpoint)",
-                    Path(out),
-                )
+                raise _not_the_same_run(k, getattr(cfg, k), v, out)
             changes.append(f"{k}: {getattr(cfg, k)} -> {v}")
             setattr(cfg, k, v)
         # the run continues where the user pointed, never in the folder its config.json names (a copied
         # run would otherwise overwrite the original)
         cfg.out = str(out)
         return cfg, changes
+
+    def keep_the_runs_precision(self) -> None:
+        """Resuming from a settings file (--config): the run goes on in the precision it was started
+        in ('auto' takes it; another one is refused), as a resume from its config.json does."""
+        path = Path(self.out) / "config.json"
+        if not path.is_file():
+            return  # the trainer says there is nothing to resume
+        was = TrainConfig.from_file(path).precision
+        if self.precision not in ("auto", was):
+            raise _not_the_same_run("precision", was, self.precision, self.out)
+        self.precision = was
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -621,6 +639,7 @@ class Trainer:
     def _build_model(self) -> None:
         cfg, device = self.cfg, self.device
         self.model, self.preset, self.init_note = _init_model(cfg, self.notify)
+        cfg.preset = self.preset  # config.json records what trains (a checkpoint's own preset can win)
         self.notify(f"model {self.preset}, init: {self.init_note}")
         self.vgg = find_vgg19(cfg.vgg_weights)
         weights = LossWeights(cfg.loss_charbonnier, cfg.loss_wssim, cfg.loss_perceptual, cfg.loss_colour)
