@@ -237,7 +237,7 @@ class FineTuneTab(QWidget):
         self.steps = self._spin(self.settings.get("finetune_steps"), 1, 10_000_000)
         self.precision = QComboBox()
         self.precision.addItems(["auto", *PRECISIONS])
-        self.precision.setToolTip("auto: bf16 on a CUDA GPU that has it (about twice as fast), fp32 elsewhere")
+        self.precision.setToolTip("auto: bf16 on a CUDA GPU that computes it natively, fp32 elsewhere")
         self.val_every = self._spin(100, 1, 1_000_000)
         self.ckpt_every = self._spin(100, 1, 1_000_000)
         # the last run started (an interrupted one is what Resume should offer after a relaunch)
