@@ -301,7 +301,7 @@ def add_training_commands(sub, add_device) -> None:
         action="store_true",
         help="run each step eagerly (by default one CUDA GPU replays the whole step as a CUDA graph)",
     )
-    add_device(p, "training precision; auto (default): bf16 on a CUDA GPU that has it, fp32 elsewhere")
+    add_device(p, "training precision; auto (default): bf16 on a CUDA GPU that computes it natively, fp32 elsewhere")
     p.set_defaults(func=cmd_train, precision=None, device=None)  # unset: the run's own, or the default
 
     p = sub.add_parser("eval", help="PSNR/SSIM of a checkpoint and two baselines on held-out pairs")

@@ -88,34 +88,6 @@ def test_every_preset_says_what_it_is():
     assert set(PRESET_NOTES) == set(PRESETS) and all(len(n) > 20 for n in PRESET_NOTES.values())
 
 
-def test_a_run_records_the_preset_that_trains(tmp_path):
-    """Fine-tuning the bundled kind of model with another preset asked: the checkpoint's own preset
-    trains, and the run's config.json says so (a resume then finds the same preset)."""
-    import json
-
-    from core.train.synthetic import synthesize
-    from core.train.training import TrainConfig, train
-
-    synthesize(tmp_path / "d", scenes=2, size=64, seed=0)
-    ck = save_checkpoint(
-        tmp_path / "c.safetensors", randomize(create_model("s3net-lite-colour"), 6), "s3net-lite-colour"
-    )
-    cfg = TrainConfig(
-        data=str(tmp_path / "d"),
-        out=str(tmp_path / "run"),
-        preset="s3net-lite",
-        init=str(ck),
-        steps=1,
-        batch=1,
-        num_workers=0,
-        device="cpu",
-        resize=64,
-        log_every=1,
-    )
-    train(cfg)
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["preset"] == "s3net-lite-colour"
-
-
 @pytest.mark.slow
 def test_the_bundled_models_own_image_keeps_the_objects_colours(tmp_path):
     """Its own image (--mode full) on held-out synthetic pairs keeps the target's colourfulness, also

@@ -597,3 +597,16 @@ def test_auto_precision_is_bf16_only_where_the_gpu_computes_it_natively(monkeypa
     assert training_precision(torch.device("cuda", 0)) == "fp32"  # emulated bf16 would be slower
     assert training_precision(torch.device("cuda", 1)) == "bf16"
     assert [d.index for d in asked] == [0, 1]  # the run's own GPU is asked, not the current one
+
+
+def test_a_run_records_the_preset_that_trains(tiny, tmp_path):
+    """Fine-tuning the bundled kind of model with another preset asked: the checkpoint's own preset
+    trains, and the run's config.json says so (a resume then finds the same preset)."""
+    from conftest import randomize
+    from core.model import create_model
+    from core.storage.checkpoint import save_checkpoint
+
+    model = randomize(create_model("s3net-lite-colour"), 6)
+    ck = save_checkpoint(tmp_path / "c.safetensors", model, "s3net-lite-colour")
+    train(cfg(tiny, tmp_path / "run", init=str(ck), steps=1))  # asks for s3net-lite
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["preset"] == "s3net-lite-colour"

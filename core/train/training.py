@@ -241,8 +241,8 @@ class TrainConfig:
     loss_perceptual: float = 0.1
     loss_colour: float = 0.0  # chromaticity L1 (core.train.losses.colour_loss); 0 = the paper's loss
     vgg_weights: str | None = None
-    # auto | fp32 | bf16 | fp16 (grad scaler for fp16 only); auto: bf16 on a CUDA GPU that has it (with
-    # the graphed step 2.2x the fp32 eager step for s3net, the same loss curve), fp32 elsewhere
+    # auto | fp32 | bf16 | fp16 (grad scaler for fp16 only); auto: training_precision (bf16 where the GPU
+    # computes it natively: with the graphed step 2.2x the fp32 eager step for s3net, same loss curve)
     precision: str = "auto"
     grad_clip: float | None = None
     seed: int = 0
