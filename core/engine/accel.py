@@ -210,9 +210,72 @@ def pad_res2net_widths(model: S3Net, multiple: int = 8) -> S3Net:
     return model
 
 
+class GemmConv(nn.Module):
+    """A stride-1 convolution with zero "same" padding computed as one matrix product over channels-last
+    pixels: a 1×1 convolution directly, a k×k one on its k² shifted copies of the input side by side
+    (im2col). Same arithmetic, other kernels: cuBLAS reaches about twice cuDNN's rate on layer3's 1×1
+    convolutions at 64² pixels (PERFORMANCE.md), and on a k×k convolution with few output channels it
+    can split the long reduction where cuDNN's tiles leave most of the GPU idle."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        k, cin, cout = conv.kernel_size[0], conv.in_channels, conv.out_channels
+        if (
+            conv.stride != (1, 1)
+            or conv.groups != 1
+            or conv.dilation != (1, 1)
+            or conv.kernel_size != (k, k)
+            or conv.padding != (k // 2, k // 2)
+            or conv.padding_mode != "zeros"
+        ):
+            raise ValueError(f"GemmConv needs a stride-1 'same' convolution, got {conv}")
+        self.k, self.in_channels, self.out_channels = k, cin, cout
+        # (cout, kh, kw, cin): the column order of the shifted copies below
+        self.weight = nn.Parameter(conv.weight.detach().permute(0, 2, 3, 1).reshape(cout, k * k * cin).clone())
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = x.permute(0, 2, 3, 1)  # N, H, W, C: a view of a channels-last map
+        if self.k > 1:
+            h, w, p = t.shape[1], t.shape[2], self.k // 2
+            t = nn.functional.pad(t, (0, 0, p, p, p, p))
+            t = torch.cat([t[:, i : i + h, j : j + w] for i in range(self.k) for j in range(self.k)], dim=3)
+        return nn.functional.linear(t, self.weight, self.bias).permute(0, 3, 1, 2)
+
+
+GEMM_MIN_CHANNELS = 64  # narrower 1×1 convolutions (the attention gates) gain nothing from a GEMM
+
+
+def gemm_convolutions(model: S3Net, one_by_one: bool = True, layer3_splits: bool = False) -> S3Net:
+    """The encoder's 1×1 convolutions of at least GEMM_MIN_CHANNELS channels in and out (bottleneck
+    conv1/conv3, downsample projections) and, optionally, layer3's 3×3 split convolutions as
+    GemmConv, in place."""
+    targets = []
+    for name, conv in model.encoder.named_modules():
+        if not isinstance(conv, nn.Conv2d) or conv.stride != (1, 1) or conv.groups != 1:
+            continue
+        k = conv.kernel_size[0]
+        wide_1x1 = one_by_one and k == 1 and min(conv.in_channels, conv.out_channels) >= GEMM_MIN_CHANNELS
+        split_3x3 = layer3_splits and k == 3 and name.startswith("layer3.") and ".convs." in name
+        if wide_1x1 or split_3x3:
+            targets.append(name)
+    modules = dict(model.encoder.named_modules())
+    for name in targets:
+        parent, _, leaf = name.rpartition(".")
+        setattr(modules[parent], leaf, GemmConv(modules[name]))
+    return model
+
+
 # Exact reshapings of the folded network that make its convolutions faster on tensor cores, in the
 # order they are applied; the compiled path's copy gets those that measured faster (PERFORMANCE.md).
-RESHAPE_STEPS = ("pad_splits", "pad_head", "space_to_depth_tail", "space_to_depth_enhancer")
+RESHAPE_STEPS = (
+    "pad_splits",
+    "pad_head",
+    "space_to_depth_tail",
+    "space_to_depth_enhancer",
+    "gemm_1x1",
+    "im2col_layer3",
+)
 COMPILED_RESHAPE = ("pad_splits", "pad_head", "space_to_depth_tail")
 
 
@@ -228,6 +291,8 @@ def reshaped_copy(model: S3Net, steps: tuple[str, ...] = COMPILED_RESHAPE, head_
         pad_head_channels(model, head_multiple)
     if "space_to_depth_tail" in steps or "space_to_depth_enhancer" in steps:
         space_to_depth_head(model, enhancer="space_to_depth_enhancer" in steps)
+    if "gemm_1x1" in steps or "im2col_layer3" in steps:
+        gemm_convolutions(model, one_by_one="gemm_1x1" in steps, layer3_splits="im2col_layer3" in steps)
     return model.to(memory_format=torch.channels_last)
 
 
@@ -276,13 +341,20 @@ class CompiledS3Net:
     `fallback` (GraphedS3Net) serves; the compiled path takes over per shape once it is ready. The
     inductor cache is the process's (the faces put it in the app's data folder: core.startup)."""
 
-    def __init__(self, graphed: GraphedS3Net, steps: tuple[str, ...] = COMPILED_RESHAPE, head_multiple: int = 8):
+    def __init__(
+        self,
+        graphed: GraphedS3Net,
+        steps: tuple[str, ...] = COMPILED_RESHAPE,
+        head_multiple: int = 8,
+        options: dict | None = None,
+    ):
         self.fallback = graphed
         self.device, self.dtype = graphed.device, graphed.dtype
         # the compiled path gains from the reshaped copy (docs/PERFORMANCE.md); the plain CUDA graph
         # loses from the padded head, so the compiled path has its own copy of the weights
         self.model = reshaped_copy(graphed.model, steps, head_multiple)
-        self.compiled = torch.compile(self.model.forward_packed, dynamic=False)
+        # options: inductor settings (bench/kernel_choices.py compares autotuning); None: inductor's defaults
+        self.compiled = torch.compile(self.model.forward_packed, dynamic=False, options=options)
         self.ready: dict[tuple, tuple] = {}
         self.pending: set[tuple] = set()
         self.compile_seconds: dict[tuple, float] = {}
