@@ -270,3 +270,12 @@ def test_cache_clear_keeps_going_past_a_bad_entry(data, tmp_path, capsys):
     assert (bad / "notes.txt").is_file() and (bad / "index.json").is_file()
     assert not cache.folder.exists() and not dead.exists() and not live.exists()  # the lock is free now
     assert (mine / "holiday.png").is_file() and (elsewhere / "frames.u8").is_file()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_config_that_is_no_regular_file_is_refused_not_waited_on(tmp_path, capsys, kind):
+    cfg = tmp_path / "c.yaml"
+    os.mkfifo(cfg) if kind == "fifo" else cfg.mkdir()
+    code, err = cli(capsys, "train", "--config", cfg, "--out", tmp_path / "r", *COMMON)  # hung on a FIFO
+    one_error_line(code, err, "c.yaml", "FIFO" if kind == "fifo" else "is a folder")
+    assert not (tmp_path / "r").exists()
