@@ -100,12 +100,18 @@ def _decoding(read):
 
 def _pillow_size(source) -> tuple[int, int] | None:
     """(width, height) from an image's header, without decoding it; None when Pillow cannot tell."""
+    import warnings
+
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # our own limits, with our own messages
     try:
-        with Image.open(source) as im:
-            return im.size
+        # a damaged file's problem is said once, by the reader's error: not also by Pillow's warnings
+        # ("Corrupt EXIF data" on a cut-off TIFF) on stderr
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(source) as im:
+                return im.size
     except Exception:  # not a format Pillow knows (e.g. EXR): OpenCV's pixel limit still applies
         return None
 
