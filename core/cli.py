@@ -73,7 +73,7 @@ def cmd_infer(args) -> int:
     from core.base.progress import ProgressBar
     from core.engine.batch import check_output_folder, folder_jobs
     from core.orchestration import Engines, complete_inputs, relight, relight_folder
-    from core.storage.io import OUTPUT_SUFFIXES, check_output_dir, check_output_file, write_image
+    from core.storage.io import EIGHT_BIT_ONLY, OUTPUT_SUFFIXES, check_output_dir, check_output_file, write_image
 
     if args.bit_depth not in (8, 16):
         raise RelightError("--bit-depth must be 8 or 16")
@@ -145,7 +145,8 @@ def cmd_infer(args) -> int:
 
     if not args.input_dir:
         res = relight(session, engines, inputs=inputs).result
-        write_image(out, res.image, args.bit_depth)
+        # JPEG and WebP hold 8 bits: written so, as folder mode and the app do
+        write_image(out, res.image, 8 if out.suffix.lower() in EIGHT_BIT_ONLY else args.bit_depth)
         print(f"wrote {clean(out)}: {res.describe()}", file=sys.stderr)
         return 0
 
@@ -348,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", help="native .safetensors or the official weight.pkl (default: the bundled model)")
     p.add_argument("--output", required=True, help="output image (.png/.tif), or a folder with --input-dir")
-    p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16)")
+    p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16; JPEG and WebP: 8)")
     p.add_argument(
         "--format",
         default="png",

@@ -131,6 +131,17 @@ def test_user_errors_exit_2_and_leave_no_output(capsys, small_pair, lite_checkpo
         assert not out.exists()
 
 
+@pytest.mark.parametrize("name", ["relit.jpg", "relit.JPEG"])
+def test_a_jpeg_output_is_written_8_bit_as_in_folder_mode(capsys, small_pair, lite_checkpoint, tmp_path, name):
+    """The default --bit-depth is 16; a JPEG holds 8 bits, so it is written so (as folder mode and the app
+    do), not refused after the relight with a message that names no file."""
+    out = tmp_path / name
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint))
+    assert code == 0, err
+    raw = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert raw.shape == (70, 90, 3) and raw.dtype == np.uint8
+
+
 def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_path):
     from core.train.synthetic import synthesize
 
