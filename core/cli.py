@@ -73,7 +73,7 @@ def cmd_infer(args) -> int:
     from core.base.progress import ProgressBar
     from core.engine.batch import check_output_folder, folder_jobs
     from core.orchestration import Engines, complete_inputs, relight, relight_folder
-    from core.storage.io import OUTPUT_SUFFIXES, check_output_dir, check_output_file, write_image
+    from core.storage.io import EIGHT_BIT_ONLY, OUTPUT_SUFFIXES, check_output_dir, check_output_file, write_image
 
     if args.bit_depth not in (8, 16):
         raise RelightError("--bit-depth must be 8 or 16")
@@ -145,7 +145,8 @@ def cmd_infer(args) -> int:
 
     if not args.input_dir:
         res = relight(session, engines, inputs=inputs).result
-        write_image(out, res.image, args.bit_depth)
+        # JPEG and WebP hold 8 bits: written so, as folder mode and the app do
+        write_image(out, res.image, 8 if out.suffix.lower() in EIGHT_BIT_ONLY else args.bit_depth)
         print(f"wrote {clean(out)}: {res.describe()}", file=sys.stderr)
         return 0
 
@@ -184,7 +185,7 @@ def cmd_depth(args) -> int:
     from core.depth.estimation import load_estimator
     from core.storage.io import check_output_dir, check_output_file, read_image, write_depth
 
-    images = [Path(p) for p in args.images]
+    images = list(dict.fromkeys(Path(p) for p in args.images))  # a file named twice is estimated once
     out = Path(args.output)
     suffix = {"png16": ".png", "npy": ".npy", "vidit": ".npy"}[args.format]
     single_file = len(images) == 1 and out.suffix != "" and not out.is_dir()
@@ -194,7 +195,14 @@ def cmd_depth(args) -> int:
         check_output_file(out)
     else:
         check_output_dir(out)
-    targets = [out] if single_file else [out / f"{p.stem}_depth{suffix}" for p in images]
+    if single_file:
+        targets = [out]
+    else:  # a.png and a.jpg give a_png_depth and a_jpg_depth, as folder mode's results are named
+        from core.engine.batch import unique_names
+        from core.inputs.input import InputFiles, PairFiles
+
+        jobs = unique_names([PairFiles(InputFiles(p), InputFiles(p), p.stem) for p in images])
+        targets = [out / f"{j.name}_depth{suffix}" for j in jobs]
     for img, tgt in zip(images, targets):
         if any(_same_file(tgt, p) for p in images):
             raise RelightError("refusing to overwrite an input file", tgt)
@@ -348,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", help="native .safetensors or the official weight.pkl (default: the bundled model)")
     p.add_argument("--output", required=True, help="output image (.png/.tif), or a folder with --input-dir")
-    p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16)")
+    p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16; JPEG and WebP: 8)")
     p.add_argument(
         "--format",
         default="png",
@@ -394,7 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("depth", help="estimate depth maps for photos (Depth Anything V2 Small)")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--output", required=True, help="output file (one image) or folder (IMAGE_depth.png/.npy)")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="output file (one image) or folder (IMAGE_depth.png/.npy; a.png and a.jpg: a_png_depth, a_jpg_depth)",
+    )
     p.add_argument("--model", help="depth model folder (default: $RELIGHT_DEPTH_MODEL or the installed one)")
     p.add_argument(
         "--format",

@@ -122,6 +122,7 @@ def cmd_eval(args) -> int:
 
     if (args.data is None) == (args.photos is None):
         raise RelightError("give --data (pairs with ground truth) or --photos (a folder of photographs)")
+    _check_report_files(args, Path(args.data or args.photos))
     ckpt = resolve_checkpoint(args.checkpoint)
     relighter = Relighter.from_checkpoint(ckpt, device=args.device, precision=args.precision)
     if args.photos:
@@ -138,13 +139,33 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _check_report_files(args, folder: Path) -> None:
+    """--sheet, --json and --csv, before any work: into a folder that is there, the sheet an image type
+    this program writes, and none of them over an image or depth file of the folder evaluated."""
+    from core.storage.io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, OUTPUT_SUFFIXES, check_output_file
+
+    for flag in ("sheet", "json", "csv"):
+        if getattr(args, flag) is None:
+            continue
+        path = Path(getattr(args, flag))
+        if flag == "sheet" and path.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise RelightError(f"--sheet must end in one of {', '.join(OUTPUT_SUFFIXES)}", path)
+        check_output_file(path)
+        try:
+            inside = path.resolve().is_relative_to(folder.resolve())
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+            inside = False
+        if inside and path.exists() and path.suffix.lower() in IMAGE_SUFFIXES + DEPTH_SUFFIXES:
+            raise RelightError("refusing to overwrite an input file", path)
+
+
 def _eval_photos(args, relighter, ckpt) -> int:
     import json
 
     from core.base.progress import ProgressBar
     from core.inputs.input import InputFiles, load_input
     from core.inputs.pairing import find_depth, is_depth_name
-    from core.storage.io import IMAGE_SUFFIXES, atomic_write_bytes, write_image
+    from core.storage.io import IMAGE_SUFFIXES, write_image, write_result
     from core.train.evaluate import evaluate_photos
 
     folder = Path(args.photos)
@@ -180,7 +201,7 @@ def _eval_photos(args, relighter, ckpt) -> int:
         write_image(sheet, report.sheet, 8)
         print(f"contact sheet: {sheet}", file=sys.stderr)
     if args.json:
-        atomic_write_bytes(
+        write_result(
             args.json,
             json.dumps(
                 {"summary": report.summary(), "per_result": report.rows, "checkpoint": str(ckpt)}, indent=2

@@ -23,7 +23,8 @@ def configure_process() -> None:
     torch.compile reads its cache folder when it first compiles. Values the user set are kept."""
     if "cv2" not in sys.modules:  # OpenCV's own guard behind ours (core.storage.io checks headers first)
         os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
-        # decoders' warnings (a truncated PNG) go to stderr beside our own one-line error: errors only
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        # decoders' warnings and errors (a truncated PNG, a cut-off TIFF or BMP) would go to stderr beside
+        # our own one-line error, which already says the file cannot be read: fatal messages only
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
     os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))

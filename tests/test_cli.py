@@ -131,6 +131,17 @@ def test_user_errors_exit_2_and_leave_no_output(capsys, small_pair, lite_checkpo
         assert not out.exists()
 
 
+@pytest.mark.parametrize("name", ["relit.jpg", "relit.JPEG"])
+def test_a_jpeg_output_is_written_8_bit_as_in_folder_mode(capsys, small_pair, lite_checkpoint, tmp_path, name):
+    """The default --bit-depth is 16; a JPEG holds 8 bits, so it is written so (as folder mode and the app
+    do), not refused after the relight with a message that names no file."""
+    out = tmp_path / name
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint))
+    assert code == 0, err
+    raw = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert raw.shape == (70, 90, 3) and raw.dtype == np.uint8
+
+
 def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_path):
     from core.train.synthetic import synthesize
 
@@ -341,6 +352,48 @@ def test_synth_and_eval_commands(capsys, lite_checkpoint, tmp_path):
     assert code == 0, err
     code, _, err = run_cli(capsys, "synth", "--out", tmp_path / "x", "--scenes", "1", "--size", "50")
     assert code == 2 and "multiple of 32" in err
+
+
+@pytest.mark.parametrize(
+    "flag,name,expect",
+    [
+        ("--sheet", "photos/cat.png", "photos/cat.png: refusing to overwrite an input file"),
+        ("--json", "photos/./cat.npy", "photos/cat.npy: refusing to overwrite an input file"),
+        ("--sheet", "no-such/sheet.png", "no-such: folder not found"),
+        ("--json", "photos/cat.png/e.json", "cat.png: is a file, not a folder"),
+        ("--json", "photos", "photos: is a folder"),
+        ("--sheet", "sheet.bmp", "sheet.bmp: --sheet must end in one of"),
+    ],
+)
+def test_eval_report_files_are_checked_before_any_work(
+    capsys, lite_checkpoint, tmp_path, monkeypatch, flag, name, expect
+):
+    """eval --sheet/--json/--csv never write over a photo or depth map being evaluated, never make a
+    mistyped folder, and a path that cannot be used is one line before the model is loaded (it was
+    written over the photo, or a traceback after the whole evaluation)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    from core.storage.io import write_image
+
+    write_image(photos / "cat.png", rng.random((48, 64, 3)), 8)
+    np.save(photos / "cat.npy", rng.random((48, 64)).astype(np.float32))
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "eval", "--photos", "photos", flag, name, "--checkpoint", lite_checkpoint)
+    assert code == 2 and err.count("\n") == 1 and expect in err and "Traceback" not in err, err
+    assert "checkpoint" not in err  # refused before the model was read
+    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_an_eval_report_that_cannot_be_written_names_the_file(tmp_path):
+    from core.base.errors import RelightError
+    from core.train.evaluate import EvalReport
+
+    (tmp_path / "f").write_text("a file")
+    with pytest.raises(RelightError, match="f/e.json: cannot write the file: .*f is a file, not a folder"):
+        EvalReport().write_json(tmp_path / "f" / "e.json")
 
 
 def test_color_transfer_baseline_matches_guide_statistics():

@@ -81,6 +81,20 @@ def test_depth_command_writes_readable_maps(capsys, tmp_path, tiny_depth_model, 
     assert code == 2 and err.startswith("relight: error:")
 
 
+def test_depth_command_gives_photos_of_one_name_their_own_maps(capsys, tmp_path, tiny_depth_model):
+    """a.png and a.jpg into one folder: a_png_depth and a_jpg_depth (as folder mode names its results),
+    not the second written over the first."""
+    rng = np.random.default_rng(3)
+    png = write_image(tmp_path / "a.png", rng.random((64, 80, 3)), 8)
+    jpg = write_image(tmp_path / "a.jpg", rng.random((48, 96, 3)), 8)
+    out = tmp_path / "maps"
+    code, _, err = run_cli(capsys, "depth", png, jpg, "--output", out, "--model", tiny_depth_model, "--device", "cpu")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["a_jpg_depth.png", "a_png_depth.png"]
+    assert read_depth(out / "a_png_depth.png").shape == (64, 80)
+    assert read_depth(out / "a_jpg_depth.png").shape == (48, 96)
+
+
 def test_infer_estimates_missing_depth_and_says_so(capsys, tmp_path, tiny_depth_model, lite_checkpoint):
     rng = np.random.default_rng(2)
     src = write_image(tmp_path / "src.png", rng.random((64, 64, 3)), 8)

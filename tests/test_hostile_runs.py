@@ -270,3 +270,34 @@ def test_cache_clear_keeps_going_past_a_bad_entry(data, tmp_path, capsys):
     assert (bad / "notes.txt").is_file() and (bad / "index.json").is_file()
     assert not cache.folder.exists() and not dead.exists() and not live.exists()  # the lock is free now
     assert (mine / "holiday.png").is_file() and (elsewhere / "frames.u8").is_file()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_config_that_is_no_regular_file_is_refused_not_waited_on(tmp_path, capsys, kind):
+    cfg = tmp_path / "c.yaml"
+    os.mkfifo(cfg) if kind == "fifo" else cfg.mkdir()
+    code, err = cli(capsys, "train", "--config", cfg, "--out", tmp_path / "r", *COMMON)  # hung on a FIFO
+    one_error_line(code, err, "c.yaml", "FIFO" if kind == "fifo" else "is a folder")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "name,make,needle",
+    [
+        ("metrics.jsonl", os.mkfifo, "FIFO"),  # appended to at the first step: the run hung there
+        ("state.pt", os.mkfifo, "FIFO"),  # was "nothing to resume"
+        ("config.json", os.mkfifo, "FIFO"),
+        ("last.safetensors", os.mkdir, "is a folder"),  # a traceback at the first checkpoint
+        ("metrics.jsonl", lambda p: os.symlink(p.parent.parent / "outside.txt", p), "is a link"),
+    ],
+)
+def test_a_run_file_that_is_not_a_regular_file_is_one_line_before_training(run, tmp_path, capsys, name, make, needle):
+    """A run folder another program wrote: the files the run writes are refused, naming them, when they
+    are not regular files of the run's own."""
+    b = _copy_run(run, tmp_path / "b")
+    (tmp_path / "outside.txt").write_text("not the run's")
+    (b / name).unlink()
+    make(b / name)
+    code, err = cli(capsys, "train", "--out", b, "--resume", "--steps", "3", *COMMON)
+    one_error_line(code, err, name, needle)
+    assert (tmp_path / "outside.txt").read_text() == "not the run's"

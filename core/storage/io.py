@@ -100,12 +100,18 @@ def _decoding(read):
 
 def _pillow_size(source) -> tuple[int, int] | None:
     """(width, height) from an image's header, without decoding it; None when Pillow cannot tell."""
+    import warnings
+
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # our own limits, with our own messages
     try:
-        with Image.open(source) as im:
-            return im.size
+        # a damaged file's problem is said once, by the reader's error: not also by Pillow's warnings
+        # ("Corrupt EXIF data" on a cut-off TIFF) on stderr
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(source) as im:
+                return im.size
     except Exception:  # not a format Pillow knows (e.g. EXR): OpenCV's pixel limit still applies
         return None
 
@@ -453,8 +459,10 @@ def _write_error(path: Path, exc: OSError) -> WriteError:
     return WriteError(f"cannot write the file ({exc.strerror or exc})", path, exc.errno)
 
 
-def _write_result(path: Path, data: bytes) -> None:
-    """A result file written atomically; a failure is a WriteError saying what went wrong."""
+def write_result(path: str | Path, data: bytes) -> None:
+    """A result file (an image, a depth map, a report) written atomically; a failure is a WriteError
+    naming the file and saying what went wrong."""
+    path = Path(path)
     try:
         _atomic_write_bytes(path, data)
     except OSError as exc:
@@ -517,7 +525,7 @@ def write_image(path: str | Path, rgb: np.ndarray, bit_depth: int = 8) -> Path:
     """Write float RGB in [0, 1] (clamped) as PNG/TIFF (8 or 16 bit) or JPEG, atomically."""
     path = Path(path)
     data = encode_image(rgb, path.suffix, bit_depth)
-    _write_result(path, data)
+    write_result(path, data)
     return path
 
 
@@ -545,7 +553,7 @@ def write_depth(path: str | Path, depth: np.ndarray, fmt: str = "png16") -> Path
         return write_depth_npy(path, d)
     else:
         raise RelightError(f"unknown depth format '{fmt}' (use {', '.join(DEPTH_FORMATS)})")
-    _write_result(path, data)
+    write_result(path, data)
     return path
 
 
@@ -558,5 +566,5 @@ def write_depth_npy(path: str | Path, depth: np.ndarray, ref_center_dis: float =
     obj = {"normalized_depth": np.asarray(depth, dtype=np.float32), "ref_center_dis": np.float32(ref_center_dis)}
     # writing only (VIDIT's own format is a pickled dict); every read goes through safe_load's restricted unpickler
     np.save(buf, np.array(obj, dtype=object), allow_pickle=True)
-    _write_result(path, buf.getvalue())
+    write_result(path, buf.getvalue())
     return path

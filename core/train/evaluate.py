@@ -17,7 +17,7 @@ import numpy as np
 
 from core.base.errors import RelightError
 from core.base.progress import Progress
-from core.storage.io import atomic_write_bytes
+from core.storage.io import write_result
 from core.train.metrics import (
     colour_ratio,
     delta_e,
@@ -77,14 +77,14 @@ class EvalReport:
 
     def write_json(self, path: str | Path, extra: dict | None = None) -> None:
         data = {**self.means(), "per_pair": self.rows, **(extra or {})}
-        atomic_write_bytes(path, json.dumps(data, indent=2).encode())
+        write_result(path, json.dumps(data, indent=2).encode())
 
     def write_csv(self, path: str | Path) -> None:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=["name", "method", "psnr", "ssim", "detail", "colour", "delta_e"])
         w.writeheader()
         w.writerows(self.rows)
-        atomic_write_bytes(path, buf.getvalue().encode())
+        write_result(path, buf.getvalue().encode())
 
 
 def eval_pairs(data: str | Path, n_pairs: int | None = None, seed: int = 0, resize: int | None = None):

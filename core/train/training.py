@@ -30,6 +30,7 @@ from core.base.vocab import PRECISIONS, Init, Precision
 from core.model import PRESETS, S3Net, adds_colour_path, create_model, with_colour_path
 from core.storage.checkpoint import load_checkpoint, read_state_dict, save_checkpoint
 from core.storage.io import atomic_write_bytes
+from core.storage.safe_load import check_regular, read_regular
 from core.storage.weights import find_res2net, find_vgg19, load_imagenet_encoder
 from core.train.graph_step import GraphedStep
 from core.train.losses import LossWeights, RelightLoss
@@ -179,15 +180,7 @@ MAX_SETTINGS_BYTES = 1 << 20
 def read_settings_file(path: Path) -> dict:
     """A JSON or YAML file of settings as a dict; anything else (not text, not a mapping, too deep, a
     YAML tag that builds objects) is one RelightError naming the file."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_SETTINGS_BYTES + 1)
-    except FileNotFoundError:
-        raise RelightError("file not found", path) from None
-    except OSError as exc:
-        raise RelightError(f"cannot be read ({exc.strerror or exc})", path) from None
-    if len(data) > MAX_SETTINGS_BYTES:
-        raise RelightError(f"is larger than {MAX_SETTINGS_BYTES >> 20} MB; a config is a few lines", path)
+    data = read_regular(path, MAX_SETTINGS_BYTES)  # a FIFO or a folder is refused, not waited on
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -285,7 +278,7 @@ class TrainConfig:
         preset or the precision is refused; other changes are allowed and listed (and the saved
         config.json records them when the run continues)."""
         path = Path(out) / "config.json"
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():  # anything else there is read, or refused naming it
             raise RelightError("nothing to resume: no config.json in the run folder", Path(out))
         cfg = cls.from_file(path)
         changes = []
@@ -617,6 +610,14 @@ class Trainer:
             make_run_folder(self.out)
             for tmp in self.out.glob(".*.tmp"):  # a SIGKILL during an atomic write leaves these
                 tmp.unlink(missing_ok=True)
+        # the files the run writes must be files of its own: a FIFO would hang its first write (metrics are
+        # appended), a folder fail its first checkpoint after the first epoch, a link write outside the run
+        for name in ("config.json", "run.json", "metrics.jsonl", "state.pt", self.last_checkpoint.name):
+            path = self.out / name
+            if path.is_symlink():
+                raise RelightError("is a link; a run writes its own files (move it away)", path)
+            if path.exists():
+                check_regular(path)
         if self.resume and not self.state_path.is_file():
             raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
         if not self.resume and self.state_path.is_file():
