@@ -520,7 +520,7 @@ class RelightTab(QWidget):
             self.engines,
             self.settings,
             self.model,
-            compass=(self.compass.light, self.compass.engine),
+            compass=lambda: (self.compass.light, self.compass.engine),
             parent=self,
         )
         dialog.setModal(False)
