@@ -83,6 +83,27 @@ def test_a_temperature_without_a_light_is_refused_not_ignored(capsys, small_pair
     assert not out.exists()
 
 
+def test_the_command_line_run_twice_in_one_process_writes_each_log_line_once(capsys, tmp_path, monkeypatch):
+    """Every main() added a file handler: after 59 in-process runs each line was in the log 59 times."""
+    import logging
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        for _ in range(2):
+            assert main(["models", "list"]) in (0, 2)
+        logging.getLogger("relight").warning("a line said once")
+        log = tmp_path / "RelightStudio" / "Relight Studio" / "relight-studio.log"
+        for h in root.handlers:
+            h.flush()
+        assert log.read_text().count("a line said once") == 1
+    finally:
+        for h in [h for h in root.handlers if h not in before]:
+            root.removeHandler(h)
+            h.close()
+
+
 @pytest.mark.slow
 def test_subprocess_error_is_one_line_exit_2_without_traceback(small_pair, lite_checkpoint, tmp_path):
     out = tmp_path / "never.png"
