@@ -348,9 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of a guide: the light's direction, N NE E SE S SW W NW (16-point names too) "
         "or degrees clockwise from N (N = away from the camera, E = the camera's right)",
     )
-    p.add_argument(
-        "--temperature", type=float, help="with --light: colour temperature in kelvin (default 6500)"
-    )
+    p.add_argument("--temperature", type=float, help="with --light: colour temperature in kelvin (default 6500)")
     p.add_argument(
         "--guide-folder",
         help="with --light: take the nearest image of this VIDIT-layout folder as the guide "

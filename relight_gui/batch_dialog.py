@@ -243,8 +243,11 @@ class BatchDialog(QDialog):
         if self.model.busy:
             return "The model is still loading; press Start again when it is loaded."
         if self.model.relighter is None:
-            return f"No model is loaded. {self.model.error or ''} Choose a checkpoint in Settings.".replace("  ", " ")
-        return "This checkpoint holds untrained weights; its output would not be a relighting. Choose a trained checkpoint in Settings."
+            return " ".join(filter(None, ("No model is loaded.", self.model.error, "Choose a checkpoint in Settings.")))
+        return (
+            "This checkpoint holds untrained weights; its output would not be a relighting. "
+            "Choose a trained checkpoint in Settings."
+        )
 
     def _progress(self, fraction: float, message: str) -> None:
         count, _, note = message.partition(" ")
