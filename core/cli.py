@@ -69,13 +69,25 @@ def _session(args, light) -> Session:
     )
 
 
+def output_bit_depth(out: Path, asked: int | None) -> int:
+    """The bit depth an output file gets: 16 unless asked otherwise, 8 for a type that holds only 8
+    (`--output relit.jpg` writes a JPEG); 16 asked for such a type is refused, naming the file."""
+    from core.storage.io import EIGHT_BIT_ONLY
+
+    if out.suffix.lower() not in EIGHT_BIT_ONLY:
+        return asked or 16
+    if asked == 16:
+        raise RelightError(f"{out.suffix[1:].upper()} holds 8-bit images only; use .png or .tif, or --bit-depth 8", out)
+    return 8
+
+
 def cmd_infer(args) -> int:
     from core.base.progress import ProgressBar
     from core.engine.batch import check_output_folder, folder_jobs
     from core.orchestration import Engines, complete_inputs, relight, relight_folder
-    from core.storage.io import EIGHT_BIT_ONLY, OUTPUT_SUFFIXES, check_output_dir, check_output_file, write_image
+    from core.storage.io import OUTPUT_SUFFIXES, check_output_dir, check_output_file, write_image
 
-    if args.bit_depth not in (8, 16):
+    if args.bit_depth not in (None, 8, 16):
         raise RelightError("--bit-depth must be 8 or 16")
     if args.max_pixels is not None and args.max_pixels < 32 * 32:
         raise RelightError("--max-pixels must be at least 1024 (32x32)")
@@ -86,9 +98,11 @@ def cmd_infer(args) -> int:
 
         if args.guide or args.guide_depth:
             raise RelightError("give either --guide or --light, not both")
-        light = Light.parse(args.light, args.temperature, **light_settings(args))
+        light = Light.parse(args.light, 6500 if args.temperature is None else args.temperature, **light_settings(args))
     elif args.guide_folder:
         raise RelightError("--guide-folder picks guides for --light; give --light too")
+    elif args.temperature is not None:  # ignored, it would leave the guide's colour where 3000 K was asked for
+        raise RelightError("--temperature is the colour of the --light; give --light too (a guide gives its own)")
     check_normals_flags(args)
     guides = None
     if args.guide_folder:
@@ -117,6 +131,7 @@ def cmd_infer(args) -> int:
             )
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise RelightError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", out)
+        bit_depth = output_bit_depth(out, args.bit_depth)  # before the work, not when writing its result
         check_output_file(out)
         for p in (args.source, args.source_depth, args.guide, args.guide_depth):
             if p is not None and _same_file(Path(p), out):
@@ -145,8 +160,7 @@ def cmd_infer(args) -> int:
 
     if not args.input_dir:
         res = relight(session, engines, inputs=inputs).result
-        # JPEG and WebP hold 8 bits: written so, as folder mode and the app do
-        write_image(out, res.image, 8 if out.suffix.lower() in EIGHT_BIT_ONLY else args.bit_depth)
+        write_image(out, res.image, bit_depth)
         print(f"wrote {clean(out)}: {res.describe()}", file=sys.stderr)
         return 0
 
@@ -159,7 +173,7 @@ def cmd_infer(args) -> int:
 
     try:
         report = relight_folder(
-            session, pairs, out, engines, suffix="." + args.format, bit_depth=args.bit_depth, progress=progress
+            session, pairs, out, engines, suffix="." + args.format, bit_depth=args.bit_depth or 16, progress=progress
         )
     except KeyboardInterrupt:  # Ctrl-C: what is on disk and which pairs were bad, before "interrupted"
         bar.close()
@@ -341,9 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of a guide: the light's direction, N NE E SE S SW W NW (16-point names too) "
         "or degrees clockwise from N (N = away from the camera, E = the camera's right)",
     )
-    p.add_argument(
-        "--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin (default 6500)"
-    )
+    p.add_argument("--temperature", type=float, help="with --light: colour temperature in kelvin (default 6500)")
     p.add_argument(
         "--guide-folder",
         help="with --light: take the nearest image of this VIDIT-layout folder as the guide "
@@ -356,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", help="native .safetensors or the official weight.pkl (default: the bundled model)")
     p.add_argument("--output", required=True, help="output image (.png/.tif), or a folder with --input-dir")
-    p.add_argument("--bit-depth", type=int, default=16, help="8 or 16 (default 16; JPEG and WebP: 8)")
+    p.add_argument("--bit-depth", type=int, help="8 or 16 (default 16; .jpg and .webp: 8)")
     p.add_argument(
         "--format",
         default="png",

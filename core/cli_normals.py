@@ -56,7 +56,7 @@ def check_normals_flags(args) -> None:
     if args.engine != Engine.NORMALS:
         given = _given(args)
         if given:
-            raise RelightError(f"{', '.join(given)} only work with --engine normals")
+            raise RelightError(f"{', '.join(given)} only work{'s' if len(given) == 1 else ''} with --engine normals")
         return
     if args.light is None:
         raise RelightError("--engine normals adds a light: give --light (N, NE, E, ... or degrees)")

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--settings", help="use this .ini file for settings instead of the user's")
     parser.add_argument("--light", help="open the light compass at this direction (N, NE, … or degrees)")
-    parser.add_argument("--temperature", type=float, default=6500, help="with --light: colour temperature in kelvin")
+    parser.add_argument("--temperature", type=float, help="with --light: colour temperature in kelvin (default 6500)")
     from core.base.vocab import ENGINES
     from core.render.light import LIGHT_SETTINGS
 
@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", type=float, help=f"with --engine normals: {meaning} ({lo:g}..{hi:g})")
     parser.add_argument("files", nargs="*", help="images and depth maps to open (paired as when dropped)")
     args = parser.parse_args(argv)
+    if args.temperature is not None and not args.light:  # as `relight infer`: never ignored in silence
+        parser.error("--temperature is the colour of the --light; give --light too")
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -129,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         from core.render.light import Light
 
         try:
-            light = Light.parse(args.light, args.temperature, **{n: getattr(args, n) for n in LIGHT_SETTINGS})
+            kelvin = 6500 if args.temperature is None else args.temperature
+            light = Light.parse(args.light, kelvin, **{n: getattr(args, n) for n in LIGHT_SETTINGS})
         except RelightError as exc:
             parser.error(str(exc))
         rt = win.relight_tab

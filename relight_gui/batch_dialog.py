@@ -4,6 +4,7 @@ errors listed and skipped, cancel after the current pair, and "Open output folde
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
@@ -34,6 +35,7 @@ from core.session import Session
 
 from .dialogs import show_error
 from .model_state import ModelState
+from .session_view import SessionView
 from .settings import Settings
 from .workers import Operation
 
@@ -42,8 +44,9 @@ FORMATS = {"PNG 16-bit": (".png", 16), "PNG 8-bit": (".png", 8), "TIFF 16-bit": 
 
 class BatchDialog(QDialog):
     """Relight a folder as the session says (engine, output, and its light or guide photo when
-    chosen), with its engines. `compass`: the light and engine offered when the session uses a
-    guide photo (the compass's, not on view)."""
+    chosen), with its engines. `compass`: the compass's light and engine now, offered when the session
+    uses a guide photo (the compass is not on view then). The dialog stays open beside the window, so
+    what it offers follows the session: the light it names is the light it relights with."""
 
     def __init__(
         self,
@@ -51,7 +54,7 @@ class BatchDialog(QDialog):
         engines: Engines,
         settings: Settings,
         model: ModelState,
-        compass: tuple[Light, Engine],
+        compass: Callable[[], tuple[Light, Engine]],
         parent=None,
     ):
         super().__init__(parent)
@@ -66,14 +69,12 @@ class BatchDialog(QDialog):
         self.guides = QButtonGroup(self)
         self.from_folder = QRadioButton("Each source's guide from the folder (guide/)")
         self.one_photo = QRadioButton("The guide photo on the Guide card, for every source")
-        light, engine = self.compass_target()
-        normals = " (normals engine)" if engine is Engine.NORMALS else ""
-        self.compass = QRadioButton(f"The light compass{normals}: {light.describe()}")
+        self.compass = QRadioButton()
         for i, b in enumerate((self.from_folder, self.one_photo, self.compass)):
             self.guides.addButton(b, i)
         (self.compass if session.uses_light else self.from_folder).setChecked(True)
-        guide = session.guide
-        self.one_photo.setEnabled(isinstance(guide, Input) and guide.has_depth)
+        self.show_guides()
+        SessionView(session, self).changed.connect(lambda name: self.show_guides())
         self.format = QComboBox()
         self.format.addItems(list(FORMATS))
         self.progress = QProgressBar()
@@ -135,10 +136,29 @@ class BatchDialog(QDialog):
         """The light and engine of the compass choice: the session's, else the compass's."""
         if self.session.uses_light:
             return self.session.light, self.session.engine
-        light, engine = self._compass
+        light, engine = self._compass()
         return light, Engine(engine)
 
+    def show_guides(self) -> None:
+        """The compass choice names the light a Start uses now; the guide photo is offered while the
+        Guide card holds one with its depth (both change while the dialog is open)."""
+        light, engine = self.compass_target()
+        normals = " (normals engine)" if engine is Engine.NORMALS else ""
+        self.compass.setText(f"The light compass{normals}: {light.describe()}")
+        guide = self.session.guide
+        self.one_photo.setEnabled(isinstance(guide, Input) and guide.has_depth)
+        if self.one_photo.isChecked() and not self.one_photo.isEnabled():
+            self.from_folder.setChecked(True)
+
     def start(self) -> Operation | None:
+        if self.worker is not None:
+            return None
+        folder, out = self.input.text().strip(), self.output.text().strip()
+        # an empty field is not the working folder ("." was read, or written into)
+        if not folder or not out:
+            which = "the folder to relight (Input folder)" if not folder else "where the results go (Output folder)"
+            show_error(self, "Cannot relight the folder", f"Choose {which}.")
+            return None
         # a copy of the session, with this dialog's choice of guide: each job's own (no light, no
         # guide), the guide photo for every source, or the compass's light
         choice = self.guides.checkedId()
@@ -157,18 +177,18 @@ class BatchDialog(QDialog):
                 show_error(self, "Cannot relight the folder", str(exc))
                 return None
         else:
-            engine = self.model.relighter if self.model.ready else None
-        if engine is None or self.worker is not None:
-            return None
+            engine = self.model.relighter if self.model.ready and self.model.trained else None
+            if engine is None:  # Start must not do nothing, silently
+                show_error(self, "Cannot relight the folder", self.model_problem())
+                return None
         try:
-            jobs = folder_jobs(self.input.text().strip(), sources_only=choice != 0)
-            check_output_folder(jobs, Path(self.output.text().strip()))
+            jobs = folder_jobs(folder, sources_only=choice != 0)
+            check_output_folder(jobs, Path(out))
         except RelightError as exc:
             show_error(self, "Cannot relight the folder", str(exc))
             return None
         suffix, bits = FORMATS[self.format.currentText()]
-        out = self.output.text().strip()
-        self.settings.set("batch_input", self.input.text().strip())
+        self.settings.set("batch_input", folder)
         self.settings.set("batch_output", out)
         self.errors.clear()
         self.open_button.setEnabled(False)
@@ -217,6 +237,17 @@ class BatchDialog(QDialog):
         )
         self.status.setText(f"Relighting {len(jobs)} pairs…{missing}")
         return self.worker.run()
+
+    def model_problem(self) -> str:
+        """Why S3Net cannot relight the folder now, as the Relight tab's banner says it."""
+        if self.model.busy:
+            return "The model is still loading; press Start again when it is loaded."
+        if self.model.relighter is None:
+            return " ".join(filter(None, ("No model is loaded.", self.model.error, "Choose a checkpoint in Settings.")))
+        return (
+            "This checkpoint holds untrained weights; its output would not be a relighting. "
+            "Choose a trained checkpoint in Settings."
+        )
 
     def _progress(self, fraction: float, message: str) -> None:
         count, _, note = message.partition(" ")

@@ -520,7 +520,7 @@ class RelightTab(QWidget):
             self.engines,
             self.settings,
             self.model,
-            compass=(self.compass.light, self.compass.engine),
+            compass=lambda: (self.compass.light, self.compass.engine),
             parent=self,
         )
         dialog.setModal(False)
@@ -790,8 +790,7 @@ class RelightTab(QWidget):
                 parts.append(
                     f"Open or drop the {' and the '.join(missing)} (an image, with its depth map if you have one)."
                 )
-            if no_depth:
-                parts.append(f"The {' and the '.join(no_depth)} has no depth map: estimate it on its card.")
+            parts += [self.depth_step(r) for r in no_depth]
             self.banner.setText(" ".join(parts))
         else:
             warn = [
@@ -820,24 +819,26 @@ class RelightTab(QWidget):
         if src is None:
             return "Open or drop a source photo (with its depth map if you have one)."
         if not has_depth(src):
-            if self.source_card in self._estimating:
-                return "Estimating the source's depth map…"
-            if depth_model_installed(self.settings):
-                return "The source has no depth map: estimate it on its card (Estimate depth)."
-            return (
-                "The source has no depth map: open its depth map, or get the depth model on its card (Download model…)."
-            )
+            return self.depth_step("source")
         if not ready:
             if gui is not None and not has_depth(gui):
-                return (
-                    "Estimating the guide's depth map…"
-                    if self.guide_card in self._estimating
-                    else "The guide has no depth map: estimate it on its card, or use the Light compass tab."
-                )
+                step = self.depth_step("guide")
+                return step if self.guide_card in self._estimating else step + " Or use the Light compass tab."
             return "Next: open or drop a guide photo, or choose a light on the Light compass tab."
         if self.model.busy or self.model.relighter is None:
             return "Loading the model…"
+        if self.session.uses_light:
+            return "The source and the light are ready: press Relight (Ctrl+R)."
         return "Both inputs are ready: press Relight (Ctrl+R)."
+
+    def depth_step(self, role: str) -> str:
+        """What to do about an input without depth, for the banner and the view's hint alike: wait for its
+        estimate, estimate it, or get the model first (Estimate depth is disabled without one)."""
+        if self.card_for(role) in self._estimating:
+            return f"Estimating the {role}'s depth map…"
+        if depth_model_installed(self.settings):
+            return f"The {role} has no depth map: estimate it on its card (Estimate depth)."
+        return f"The {role} has no depth map: open its depth map, or get the depth model on its card (Download model…)."
 
     def compose_settings(self, light):
         """How the detail output is composed: the light's temperature when the compass gives the

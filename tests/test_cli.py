@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import one_error_line
 from core.cli import main
 from core.storage.io import read_image, write_depth_npy
 
@@ -55,6 +56,52 @@ def test_infer_uses_bundled_model_and_says_so(capsys, small_pair, tmp_path):
     assert code == 0, err
     assert "s3net-lite-synthetic.safetensors" in err
     assert read_image(out).shape == (70, 90, 3)
+
+
+def test_a_jpeg_output_is_8_bit_by_default_and_16_bit_asked_for_it_is_refused_before_the_work(
+    capsys, small_pair, lite_checkpoint, tmp_path, monkeypatch
+):
+    """`--output relit.jpg` failed with 'JPG cannot hold 16-bit images' (no file named) after the whole
+    relight; folder mode already wrote 8-bit JPEGs."""
+    import core.orchestration
+
+    out = tmp_path / "relit.jpg"
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint))
+    assert code == 0 and cv2.imread(str(out), cv2.IMREAD_UNCHANGED).dtype == np.uint8, err
+    ran = []
+    monkeypatch.setattr(core.orchestration, "relight", lambda *a, **k: ran.append(1))
+    out.unlink()
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint), "--bit-depth", "16")
+    one_error_line(code, err, "relit.jpg", "8-bit images only", "--bit-depth 8")
+    assert not ran and not out.exists()
+
+
+def test_a_temperature_without_a_light_is_refused_not_ignored(capsys, small_pair, lite_checkpoint, tmp_path):
+    out = tmp_path / "relit.png"
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint), "--temperature", "3000")
+    one_error_line(code, err, "--temperature", "give --light too")
+    assert not out.exists()
+
+
+def test_the_command_line_run_twice_in_one_process_writes_each_log_line_once(capsys, tmp_path, monkeypatch):
+    """Every main() added a file handler: after 59 in-process runs each line was in the log 59 times."""
+    import logging
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        for _ in range(2):
+            assert main(["models", "list"]) in (0, 2)
+        logging.getLogger("relight").warning("a line said once")
+        log = tmp_path / "RelightStudio" / "Relight Studio" / "relight-studio.log"
+        for h in root.handlers:
+            h.flush()
+        assert log.read_text().count("a line said once") == 1
+    finally:
+        for h in [h for h in root.handlers if h not in before]:
+            root.removeHandler(h)
+            h.close()
 
 
 @pytest.mark.slow

@@ -515,6 +515,14 @@ def test_screenshot_run_with_a_depth_map_of_the_wrong_size_says_so_once_and_exit
     assert problem in log  # the log file keeps every record
 
 
+def test_the_app_refuses_a_temperature_without_a_light_as_the_command_line_does(capsys):
+    from relight_gui.app import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--temperature", "3000", "photo.png"])  # it was ignored: the compass stayed at 6500 K
+    assert exit_.value.code == 2 and "--temperature is the colour of the --light" in capsys.readouterr().err
+
+
 def test_a_screenshot_run_holds_console_warnings_and_drops_the_ones_repeating_its_failure():
     import io
     import logging

@@ -2,11 +2,13 @@
 widgets (the stale result included), the batch dialog relights with the session's light or guide."""
 
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 pytest.importorskip("pytestqt")
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 import test_gui  # noqa: E402
 from core.base.vocab import Engine, OutputMode  # noqa: E402
@@ -126,6 +128,61 @@ def test_the_batch_dialog_relights_with_the_sessions_light_or_guide(qtbot, windo
     qtbot.waitUntil(lambda: w.done and dlg.worker is None, timeout=20000)
     assert seen[-1][0] is None and seen[-1][1] is rt.session.guide
     assert rt.session.light == light  # the dialog's choice stays in its own copy of the session
+    dlg.close()
+
+
+def test_the_open_batch_dialog_follows_the_session_and_never_starts_silently_or_into_the_working_folder(
+    qtbot, window, tmp_path, monkeypatch
+):
+    """The dialog stays open beside the window: it said 'light from E' after the compass was turned to
+    W, and relit with W. An empty folder field read the working folder ('.: no images'); Start while
+    the model loaded did nothing at all."""
+    import relight_gui.batch_dialog as batch_dialog
+
+    seen = []
+
+    def fake_relight_folder(session, jobs, out, engines, **kw):
+        seen.append((session.light, Path(out)))
+        return SimpleNamespace(written=[], total=len(jobs), cancelled=False, failed=[], out=out)
+
+    monkeypatch.setattr(batch_dialog, "relight_folder", fake_relight_folder)
+    rt = window.relight_tab
+    (tmp_path / "in").mkdir()
+    make_pair(tmp_path / "in", "p0")
+    rt.session.update(light=Light(90, 3500))
+    dlg = rt.open_batch()
+    qtbot.addWidget(dlg)
+    assert "light from E (90°), 3500 K" in dlg.compass.text() and not dlg.one_photo.isEnabled()
+    rt.session.update(light=Light(270, 6500))  # the compass turned while the dialog is open
+    assert "light from W (270°), 6500 K" in dlg.compass.text()
+
+    def refused(needle):
+        boxes = [b for b in dlg.findChildren(QMessageBox) if b.isVisible()]
+        assert dlg.start() is None and dlg.worker is None
+        qtbot.waitUntil(lambda: any(b.isVisible() for b in dlg.findChildren(QMessageBox)), timeout=5000)
+        box = [b for b in dlg.findChildren(QMessageBox) if b.isVisible() and b not in boxes][-1]
+        assert needle in box.text(), box.text()
+        box.accept()
+
+    dlg.output.setText(str(tmp_path / "out"))
+    refused("Choose the folder to relight")
+    dlg.input.setText(str(tmp_path / "in"))
+    dlg.output.setText("  ")
+    refused("Choose where the results go")
+    dlg.output.setText(str(tmp_path / "out"))
+    window.model.busy = True  # a reload after a device change
+    refused("still loading")
+    window.model.busy = False
+    assert not seen
+    w = dlg.start()
+    qtbot.waitUntil(lambda: w.done and dlg.worker is None, timeout=20000)
+    assert seen == [(Light(270, 6500), tmp_path / "out")]  # the light the dialog names
+    # a guide photo opened while the dialog is open is offered at once; on the Guide photo tab the
+    # compass choice still names the compass's light
+    rt.guide_card.handle_mime(mime(*make_pair(tmp_path, "gui", seed=3)))
+    qtbot.waitUntil(lambda: dlg.one_photo.isEnabled(), timeout=10000)
+    rt.guide_tabs.setCurrentIndex(0)
+    assert rt.session.light is None and "light from W (270°), 6500 K" in dlg.compass.text()
     dlg.close()
 
 

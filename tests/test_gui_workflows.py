@@ -112,6 +112,28 @@ def test_the_view_says_the_next_step_and_a_new_source_replaces_the_old_pairs_res
     assert "press Relight" in view.placeholder
 
 
+def test_banner_and_view_agree_on_what_a_photo_without_depth_needs(qtbot, window, tmp_path, monkeypatch):
+    """Without the depth model the banner said 'estimate it on its card' beside a disabled Estimate
+    depth button (and 'the source and the guide has no depth map'); now it says what the view says."""
+    monkeypatch.delenv("RELIGHT_DEPTH_MODEL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no depth model anywhere
+    rng = np.random.default_rng(4)
+    rt = window.relight_tab
+    rt.source_card.handle_mime(mime(write_image(tmp_path / "photo.png", rng.random((48, 64, 3)), 8)))
+    rt.guide_card.handle_mime(mime(write_image(tmp_path / "guide.png", rng.random((48, 64, 3)), 8)))
+    qtbot.waitUntil(lambda: rt.source_card.loaded and rt.guide_card.loaded, timeout=10000)
+    assert not rt.source_card.estimate_button.isEnabled() and not rt.guide_card.estimate_button.isEnabled()
+    banner = rt.banner.text()
+    assert "estimate it" not in banner, banner
+    assert "The source has no depth map" in banner and "The guide has no depth map" in banner, banner
+    assert banner.count("Download model…") == 2 and "Download model…" in rt.compare.placeholder
+    # a photo with its depth under the light compass: the view does not speak of two inputs
+    rt.source_card.handle_mime(mime(*make_pair(tmp_path, "src")))
+    rt.guide_tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: rt.relight_button.isEnabled(), timeout=10000)
+    assert "The source and the light are ready: press Relight" in rt.compare.placeholder
+
+
 # ---- 10. which model ran ------------------------------------------------------------------
 def test_the_result_says_which_model_ran_and_flags_the_bundled_synthetic_model(qtbot, window, tmp_path):
     rt = window.relight_tab

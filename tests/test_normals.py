@@ -319,7 +319,7 @@ def test_command_line_normals_engine_single_and_folder(capsys, tmp_path):
     assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"], err
     # user errors: one line, exit code 2
     for args, words in (
-        (["--elevation", "30"], "only work with --engine normals"),
+        (["--elevation", "30"], "--elevation only works with --engine normals"),
         (["--engine", "normals"], "give --light"),
         (["--engine", "normals", "--light", "E", "--guide-folder", str(tmp_path)], "takes no guide"),
         (["--engine", "normals", "--light", "E", "--ambient", "3"], "ambient must be between"),

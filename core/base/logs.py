@@ -26,15 +26,19 @@ def data_dir() -> Path:
 
 def add_file_handler(name: str = "relight-studio.log") -> Path | None:
     """Also log to a rotating file in data_dir(); returns its path (None if it cannot be written)."""
+    root = logging.getLogger()
     try:
         folder = data_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
+        # a process that runs the command line or the app more than once (a script, the tests) gets one
+        # handler per file: each added another, and every line was written once per run so far
+        if any(isinstance(h, RotatingFileHandler) and h.baseFilename == os.path.abspath(path) for h in root.handlers):
+            return path
         handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
