@@ -1,8 +1,15 @@
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the per-user data folder (log file, compile cache, installed depth model) is a fresh one for the tests
+# and the processes they start: they neither write into the user's nor see what is installed there
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="relight-tests-data-")
+atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], True)
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -465,7 +465,13 @@ def test_files_on_the_command_line_are_paired_and_relit(tmp_path):
     a = make_pair(tmp_path, "a", (64, 64))
     b = make_pair(tmp_path, "b", (64, 64), seed=5)
     out = tmp_path / "shot.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / ".local" / "share"),
+    }
     r = subprocess.run(
         [
             sys.executable,
@@ -495,7 +501,13 @@ def test_screenshot_run_with_a_depth_map_of_the_wrong_size_says_so_once_and_exit
     depth = tmp_path / "depth.npy"
     np.save(depth, np.zeros((10, 10), np.float32))
     out = tmp_path / "shot.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / ".local" / "share"),
+    }
     args = ["--light", "E", "--temperature", "5000", "--screenshot", out, "--settings", tmp_path / "s.ini"]
     r = subprocess.run(
         [sys.executable, "-m", "relight_gui", *map(str, args), str(photo), str(depth)],
