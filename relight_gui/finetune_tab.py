@@ -176,6 +176,10 @@ class FineTuneTab(QWidget):
         split.addWidget(left_scroll)
         split.addWidget(self._build_live_view())
         split.setStretchFactor(1, 1)
+        # the form starts as wide as it needs (a scroll area's own size hint would clip it), the curves
+        # take the rest
+        form_width = left.minimumSizeHint().width() + left_scroll.verticalScrollBar().sizeHint().width()
+        split.setSizes([form_width, max(form_width, 800)])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         self.update_buttons()
@@ -254,7 +258,6 @@ class FineTuneTab(QWidget):
         g = QGridLayout(hp)
         items = [
             ("Base weights", self.base),
-            ("weight.pkl", self.base_file),
             ("Preset", self.preset),
             ("Learning rate", self.lr),
             ("AdamW β1", self.beta1),
@@ -268,12 +271,27 @@ class FineTuneTab(QWidget):
             ("Precision", self.precision),
             ("Validate every", self.val_every),
             ("Checkpoint every", self.ckpt_every),
-            ("Run folder", self.out),
             ("Data loading", self.frame_cache),
         ]
         for i, (label, w) in enumerate(items):
             g.addWidget(QLabel(label), i // 2, (i % 2) * 2)
             g.addWidget(w, i // 2, (i % 2) * 2 + 1)
+        # paths get whole rows, so a long one stays readable, each with its Browse… button
+        self.base_file_browse = QPushButton("Browse…")
+        self.base_file_browse.setEnabled(False)
+        self.base_file_browse.clicked.connect(self.browse_base_file)
+        self.base.currentIndexChanged.connect(lambda i: self.base_file_browse.setEnabled(i == 1))
+        out_browse = QPushButton("Browse…")
+        out_browse.clicked.connect(self.browse_run_folder)
+        for row, (label, edit, button) in enumerate(
+            (("weight.pkl", self.base_file, self.base_file_browse), ("Run folder", self.out, out_browse)),
+            start=(len(items) + 1) // 2,
+        ):
+            line = QHBoxLayout()
+            line.addWidget(edit, 1)
+            line.addWidget(button)
+            g.addWidget(QLabel(label), row, 0)
+            g.addLayout(line, row, 1, 1, 3)
         vgg = vgg19_weights()
         self.perceptual_note = QLabel(
             ""
@@ -374,6 +392,19 @@ class FineTuneTab(QWidget):
         return s
 
     # ---- dataset --------------------------------------------------------------------------
+    def browse_base_file(self) -> None:
+        start = self.base_file.text() or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, "The official weight.pkl", start, "Weights (*.pkl *.pth);;All files (*)"
+        )
+        if path:
+            self.base_file.setText(path)
+
+    def browse_run_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of the run", self.out.text() or str(Path.home()))
+        if folder:
+            self.out.setText(folder)
+
     def browse_data(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a dataset folder", self.data.text() or str(Path.home()))
         if folder:

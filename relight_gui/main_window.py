@@ -90,8 +90,7 @@ class MainWindow(QMainWindow):
     def _cycle_compare(self) -> None:
         modes = list(MODES)
         nxt = modes[(modes.index(self.relight_tab.compare.mode) + 1) % len(modes)]
-        self.relight_tab.compare.set_mode(nxt)
-        self.relight_tab.mode_group.button(modes.index(nxt)).setChecked(True)
+        self.relight_tab.compare.set_mode(nxt)  # the tab's buttons follow the view's modeChanged
 
     def reload_model(self) -> None:
         s = self.settings

@@ -298,9 +298,11 @@ class RelightTab(QWidget):
         self.gain.setObjectName("difference_gain")
         self.gain.addItems([f"×{g}" for g in (1, 2, 4, 8, 16)])
         self.gain.setCurrentText("×4")
-        self.gain.setToolTip("Difference gain: amplification of |after − before|")
+        self.gain.setToolTip("Difference gain: amplification of |after − before| (in the Difference view)")
         self.gain.currentTextChanged.connect(lambda t: self.compare.set_difference_gain(float(t[1:])))
         self.view_row.add(labelled("Gain", self.gain))
+        self.compare.modeChanged.connect(self._follow_compare_mode)
+        self._follow_compare_mode(self.compare.mode)
         self.against = QComboBox()
         self.against.setToolTip("Compare the result with the source or with the guide")
         self.against.addItems(["source", "guide"])
@@ -312,6 +314,11 @@ class RelightTab(QWidget):
         self.one_button.clicked.connect(self.compare.actual_size)
         for w in (self.fit_button, self.one_button):
             self.view_row.add(w, trailing=True)
+
+    def _follow_compare_mode(self, mode: str) -> None:
+        """The mode's button is the checked one, and the gain is offered only where it acts."""
+        self.mode_group.button(list(COMPARE_MODES).index(mode)).setChecked(True)
+        self.gain.setEnabled(mode == "difference")
 
     def _build_result_labels(self) -> None:
         self.result_label = QLabel(" ")

@@ -659,6 +659,15 @@ def test_saving_formats_view_keys_difference_gain_and_settings(qtbot, window, tm
     assert rt.compare.flipped
     QTest.keyRelease(rt.compare, Qt.Key.Key_Space)
     assert not rt.compare.flipped
+    # the gain is offered only in the Difference view, however the view was chosen (button or View menu)
+    assert not rt.gain.isEnabled()
+    window._cycle_compare()  # toggle -> difference (the "C" key)
+    assert rt.compare.mode == "difference" and rt.gain.isEnabled()
+    assert rt.findChild(type(rt.save_button), "mode_difference").isChecked() and not toggle.isChecked()
+    window._cycle_compare()  # difference -> split
+    assert not rt.gain.isEnabled() and rt.findChild(type(rt.save_button), "mode_split").isChecked()
+    qtbot.mouseClick(rt.findChild(type(rt.save_button), "mode_difference"), Qt.MouseButton.LeftButton)
+    assert rt.gain.isEnabled()
     # difference gain x1..x16
     rt.gain.setCurrentText("×16")
     assert rt.compare.gain == 16.0
@@ -775,3 +784,28 @@ def test_the_compass_handle_leaves_the_direction_letters_readable(qtbot):
         d = ((h.x() - c.x()) ** 2 + (h.y() - c.y()) ** 2) ** 0.5
         assert d + HANDLE_RADIUS <= r  # wholly on the dial, so clear of the letters beyond the rim
         assert abs(math.degrees(math.atan2(h.x() - c.x(), -(h.y() - c.y()))) % 360 - az) < 1e-6
+
+
+def test_the_finetune_paths_have_whole_rows_and_browse_buttons(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    ft = window.finetune_tab
+    window.resize(1400, 900)
+    window.tabs.setCurrentWidget(ft)
+    qtbot.waitExposed(ft)
+    # the run folder and weight.pkl fields span the box beside their label: wider than a spin box column
+    assert ft.out.width() > 2 * ft.lr.width() and ft.base_file.width() > 2 * ft.lr.width()
+    from PySide6.QtWidgets import QScrollArea
+
+    form = ft.findChild(QScrollArea)
+    assert form.horizontalScrollBar().maximum() == 0  # the form starts as wide as it needs: nothing clipped
+    picked = tmp_path / "runs" / "mine"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(picked))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "weight.pkl"), ""))
+    ft.browse_run_folder()
+    assert ft.out.text() == str(picked)
+    assert not ft.base_file_browse.isEnabled()  # the official weights are not the base yet
+    ft.base.setCurrentIndex(1)
+    assert ft.base_file_browse.isEnabled() and ft.base_file.isEnabled()
+    ft.browse_base_file()
+    assert ft.base_file.text() == str(tmp_path / "weight.pkl")

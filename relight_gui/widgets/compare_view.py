@@ -4,7 +4,7 @@ and difference; one shared zoom (wheel, at the cursor) and pan for every pane.""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
@@ -16,6 +16,8 @@ MODES = tuple(COMPARE_MODES)
 
 
 class CompareView(QWidget):
+    modeChanged = Signal(str)  # the compare mode, however it was chosen (a button, the View menu)
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setMinimumSize(200, 100)  # small windows keep the toolbars; the picture scales
@@ -72,6 +74,7 @@ class CompareView(QWidget):
         else:  # e.g. 1:1 then Side by side: the narrower panes stay centred on the image
             self._clamp()
         self.update()
+        self.modeChanged.emit(mode)
 
     # ---- geometry -------------------------------------------------------------------------
     def panes(self) -> list[QRectF]:
