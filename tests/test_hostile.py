@@ -169,6 +169,16 @@ def test_damaged_checkpoints(tmp_path, lite_checkpoint):
     save_file(nan, str(tmp_path / "nan.safetensors"))
     with pytest.raises(RelightError, match="NaN or infinite"):
         load_checkpoint(tmp_path / "nan.safetensors")
+    # integer weights are not a float checkpoint at another precision: refused, not cast
+    ints = {k: (v * 100).to(torch.int32) if v.is_floating_point() else v for k, v in state.items()}
+    save_file(ints, str(tmp_path / "ints.safetensors"))
+    with pytest.raises(
+        RelightError, match=r"wrong kind of number \(e\.g\. .* is torch\.int32, expected torch\.float32"
+    ):
+        load_checkpoint(tmp_path / "ints.safetensors")
+    halves = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}  # fp16: a float kind
+    save_file(halves, str(tmp_path / "half.safetensors"))
+    assert load_checkpoint(tmp_path / "half.safetensors")[0].encoder.conv1[0].weight.dtype == torch.float32
     deep = "[" * 100000 + "]" * 100000
     save_file(
         state, str(tmp_path / "deep.safetensors"), metadata={"relight.training": deep, "relight.metrics": "1" * 5000}

@@ -156,6 +156,16 @@ def load_checkpoint(path: str | Path, expect_preset: str | None = None) -> tuple
     if expect_preset is not None and preset != expect_preset:
         raise RelightError(f"checkpoint is preset '{preset}', expected '{expect_preset}'", path)
     model = create_model(preset)
+    expected = model.state_dict()
+    # integer or boolean weights are not a float checkpoint stored at another precision: loading them
+    # would silently cast (a damaged or foreign file); integer buffers (BatchNorm's step count) stay integer
+    wrong = [k for k, v in state.items() if k in expected and v.is_floating_point() != expected[k].is_floating_point()]
+    if wrong:
+        raise RelightError(
+            f"{len(wrong)} tensors have the wrong kind of number (e.g. {wrong[0]} is {state[wrong[0]].dtype}, "
+            f"expected {expected[wrong[0]].dtype}); the file is damaged or not S3Net weights",
+            path,
+        )
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
