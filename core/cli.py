@@ -69,15 +69,18 @@ def _session(args, light) -> Session:
     )
 
 
-def output_bit_depth(out: Path, asked: int | None) -> int:
+def output_bit_depth(out: Path, asked: int | None, folder_suffix: str | None = None) -> int:
     """The bit depth an output file gets: 16 unless asked otherwise, 8 for a type that holds only 8
-    (`--output relit.jpg` writes a JPEG); 16 asked for such a type is refused, naming the file."""
+    (`--output relit.jpg` writes a JPEG); 16 asked for such a type is refused, naming the file.
+    `folder_suffix`: folder mode's --format, for the files written into the folder `out`."""
     from core.storage.io import EIGHT_BIT_ONLY
 
-    if out.suffix.lower() not in EIGHT_BIT_ONLY:
+    suffix = (folder_suffix or out.suffix).lower()
+    if suffix not in EIGHT_BIT_ONLY:
         return asked or 16
     if asked == 16:
-        raise RelightError(f"{out.suffix[1:].upper()} holds 8-bit images only; use .png or .tif, or --bit-depth 8", out)
+        other = "--format png or tif" if folder_suffix else ".png or .tif"
+        raise RelightError(f"{suffix[1:].upper()} holds 8-bit images only; use {other}, or --bit-depth 8", out)
     return 8
 
 
@@ -116,6 +119,7 @@ def cmd_infer(args) -> int:
     if normals:  # its settings are checked before anything is read
         describe_normals(engines.normals(session.settings), light)
     if args.input_dir:
+        bit_depth = output_bit_depth(out, args.bit_depth, "." + args.format)  # not 8 in silence
         pairs = folder_jobs(args.input_dir, sources_only=light is not None)
         check_output_folder(pairs, out)
         check_output_dir(out)
@@ -173,7 +177,7 @@ def cmd_infer(args) -> int:
 
     try:
         report = relight_folder(
-            session, pairs, out, engines, suffix="." + args.format, bit_depth=args.bit_depth or 16, progress=progress
+            session, pairs, out, engines, suffix="." + args.format, bit_depth=bit_depth, progress=progress
         )
     except KeyboardInterrupt:  # Ctrl-C: what is on disk and which pairs were bad, before "interrupted"
         bar.close()

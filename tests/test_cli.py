@@ -189,6 +189,22 @@ def test_a_jpeg_output_is_written_8_bit_as_in_folder_mode(capsys, small_pair, li
     assert raw.shape == (70, 90, 3) and raw.dtype == np.uint8
 
 
+def test_folder_mode_refuses_16_bit_jpegs_asked_for_instead_of_writing_8_bit_ones(capsys, lite_checkpoint, tmp_path):
+    """--format jpg --bit-depth 16 wrote 8-bit JPEGs and said nothing, where --output x.jpg --bit-depth 16
+    is refused; without --bit-depth, folder mode's JPEGs are 8-bit."""
+    from core.train.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=1)
+    args = ["infer", "--input-dir", tmp_path / "s" / "pairs", "--output", tmp_path / "out", "--format", "jpg"]
+    args += ["--checkpoint", lite_checkpoint, "--device", "cpu"]
+    code, _, err = run_cli(capsys, *args, "--bit-depth", "16")
+    one_error_line(code, err, str(tmp_path / "out"), "JPG holds 8-bit images only", "--format png or tif")
+    assert not (tmp_path / "out").exists()
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "out" / "Pair000.jpg"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
 def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_path):
     from core.train.synthetic import synthesize
 
