@@ -34,6 +34,14 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _spelled(p: Path) -> Path:
+    """The entry a path names however it is spelled (its folder resolved; a link keeps its own name)."""
+    try:
+        return p.parent.resolve() / p.name
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return p.absolute()
+
+
 def _with_depth(image: str, depth: str | None, role: str):
     """The image and its depth file: the one given, else one found beside it by name (and said)."""
     from core.inputs.input import InputFiles
@@ -203,7 +211,10 @@ def cmd_depth(args) -> int:
     from core.depth.estimation import load_estimator
     from core.storage.io import check_output_dir, check_output_file, read_image, write_depth
 
-    images = list(dict.fromkeys(Path(p) for p in args.images))  # a file named twice is estimated once
+    named: dict[Path, Path] = {}
+    for p in map(Path, args.images):  # a file named twice (a.png, ./a.png, its absolute path) is estimated once
+        named.setdefault(_spelled(p), p)
+    images = list(named.values())
     out = Path(args.output)
     suffix = {"png16": ".png", "npy": ".npy", "vidit": ".npy"}[args.format]
     single_file = len(images) == 1 and out.suffix != "" and not out.is_dir()
