@@ -34,6 +34,14 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _spelled(p: Path) -> Path:
+    """The entry a path names however it is spelled (its folder resolved; a link keeps its own name)."""
+    try:
+        return p.parent.resolve() / p.name
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return p.absolute()
+
+
 def _with_depth(image: str, depth: str | None, role: str):
     """The image and its depth file: the one given, else one found beside it by name (and said)."""
     from core.inputs.input import InputFiles
@@ -69,15 +77,18 @@ def _session(args, light) -> Session:
     )
 
 
-def output_bit_depth(out: Path, asked: int | None) -> int:
+def output_bit_depth(out: Path, asked: int | None, folder_suffix: str | None = None) -> int:
     """The bit depth an output file gets: 16 unless asked otherwise, 8 for a type that holds only 8
-    (`--output relit.jpg` writes a JPEG); 16 asked for such a type is refused, naming the file."""
+    (`--output relit.jpg` writes a JPEG); 16 asked for such a type is refused, naming the file.
+    `folder_suffix`: folder mode's --format, for the files written into the folder `out`."""
     from core.storage.io import EIGHT_BIT_ONLY
 
-    if out.suffix.lower() not in EIGHT_BIT_ONLY:
+    suffix = (folder_suffix or out.suffix).lower()
+    if suffix not in EIGHT_BIT_ONLY:
         return asked or 16
     if asked == 16:
-        raise RelightError(f"{out.suffix[1:].upper()} holds 8-bit images only; use .png or .tif, or --bit-depth 8", out)
+        other = "--format png or tif" if folder_suffix else ".png or .tif"
+        raise RelightError(f"{suffix[1:].upper()} holds 8-bit images only; use {other}, or --bit-depth 8", out)
     return 8
 
 
@@ -116,6 +127,7 @@ def cmd_infer(args) -> int:
     if normals:  # its settings are checked before anything is read
         describe_normals(engines.normals(session.settings), light)
     if args.input_dir:
+        bit_depth = output_bit_depth(out, args.bit_depth, "." + args.format)  # not 8 in silence
         pairs = folder_jobs(args.input_dir, sources_only=light is not None)
         check_output_folder(pairs, out)
         check_output_dir(out)
@@ -173,7 +185,7 @@ def cmd_infer(args) -> int:
 
     try:
         report = relight_folder(
-            session, pairs, out, engines, suffix="." + args.format, bit_depth=args.bit_depth or 16, progress=progress
+            session, pairs, out, engines, suffix="." + args.format, bit_depth=bit_depth, progress=progress
         )
     except KeyboardInterrupt:  # Ctrl-C: what is on disk and which pairs were bad, before "interrupted"
         bar.close()
@@ -199,7 +211,10 @@ def cmd_depth(args) -> int:
     from core.depth.estimation import load_estimator
     from core.storage.io import check_output_dir, check_output_file, read_image, write_depth
 
-    images = list(dict.fromkeys(Path(p) for p in args.images))  # a file named twice is estimated once
+    named: dict[Path, Path] = {}
+    for p in map(Path, args.images):  # a file named twice (a.png, ./a.png, its absolute path) is estimated once
+        named.setdefault(_spelled(p), p)
+    images = list(named.values())
     out = Path(args.output)
     suffix = {"png16": ".png", "npy": ".npy", "vidit": ".npy"}[args.format]
     single_file = len(images) == 1 and out.suffix != "" and not out.is_dir()

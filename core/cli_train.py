@@ -141,18 +141,28 @@ def cmd_eval(args) -> int:
 
 def _check_report_files(args, folder: Path) -> None:
     """--sheet, --json and --csv, before any work: into a folder that is there, the sheet an image type
-    this program writes, and none of them over an image or depth file of the folder evaluated."""
+    this program writes, no two into one file, none over an image or depth file of the folder evaluated,
+    and none that this kind of evaluation does not write."""
+    from core.cli import _same_file
     from core.storage.io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, OUTPUT_SUFFIXES, check_output_file
 
-    for flag in ("sheet", "json", "csv"):
-        if getattr(args, flag) is None:
-            continue
-        path = Path(getattr(args, flag))
+    # a report of the other kind of evaluation would be skipped in silence, its file never written
+    if args.photos and args.csv:
+        raise RelightError("--csv is written with --data; with --photos give --json (or --sheet)")
+    if args.data and args.sheet:
+        raise RelightError("--sheet is a contact sheet of --photos; with --data give --json or --csv")
+    given = {flag: Path(getattr(args, flag)) for flag in ("sheet", "json", "csv") if getattr(args, flag) is not None}
+    for flag, path in given.items():
+        other = next((f for f, p in given.items() if f != flag and _same_file(p, path)), None)
+        if other:  # the second report was written over the first
+            raise RelightError(f"--{flag} and --{other} name one file; give each report its own", path)
         if flag == "sheet" and path.suffix.lower() not in OUTPUT_SUFFIXES:
             raise RelightError(f"--sheet must end in one of {', '.join(OUTPUT_SUFFIXES)}", path)
         check_output_file(path)
         try:
-            inside = path.resolve().is_relative_to(folder.resolve())
+            # where the file is written (a link there is replaced, not written through) or where it leads
+            base = folder.resolve()
+            inside = any(p.is_relative_to(base) for p in (path.parent.resolve() / path.name, path.resolve()))
         except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
             inside = False
         if inside and path.exists() and path.suffix.lower() in IMAGE_SUFFIXES + DEPTH_SUFFIXES:

@@ -141,7 +141,10 @@ class BatchDialog(QDialog):
 
     def show_guides(self) -> None:
         """The compass choice names the light a Start uses now; the guide photo is offered while the
-        Guide card holds one with its depth (both change while the dialog is open)."""
+        Guide card holds one with its depth (both change while the dialog is open). While a batch runs
+        they name what it relights with, and follow the session again when it ends."""
+        if self.worker is not None:
+            return
         light, engine = self.compass_target()
         normals = " (normals engine)" if engine is Engine.NORMALS else ""
         self.compass.setText(f"The light compass{normals}: {light.describe()}")
@@ -265,6 +268,7 @@ class BatchDialog(QDialog):
 
     def _finished(self) -> None:
         self.worker = None
+        self.show_guides()  # what the session changed to while the batch ran
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.open_button.setEnabled(Path(self.output.text()).is_dir())

@@ -169,6 +169,11 @@ def test_a_convolution_as_one_matrix_product_is_the_same_convolution():
         g = GemmConv(conv)
         assert g.weight.shape == (conv.out_channels, conv.in_channels * conv.kernel_size[0] ** 2)
         torch.testing.assert_close(g(x), conv(x), atol=1e-12, rtol=0)
-    for bad in (nn.Conv2d(6, 5, 3, stride=2, padding=1), nn.Conv2d(6, 5, 3), nn.Conv2d(6, 6, 3, padding=1, groups=2)):
+    for bad in (
+        nn.Conv2d(6, 5, 3, stride=2, padding=1),
+        nn.Conv2d(6, 5, 3),
+        nn.Conv2d(6, 6, 3, padding=1, groups=2),
+        nn.Conv2d(6, 5, 2, padding=1),  # 10x14 out of 9x13: it gave a 9x13 map of other numbers
+    ):
         with pytest.raises(ValueError, match="stride-1 'same'"):
             GemmConv(bad)

@@ -189,6 +189,22 @@ def test_a_jpeg_output_is_written_8_bit_as_in_folder_mode(capsys, small_pair, li
     assert raw.shape == (70, 90, 3) and raw.dtype == np.uint8
 
 
+def test_folder_mode_refuses_16_bit_jpegs_asked_for_instead_of_writing_8_bit_ones(capsys, lite_checkpoint, tmp_path):
+    """--format jpg --bit-depth 16 wrote 8-bit JPEGs and said nothing, where --output x.jpg --bit-depth 16
+    is refused; without --bit-depth, folder mode's JPEGs are 8-bit."""
+    from core.train.synthetic import synthesize
+
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=1)
+    args = ["infer", "--input-dir", tmp_path / "s" / "pairs", "--output", tmp_path / "out", "--format", "jpg"]
+    args += ["--checkpoint", lite_checkpoint, "--device", "cpu"]
+    code, _, err = run_cli(capsys, *args, "--bit-depth", "16")
+    one_error_line(code, err, str(tmp_path / "out"), "JPG holds 8-bit images only", "--format png or tif")
+    assert not (tmp_path / "out").exists()
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "out" / "Pair000.jpg"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
 def test_folder_mode_skips_and_reports_bad_pairs(capsys, lite_checkpoint, tmp_path):
     from core.train.synthetic import synthesize
 
@@ -432,6 +448,46 @@ def test_eval_report_files_are_checked_before_any_work(
     assert "checkpoint" not in err  # refused before the model was read
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_an_eval_report_is_never_written_over_a_photo_that_is_a_link(capsys, lite_checkpoint, tmp_path, monkeypatch):
+    """photos/cat.png a link to a photo kept elsewhere: it is evaluated, so --sheet photos/cat.png is
+    over an input (the sheet replaced the link; its target lies outside the folder)."""
+    from core.storage.io import write_image
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    write_image(tmp_path / "elsewhere" / "cat.png", np.random.default_rng(0).random((48, 64, 3)), 8)
+    (tmp_path / "photos" / "cat.png").symlink_to(tmp_path / "elsewhere" / "cat.png")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(
+        capsys, "eval", "--photos", "photos", "--sheet", "photos/cat.png", "--checkpoint", lite_checkpoint
+    )
+    one_error_line(code, err, "photos/cat.png", "refusing to overwrite an input file")
+    assert (tmp_path / "photos" / "cat.png").is_symlink()
+
+
+@pytest.mark.parametrize(
+    "given,needle",
+    [
+        (["--photos", "photos", "--csv", "r.csv"], "--csv is written with --data"),
+        (["--data", "photos", "--sheet", "s.png"], "--sheet is a contact sheet of --photos"),
+        (["--photos", "photos", "--sheet", "r.png", "--json", "./r.png"], "r.png: --sheet and --json name one file"),
+    ],
+)
+def test_an_eval_report_of_the_other_kind_is_refused_not_skipped(
+    capsys, lite_checkpoint, tmp_path, monkeypatch, given, needle
+):
+    """eval --photos wrote no CSV and --data no sheet, and said nothing (exit 0, the file never there); a
+    JSON report named as the sheet was written over it."""
+    from core.storage.io import write_image
+
+    (tmp_path / "photos").mkdir()
+    write_image(tmp_path / "photos" / "cat.png", np.random.default_rng(0).random((48, 64, 3)), 8)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "eval", *given, "--checkpoint", lite_checkpoint)
+    one_error_line(code, err, needle)
+    assert "checkpoint" not in err
 
 
 def test_an_eval_report_that_cannot_be_written_names_the_file(tmp_path):

@@ -95,6 +95,18 @@ def test_depth_command_gives_photos_of_one_name_their_own_maps(capsys, tmp_path,
     assert read_depth(out / "a_jpg_depth.png").shape == (48, 96)
 
 
+def test_depth_command_estimates_a_photo_named_two_ways_once(capsys, tmp_path, tiny_depth_model, monkeypatch):
+    """a.png, ./a.png and its absolute path are one photo: one map, not 'these inputs would write the
+    same output file: a.png, a.png; rename them'."""
+    png = write_image(tmp_path / "a.png", np.random.default_rng(3).random((64, 80, 3)), 8)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "maps"
+    args = ["--output", out, "--model", tiny_depth_model, "--device", "cpu"]
+    code, _, err = run_cli(capsys, "depth", "a.png", png, "./a.png", *args)
+    assert code == 0, err
+    assert err.count("wrote") == 1 and [p.name for p in out.iterdir()] == ["a_depth.png"], err
+
+
 def test_infer_estimates_missing_depth_and_says_so(capsys, tmp_path, tiny_depth_model, lite_checkpoint):
     rng = np.random.default_rng(2)
     src = write_image(tmp_path / "src.png", rng.random((64, 64, 3)), 8)

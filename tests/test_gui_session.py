@@ -186,6 +186,40 @@ def test_the_open_batch_dialog_follows_the_session_and_never_starts_silently_or_
     dlg.close()
 
 
+def test_the_batch_dialog_names_the_light_of_the_running_batch_until_it_ends(qtbot, window, tmp_path, monkeypatch):
+    """While a batch runs, the compass turned (or the guide photo removed) in the window: the dialog kept
+    naming the running batch's light and choice only until then; it said W while the batch relit E."""
+    import relight_gui.batch_dialog as batch_dialog
+
+    release, seen = threading.Event(), []
+
+    def fake_relight_folder(session, jobs, out, engines, **kw):
+        seen.append(session.light)
+        release.wait(20)
+        return SimpleNamespace(written=[], total=len(jobs), cancelled=False, failed=[], out=out)
+
+    monkeypatch.setattr(batch_dialog, "relight_folder", fake_relight_folder)
+    rt = window.relight_tab
+    (tmp_path / "in").mkdir()
+    make_pair(tmp_path / "in", "p0")
+    rt.session.update(light=Light(90, 3500))
+    dlg = rt.open_batch()
+    qtbot.addWidget(dlg)
+    dlg.input.setText(str(tmp_path / "in"))
+    dlg.output.setText(str(tmp_path / "out"))
+    w = dlg.start()
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=10000)
+    try:
+        rt.session.update(light=Light(270, 6500))  # the compass turned while the batch runs
+        assert "light from E (90°), 3500 K" in dlg.compass.text() and dlg.compass.isChecked()
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: w.done and dlg.worker is None, timeout=20000)
+    assert seen == [Light(90, 3500)]
+    assert "light from W (270°), 6500 K" in dlg.compass.text()  # the next Start's light, once it has ended
+    dlg.close()
+
+
 def test_session_changes_from_a_worker_thread_reach_the_widgets_on_the_gui_thread(qtbot, window):
     rt = window.relight_tab
     threads = []

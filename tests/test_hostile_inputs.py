@@ -323,6 +323,35 @@ def _cut_image(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+def test_cut_tiffs_read_in_threads_leave_the_processes_warning_filters_as_they_were(tmp_path, capfd):
+    """Folder mode and the app read in threads: each header read swapped the process's warning filters
+    (catch_warnings), and reads at once could leave every warning of the process off for good, or let
+    Pillow's "Corrupt EXIF data" through to stderr."""
+    import io
+    import threading
+    import warnings
+
+    from core.storage.io import _pillow_size
+
+    photo = tmp_path / "photo.tif"
+    _cut_image(photo)
+    data = photo.read_bytes()
+    _pillow_size(io.BytesIO(data))  # Pillow's own filter, once
+    before = list(warnings.filters)
+
+    def read_many():
+        for _ in range(300):
+            _pillow_size(io.BytesIO(data))
+
+    threads = [threading.Thread(target=read_many) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert warnings.filters == before
+    assert capfd.readouterr().err == ""
+
+
 @pytest.mark.parametrize("damage", DAMAGES + ("cut TIFF", "cut BMP"))
 def test_a_damaged_image_from_the_command_line_is_one_line_on_stderr(tmp_path, damage):
     """OpenCV's decoders log their errors on stderr themselves, libpng prints its own "libpng error: …"

@@ -301,3 +301,37 @@ def test_a_run_file_that_is_not_a_regular_file_is_one_line_before_training(run, 
     code, err = cli(capsys, "train", "--out", b, "--resume", "--steps", "3", *COMMON)
     one_error_line(code, err, name, needle)
     assert (tmp_path / "outside.txt").read_text() == "not the run's"
+
+
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (os.mkdir, "is a folder"),  # IsADirectoryError, a traceback
+        (os.mkfifo, "FIFO"),  # "File or stream is not seekable", a traceback
+        (lambda p: os.symlink(p.parent.parent / "made-outside", p), "is a link"),  # made its target
+    ],
+)
+def test_a_run_lock_that_is_not_a_regular_file_is_one_line(data, tmp_path, capsys, make, needle):
+    """RUN/.lock is a file the run makes, as its others: refused naming it when it is not its own."""
+    out = tmp_path / "r"
+    out.mkdir()
+    make(out / ".lock")
+    code, err = cli(
+        capsys,
+        "train",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--preset",
+        "s3net-lite",
+        "--steps",
+        "1",
+        "--batch",
+        "2",
+        "--resize",
+        "64",
+        *COMMON,
+    )
+    one_error_line(code, err, ".lock", needle)
+    assert not (tmp_path / "made-outside").exists() and sorted(p.name for p in out.iterdir()) == [".lock"]

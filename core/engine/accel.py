@@ -225,6 +225,7 @@ class GemmConv(nn.Module):
             or conv.groups != 1
             or conv.dilation != (1, 1)
             or conv.kernel_size != (k, k)
+            or k % 2 == 0  # k // 2 on each side of an even kernel is one pixel more out than in
             or conv.padding != (k // 2, k // 2)
             or conv.padding_mode != "zeros"
         ):

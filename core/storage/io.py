@@ -16,6 +16,7 @@ import errno
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,20 +99,27 @@ def _decoding(read):
     return wrapper
 
 
+_PILLOW_MODULES = r"PIL\."
+
+
+def _quiet_pillow() -> None:
+    """A damaged file's problem is said once, by the reader's error: not also by Pillow's warnings
+    ("Corrupt EXIF data" on a cut-off TIFF) on stderr. One filter on Pillow's modules (Pillow reads only
+    headers here), added when it is not there: warnings.catch_warnings around each read swapped the
+    process's filters from the reading threads, and could leave every warning of the process off."""
+    if not any(f[0] == "ignore" and f[3] is not None and f[3].pattern == _PILLOW_MODULES for f in warnings.filters):
+        warnings.filterwarnings("ignore", module=_PILLOW_MODULES)
+
+
 def _pillow_size(source) -> tuple[int, int] | None:
     """(width, height) from an image's header, without decoding it; None when Pillow cannot tell."""
-    import warnings
-
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # our own limits, with our own messages
+    _quiet_pillow()
     try:
-        # a damaged file's problem is said once, by the reader's error: not also by Pillow's warnings
-        # ("Corrupt EXIF data" on a cut-off TIFF) on stderr
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(source) as im:
-                return im.size
+        with Image.open(source) as im:
+            return im.size
     except Exception:  # not a format Pillow knows (e.g. EXR): OpenCV's pixel limit still applies
         return None
 

@@ -613,11 +613,7 @@ class Trainer:
         # the files the run writes must be files of its own: a FIFO would hang its first write (metrics are
         # appended), a folder fail its first checkpoint after the first epoch, a link write outside the run
         for name in ("config.json", "run.json", "metrics.jsonl", "state.pt", self.last_checkpoint.name):
-            path = self.out / name
-            if path.is_symlink():
-                raise RelightError("is a link; a run writes its own files (move it away)", path)
-            if path.exists():
-                check_regular(path)
+            check_own_file(self.out / name)
         if self.resume and not self.state_path.is_file():
             raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
         if not self.resume and self.state_path.is_file():
@@ -1012,6 +1008,14 @@ def _record_step(line: bytes) -> int | None:
     return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
+def check_own_file(path: Path) -> None:
+    """A file the run writes is a regular file of its own, or not there yet; else a RelightError naming it."""
+    if path.is_symlink():
+        raise RelightError("is a link; a run writes its own files (move it away)", path)
+    if path.exists():
+        check_regular(path)
+
+
 def make_run_folder(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -1034,7 +1038,11 @@ class RunLock:
         except ImportError:  # Windows: no advisory locks here
             return self
         make_run_folder(self.path.parent)
-        self.handle = open(self.path, "a+")
+        check_own_file(self.path)  # a folder or a FIFO was a traceback, a link made its target outside the run
+        try:
+            self.handle = open(self.path, "a+")
+        except OSError as exc:
+            raise RelightError(f"cannot be opened ({exc.strerror or exc})", self.path) from None
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
