@@ -146,6 +146,7 @@ class RelightTab(QWidget):
         self.guide_image = None  # the guide of the last result (photo or rendered)
         self._panel_wanted: int | None = None  # the inputs panel's width when the window allows it
         self._view = "inputs"  # what the compare view shows: "inputs", "result" or "preview"
+        self._batch_dialog = None  # the batch dialog, once opened (shown again, not made anew)
 
         inputs = self._build_inputs()
         self._build_run_row()
@@ -522,16 +523,23 @@ class RelightTab(QWidget):
         from .batch_dialog import BatchDialog
 
         self._use_model()
-        dialog = BatchDialog(
-            self.session,
-            self.engines,
-            self.settings,
-            self.model,
-            compass=lambda: (self.compass.light, self.compass.engine),
-            parent=self,
-        )
-        dialog.setModal(False)
+        # one dialog, shown again: each new one would stay alive and go on following the session
+        dialog = self._batch_dialog
+        if dialog is None:
+            dialog = BatchDialog(
+                self.session,
+                self.engines,
+                self.settings,
+                self.model,
+                compass=lambda: (self.compass.light, self.compass.engine),
+                parent=self,
+            )
+            dialog.setModal(False)
+            self._batch_dialog = dialog
+            dialog.destroyed.connect(lambda _obj=None: setattr(self, "_batch_dialog", None))
         dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
         return dialog
 
     def save_depth_dialog(self, card: InputCard) -> None:

@@ -251,3 +251,17 @@ def test_the_compass_draws_its_guide_for_its_own_starting_light(qtbot, window):
     rt.compass.show_guide(None)
     rt.session.update(light=Light(start.azimuth, start.kelvin))
     qtbot.waitUntil(lambda: not rt.compass.guide_view.pixmap().isNull(), timeout=10000)
+
+
+def test_the_batch_dialog_is_one_window_shown_again_not_one_more_listener_per_opening(qtbot, window):
+    rt = window.relight_tab
+    before = len(rt.session.events._listeners)
+    first = rt.open_batch()
+    first.input.setText("/somewhere/photos")
+    first.close()
+    again = rt.open_batch()
+    assert again is first and again.isVisible() and again.input.text() == "/somewhere/photos"
+    assert len(rt.session.events._listeners) == before + 1  # the one dialog follows the session once
+    again.deleteLater()
+    qtbot.waitUntil(lambda: rt._batch_dialog is None, timeout=5000)
+    assert rt.open_batch() is not first
