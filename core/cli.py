@@ -127,11 +127,16 @@ def cmd_infer(args) -> int:
     if normals:  # its settings are checked before anything is read
         describe_normals(engines.normals(session.settings), light)
     if args.input_dir:
+        args.format = args.format or "png"
         bit_depth = output_bit_depth(out, args.bit_depth, "." + args.format)  # not 8 in silence
         pairs = folder_jobs(args.input_dir, sources_only=light is not None)
         check_output_folder(pairs, out)
         check_output_dir(out)
     else:
+        if args.format is not None:  # one result's type is its --output name's: a --format would be ignored
+            raise RelightError(
+                "--format sets the file type in folder mode (--input-dir); one result is typed by --output", out
+            )
         if normals and args.source is None:
             raise RelightError("give --source (or --input-dir) with --engine normals")
         missing = [n for n in ("source", "guide") if getattr(args, n) is None and not (n == "guide" and light)]
@@ -386,9 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bit-depth", type=int, help="8 or 16 (default 16; .jpg and .webp: 8)")
     p.add_argument(
         "--format",
-        default="png",
         choices=["png", "tif", "jpg", "webp"],
-        help="file type in folder mode (jpg and webp: 8-bit)",
+        help="file type in folder mode (default png; jpg and webp: 8-bit); one result's type is --output's",
     )
     p.add_argument(
         "--mode",

@@ -508,3 +508,12 @@ def test_color_transfer_baseline_matches_guide_statistics():
     out = color_transfer(src, gui)
     lab = lambda a: cv2.cvtColor(a.astype(np.float32), cv2.COLOR_RGB2Lab).reshape(-1, 3)  # noqa: E731
     np.testing.assert_allclose(lab(out).mean(0), lab(gui).mean(0), atol=1.0)
+
+
+def test_format_without_a_folder_is_refused_not_ignored(capsys, small_pair, lite_checkpoint, tmp_path):
+    """--format types folder mode's results; with one --output it was ignored (relit.png written for
+    --format jpg)."""
+    out = tmp_path / "relit.png"
+    code, _, err = run_cli(capsys, *infer_args(small_pair, out, lite_checkpoint), "--format", "jpg")
+    one_error_line(code, err, str(out), "--format sets the file type in folder mode")
+    assert not out.exists()

@@ -7,6 +7,7 @@ step, data position), and runs under ``torchrun`` with DistributedDataParallel.
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import logging
@@ -606,13 +607,18 @@ class Trainer:
 
     def _prepare_run_folder(self) -> None:
         """Create the run folder, remove temporary files a killed run left, check resume vs new."""
+        run_files = ("config.json", "run.json", "metrics.jsonl", "state.pt", self.last_checkpoint.name)
         if self.rank == 0:
             make_run_folder(self.out)
-            for tmp in self.out.glob(".*.tmp"):  # a SIGKILL during an atomic write leaves these
-                tmp.unlink(missing_ok=True)
+            # a SIGKILL during an atomic write leaves the temporary file of one of the run's files (named as
+            # core.storage.io's atomic writes name them); anything else in the folder is not ours to delete
+            for name in run_files:
+                for tmp in self.out.glob(f".{glob.escape(name)}.*.tmp"):
+                    if tmp.is_file() and not tmp.is_symlink():
+                        tmp.unlink(missing_ok=True)
         # the files the run writes must be files of its own: a FIFO would hang its first write (metrics are
         # appended), a folder fail its first checkpoint after the first epoch, a link write outside the run
-        for name in ("config.json", "run.json", "metrics.jsonl", "state.pt", self.last_checkpoint.name):
+        for name in run_files:
             check_own_file(self.out / name)
         if self.resume and not self.state_path.is_file():
             raise RelightError("nothing to resume: no state.pt in the run folder", self.out)
