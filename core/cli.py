@@ -126,9 +126,9 @@ def cmd_infer(args) -> int:
     normals = session.engine == Engine.NORMALS
     if normals:  # its settings are checked before anything is read
         describe_normals(engines.normals(session.settings), light)
+    folder_suffix = "." + (args.format or "png")  # the results' type in folder mode
     if args.input_dir:
-        args.format = args.format or "png"
-        bit_depth = output_bit_depth(out, args.bit_depth, "." + args.format)  # not 8 in silence
+        bit_depth = output_bit_depth(out, args.bit_depth, folder_suffix)  # not 8 in silence
         pairs = folder_jobs(args.input_dir, sources_only=light is not None)
         check_output_folder(pairs, out)
         check_output_dir(out)
@@ -190,7 +190,7 @@ def cmd_infer(args) -> int:
 
     try:
         report = relight_folder(
-            session, pairs, out, engines, suffix="." + args.format, bit_depth=bit_depth, progress=progress
+            session, pairs, out, engines, suffix=folder_suffix, bit_depth=bit_depth, progress=progress
         )
     except KeyboardInterrupt:  # Ctrl-C: what is on disk and which pairs were bad, before "interrupted"
         bar.close()
