@@ -134,7 +134,32 @@ class MainWindow(QMainWindow):
         box.exec()
         return {stop: "stop", keep: "keep"}.get(box.clickedButton(), "cancel")
 
+    def ask_quit_during_batch(self) -> bool:
+        """True: stop the folder being relit and quit; False: keep working."""
+        from PySide6.QtWidgets import QMessageBox
+
+        dialog = self.relight_tab.running_batch()
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Quit while relighting a folder?",
+            f"A folder is being relit into {dialog.output.text() if dialog else 'its output folder'}.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        box.setObjectName("quitDuringBatch")
+        box.setInformativeText(
+            "Stop it and quit (the results written so far stay, whole; the rest are not written), "
+            "or cancel and let it go on."
+        )
+        stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is stop
+
     def closeEvent(self, ev):
+        if self.relight_tab.running_batch() is not None and not self.closing and not self.ask_quit_during_batch():
+            ev.ignore()
+            return
         ft = self.finetune_tab
         if ft.worker is not None and not self.closing:
             choice = self.ask_quit_during_training()

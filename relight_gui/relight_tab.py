@@ -542,6 +542,11 @@ class RelightTab(QWidget):
         dialog.activateWindow()
         return dialog
 
+    def running_batch(self):
+        """The batch dialog while it relights a folder, else None."""
+        dialog = self._batch_dialog
+        return dialog if dialog is not None and dialog.worker is not None else None
+
     def save_depth_dialog(self, card: InputCard) -> None:
         if card.depth is None:
             return

@@ -557,3 +557,38 @@ def test_exposure_controls_reach_the_result(qtbot, window, tmp_path):
     rt.ev_spin.setValue(0.0)
     relit(qtbot, rt)
     assert not rt.result.compose.keep_exposure
+
+
+def test_quitting_while_a_folder_is_relit_asks_and_stop_cancels_it(qtbot, window, tmp_path, monkeypatch):
+    """A running batch is not cancelled behind the user's back: Cancel keeps it going, Stop cancels it
+    and closes the window."""
+    import threading
+    from types import SimpleNamespace
+
+    import relight_gui.batch_dialog as batch_dialog
+    from core.train.synthetic import synthesize
+
+    running, cancelled = threading.Event(), threading.Event()
+
+    def held_relight(session, jobs, out, engines, cancel=None, **kw):  # a folder that takes until cancelled
+        running.set()
+        while not cancel.cancelled:
+            time.sleep(0.01)
+        cancelled.set()
+        return SimpleNamespace(written=[], total=len(jobs), cancelled=True, failed=[], out=out)
+
+    monkeypatch.setattr(batch_dialog, "relight_folder", held_relight)
+    synthesize(tmp_path / "s", scenes=0, size=64, seed=0, pairs=2)
+    dlg = window.relight_tab.open_batch()
+    dlg.input.setText(str(tmp_path / "s" / "pairs"))
+    dlg.output.setText(str(tmp_path / "out"))
+    dlg.start()
+    qtbot.waitUntil(running.is_set, timeout=10000)
+    asked: list[str] = []
+    click_later(qtbot, "quitDuringBatch", "Cancel", asked)
+    window.close()
+    assert asked and str(tmp_path / "out") in asked[0]
+    assert window.isVisible() and dlg.worker is not None and not cancelled.is_set()
+    click_later(qtbot, "quitDuringBatch", "Stop", asked)
+    window.close()
+    assert len(asked) == 2 and cancelled.is_set() and not window.isVisible()
