@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -81,20 +82,26 @@ def graph_time(fn, x, n=50) -> float:
     return (time.perf_counter() - t0) / n * 1000
 
 
-def breakdown(model, x) -> dict:
-    """Inputs of every part and convolution from one eager run, then each timed alone."""
+def module_inputs(model, x, names) -> dict[str, torch.Tensor]:
+    """The input each named module of `model` gets in one eager forward pass on `x`."""
+    modules = dict(model.named_modules())
     inputs: dict[str, torch.Tensor] = {}
-    hooks = []
-    names = dict(model.named_modules())
-    watched = [n for n in PARTS] + [n for n, m in names.items() if isinstance(m, nn.Conv2d)]
-    for n in watched:
-        hooks.append(
-            names[n].register_forward_pre_hook(lambda mod, args, n=n: inputs.setdefault(n, args[0].detach().clone()))
-        )
+    hooks = [
+        modules[n].register_forward_pre_hook(lambda mod, args, n=n: inputs.setdefault(n, args[0].detach().clone()))
+        for n in names
+    ]
     with torch.inference_mode():
         model.forward_packed(x)
     for h in hooks:
         h.remove()
+    return inputs
+
+
+def breakdown(model, x) -> dict:
+    """Inputs of every part and convolution from one eager run, then each timed alone."""
+    names = dict(model.named_modules())
+    watched = [n for n in PARTS] + [n for n, m in names.items() if isinstance(m, nn.Conv2d)]
+    inputs = module_inputs(model, x, watched)
     parts = {n: graph_time(names[n], inputs[n]) for n in PARTS}
     convs = []
     for n, m in names.items():
@@ -119,6 +126,55 @@ def breakdown(model, x) -> dict:
     }
 
 
+def bench_record(a) -> tuple[dict, Callable[[], None]]:
+    """The results record of a bench run (machine, versions, size, preset) and a function that writes
+    it to --json (after each row, so a run cut short keeps what it measured)."""
+    out: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "size": a.size, "preset": a.preset}
+
+    def save() -> None:
+        if a.json:
+            Path(a.json).write_text(json.dumps(out, indent=2))
+
+    return out, save
+
+
+def eager_reference(model, x) -> tuple[float, torch.Tensor]:
+    """Eager fp32 ms per forward of `model` on `x`, and its output in [0, 1]."""
+    with torch.inference_mode():
+        eager_ms = timed(model.forward_packed, x, 20)
+        ref = (model.forward_packed(x).float() + 1) / 2
+    return eager_ms, ref
+
+
+def measure_compiled(name: str, model, xh, ref, eager_ms: float, **compiled) -> tuple[dict, CompiledS3Net | None]:
+    """The compiled path (CompiledS3Net with `compiled` settings) built for xh's shape, timed and
+    compared with the eager fp32 output `ref`: its row, and the path (None when it failed)."""
+    torch._dynamo.reset()
+    c = CompiledS3Net(GraphedS3Net(model, xh.device), **compiled)
+    t0 = time.perf_counter()
+    c.prepare(tuple(xh.shape), wait=True)  # a failure is kept in c.error: the variant is reported, not fatal
+    compile_s = time.perf_counter() - t0
+    if c.error or not c.ready:
+        print(f"{name}: failed after {compile_s:.0f} s: {c.error}", flush=True)
+        return {"error": c.error, "compile_s": compile_s}, None
+    ms = min(timed(c, xh) for _ in range(3))
+    got = (c(xh).float() + 1) / 2
+    db = psnr(got[0].permute(1, 2, 0).cpu().numpy(), ref[0].permute(1, 2, 0).cpu().numpy())
+    print(
+        f"{name}: {ms:.2f} ms ({eager_ms / ms:.2f}× eager fp32), {db:.1f} dB, compiled in {compile_s:.0f} s", flush=True
+    )
+    return {"ms": ms, "vs_eager_fp32": eager_ms / ms, "psnr_db": db, "compile_s": compile_s}, c
+
+
+def print_variants(rows: dict) -> None:
+    print("\n| compiled path | ms | vs eager fp32 | PSNR vs eager fp32 | compile s |\n| --- | --- | --- | --- | --- |")
+    for k, r in rows.items():
+        if "ms" in r:
+            print(f"| {k} | {r['ms']:.2f} | {r['vs_eager_fp32']:.2f}× | {r['psnr_db']:.1f} dB | {r['compile_s']:.0f} |")
+        else:
+            print(f"| {k} | failed: {r['error']} | | | {r['compile_s']:.0f} |")
+
+
 VARIANTS = {
     # name: (reshaping steps of the compiled copy, head channel multiple); one step added per row
     "folded": ((), 8),
@@ -139,17 +195,10 @@ def main() -> None:
     ap.add_argument("--json")
     a = ap.parse_args()
     dev = torch.device("cuda")
-    out: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "size": a.size, "preset": a.preset}
-
-    def save():
-        if a.json:
-            Path(a.json).write_text(json.dumps(out, indent=2))
-
+    out, save = bench_record(a)
     model = realistic_weights(create_model(a.preset)).eval().to(dev)
     x = torch.rand((1, 8, a.size, a.size), device=dev, generator=torch.Generator(dev).manual_seed(0))
-    with torch.inference_mode():
-        eager_ms = timed(model.forward_packed, x, 20)
-        ref = (model.forward_packed(x).float() + 1) / 2
+    eager_ms, ref = eager_reference(model, x)
     out["eager_fp32_ms"] = eager_ms
     print(f"{a.preset} {a.size}², {out['device']}, torch {torch.__version__}: eager fp32 {eager_ms:.2f} ms", flush=True)
     xh = x.half().contiguous(memory_format=torch.channels_last)
@@ -180,39 +229,11 @@ def main() -> None:
     names = list(VARIANTS)
     for name in (names[int(i)] for i in a.variants.split(",")):
         steps, multiple = VARIANTS[name]
-        torch._dynamo.reset()
-        g = GraphedS3Net(model, dev)
-        c = CompiledS3Net(g, steps, multiple)
-        t0 = time.perf_counter()
-        try:
-            c.prepare(tuple(xh.shape), wait=True)
-        except Exception as exc:  # a variant that fails to compile is reported, not fatal
-            rows[name] = {"error": repr(exc)}
-            continue
-        compile_s = time.perf_counter() - t0
-        if c.error or not c.ready:
-            rows[name] = {"error": c.error}
-            print(f"{name}: failed: {c.error}", flush=True)
-            continue
-        ms = min(timed(c, xh) for _ in range(3))
-        got = (c(xh).float() + 1) / 2
-        db = psnr(got[0].permute(1, 2, 0).cpu().numpy(), ref[0].permute(1, 2, 0).cpu().numpy())
-        rows[name] = {"ms": ms, "vs_eager_fp32": eager_ms / ms, "psnr_db": db, "compile_s": compile_s}
-        print(
-            f"{name}: {ms:.2f} ms ({eager_ms / ms:.2f}× eager fp32), {db:.1f} dB, compiled in {compile_s:.0f} s",
-            flush=True,
-        )
+        rows[name], c = measure_compiled(name, model, xh, ref, eager_ms, steps=steps, head_multiple=multiple)
         save()
-        del c, g
+        del c
         torch.cuda.empty_cache()
-    print(
-        "\n| compiled path variant | ms | vs eager fp32 | PSNR vs eager fp32 | compile s |\n| --- | --- | --- | --- | --- |"
-    )
-    for k, r in rows.items():
-        if "ms" in r:
-            print(f"| {k} | {r['ms']:.2f} | {r['vs_eager_fp32']:.2f}× | {r['psnr_db']:.1f} dB | {r['compile_s']:.0f} |")
-        else:
-            print(f"| {k} | failed: {r['error']} | | | |")
+    print_variants(rows)
     save()
 
 

@@ -14,10 +14,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,11 +24,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.compile_profile import kind_of  # noqa: E402
-from bench.fast_steps import graph_time, timed  # noqa: E402
+from bench.fast_steps import (  # noqa: E402
+    bench_record,
+    eager_reference,
+    graph_time,
+    measure_compiled,
+    print_variants,
+)
 from bench.infer import realistic_weights  # noqa: E402
-from core.engine.accel import COMPILED_RESHAPE, CompiledS3Net, GemmConv, GraphedS3Net  # noqa: E402
+from core.engine.accel import COMPILED_RESHAPE, GemmConv  # noqa: E402
 from core.model import create_model  # noqa: E402
-from core.train.metrics import psnr  # noqa: E402
 
 NOW = COMPILED_RESHAPE
 GEMM_TUNING = {
@@ -142,17 +145,8 @@ def main() -> None:
     ap.add_argument("--json")
     a = ap.parse_args()
     dev = torch.device("cuda")
-    out: dict = {
-        "device": torch.cuda.get_device_name(),
-        "torch": torch.__version__,
-        "size": a.size,
-        "preset": a.preset,
-        "inductor_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR"),
-    }
-
-    def save():
-        if a.json:
-            Path(a.json).write_text(json.dumps(out, indent=2))
+    out, save = bench_record(a)
+    out["inductor_cache"] = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 
     if not a.no_kernels:
         out["layer3_kernels"] = layer3_kernels(a.size)
@@ -162,9 +156,7 @@ def main() -> None:
 
     model = realistic_weights(create_model(a.preset)).eval().to(dev)
     x = torch.rand((1, 8, a.size, a.size), device=dev, generator=torch.Generator(dev).manual_seed(0))
-    with torch.inference_mode():
-        eager_ms = timed(model.forward_packed, x, 20)
-        ref = (model.forward_packed(x).float() + 1) / 2
+    eager_ms, ref = eager_reference(model, x)
     out["eager_fp32_ms"] = eager_ms
     print(f"{a.preset} {a.size}², {out['device']}, torch {torch.__version__}: eager fp32 {eager_ms:.2f} ms", flush=True)
     xh = x.half().contiguous(memory_format=torch.channels_last)
@@ -172,39 +164,20 @@ def main() -> None:
     names = list(VARIANTS)
     for name in (names[int(i)] for i in a.variants.split(",")):
         steps, options, bench_cudnn = VARIANTS[name]
-        torch._dynamo.reset()
         torch.backends.cudnn.benchmark = bench_cudnn
-        g = GraphedS3Net(model, dev)
-        c = CompiledS3Net(g, steps, options=options)
-        t0 = time.perf_counter()
-        c.prepare(tuple(xh.shape), wait=True)
-        compile_s = time.perf_counter() - t0
-        if c.error or not c.ready:
-            rows[name] = {"error": c.error, "compile_s": compile_s}
-            print(f"{name}: failed after {compile_s:.0f} s: {c.error}", flush=True)
+        rows[name], c = measure_compiled(name, model, xh, ref, eager_ms, steps=steps, options=options)
+        save()
+        if c is not None:
+            prof = profile_kernels(c.compiled, xh)
+            rows[name]["profile"] = prof
+            print(f"  kernels {prof['kernel_ms']:.2f} ms in {prof['kernels']}: ", prof["by_kind"], flush=True)
+            for k, v in prof["top"][:8]:
+                print(f"    {v:.3f} {k}")
             save()
-            continue
-        ms = min(timed(c, xh) for _ in range(3))
-        got = (c(xh).float() + 1) / 2
-        db = psnr(got[0].permute(1, 2, 0).cpu().numpy(), ref[0].permute(1, 2, 0).cpu().numpy())
-        rows[name] = {"ms": ms, "vs_eager_fp32": eager_ms / ms, "psnr_db": db, "compile_s": compile_s}
-        print(f"{name}: {ms:.2f} ms ({eager_ms / ms:.2f}×), {db:.1f} dB, compiled in {compile_s:.0f} s", flush=True)
-        save()
-        prof = profile_kernels(c.compiled, xh)
-        rows[name]["profile"] = prof
-        print(f"  kernels {prof['kernel_ms']:.2f} ms in {prof['kernels']}: ", prof["by_kind"], flush=True)
-        for k, v in prof["top"][:8]:
-            print(f"    {v:.3f} {k}")
-        save()
-        del c, g
+        del c
         torch.cuda.empty_cache()
     torch.backends.cudnn.benchmark = False
-    print("\n| compiled path | ms | vs eager fp32 | PSNR vs eager fp32 | compile s |\n| --- | --- | --- | --- | --- |")
-    for k, r in rows.items():
-        if "ms" in r:
-            print(f"| {k} | {r['ms']:.2f} | {r['vs_eager_fp32']:.2f}× | {r['psnr_db']:.1f} dB | {r['compile_s']:.0f} |")
-        else:
-            print(f"| {k} | failed: {r['error']} | | | {r['compile_s']:.0f} |")
+    print_variants(rows)
     save()
 
 

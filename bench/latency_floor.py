@@ -8,7 +8,6 @@ batch 1, 2 and 4 (time per image once the GPU has enough pixels to fill its SMs)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fast_steps import graph_time, timed  # noqa: E402
+from bench.fast_steps import bench_record, graph_time, module_inputs, timed  # noqa: E402
 from bench.infer import realistic_weights  # noqa: E402
 from bench.kernel_choices import profile_kernels  # noqa: E402
 from core.engine.accel import CompiledS3Net, GraphedS3Net  # noqa: E402
@@ -39,15 +38,7 @@ PARTS = (
 def part_rows(model, x) -> list[dict]:
     """Each part of `model` compiled alone on the input it gets in a whole forward pass."""
     names = dict(model.named_modules())
-    inputs: dict[str, torch.Tensor] = {}
-    hooks = [
-        names[n].register_forward_pre_hook(lambda mod, args, n=n: inputs.setdefault(n, args[0].detach().clone()))
-        for n in ("encoder", *PARTS)
-    ]
-    with torch.inference_mode():
-        model.forward_packed(x)
-    for h in hooks:
-        h.remove()
+    inputs = module_inputs(model, x, ("encoder", *PARTS))
     rows = []
     for n in ("encoder", *PARTS):
         torch._dynamo.reset()
@@ -85,11 +76,7 @@ def main() -> None:
     ap.add_argument("--json")
     a = ap.parse_args()
     dev = torch.device("cuda")
-    out: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "size": a.size, "preset": a.preset}
-
-    def save():
-        if a.json:
-            Path(a.json).write_text(json.dumps(out, indent=2))
+    out, save = bench_record(a)
 
     model = realistic_weights(create_model(a.preset)).eval().to(dev)
     comp = CompiledS3Net(GraphedS3Net(model, dev))
