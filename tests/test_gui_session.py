@@ -131,27 +131,37 @@ def test_the_batch_dialog_relights_with_the_sessions_light_or_guide(qtbot, windo
     dlg.close()
 
 
+def batch_dialog_on_one_pair(qtbot, window, tmp_path, monkeypatch, hold: threading.Event | None = None):
+    """The batch dialog, lit from E at 3500 K, with a folder of one pair in tmp_path/in; the folder
+    relight is replaced by one that records (light, output folder), waits for `hold` if given, and
+    writes nothing. Returns the dialog and the records."""
+    import relight_gui.batch_dialog as batch_dialog
+
+    seen: list = []
+
+    def fake_relight_folder(session, jobs, out, engines, **kw):
+        seen.append((session.light, Path(out)))
+        if hold is not None:
+            hold.wait(20)
+        return SimpleNamespace(written=[], total=len(jobs), cancelled=False, failed=[], out=out)
+
+    monkeypatch.setattr(batch_dialog, "relight_folder", fake_relight_folder)
+    (tmp_path / "in").mkdir()
+    make_pair(tmp_path / "in", "p0")
+    window.relight_tab.session.update(light=Light(90, 3500))
+    dlg = window.relight_tab.open_batch()
+    qtbot.addWidget(dlg)
+    return dlg, seen
+
+
 def test_the_open_batch_dialog_follows_the_session_and_never_starts_silently_or_into_the_working_folder(
     qtbot, window, tmp_path, monkeypatch
 ):
     """The dialog stays open beside the window: it said 'light from E' after the compass was turned to
     W, and relit with W. An empty folder field read the working folder ('.: no images'); Start while
     the model loaded did nothing at all."""
-    import relight_gui.batch_dialog as batch_dialog
-
-    seen = []
-
-    def fake_relight_folder(session, jobs, out, engines, **kw):
-        seen.append((session.light, Path(out)))
-        return SimpleNamespace(written=[], total=len(jobs), cancelled=False, failed=[], out=out)
-
-    monkeypatch.setattr(batch_dialog, "relight_folder", fake_relight_folder)
+    dlg, seen = batch_dialog_on_one_pair(qtbot, window, tmp_path, monkeypatch)
     rt = window.relight_tab
-    (tmp_path / "in").mkdir()
-    make_pair(tmp_path / "in", "p0")
-    rt.session.update(light=Light(90, 3500))
-    dlg = rt.open_batch()
-    qtbot.addWidget(dlg)
     assert "light from E (90°), 3500 K" in dlg.compass.text() and not dlg.one_photo.isEnabled()
     rt.session.update(light=Light(270, 6500))  # the compass turned while the dialog is open
     assert "light from W (270°), 6500 K" in dlg.compass.text()
@@ -189,22 +199,9 @@ def test_the_open_batch_dialog_follows_the_session_and_never_starts_silently_or_
 def test_the_batch_dialog_names_the_light_of_the_running_batch_until_it_ends(qtbot, window, tmp_path, monkeypatch):
     """While a batch runs, the compass turned (or the guide photo removed) in the window: the dialog kept
     naming the running batch's light and choice only until then; it said W while the batch relit E."""
-    import relight_gui.batch_dialog as batch_dialog
-
-    release, seen = threading.Event(), []
-
-    def fake_relight_folder(session, jobs, out, engines, **kw):
-        seen.append(session.light)
-        release.wait(20)
-        return SimpleNamespace(written=[], total=len(jobs), cancelled=False, failed=[], out=out)
-
-    monkeypatch.setattr(batch_dialog, "relight_folder", fake_relight_folder)
+    release = threading.Event()
+    dlg, seen = batch_dialog_on_one_pair(qtbot, window, tmp_path, monkeypatch, hold=release)
     rt = window.relight_tab
-    (tmp_path / "in").mkdir()
-    make_pair(tmp_path / "in", "p0")
-    rt.session.update(light=Light(90, 3500))
-    dlg = rt.open_batch()
-    qtbot.addWidget(dlg)
     dlg.input.setText(str(tmp_path / "in"))
     dlg.output.setText(str(tmp_path / "out"))
     w = dlg.start()
@@ -215,7 +212,7 @@ def test_the_batch_dialog_names_the_light_of_the_running_batch_until_it_ends(qtb
     finally:
         release.set()
     qtbot.waitUntil(lambda: w.done and dlg.worker is None, timeout=20000)
-    assert seen == [Light(90, 3500)]
+    assert [light for light, _out in seen] == [Light(90, 3500)]
     assert "light from W (270°), 6500 K" in dlg.compass.text()  # the next Start's light, once it has ended
     dlg.close()
 
